@@ -1,0 +1,101 @@
+//! The whole Vellocity API in one process: the route table as API Gateway's router, the
+//! authorizer's logic in front of every route, the same pipeline and handlers as the Lambda
+//! functions, and the embedded table instead of DynamoDB.
+
+pub mod server;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use vellocity::api::request::{ApiRequest, BODY_LIMIT};
+use vellocity::api::response::ApiResponse;
+use vellocity::api::routes::{self, Match};
+use vellocity::api::service;
+use vellocity::app::{auth, App};
+use vellocity::config::JwtSettings;
+use vellocity::error::Error;
+use vellocity::local::table::EmbeddedTable;
+use vellocity::ports::SystemClock;
+
+/// An HTTP request as the local server received it.
+#[derive(Clone, Debug, Default)]
+pub struct HttpRequest {
+    /// Method, e.g. `GET`.
+    pub method: String,
+    /// Path without the query string.
+    pub path: String,
+    /// The raw query string, without `?`.
+    pub query: String,
+    /// Headers.
+    pub headers: http::HeaderMap,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+/// The local stack: what API Gateway, the authorizer and the functions do, in-process.
+#[derive(Clone)]
+pub struct Stack {
+    /// The dependencies every handler gets.
+    pub app: App,
+}
+
+impl Stack {
+    /// The stack over the embedded table saved in `data_dir`. JWT sign-in is on when
+    /// `JWT_JWKS` is set, as in the deployed functions.
+    pub fn open(data_dir: &Path) -> Result<Stack, String> {
+        let table = EmbeddedTable::open(data_dir)
+            .map_err(|e| format!("cannot open data directory {}: {e}", data_dir.display()))?;
+        let jwt = match JwtSettings::from_env() {
+            Some(settings) => Some(Arc::new(settings.verifier()?)),
+            None => None,
+        };
+        Ok(Stack {
+            app: App {
+                table: Arc::new(table),
+                clock: Arc::new(SystemClock),
+                jwt,
+            },
+        })
+    }
+
+    /// Answers one request as the deployed API would.
+    pub async fn handle(&self, request: HttpRequest) -> ApiResponse {
+        let request_id = format!("local-{}", ulid::Ulid::new());
+        match self.route(request, &request_id).await {
+            Ok(response) => response,
+            Err(error) => {
+                let mut response = ApiResponse::error(&error, &request_id);
+                response.headers.push(("x-request-id", request_id));
+                response
+            }
+        }
+    }
+
+    async fn route(&self, request: HttpRequest, request_id: &str) -> Result<ApiResponse, Error> {
+        let (route, path_params) = match routes::find(&request.method, &request.path) {
+            Match::Found(route, params) => (route, params),
+            Match::WrongMethod(allowed) => {
+                return Err(Error::method_not_allowed(&request.method, &allowed))
+            }
+            Match::NoRoute => return Err(Error::route_not_found(&request.path)),
+        };
+        let header = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok());
+        let caller =
+            auth::authenticate(&self.app, header("authorization"), header("x-team-id")).await?;
+        if request.body.len() > BODY_LIMIT {
+            return Err(Error::payload_too_large(BODY_LIMIT));
+        }
+        let query = form_urlencoded::parse(request.query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let api_request = ApiRequest {
+            request_id: request_id.to_owned(),
+            caller,
+            path_params,
+            query,
+            headers: request.headers,
+            body: request.body,
+        };
+        Ok(service::serve(&self.app, route.id, api_request).await)
+    }
+}

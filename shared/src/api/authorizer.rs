@@ -1,0 +1,108 @@
+//! The API Gateway REQUEST authorizer: resolves the credentials once per request (or per
+//! cache period) and hands the team, person, role and scopes to the route functions in the
+//! authorizer context. Route functions then check the route's own requirement.
+
+use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde::Serialize;
+
+use crate::app::{auth, App, Caller};
+
+/// The response API Gateway expects from a REQUEST authorizer.
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorizerResponse {
+    /// The credential, for API Gateway's logs.
+    pub principal_id: String,
+    /// Allow or deny.
+    pub policy_document: serde_json::Value,
+    /// What the route functions receive as `requestContext.authorizer`.
+    pub context: serde_json::Value,
+}
+
+/// The message API Gateway turns into a 401.
+pub const UNAUTHORIZED: &str = "Unauthorized";
+
+/// Every method of the API's stage, so a cached decision covers every route; the route
+/// functions check each route's own role and scope.
+fn api_wide(method_arn: &str) -> String {
+    let mut parts = method_arn.splitn(3, '/');
+    match (parts.next(), parts.next()) {
+        (Some(api), Some(stage)) => format!("{api}/{stage}/*/*"),
+        _ => method_arn.to_owned(),
+    }
+}
+
+fn policy(effect: &str, resource: String) -> serde_json::Value {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{ "Action": "execute-api:Invoke", "Effect": effect, "Resource": resource }]
+    })
+}
+
+/// The authorizer context for a caller.
+pub fn context_of(caller: &Caller) -> serde_json::Value {
+    let scopes: Vec<&str> = caller.scopes.iter().map(|s| s.as_str()).collect();
+    serde_json::json!({
+        "team_id": caller.team_id.as_str(),
+        "user_id": caller.user_id.as_str(),
+        "role": caller.role.as_str(),
+        "scopes": scopes.join(","),
+        "credential": caller.credential,
+    })
+}
+
+/// Decides one request: Allow with context, Deny (403) for a known person outside the
+/// team, or the `Unauthorized` error (401) for missing or bad credentials.
+pub async fn authorize(
+    app: &App,
+    request: ApiGatewayCustomAuthorizerRequestTypeRequest,
+) -> Result<AuthorizerResponse, lambda_runtime::Error> {
+    let header = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok());
+    let method_arn = request.method_arn.clone().unwrap_or_default();
+    match auth::authenticate(app, header("authorization"), header("x-team-id")).await {
+        Ok(caller) => Ok(AuthorizerResponse {
+            principal_id: caller.credential.clone(),
+            policy_document: policy("Allow", api_wide(&method_arn)),
+            context: context_of(&caller),
+        }),
+        Err(error) if error.status == 401 => {
+            tracing::info!(reason = %error.message, "credentials refused");
+            Err(UNAUTHORIZED.into())
+        }
+        Err(error) if error.status == 403 => Ok(AuthorizerResponse {
+            principal_id: "denied".into(),
+            policy_document: policy("Deny", method_arn),
+            context: serde_json::json!({ "reason": error.message }),
+        }),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Runs the authorizer function.
+pub async fn run() -> Result<(), lambda_runtime::Error> {
+    crate::telemetry::init_lambda();
+    let app = super::lambda::build_app().await?;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>| {
+            let app = app.clone();
+            async move { authorize(&app, event.payload).await }
+        },
+    ))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::api_wide;
+
+    #[test]
+    fn the_policy_covers_every_method_of_the_stage() {
+        assert_eq!(
+            api_wide(
+                "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/GET/v1/companies/cmp_1"
+            ),
+            "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/*/*"
+        );
+    }
+}

@@ -1,0 +1,92 @@
+//! Route handlers: parse, call one use case, map the result. No business rule lives here.
+
+use crate::app::resources::{self, Resource};
+use crate::app::{api_keys, members, teams, App};
+use crate::domain::resources::{CompanyDraft, PartnerDraft, ProductDraft};
+use crate::error::Error;
+
+use super::request::ApiRequest;
+use super::response::ApiResponse;
+use super::routes::RouteId;
+
+/// Runs the handler of `route`.
+pub async fn handle(app: &App, route: RouteId, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    use RouteId::*;
+    let caller = &req.caller;
+    match route {
+        GetTeam => {
+            req.allow_query(&[])?;
+            ApiResponse::ok(&teams::get_team(app, caller).await?)
+        }
+        UpdateTeam => ApiResponse::ok(&teams::update_team(app, caller, req.json_value()?).await?),
+        ListMembers => ApiResponse::ok(&members::list(app, caller, req.page()?).await?),
+        InviteMember => ApiResponse::created(&members::invite(app, caller, req.json()?).await?),
+        UpdateMember => ApiResponse::ok(
+            &members::change_role(app, caller, req.path("user_id"), req.json()?).await?,
+        ),
+        RemoveMember => {
+            members::remove(app, caller, req.path("user_id")).await?;
+            Ok(ApiResponse::no_content())
+        }
+        ListCompanies => list::<CompanyDraft>(app, req).await,
+        CreateCompany => create::<CompanyDraft>(app, req).await,
+        GetCompany => get::<CompanyDraft>(app, req).await,
+        UpdateCompany => update::<CompanyDraft>(app, req).await,
+        DeleteCompany => delete::<CompanyDraft>(app, req).await,
+        ListProducts => list::<ProductDraft>(app, req).await,
+        CreateProduct => create::<ProductDraft>(app, req).await,
+        GetProduct => get::<ProductDraft>(app, req).await,
+        UpdateProduct => update::<ProductDraft>(app, req).await,
+        DeleteProduct => delete::<ProductDraft>(app, req).await,
+        ListPartners => list::<PartnerDraft>(app, req).await,
+        CreatePartner => create::<PartnerDraft>(app, req).await,
+        GetPartner => get::<PartnerDraft>(app, req).await,
+        UpdatePartner => update::<PartnerDraft>(app, req).await,
+        DeletePartner => delete::<PartnerDraft>(app, req).await,
+        ListApiKeys => ApiResponse::ok(&api_keys::list(app, caller, req.page()?).await?),
+        CreateApiKey => ApiResponse::created(&api_keys::create(app, caller, req.json()?).await?),
+        RevokeApiKey => {
+            api_keys::revoke(app, caller, req.path("id")).await?;
+            Ok(ApiResponse::no_content())
+        }
+    }
+}
+
+async fn list<R: Resource>(app: &App, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    let listing = resources::list::<R>(app, &req.caller, req.page()?).await?;
+    let items = resources::render(app, &req.caller, &listing.items).await?;
+    ApiResponse::ok(&serde_json::json!({ "items": items, "next_cursor": listing.next_cursor }))
+}
+
+async fn get<R: Resource>(app: &App, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    req.allow_query(&[])?;
+    let record = resources::get::<R>(app, &req.caller, req.path("id")).await?;
+    ApiResponse::ok(&one(app, req, record).await?)
+}
+
+async fn create<R: Resource>(app: &App, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    let record = resources::create::<R>(app, &req.caller, req.json()?).await?;
+    ApiResponse::created(&one(app, req, record).await?)
+}
+
+async fn update<R: Resource>(app: &App, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    let record =
+        resources::update::<R>(app, &req.caller, req.path("id"), req.json_value()?).await?;
+    ApiResponse::ok(&one(app, req, record).await?)
+}
+
+async fn delete<R: Resource>(app: &App, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    resources::delete::<R>(app, &req.caller, req.path("id")).await?;
+    Ok(ApiResponse::no_content())
+}
+
+async fn one<R: Resource>(
+    app: &App,
+    req: &ApiRequest,
+    record: crate::app::records::Record<R>,
+) -> Result<serde_json::Value, Error> {
+    let mut rendered = resources::render(app, &req.caller, std::slice::from_ref(&record)).await?;
+    rendered
+        .pop()
+        .ok_or_else(|| Error::internal("rendering lost the record"))
+}

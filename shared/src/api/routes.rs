@@ -1,0 +1,381 @@
+//! The route table: the single source for the local router, the Lambda functions (one binary
+//! per route) and `template.yaml` (one function per route). `tests/routes_agree.rs` proves the
+//! three agree.
+
+use crate::domain::access::Access;
+
+/// Every API route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[allow(missing_docs)]
+pub enum RouteId {
+    GetTeam,
+    UpdateTeam,
+    ListMembers,
+    InviteMember,
+    UpdateMember,
+    RemoveMember,
+    ListCompanies,
+    CreateCompany,
+    GetCompany,
+    UpdateCompany,
+    DeleteCompany,
+    ListProducts,
+    CreateProduct,
+    GetProduct,
+    UpdateProduct,
+    DeleteProduct,
+    ListPartners,
+    CreatePartner,
+    GetPartner,
+    UpdatePartner,
+    DeletePartner,
+    ListApiKeys,
+    CreateApiKey,
+    RevokeApiKey,
+}
+
+/// One route: where it listens, what it requires, and what deploys it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// Which route.
+    pub id: RouteId,
+    /// HTTP method.
+    pub method: &'static str,
+    /// API Gateway path template, e.g. `/v1/companies/{id}`.
+    pub path: &'static str,
+    /// The binary in `functions/` (and its `BuildProperties.Binary` in the template).
+    pub binary: &'static str,
+    /// The function's logical id in `template.yaml`.
+    pub function: &'static str,
+    /// Role and scope the caller needs.
+    pub access: Access,
+    /// Whether the route honours `Idempotency-Key`.
+    pub idempotent: bool,
+}
+
+const fn route(
+    id: RouteId,
+    method: &'static str,
+    path: &'static str,
+    binary: &'static str,
+    function: &'static str,
+    access: Access,
+) -> Route {
+    Route {
+        id,
+        method,
+        path,
+        binary,
+        function,
+        access,
+        idempotent: false,
+    }
+}
+
+const fn creating(r: Route) -> Route {
+    Route {
+        idempotent: true,
+        ..r
+    }
+}
+
+use RouteId::*;
+
+/// The table.
+pub const ROUTES: &[Route] = &[
+    route(
+        GetTeam,
+        "GET",
+        "/v1/team",
+        "get-team",
+        "GetTeamFunction",
+        Access::READ,
+    ),
+    route(
+        UpdateTeam,
+        "PATCH",
+        "/v1/team",
+        "update-team",
+        "UpdateTeamFunction",
+        Access::ADMIN,
+    ),
+    route(
+        ListMembers,
+        "GET",
+        "/v1/members",
+        "list-members",
+        "ListMembersFunction",
+        Access::READ,
+    ),
+    creating(route(
+        InviteMember,
+        "POST",
+        "/v1/members",
+        "invite-member",
+        "InviteMemberFunction",
+        Access::ADMIN,
+    )),
+    route(
+        UpdateMember,
+        "PATCH",
+        "/v1/members/{user_id}",
+        "update-member",
+        "UpdateMemberFunction",
+        Access::ADMIN,
+    ),
+    route(
+        RemoveMember,
+        "DELETE",
+        "/v1/members/{user_id}",
+        "remove-member",
+        "RemoveMemberFunction",
+        Access::ADMIN,
+    ),
+    route(
+        ListCompanies,
+        "GET",
+        "/v1/companies",
+        "list-companies",
+        "ListCompaniesFunction",
+        Access::READ,
+    ),
+    creating(route(
+        CreateCompany,
+        "POST",
+        "/v1/companies",
+        "create-company",
+        "CreateCompanyFunction",
+        Access::WRITE,
+    )),
+    route(
+        GetCompany,
+        "GET",
+        "/v1/companies/{id}",
+        "get-company",
+        "GetCompanyFunction",
+        Access::READ,
+    ),
+    route(
+        UpdateCompany,
+        "PATCH",
+        "/v1/companies/{id}",
+        "update-company",
+        "UpdateCompanyFunction",
+        Access::WRITE,
+    ),
+    route(
+        DeleteCompany,
+        "DELETE",
+        "/v1/companies/{id}",
+        "delete-company",
+        "DeleteCompanyFunction",
+        Access::WRITE,
+    ),
+    route(
+        ListProducts,
+        "GET",
+        "/v1/products",
+        "list-products",
+        "ListProductsFunction",
+        Access::READ,
+    ),
+    creating(route(
+        CreateProduct,
+        "POST",
+        "/v1/products",
+        "create-product",
+        "CreateProductFunction",
+        Access::WRITE,
+    )),
+    route(
+        GetProduct,
+        "GET",
+        "/v1/products/{id}",
+        "get-product",
+        "GetProductFunction",
+        Access::READ,
+    ),
+    route(
+        UpdateProduct,
+        "PATCH",
+        "/v1/products/{id}",
+        "update-product",
+        "UpdateProductFunction",
+        Access::WRITE,
+    ),
+    route(
+        DeleteProduct,
+        "DELETE",
+        "/v1/products/{id}",
+        "delete-product",
+        "DeleteProductFunction",
+        Access::WRITE,
+    ),
+    route(
+        ListPartners,
+        "GET",
+        "/v1/partners",
+        "list-partners",
+        "ListPartnersFunction",
+        Access::READ,
+    ),
+    creating(route(
+        CreatePartner,
+        "POST",
+        "/v1/partners",
+        "create-partner",
+        "CreatePartnerFunction",
+        Access::WRITE,
+    )),
+    route(
+        GetPartner,
+        "GET",
+        "/v1/partners/{id}",
+        "get-partner",
+        "GetPartnerFunction",
+        Access::READ,
+    ),
+    route(
+        UpdatePartner,
+        "PATCH",
+        "/v1/partners/{id}",
+        "update-partner",
+        "UpdatePartnerFunction",
+        Access::WRITE,
+    ),
+    route(
+        DeletePartner,
+        "DELETE",
+        "/v1/partners/{id}",
+        "delete-partner",
+        "DeletePartnerFunction",
+        Access::WRITE,
+    ),
+    route(
+        ListApiKeys,
+        "GET",
+        "/v1/api-keys",
+        "list-api-keys",
+        "ListApiKeysFunction",
+        Access::ADMIN_READ,
+    ),
+    // Not idempotent on purpose: replaying the response would mean storing the secret.
+    route(
+        CreateApiKey,
+        "POST",
+        "/v1/api-keys",
+        "create-api-key",
+        "CreateApiKeyFunction",
+        Access::ADMIN,
+    ),
+    route(
+        RevokeApiKey,
+        "DELETE",
+        "/v1/api-keys/{id}",
+        "revoke-api-key",
+        "RevokeApiKeyFunction",
+        Access::ADMIN,
+    ),
+];
+
+impl RouteId {
+    /// The route's entry in the table.
+    pub fn route(self) -> &'static Route {
+        ROUTES
+            .iter()
+            .find(|r| r.id == self)
+            .expect("every RouteId has an entry in ROUTES")
+    }
+}
+
+/// What matching a request path against the table found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Match {
+    /// A route, with its path parameters.
+    Found(&'static Route, Vec<(String, String)>),
+    /// The path exists with other methods.
+    WrongMethod(Vec<&'static str>),
+    /// No route has this path.
+    NoRoute,
+}
+
+/// Matches a path template against a concrete path; returns the parameters.
+fn match_path(template: &str, path: &str) -> Option<Vec<(String, String)>> {
+    let template: Vec<&str> = template.trim_matches('/').split('/').collect();
+    let path: Vec<&str> = path
+        .trim_end_matches('/')
+        .trim_start_matches('/')
+        .split('/')
+        .collect();
+    if template.len() != path.len() {
+        return None;
+    }
+    let mut params = Vec::new();
+    for (t, p) in template.iter().zip(&path) {
+        match t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+            Some(name) if !p.is_empty() => params.push((name.to_owned(), (*p).to_owned())),
+            Some(_) => return None,
+            None if t == p => {}
+            None => return None,
+        }
+    }
+    Some(params)
+}
+
+/// Finds the route for a method and path, as API Gateway would.
+pub fn find(method: &str, path: &str) -> Match {
+    let mut methods = Vec::new();
+    for route in ROUTES {
+        if let Some(params) = match_path(route.path, path) {
+            if route.method.eq_ignore_ascii_case(method) {
+                return Match::Found(route, params);
+            }
+            methods.push(route.method);
+        }
+    }
+    if methods.is_empty() {
+        Match::NoRoute
+    } else {
+        Match::WrongMethod(methods)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_match_templates_with_their_parameters() {
+        match find("GET", "/v1/companies/cmp_1") {
+            Match::Found(route, params) => {
+                assert_eq!(route.id, RouteId::GetCompany);
+                assert_eq!(params, vec![("id".to_owned(), "cmp_1".to_owned())]);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(
+            find("PUT", "/v1/companies/x"),
+            Match::WrongMethod(vec!["GET", "PATCH", "DELETE"])
+        );
+        assert_eq!(find("GET", "/v1/nothing"), Match::NoRoute);
+        assert_eq!(
+            find("GET", "/v1/companies//"),
+            Match::Found(RouteId::ListCompanies.route(), vec![])
+        );
+    }
+
+    #[test]
+    fn every_route_is_unique() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            for b in &ROUTES[i + 1..] {
+                assert!(a.id != b.id && a.binary != b.binary && a.function != b.function);
+                assert!(
+                    !(a.method == b.method && a.path == b.path),
+                    "{} {} twice",
+                    a.method,
+                    a.path
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! The request pipeline shared by the Lambda functions and the local router: authorisation
+//! against the route's requirement, `Idempotency-Key`, the handler, and the error envelope.
+
+use std::time::Instant;
+
+use tracing::Instrument;
+
+use crate::app::idempotency::{self, Begin, StoredResponse};
+use crate::app::App;
+use crate::error::Error;
+
+use super::handlers;
+use super::request::ApiRequest;
+use super::response::ApiResponse;
+use super::routes::RouteId;
+
+/// Answers an authenticated request on `route`. Never fails: every error becomes an envelope.
+pub async fn serve(app: &App, route: RouteId, req: ApiRequest) -> ApiResponse {
+    let span = tracing::info_span!(
+        "request",
+        request_id = %req.request_id,
+        team_id = %req.caller.team_id,
+        route = ?route,
+    );
+    async move {
+        let started = Instant::now();
+        let mut response = match run(app, route, &req).await {
+            Ok(response) => response,
+            Err(error) => ApiResponse::error(&error, &req.request_id),
+        };
+        response
+            .headers
+            .push(("x-request-id", req.request_id.clone()));
+        tracing::info!(
+            status = response.status,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "request finished"
+        );
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+async fn run(app: &App, route_id: RouteId, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    let route = route_id.route();
+    if !route.access.allows(req.caller.role, &req.caller.scopes) {
+        return Err(Error::forbidden(format!(
+            "This needs the {} role and a credential with the {} scope.",
+            route.access.role.as_str(),
+            route.access.scope.as_str()
+        )));
+    }
+    let key = match (route.idempotent, req.header("idempotency-key")) {
+        (true, Some(key)) => key.to_owned(),
+        _ => return handlers::handle(app, route_id, req).await,
+    };
+    let claim = match idempotency::begin(app, &req.caller, route.binary, &key, &req.body).await? {
+        Begin::Replay(stored) => {
+            let mut response = ApiResponse {
+                status: stored.status,
+                body: Some(stored.body),
+                headers: Vec::new(),
+            };
+            response
+                .headers
+                .push(("idempotent-replayed", "true".to_owned()));
+            return Ok(response);
+        }
+        Begin::Proceed(claim) => claim,
+    };
+    let outcome = handlers::handle(app, route_id, req).await;
+    match &outcome {
+        // Client errors are kept like successes: the same request would fail the same way.
+        Ok(response) => {
+            let stored = StoredResponse {
+                status: response.status,
+                body: response.body.clone().unwrap_or_default(),
+            };
+            idempotency::finish(app, claim, stored).await?;
+        }
+        Err(error) if error.status < 500 && error.status != 409 && error.status != 429 => {
+            let body = ApiResponse::error(error, &req.request_id)
+                .body
+                .unwrap_or_default();
+            idempotency::finish(
+                app,
+                claim,
+                StoredResponse {
+                    status: error.status,
+                    body,
+                },
+            )
+            .await?;
+        }
+        Err(_) => idempotency::abandon(app, claim).await,
+    }
+    outcome
+}

@@ -1,0 +1,139 @@
+//! `Idempotency-Key` for POSTs that create things: the first request with a key runs and its
+//! response is kept for 24 hours; the same key with the same body gets that response again;
+//! the same key with another body is refused (422); a duplicate that arrives while the first
+//! still runs is refused (409).
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::items::{from_item, to_item};
+use super::{keys, App, Caller};
+use crate::error::Error;
+use crate::ports::table::{CompareOp, Condition, Key, TableError, Update, UpdateAction};
+
+/// How long a stored response is replayed.
+pub const RETENTION: time::Duration = time::Duration::hours(24);
+/// The longest accepted key.
+pub const KEY_MAX: usize = 255;
+
+/// A response kept for replay.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// The JSON body as sent.
+    pub body: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Record {
+    request_sha256: String,
+    /// Epoch seconds; also the table's TTL attribute.
+    expires_at: i64,
+    #[serde(default)]
+    response: Option<StoredResponse>,
+}
+
+/// What to do with a request that carries a key.
+#[derive(Debug)]
+pub enum Begin {
+    /// Run it; then [`finish`] or [`abandon`] the claim.
+    Proceed(Claim),
+    /// Answer with the stored response.
+    Replay(StoredResponse),
+}
+
+/// A claim on a key, held while the request runs.
+#[derive(Debug)]
+pub struct Claim(Key);
+
+/// Checks the key's format: 1 to 255 visible ASCII characters.
+pub fn validate_key(key: &str) -> Result<(), Error> {
+    if key.is_empty() || key.len() > KEY_MAX || !key.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(Error::bad_request(
+            "invalid_idempotency_key",
+            format!(
+                "Idempotency-Key must be 1 to {KEY_MAX} visible ASCII characters, e.g. a UUID."
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Claims `key` for this request, or says how to answer it.
+pub async fn begin(
+    app: &App,
+    caller: &Caller,
+    route: &str,
+    key: &str,
+    body: &[u8],
+) -> Result<Begin, Error> {
+    validate_key(key)?;
+    let item_key = keys::idempotency(&caller.team_id, route, key);
+    let request_sha256: String = Sha256::digest(body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let now = app.clock.now().unix_timestamp();
+    let record = Record {
+        request_sha256: request_sha256.clone(),
+        expires_at: now + RETENTION.whole_seconds(),
+        response: None,
+    };
+    // Free if absent, or if a stored one has expired but not yet been removed by TTL.
+    let free = Condition::Or(vec![
+        Condition::item_absent(),
+        Condition::compare("expires_at", CompareOp::Le, now),
+    ]);
+    match app
+        .table
+        .put(to_item(&record, &item_key, "idempotency")?, Some(free))
+        .await
+    {
+        Ok(()) => return Ok(Begin::Proceed(Claim(item_key))),
+        Err(TableError::ConditionFailed) => {}
+        Err(other) => return Err(other.into()),
+    }
+    let existing: Record = match app.table.get(&item_key).await? {
+        Some(item) => from_item(&item)?,
+        None => {
+            return Err(Error::conflict(
+                "idempotency_in_progress",
+                "A request with this Idempotency-Key just finished or failed; retry.",
+            ))
+        }
+    };
+    if existing.request_sha256 != request_sha256 {
+        return Err(Error::unprocessable(
+            "idempotency_key_reused",
+            "This Idempotency-Key was used with a different request body; use a new key for a new request.",
+        ));
+    }
+    match existing.response {
+        Some(response) => Ok(Begin::Replay(response)),
+        None => Err(Error::conflict(
+            "idempotency_in_progress",
+            "A request with this Idempotency-Key is still being processed; retry shortly.",
+        )),
+    }
+}
+
+/// Stores the response of a claimed request for replay.
+pub async fn finish(app: &App, claim: Claim, response: StoredResponse) -> Result<(), Error> {
+    let response = super::items::value_of(&response)?;
+    app.table
+        .update(Update {
+            key: claim.0,
+            actions: vec![UpdateAction::Set("response".into(), response)],
+            condition: Some(Condition::item_exists()),
+        })
+        .await?;
+    Ok(())
+}
+
+/// Releases a claim after a failure on our side, so the client's retry can run.
+pub async fn abandon(app: &App, claim: Claim) {
+    if let Err(error) = app.table.delete(&claim.0, None).await {
+        tracing::warn!(%error, "could not release an idempotency claim");
+    }
+}

@@ -1,0 +1,184 @@
+//! Members and roles. Owners are counted on the team item so that removing or demoting the
+//! last owner fails inside the same transaction that would do it.
+
+use super::items::{from_item, to_item};
+use super::records::{commit, listing, Guarded, Listing, PageRequest};
+use super::{keys, App, Caller};
+use crate::domain::access::Role;
+use crate::domain::ids::{TeamId, UserId};
+use crate::domain::privacy::PrivacySettings;
+use crate::domain::team::{Invitation, Member, MemberStatus, RoleChange};
+use crate::error::Error;
+use crate::ports::rfc3339;
+use crate::ports::table::{
+    CompareOp, Condition, Index, Item, Query, Update, UpdateAction, Value, WriteOp, GSI1PK, GSI1SK,
+};
+
+/// The stored item of a member, indexed on GSI1 by user so a person's teams can be listed.
+pub fn member_item(team: &TeamId, member: &Member) -> Result<Item, Error> {
+    let mut item = to_item(member, &keys::member(team, &member.user_id), "member")?;
+    item.insert(
+        GSI1PK.into(),
+        Value::S(keys::user_teams_partition(&member.user_id)),
+    );
+    item.insert(GSI1SK.into(), Value::S(keys::team_partition(team)));
+    Ok(item)
+}
+
+/// A member of a team, if they are one.
+pub async fn find(app: &App, team: &TeamId, user: &UserId) -> Result<Option<Member>, Error> {
+    app.table
+        .get(&keys::member(team, user))
+        .await?
+        .as_ref()
+        .map(from_item)
+        .transpose()
+}
+
+async fn get(app: &App, caller: &Caller, user_id: &str) -> Result<Member, Error> {
+    let user = UserId::parse(user_id).map_err(|_| Error::not_found("member"))?;
+    find(app, &caller.team_id, &user)
+        .await?
+        .ok_or_else(|| Error::not_found("member"))
+}
+
+/// Lists the team's members.
+pub async fn list(app: &App, caller: &Caller, page: PageRequest) -> Result<Listing<Member>, Error> {
+    let mut query = Query::prefix(
+        Index::Table,
+        keys::team_partition(&caller.team_id),
+        keys::MEMBER_PREFIX,
+    );
+    query.limit = page.limit;
+    query.cursor = page.cursor;
+    listing(app.table.query(query).await?)
+}
+
+/// Only owners hand out or take away ownership.
+fn ensure_may_touch_owner(caller: &Caller) -> Result<(), Error> {
+    if caller.role == Role::Owner {
+        Ok(())
+    } else {
+        Err(Error::forbidden(
+            "Only an owner can grant, change or remove the owner role.",
+        ))
+    }
+}
+
+/// Changes the team's owner count by `by`; taking one away requires another owner to remain.
+fn count_owners(team: &TeamId, by: i64) -> Guarded {
+    let condition = if by < 0 {
+        Condition::compare("owner_count", CompareOp::Gt, 1)
+    } else {
+        Condition::item_exists()
+    };
+    Guarded::new(
+        WriteOp::Update(Update {
+            key: keys::team(team),
+            actions: vec![UpdateAction::Add("owner_count".into(), by)],
+            condition: Some(condition),
+        }),
+        Error::conflict(
+            "last_owner",
+            "A team needs at least one owner; make someone else an owner first.",
+        ),
+    )
+}
+
+/// Invites a person by email with a role.
+pub async fn invite(app: &App, caller: &Caller, invitation: Invitation) -> Result<Member, Error> {
+    let (email, role) = invitation.validate()?;
+    if role == Role::Owner {
+        ensure_may_touch_owner(caller)?;
+    }
+    let now = rfc3339(app.clock.now());
+    let member = Member {
+        user_id: UserId::for_email(&email),
+        email,
+        role,
+        status: MemberStatus::Invited,
+        privacy: PrivacySettings::default(),
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    let mut writes = vec![Guarded::new(
+        WriteOp::Put {
+            item: member_item(&caller.team_id, &member)?,
+            condition: Some(Condition::item_absent()),
+        },
+        Error::conflict(
+            "already_member",
+            "This person is already a member of your team.",
+        ),
+    )];
+    if role == Role::Owner {
+        writes.push(count_owners(&caller.team_id, 1));
+    }
+    commit(app.table.as_ref(), writes).await?;
+    Ok(member)
+}
+
+/// Changes a member's role; the last owner cannot be demoted.
+pub async fn change_role(
+    app: &App,
+    caller: &Caller,
+    user_id: &str,
+    change: RoleChange,
+) -> Result<Member, Error> {
+    let member = get(app, caller, user_id).await?;
+    if member.role == change.role {
+        return Ok(member);
+    }
+    if member.role == Role::Owner || change.role == Role::Owner {
+        ensure_may_touch_owner(caller)?;
+    }
+    let updated_at = rfc3339(app.clock.now());
+    let mut writes = vec![Guarded::new(
+        WriteOp::Update(Update {
+            key: keys::member(&caller.team_id, &member.user_id),
+            actions: vec![
+                UpdateAction::Set("role".into(), change.role.as_str().into()),
+                UpdateAction::Set("updated_at".into(), updated_at.clone().into()),
+            ],
+            condition: Some(Condition::eq("role", member.role.as_str())),
+        }),
+        Error::conflict(
+            "conflict",
+            "This member changed while the request ran; retry.",
+        ),
+    )];
+    if member.role == Role::Owner {
+        writes.push(count_owners(&caller.team_id, -1));
+    } else if change.role == Role::Owner {
+        writes.push(count_owners(&caller.team_id, 1));
+    }
+    commit(app.table.as_ref(), writes).await?;
+    Ok(Member {
+        role: change.role,
+        updated_at,
+        ..member
+    })
+}
+
+/// Removes a member; the last owner cannot be removed. Their API keys stop working at once,
+/// because a key acts only while its creator is a member.
+pub async fn remove(app: &App, caller: &Caller, user_id: &str) -> Result<(), Error> {
+    let member = get(app, caller, user_id).await?;
+    if member.role == Role::Owner {
+        ensure_may_touch_owner(caller)?;
+    }
+    let mut writes = vec![Guarded::new(
+        WriteOp::Delete {
+            key: keys::member(&caller.team_id, &member.user_id),
+            condition: Some(Condition::eq("role", member.role.as_str())),
+        },
+        Error::conflict(
+            "conflict",
+            "This member changed while the request ran; retry.",
+        ),
+    )];
+    if member.role == Role::Owner {
+        writes.push(count_owners(&caller.team_id, -1));
+    }
+    commit(app.table.as_ref(), writes).await
+}

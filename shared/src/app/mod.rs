@@ -1,0 +1,45 @@
+//! Use cases: each takes the ports it needs (through [`App`]) and the [`Caller`], and returns
+//! domain results or an [`Error`](crate::error::Error).
+
+pub mod api_keys;
+pub mod auth;
+pub mod idempotency;
+pub mod items;
+pub mod keys;
+pub mod members;
+pub mod records;
+pub mod resources;
+pub mod teams;
+
+use std::sync::Arc;
+
+use crate::domain::access::{Role, Scope};
+use crate::domain::ids::{TeamId, UserId};
+use crate::ports::table::Table;
+use crate::ports::Clock;
+
+/// The dependencies of every use case, built once per cold start and cloned into handlers.
+#[derive(Clone)]
+pub struct App {
+    /// The one table.
+    pub table: Arc<dyn Table>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+    /// How JWTs are verified, where this deployment accepts them.
+    pub jwt: Option<Arc<auth::JwtVerifier>>,
+}
+
+/// Who is calling: resolved by the authorizer, never taken from a path or a body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    /// The tenant every read and write is confined to.
+    pub team_id: TeamId,
+    /// The person (for an API key: the member who created it).
+    pub user_id: UserId,
+    /// Their role in the team.
+    pub role: Role,
+    /// What the credential may do.
+    pub scopes: Vec<Scope>,
+    /// The credential: an API key id, or `jwt`.
+    pub credential: String,
+}

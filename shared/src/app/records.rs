@@ -1,0 +1,139 @@
+//! What every stored resource shares: its record envelope, pages of records, and guarded
+//! writes (a write plus the answer to give when its condition fails).
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::ids::UserId;
+use crate::error::Error;
+use crate::ports::table::{CancelReason, Cursor, Table, TableError, WriteOp};
+
+/// A resource as stored: the client's fields under `data`, the server's around them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record<D> {
+    /// The resource's id.
+    pub id: String,
+    /// What the client wrote.
+    pub data: D,
+    /// Who created it: members may change only their own resources.
+    pub created_by: UserId,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+    /// Last change (RFC 3339).
+    pub updated_at: String,
+    /// Bumped on every change; writes are conditional on it (optimistic locking).
+    pub version: i64,
+}
+
+impl<D: Serialize> Record<D> {
+    /// The record as clients see it: the fields flat, with id and timestamps.
+    pub fn to_json(&self) -> Result<serde_json::Value, Error> {
+        let mut json = serde_json::to_value(&self.data).map_err(Error::internal)?;
+        if let serde_json::Value::Object(map) = &mut json {
+            map.insert("id".into(), self.id.clone().into());
+            map.insert("created_by".into(), self.created_by.to_string().into());
+            map.insert("created_at".into(), self.created_at.clone().into());
+            map.insert("updated_at".into(), self.updated_at.clone().into());
+        }
+        Ok(json)
+    }
+}
+
+/// What a list route was asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageRequest {
+    /// 1..=100.
+    pub limit: u32,
+    /// Where to continue.
+    pub cursor: Option<Cursor>,
+}
+
+/// One page of a listing.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Listing<T> {
+    /// The entries.
+    pub items: Vec<T>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Listing<T> {
+    /// Converts every entry.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Listing<U> {
+        Listing {
+            items: self.items.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+        }
+    }
+}
+
+/// Reads a page of items of one kind into entities.
+pub fn listing<T: DeserializeOwned>(page: crate::ports::table::Page) -> Result<Listing<T>, Error> {
+    Ok(Listing {
+        items: page
+            .items
+            .iter()
+            .map(super::items::from_item)
+            .collect::<Result<_, _>>()?,
+        next_cursor: page.cursor.map(|c| c.encode()),
+    })
+}
+
+/// A write, and what to answer if its condition does not hold.
+pub struct Guarded {
+    /// The write.
+    pub write: WriteOp,
+    /// The answer when the write's condition fails.
+    pub on_condition_failed: Error,
+}
+
+impl Guarded {
+    /// Pairs a write with its failure answer.
+    pub fn new(write: WriteOp, on_condition_failed: Error) -> Self {
+        Guarded {
+            write,
+            on_condition_failed,
+        }
+    }
+}
+
+/// Performs the writes as one: a single write directly, several in one transaction. A failed
+/// condition answers with the error of the first write whose condition failed.
+pub async fn commit(table: &dyn Table, mut writes: Vec<Guarded>) -> Result<(), Error> {
+    if writes.len() == 1 {
+        let Guarded {
+            write,
+            on_condition_failed,
+        } = writes.remove(0);
+        let result = match write {
+            WriteOp::Put { item, condition } => table.put(item, condition).await,
+            WriteOp::Update(update) => table.update(update).await.map(|_| ()),
+            WriteOp::Delete { key, condition } => table.delete(&key, condition).await.map(|_| ()),
+            check @ WriteOp::Check { .. } => table.transact(vec![check]).await,
+        };
+        return match result {
+            Err(TableError::ConditionFailed) => Err(on_condition_failed),
+            Err(TableError::TransactionCanceled { .. }) => Err(on_condition_failed),
+            other => other.map_err(Error::from),
+        };
+    }
+    let (ops, errors): (Vec<WriteOp>, Vec<Error>) = writes
+        .into_iter()
+        .map(|g| (g.write, g.on_condition_failed))
+        .unzip();
+    match table.transact(ops).await {
+        Err(TableError::TransactionCanceled { reasons }) => {
+            let failed = reasons
+                .iter()
+                .position(|r| *r == CancelReason::ConditionFailed);
+            match failed.and_then(|i| errors.into_iter().nth(i)) {
+                Some(error) => Err(error),
+                None => Err(Error::conflict(
+                    "conflict",
+                    "Another request changed the same records; retry.",
+                )),
+            }
+        }
+        other => other.map_err(Error::from),
+    }
+}

@@ -1,0 +1,154 @@
+//! Teams: creation (with the first owner and an owner API key), reading, and settings.
+
+use serde_json::Value as Json;
+
+use super::api_keys::{self, IssuedKey};
+use super::items::{decode_json, from_item, to_item, value_of};
+use super::records::{commit, Guarded};
+use super::resources::merge_patch;
+use super::{keys, App, Caller};
+use crate::domain::access::{Role, Scope};
+use crate::domain::ids::{TeamId, UserId};
+use crate::domain::privacy::PrivacySettings;
+use crate::domain::resources::Draft;
+use crate::domain::team::{Credits, Member, MemberStatus, NewApiKey, Team, TeamDraft};
+use crate::domain::validation::{Email, FieldErrors};
+use crate::error::Error;
+use crate::ports::rfc3339;
+use crate::ports::table::{Condition, Update, UpdateAction, WriteOp};
+
+/// The plan of a team created without a Marketplace subscription.
+pub const TRIAL_PLAN: &str = "trial";
+
+/// A freshly created team with its owner and the owner's first API key.
+#[derive(Debug)]
+pub struct CreatedTeam {
+    /// The team.
+    pub team: Team,
+    /// Its first owner.
+    pub owner: Member,
+    /// The owner's API key, secret included (shown once).
+    pub key: IssuedKey,
+}
+
+/// Creates a team, its owner and an owner API key with every scope, all in one transaction.
+pub async fn create_team(app: &App, name: &str, owner_email: &str) -> Result<CreatedTeam, Error> {
+    let mut errors = FieldErrors::default();
+    let name = errors.text("name", name, 1, crate::domain::resources::NAME_MAX);
+    let email = Email::parse(owner_email)
+        .map_err(|m| errors.add("owner_email", m))
+        .ok();
+    let email = errors
+        .finish(email)?
+        .ok_or_else(|| Error::internal("email missing after validation"))?;
+    let now = app.clock.now();
+    let stamp = rfc3339(now);
+    let team = Team {
+        id: TeamId::generate(),
+        name,
+        plan: TRIAL_PLAN.into(),
+        credits: Credits::default(),
+        privacy_defaults: PrivacySettings::default(),
+        owner_count: 1,
+        created_at: stamp.clone(),
+        updated_at: stamp.clone(),
+    };
+    let owner = Member {
+        user_id: UserId::for_email(&email),
+        email,
+        role: Role::Owner,
+        status: MemberStatus::Active,
+        privacy: PrivacySettings::default(),
+        created_at: stamp.clone(),
+        updated_at: stamp,
+    };
+    let caller = Caller {
+        team_id: team.id.clone(),
+        user_id: owner.user_id.clone(),
+        role: Role::Owner,
+        scopes: vec![Scope::Read, Scope::Write, Scope::Admin],
+        credential: "admin-command".into(),
+    };
+    let request = NewApiKey {
+        name: "Owner key".into(),
+        scopes: caller.scopes.clone(),
+        expires_at: None,
+    };
+    let (key, key_writes) = api_keys::issue(&caller, request, now)?;
+    let exists = || Error::conflict("conflict", "A team with this id exists already; retry.");
+    let mut writes = vec![
+        Guarded::new(
+            WriteOp::Put {
+                item: to_item(&team, &keys::team(&team.id), "team")?,
+                condition: Some(Condition::item_absent()),
+            },
+            exists(),
+        ),
+        Guarded::new(
+            WriteOp::Put {
+                item: super::members::member_item(&team.id, &owner)?,
+                condition: Some(Condition::item_absent()),
+            },
+            exists(),
+        ),
+    ];
+    writes.extend(key_writes);
+    commit(app.table.as_ref(), writes).await?;
+    Ok(CreatedTeam { team, owner, key })
+}
+
+/// Reads the caller's team.
+pub async fn get_team(app: &App, caller: &Caller) -> Result<Team, Error> {
+    match app.table.get(&keys::team(&caller.team_id)).await? {
+        Some(item) => from_item(&item),
+        None => Err(Error::not_found("team")),
+    }
+}
+
+/// Changes the team's name and privacy defaults (a JSON merge patch). Credits and plan are
+/// not the client's to change and are refused as unknown fields.
+pub async fn update_team(app: &App, caller: &Caller, patch: Json) -> Result<Team, Error> {
+    if !patch.is_object() {
+        return Err(Error::invalid_body(
+            None,
+            "a PATCH body must be a JSON object",
+        ));
+    }
+    let team = get_team(app, caller).await?;
+    let current = TeamDraft {
+        name: team.name.clone(),
+        privacy_defaults: team.privacy_defaults,
+    };
+    let mut merged = serde_json::to_value(&current).map_err(Error::internal)?;
+    merge_patch(&mut merged, patch);
+    let draft: TeamDraft = decode_json(merged)?;
+    let draft = draft.validate()?;
+    // An update of named attributes only, so concurrent credit operations are never lost.
+    let updated = app
+        .table
+        .update(Update {
+            key: keys::team(&caller.team_id),
+            actions: vec![
+                UpdateAction::Set("name".into(), draft.name.into()),
+                UpdateAction::Set(
+                    "privacy_defaults".into(),
+                    value_of(&draft.privacy_defaults)?,
+                ),
+                UpdateAction::Set("updated_at".into(), rfc3339(app.clock.now()).into()),
+            ],
+            condition: Some(Condition::item_exists()),
+        })
+        .await?;
+    from_item(&updated)
+}
+
+/// The first two levels of the privacy cascade for the caller: their own settings, then the
+/// team's defaults.
+pub async fn privacy_base(app: &App, caller: &Caller) -> Result<Vec<PrivacySettings>, Error> {
+    let team = get_team(app, caller).await?;
+    let member = super::members::find(app, &caller.team_id, &caller.user_id).await?;
+    Ok(vec![
+        member.map(|m| m.privacy).unwrap_or_default(),
+        team.privacy_defaults,
+    ])
+}

@@ -1,0 +1,466 @@
+//! The DynamoDB `Table`: compiles the port's typed conditions, updates and queries into
+//! DynamoDB expressions with placeholder names and values.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, Put, ReturnValue, TransactWriteItem,
+    Update as DdbUpdate,
+};
+use aws_sdk_dynamodb::Client;
+
+use crate::ports::table::{
+    check_transaction, CancelReason, CompareOp, Condition, Cursor, Index, Item, Key, Page, Query,
+    SortKey, Table, TableError, Update, UpdateAction, Value, WriteOp, GSI1_NAME, PK, SK,
+};
+
+/// The table behind a DynamoDB client.
+#[derive(Clone)]
+pub struct DynamoDbTable {
+    client: Client,
+    table_name: String,
+}
+
+impl DynamoDbTable {
+    /// Wraps a client (built once per cold start) and the table's name.
+    pub fn new(client: Client, table_name: impl Into<String>) -> Self {
+        DynamoDbTable {
+            client,
+            table_name: table_name.into(),
+        }
+    }
+}
+
+/// Converts a port value into a DynamoDB attribute value.
+pub fn to_attribute(value: &Value) -> AttributeValue {
+    match value {
+        Value::S(s) => AttributeValue::S(s.clone()),
+        Value::N(n) => AttributeValue::N(n.to_string()),
+        Value::Bool(b) => AttributeValue::Bool(*b),
+        Value::Null => AttributeValue::Null(true),
+        Value::L(list) => AttributeValue::L(list.iter().map(to_attribute).collect()),
+        Value::M(map) => AttributeValue::M(
+            map.iter()
+                .map(|(k, v)| (k.clone(), to_attribute(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// Converts a DynamoDB attribute value into a port value; types this product never writes
+/// (binary, sets, fractional numbers) are reported rather than guessed.
+pub fn from_attribute(value: &AttributeValue) -> Result<Value, TableError> {
+    Ok(match value {
+        AttributeValue::S(s) => Value::S(s.clone()),
+        AttributeValue::N(n) => Value::N(
+            n.parse()
+                .map_err(|_| TableError::Backend(format!("number {n} is not an integer")))?,
+        ),
+        AttributeValue::Bool(b) => Value::Bool(*b),
+        AttributeValue::Null(_) => Value::Null,
+        AttributeValue::L(list) => {
+            Value::L(list.iter().map(from_attribute).collect::<Result<_, _>>()?)
+        }
+        AttributeValue::M(map) => Value::M(
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), from_attribute(v)?)))
+                .collect::<Result<_, TableError>>()?,
+        ),
+        other => {
+            return Err(TableError::Backend(format!(
+                "unsupported attribute type {other:?}"
+            )))
+        }
+    })
+}
+
+fn to_attributes(item: &Item) -> HashMap<String, AttributeValue> {
+    item.iter()
+        .map(|(k, v)| (k.clone(), to_attribute(v)))
+        .collect()
+}
+
+fn from_attributes(item: &HashMap<String, AttributeValue>) -> Result<Item, TableError> {
+    item.iter()
+        .map(|(k, v)| Ok((k.clone(), from_attribute(v)?)))
+        .collect()
+}
+
+fn key_attributes(key: &Key) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (PK.to_owned(), AttributeValue::S(key.pk.clone())),
+        (SK.to_owned(), AttributeValue::S(key.sk.clone())),
+    ])
+}
+
+/// Collects `#nN` / `:vN` placeholders while an expression is compiled.
+#[derive(Default)]
+struct Expression {
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Expression {
+    fn name(&mut self, name: &str) -> String {
+        if let Some((placeholder, _)) = self.names.iter().find(|(_, n)| n.as_str() == name) {
+            return placeholder.clone();
+        }
+        let placeholder = format!("#n{}", self.names.len());
+        self.names.insert(placeholder.clone(), name.to_owned());
+        placeholder
+    }
+
+    fn value(&mut self, value: AttributeValue) -> String {
+        let placeholder = format!(":v{}", self.values.len());
+        self.values.insert(placeholder.clone(), value);
+        placeholder
+    }
+
+    fn condition(&mut self, condition: &Condition) -> String {
+        match condition {
+            Condition::Exists(attr) => format!("attribute_exists({})", self.name(attr)),
+            Condition::NotExists(attr) => format!("attribute_not_exists({})", self.name(attr)),
+            Condition::Compare(attr, op, value) => {
+                let name = self.name(attr);
+                let value = self.value(to_attribute(value));
+                let op = match op {
+                    CompareOp::Eq => "=",
+                    CompareOp::Ne => "<>",
+                    CompareOp::Lt => "<",
+                    CompareOp::Le => "<=",
+                    CompareOp::Gt => ">",
+                    CompareOp::Ge => ">=",
+                };
+                // `<>` is true on a missing attribute in DynamoDB; the port says a comparison
+                // needs the attribute, so require it explicitly.
+                format!("(attribute_exists({name}) AND {name} {op} {value})")
+            }
+            Condition::And(all) => self.join(
+                all,
+                " AND ",
+                "attribute_exists(PK) OR attribute_not_exists(PK)",
+            ),
+            Condition::Or(any) => self.join(
+                any,
+                " OR ",
+                "attribute_exists(PK) AND attribute_not_exists(PK)",
+            ),
+        }
+    }
+
+    /// Joins sub-conditions; an empty list means `empty` (true for AND, false for OR).
+    fn join(&mut self, parts: &[Condition], separator: &str, empty: &str) -> String {
+        if parts.is_empty() {
+            let pk = self.name(PK);
+            return format!("({})", empty.replace("PK", &pk));
+        }
+        let compiled: Vec<String> = parts.iter().map(|c| self.condition(c)).collect();
+        format!("({})", compiled.join(separator))
+    }
+
+    fn update(&mut self, actions: &[UpdateAction]) -> String {
+        let (mut set, mut remove) = (Vec::new(), Vec::new());
+        for action in actions {
+            match action {
+                UpdateAction::Set(attr, value) => {
+                    let name = self.name(attr);
+                    let value = self.value(to_attribute(value));
+                    set.push(format!("{name} = {value}"));
+                }
+                UpdateAction::Remove(attr) => remove.push(self.name(attr)),
+                UpdateAction::Add(attr, amount) => {
+                    let name = self.name(attr);
+                    let zero = self.value(AttributeValue::N("0".into()));
+                    let amount = self.value(AttributeValue::N(amount.to_string()));
+                    set.push(format!("{name} = if_not_exists({name}, {zero}) + {amount}"));
+                }
+            }
+        }
+        let mut expression = String::new();
+        if !set.is_empty() {
+            expression.push_str(&format!("SET {}", set.join(", ")));
+        }
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        expression.trim().to_owned()
+    }
+
+    fn names(&self) -> Option<HashMap<String, String>> {
+        (!self.names.is_empty()).then(|| self.names.clone())
+    }
+
+    fn values(&self) -> Option<HashMap<String, AttributeValue>> {
+        (!self.values.is_empty()).then(|| self.values.clone())
+    }
+}
+
+/// Maps an SDK error to the port's errors by its stable error code.
+fn map_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    error: SdkError<E, R>,
+) -> TableError {
+    let code = error.code().unwrap_or_default().to_owned();
+    match code.as_str() {
+        "ConditionalCheckFailedException" => TableError::ConditionFailed,
+        "ProvisionedThroughputExceededException"
+        | "ThrottlingException"
+        | "RequestLimitExceeded" => TableError::Throttled,
+        "ValidationException" => {
+            TableError::Invalid(error.message().unwrap_or_default().to_owned())
+        }
+        _ => TableError::Backend(format!(
+            "{code}: {}",
+            aws_sdk_dynamodb::error::DisplayErrorContext(&error)
+        )),
+    }
+}
+
+fn build_error(e: impl std::fmt::Display) -> TableError {
+    TableError::Invalid(e.to_string())
+}
+
+fn compile_update(update: &Update) -> Result<(String, Expression, Option<String>), TableError> {
+    if update.actions.is_empty() {
+        return Err(TableError::Invalid(
+            "an update needs at least one action".into(),
+        ));
+    }
+    let mut expression = Expression::default();
+    let text = expression.update(&update.actions);
+    let condition = update.condition.as_ref().map(|c| expression.condition(c));
+    Ok((text, expression, condition))
+}
+
+#[async_trait]
+impl Table for DynamoDbTable {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, TableError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table_name)
+            .set_key(Some(key_attributes(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(map_error)?;
+        output.item().map(from_attributes).transpose()
+    }
+
+    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), TableError> {
+        let mut expression = Expression::default();
+        let condition = condition.map(|c| expression.condition(&c));
+        self.client
+            .put_item()
+            .table_name(&self.table_name)
+            .set_item(Some(to_attributes(&item)))
+            .set_condition_expression(condition)
+            .set_expression_attribute_names(expression.names())
+            .set_expression_attribute_values(expression.values())
+            .send()
+            .await
+            .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn update(&self, update: Update) -> Result<Item, TableError> {
+        let (text, expression, condition) = compile_update(&update)?;
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.table_name)
+            .set_key(Some(key_attributes(&update.key)))
+            .update_expression(text)
+            .set_condition_expression(condition)
+            .set_expression_attribute_names(expression.names())
+            .set_expression_attribute_values(expression.values())
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(map_error)?;
+        from_attributes(output.attributes().unwrap_or(&HashMap::new()))
+    }
+
+    async fn delete(
+        &self,
+        key: &Key,
+        condition: Option<Condition>,
+    ) -> Result<Option<Item>, TableError> {
+        let mut expression = Expression::default();
+        let condition = condition.map(|c| expression.condition(&c));
+        let output = self
+            .client
+            .delete_item()
+            .table_name(&self.table_name)
+            .set_key(Some(key_attributes(key)))
+            .set_condition_expression(condition)
+            .set_expression_attribute_names(expression.names())
+            .set_expression_attribute_values(expression.values())
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(map_error)?;
+        output.attributes().map(from_attributes).transpose()
+    }
+
+    async fn query(&self, query: Query) -> Result<Page, TableError> {
+        if query.limit == 0 {
+            return Err(TableError::Invalid(
+                "a query limit must be at least 1".into(),
+            ));
+        }
+        let start_key = match &query.cursor {
+            Some(cursor) if !cursor.fits(&query) => return Err(TableError::InvalidCursor),
+            Some(cursor) => Some(
+                cursor
+                    .keys()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), AttributeValue::S(v.clone())))
+                    .collect::<HashMap<_, _>>(),
+            ),
+            None => None,
+        };
+        let (pk_attr, sk_attr) = query.index.key_attributes();
+        let mut expression = Expression::default();
+        let pk = expression.name(pk_attr);
+        let partition = expression.value(AttributeValue::S(query.partition.clone()));
+        let mut key_condition = format!("{pk} = {partition}");
+        match &query.sort_key {
+            SortKey::All => {}
+            SortKey::BeginsWith(prefix) => {
+                let sk = expression.name(sk_attr);
+                let prefix = expression.value(AttributeValue::S(prefix.clone()));
+                key_condition.push_str(&format!(" AND begins_with({sk}, {prefix})"));
+            }
+            SortKey::Between(low, high) => {
+                let sk = expression.name(sk_attr);
+                let low = expression.value(AttributeValue::S(low.clone()));
+                let high = expression.value(AttributeValue::S(high.clone()));
+                key_condition.push_str(&format!(" AND {sk} BETWEEN {low} AND {high}"));
+            }
+        }
+        // One item more than asked tells whether another page exists, so the last page never
+        // hands out a cursor to an empty page.
+        let limit = query.limit as usize;
+        let mut items = Vec::with_capacity(limit + 1);
+        let mut next_start = start_key;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table_name)
+                .set_index_name((query.index == Index::Gsi1).then(|| GSI1_NAME.to_owned()))
+                .key_condition_expression(&key_condition)
+                .set_expression_attribute_names(expression.names())
+                .set_expression_attribute_values(expression.values())
+                .consistent_read(query.index == Index::Table)
+                .scan_index_forward(!query.descending)
+                .limit((limit + 1 - items.len()) as i32)
+                .set_exclusive_start_key(next_start)
+                .send()
+                .await
+                .map_err(map_error)?;
+            for item in output.items() {
+                items.push(from_attributes(item)?);
+            }
+            next_start = output.last_evaluated_key().cloned();
+            if items.len() > limit || next_start.is_none() {
+                break;
+            }
+        }
+        let cursor = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|last| Cursor::after(last, query.index))
+        } else {
+            None
+        };
+        Ok(Page { items, cursor })
+    }
+
+    async fn transact(&self, writes: Vec<WriteOp>) -> Result<(), TableError> {
+        check_transaction(&writes)?;
+        let mut compiled = Vec::with_capacity(writes.len());
+        for write in &writes {
+            let mut expression = Expression::default();
+            let item = match write {
+                WriteOp::Put { item, condition } => {
+                    let condition = condition.as_ref().map(|c| expression.condition(c));
+                    let put = Put::builder()
+                        .table_name(&self.table_name)
+                        .set_item(Some(to_attributes(item)))
+                        .set_condition_expression(condition)
+                        .set_expression_attribute_names(expression.names())
+                        .set_expression_attribute_values(expression.values())
+                        .build()
+                        .map_err(build_error)?;
+                    TransactWriteItem::builder().put(put).build()
+                }
+                WriteOp::Update(update) => {
+                    let (text, expression, condition) = compile_update(update)?;
+                    let update = DdbUpdate::builder()
+                        .table_name(&self.table_name)
+                        .set_key(Some(key_attributes(&update.key)))
+                        .update_expression(text)
+                        .set_condition_expression(condition)
+                        .set_expression_attribute_names(expression.names())
+                        .set_expression_attribute_values(expression.values())
+                        .build()
+                        .map_err(build_error)?;
+                    TransactWriteItem::builder().update(update).build()
+                }
+                WriteOp::Delete { key, condition } => {
+                    let condition = condition.as_ref().map(|c| expression.condition(c));
+                    let delete = Delete::builder()
+                        .table_name(&self.table_name)
+                        .set_key(Some(key_attributes(key)))
+                        .set_condition_expression(condition)
+                        .set_expression_attribute_names(expression.names())
+                        .set_expression_attribute_values(expression.values())
+                        .build()
+                        .map_err(build_error)?;
+                    TransactWriteItem::builder().delete(delete).build()
+                }
+                WriteOp::Check { key, condition } => {
+                    let condition = expression.condition(condition);
+                    let check = ConditionCheck::builder()
+                        .table_name(&self.table_name)
+                        .set_key(Some(key_attributes(key)))
+                        .condition_expression(condition)
+                        .set_expression_attribute_names(expression.names())
+                        .set_expression_attribute_values(expression.values())
+                        .build()
+                        .map_err(build_error)?;
+                    TransactWriteItem::builder().condition_check(check).build()
+                }
+            };
+            compiled.push(item);
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(compiled))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(context)) => match context.err() {
+                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                    let reasons = cancelled
+                        .cancellation_reasons()
+                        .iter()
+                        .map(|reason| match reason.code() {
+                            None | Some("None") => CancelReason::None,
+                            Some("ConditionalCheckFailed") => CancelReason::ConditionFailed,
+                            Some(other) => CancelReason::Other(other.to_owned()),
+                        })
+                        .collect();
+                    Err(TableError::TransactionCanceled { reasons })
+                }
+                _ => Err(map_error(SdkError::ServiceError(context))),
+            },
+            Err(other) => Err(map_error(other)),
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Adapters over the AWS SDK. Clients are built once per cold start from
+//! [`sdk_config`], which honours `AWS_ENDPOINT_URL` (and per-service overrides such as
+//! `AWS_ENDPOINT_URL_DYNAMODB`) so the same code talks to local emulators in tests.
+
+pub mod dynamodb;
+
+/// Loads the shared AWS configuration (region, credentials, endpoints) from the environment.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}

@@ -1,0 +1,64 @@
+//! Configuration read once at cold start from the environment `template.yaml` sets. A missing
+//! required variable fails the cold start with its name.
+
+use std::env;
+
+/// Settings of a function.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The one table (`TABLE_NAME`).
+    pub table_name: String,
+    /// JWT sign-in, when `JWT_JWKS` is set.
+    pub jwt: Option<JwtSettings>,
+}
+
+/// How JWTs are verified.
+#[derive(Clone, Debug)]
+pub struct JwtSettings {
+    /// The JWKS document (`JWT_JWKS`), e.g. the content of a Cognito user pool's
+    /// `/.well-known/jwks.json`.
+    pub jwks: String,
+    /// Required `iss` (`JWT_ISSUER`).
+    pub issuer: Option<String>,
+    /// Required `aud` (`JWT_AUDIENCE`).
+    pub audience: Option<String>,
+    /// The claim naming the team (`JWT_TEAM_CLAIM`, default `custom:team_id`).
+    pub team_claim: String,
+}
+
+/// A required variable is missing or empty.
+#[derive(Debug, thiserror::Error)]
+#[error("environment variable {0} must be set")]
+pub struct MissingVariable(pub &'static str);
+
+fn optional(name: &str) -> Option<String> {
+    env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl Config {
+    /// Reads the configuration from the environment.
+    pub fn from_env() -> Result<Config, MissingVariable> {
+        let table_name = optional("TABLE_NAME").ok_or(MissingVariable("TABLE_NAME"))?;
+        Ok(Config {
+            table_name,
+            jwt: JwtSettings::from_env(),
+        })
+    }
+}
+
+impl JwtSettings {
+    /// Reads the JWT settings; `None` when `JWT_JWKS` is unset (API keys only).
+    pub fn from_env() -> Option<JwtSettings> {
+        optional("JWT_JWKS").map(|jwks| JwtSettings {
+            jwks,
+            issuer: optional("JWT_ISSUER"),
+            audience: optional("JWT_AUDIENCE"),
+            team_claim: optional("JWT_TEAM_CLAIM").unwrap_or_else(|| "custom:team_id".into()),
+        })
+    }
+
+    /// The verifier these settings describe.
+    pub fn verifier(self) -> Result<crate::app::auth::JwtVerifier, String> {
+        crate::app::auth::JwtVerifier::new(&self.jwks, self.issuer, self.audience, self.team_claim)
+    }
+}

@@ -1,0 +1,153 @@
+//! Prefixed identifiers: `team_01J…`, `cmp_01J…`. The prefix says what an id names, so an id
+//! pasted into the wrong route is refused before any read; the body is a ULID, so ids sort by
+//! creation time.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest, Sha256};
+use ulid::Ulid;
+
+/// What every prefixed id offers, so use cases can be written once for all resource kinds.
+pub trait PrefixedId: Sized + Clone + fmt::Display + Serialize + Send + Sync {
+    /// A new, unique id.
+    fn generate() -> Self;
+    /// Accepts only ids of this kind.
+    fn parse(text: &str) -> Result<Self, String>;
+}
+
+macro_rules! prefixed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The prefix every id of this kind starts with.
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A new, unique id.
+            pub fn generate() -> Self {
+                $name(format!("{}_{}", $prefix, Ulid::new()))
+            }
+
+            /// Accepts only ids of this kind: the prefix, `_`, and a 26-character ULID.
+            pub fn parse(text: &str) -> Result<Self, String> {
+                text.strip_prefix(concat!($prefix, "_"))
+                    .filter(|body| Ulid::from_string(body).is_ok() && body.len() == 26)
+                    .filter(|body| body.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()))
+                    .map(|_| $name(text.to_owned()))
+                    .ok_or_else(|| {
+                        format!(
+                            "must be an id like {}_ followed by 26 characters (0-9, A-Z)",
+                            $prefix
+                        )
+                    })
+            }
+
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl PrefixedId for $name {
+            fn generate() -> Self {
+                $name::generate()
+            }
+            fn parse(text: &str) -> Result<Self, String> {
+                $name::parse(text)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                $name::parse(&text).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+prefixed_id!(
+    /// A team: the tenant every other record belongs to.
+    TeamId, "team"
+);
+prefixed_id!(
+    /// A person. Derived from the email address, so an invitation and the person's later
+    /// sign-in (a JWT carrying that email) name the same user in every team.
+    UserId, "usr"
+);
+prefixed_id!(
+    /// A company (brand) of a team.
+    CompanyId, "cmp"
+);
+prefixed_id!(
+    /// A product (Marketplace listing) of a team.
+    ProductId, "prd"
+);
+prefixed_id!(
+    /// A co-sell partner of a team.
+    PartnerId, "ptn"
+);
+prefixed_id!(
+    /// An API key (its public id, never its secret).
+    ApiKeyId, "key"
+);
+
+impl UserId {
+    /// The user id of an email address: the same address always gives the same id.
+    pub fn for_email(email: &super::validation::Email) -> Self {
+        let digest = Sha256::digest(email.as_str().as_bytes());
+        let mut first = [0u8; 16];
+        first.copy_from_slice(&digest[..16]);
+        UserId(format!("usr_{}", Ulid::from_bytes(first)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::validation::Email;
+
+    #[test]
+    fn generated_ids_parse_back() {
+        let id = CompanyId::generate();
+        assert_eq!(CompanyId::parse(id.as_str()), Ok(id));
+    }
+
+    #[test]
+    fn ids_of_another_kind_or_shape_are_refused() {
+        let product = ProductId::generate();
+        assert!(CompanyId::parse(product.as_str()).is_err());
+        assert!(CompanyId::parse("cmp_123").is_err());
+        assert!(CompanyId::parse("cmp_01j0000000000000000000000a").is_err());
+        assert!(CompanyId::parse("").is_err());
+    }
+
+    #[test]
+    fn a_user_id_depends_only_on_the_normalised_email() {
+        let a = Email::parse("Ada@Example.com").unwrap();
+        let b = Email::parse("ada@example.com").unwrap();
+        assert_eq!(UserId::for_email(&a), UserId::for_email(&b));
+        assert!(UserId::parse(UserId::for_email(&a).as_str()).is_ok());
+    }
+}

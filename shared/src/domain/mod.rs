@@ -1,0 +1,8 @@
+//! Pure types and rules: no I/O, no AWS.
+
+pub mod access;
+pub mod ids;
+pub mod privacy;
+pub mod resources;
+pub mod team;
+pub mod validation;

@@ -1,0 +1,19 @@
+//! Vellocity's library: everything the Lambda functions and the local stack run.
+//!
+//! - [`domain`]: pure types and rules.
+//! - [`app`]: use cases over the ports.
+//! - [`ports`]: the traits the use cases need from the outside world.
+//! - [`aws`]: adapters over the AWS SDK; [`local`]: embedded adapters for the local stack.
+//! - [`api`]: the HTTP side: route table, request context, validation, errors, pagination,
+//!   idempotency, the Lambda glue and the authorizer.
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod app;
+pub mod aws;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod local;
+pub mod ports;
+pub mod telemetry;

@@ -1,0 +1,4 @@
+//! Embedded adapters: what the local stack runs instead of AWS services.
+
+pub mod clock;
+pub mod table;
