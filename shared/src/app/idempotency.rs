@@ -28,8 +28,8 @@ pub struct StoredResponse {
 #[derive(Serialize, Deserialize)]
 struct Record {
     request_sha256: String,
-    /// Epoch seconds; also the table's TTL attribute.
-    expires_at: i64,
+    /// Epoch seconds; the table's TTL attribute.
+    ttl: i64,
     #[serde(default)]
     response: Option<StoredResponse>,
 }
@@ -77,13 +77,13 @@ pub async fn begin(
     let now = app.clock.now().unix_timestamp();
     let record = Record {
         request_sha256: request_sha256.clone(),
-        expires_at: now + RETENTION.whole_seconds(),
+        ttl: now + RETENTION.whole_seconds(),
         response: None,
     };
     // Free if absent, or if a stored one has expired but not yet been removed by TTL.
     let free = Condition::Or(vec![
         Condition::item_absent(),
-        Condition::compare("expires_at", CompareOp::Le, now),
+        Condition::compare("ttl", CompareOp::Le, now),
     ]);
     match app
         .table

@@ -8,6 +8,15 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 use ulid::Ulid;
 
+/// A ULID greater than every one this process made before, so ids made in the same
+/// millisecond still sort in creation order (lists are ordered by id).
+fn next_ulid() -> Ulid {
+    static GENERATOR: std::sync::Mutex<ulid::Generator> =
+        std::sync::Mutex::new(ulid::Generator::new());
+    let mut generator = GENERATOR.lock().unwrap_or_else(|p| p.into_inner());
+    generator.generate().unwrap_or_else(|_| Ulid::new())
+}
+
 /// What every prefixed id offers, so use cases can be written once for all resource kinds.
 pub trait PrefixedId: Sized + Clone + fmt::Display + Serialize + Send + Sync {
     /// A new, unique id.
@@ -28,7 +37,7 @@ macro_rules! prefixed_id {
 
             /// A new, unique id.
             pub fn generate() -> Self {
-                $name(format!("{}_{}", $prefix, Ulid::new()))
+                $name(format!("{}_{}", $prefix, next_ulid()))
             }
 
             /// Accepts only ids of this kind: the prefix, `_`, and a 26-character ULID.

@@ -1,0 +1,222 @@
+//! Conventions every route shares: the envelope, body and query parsing, idempotency.
+
+use serde_json::json;
+
+use crate::helpers::TestApp;
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_in_the_envelope() {
+    let app = TestApp::new();
+    let team = app.create_team("Acme").await;
+    let missing = app.get(&team.key, "/v1/nothing").await;
+    assert_eq!((missing.status, missing.code()), (404, "route_not_found"));
+    let method = app.call("PUT", "/v1/companies", &team.key, None).await;
+    assert_eq!((method.status, method.code()), (405, "method_not_allowed"));
+    assert!(method.body["error"]["request_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("local-"));
+}
+
+#[tokio::test]
+async fn bodies_must_be_json_within_the_limit() {
+    let app = TestApp::new();
+    let team = app.create_team("Acme").await;
+    let auth = format!("Bearer {}", team.key);
+    let json_type = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+
+    let malformed = app
+        .send("POST", "/v1/companies", &json_type, b"{\"name\": ".to_vec())
+        .await;
+    assert_eq!(
+        (malformed.status, malformed.code()),
+        (400, "malformed_json")
+    );
+    assert!(malformed.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("line 1"));
+
+    let not_object = app
+        .send("POST", "/v1/companies", &json_type, b"[1,2]".to_vec())
+        .await;
+    assert_eq!(not_object.status, 400);
+
+    let empty = app
+        .send("POST", "/v1/companies", &json_type, Vec::new())
+        .await;
+    assert_eq!((empty.status, empty.code()), (400, "missing_body"));
+
+    let text = [
+        ("authorization", auth.as_str()),
+        ("content-type", "text/plain"),
+    ];
+    let wrong_type = app
+        .send("POST", "/v1/companies", &text, b"{\"name\":\"A\"}".to_vec())
+        .await;
+    assert_eq!(
+        (wrong_type.status, wrong_type.code()),
+        (415, "unsupported_media_type")
+    );
+
+    let huge =
+        serde_json::to_vec(&json!({"name": "A", "description": "x".repeat(300 * 1024)})).unwrap();
+    let too_large = app.send("POST", "/v1/companies", &json_type, huge).await;
+    assert_eq!(
+        (too_large.status, too_large.code()),
+        (413, "payload_too_large")
+    );
+    assert!(too_large.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("256 KB"));
+
+    assert_eq!(
+        app.get(&team.key, "/v1/companies").await.body["items"],
+        json!([]),
+        "nothing was written"
+    );
+}
+
+#[tokio::test]
+async fn query_parameters_are_checked() {
+    let app = TestApp::new();
+    let team = app.create_team("Acme").await;
+    for query in [
+        "limit=0",
+        "limit=101",
+        "limit=ten",
+        "cursor=%%%",
+        "cursor=eyJhIjoxfQ",
+        "sort=name",
+        "limit=1&limit=2",
+    ] {
+        let response = app.get(&team.key, &format!("/v1/companies?{query}")).await;
+        assert_eq!(response.status, 400, "{query}: {response:?}");
+    }
+    assert_eq!(app.get(&team.key, "/v1/team?x=1").await.status, 400);
+}
+
+#[tokio::test]
+async fn a_cursor_from_another_team_reads_nothing_of_theirs() {
+    let app = TestApp::new();
+    let ours = app.create_team("Ours").await;
+    let theirs = app.create_team("Theirs").await;
+    for name in ["A", "B", "C"] {
+        app.post_company(&theirs.key, name).await;
+    }
+    let their_page = app.get(&theirs.key, "/v1/companies?limit=1").await;
+    let cursor = their_page.body["next_cursor"].as_str().unwrap();
+    let response = app
+        .get(&ours.key, &format!("/v1/companies?cursor={cursor}"))
+        .await;
+    assert_eq!((response.status, response.code()), (400, "invalid_cursor"));
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replays_the_first_response() {
+    let app = TestApp::new();
+    let team = app.create_team("Acme").await;
+    let auth = format!("Bearer {}", team.key);
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+        ("idempotency-key", "create-acme-1"),
+    ];
+    let body = br#"{"name":"Acme"}"#.to_vec();
+    let first = app
+        .send("POST", "/v1/companies", &headers, body.clone())
+        .await;
+    let second = app.send("POST", "/v1/companies", &headers, body).await;
+    assert_eq!(first.status, 201);
+    assert_eq!(second.status, 201);
+    assert_eq!(second.body, first.body);
+    assert_eq!(second.header("idempotent-replayed"), Some("true"));
+    assert_eq!(
+        app.get(&team.key, "/v1/companies").await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "created once"
+    );
+
+    let different = app
+        .send(
+            "POST",
+            "/v1/companies",
+            &headers,
+            br#"{"name":"Other"}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(
+        (different.status, different.code()),
+        (422, "idempotency_key_reused")
+    );
+}
+
+#[tokio::test]
+async fn an_idempotency_key_expires_after_a_day_and_is_scoped_to_the_team() {
+    let app = TestApp::new();
+    let team = app.create_team("Acme").await;
+    let other = app.create_team("Other").await;
+    let send = |key: String| {
+        let app = &app;
+        async move {
+            let auth = format!("Bearer {key}");
+            let headers = [
+                ("authorization", auth.as_str()),
+                ("content-type", "application/json"),
+                ("idempotency-key", "k1"),
+            ];
+            app.send(
+                "POST",
+                "/v1/companies",
+                &headers,
+                br#"{"name":"Acme"}"#.to_vec(),
+            )
+            .await
+        }
+    };
+    let first = send(team.key.clone()).await;
+    let theirs = send(other.key.clone()).await;
+    assert_ne!(
+        first.body["id"], theirs.body["id"],
+        "another team's key space"
+    );
+    app.clock.advance(time::Duration::hours(25));
+    let later = send(team.key.clone()).await;
+    assert_eq!(later.status, 201);
+    assert_ne!(
+        later.body["id"], first.body["id"],
+        "a day later the key is fresh"
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_idempotency_key_is_refused() {
+    let app = TestApp::new();
+    let team = app.create_team("Acme").await;
+    let auth = format!("Bearer {}", team.key);
+    let long = "k".repeat(256);
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+        ("idempotency-key", long.as_str()),
+    ];
+    let response = app
+        .send(
+            "POST",
+            "/v1/companies",
+            &headers,
+            br#"{"name":"A"}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(
+        (response.status, response.code()),
+        (400, "invalid_idempotency_key")
+    );
+}

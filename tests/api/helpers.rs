@@ -1,0 +1,220 @@
+//! Shared test fixtures: a local stack with a hand-set clock, teams with keys of any role,
+//! and requests that read like the product.
+
+use std::sync::Arc;
+
+use http::HeaderMap;
+use serde_json::{json, Value};
+use vellocity::app::auth::JwtVerifier;
+use vellocity::app::{api_keys, teams, App, Caller};
+use vellocity::domain::access::{Role, Scope};
+use vellocity::domain::ids::{TeamId, UserId};
+use vellocity::domain::team::ApiKeyRequest;
+use vellocity::domain::validation::Email;
+use vellocity::local::clock::ManualClock;
+use vellocity::local::table::EmbeddedTable;
+use vellocity_local::{HttpRequest, Stack};
+
+/// The issuer and audience the test JWT verifier expects.
+pub const ISSUER: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_test";
+pub const AUDIENCE: &str = "vellocity-web";
+
+pub struct TestApp {
+    pub stack: Stack,
+    pub clock: Arc<ManualClock>,
+}
+
+/// A team and its owner's key.
+pub struct TestTeam {
+    pub id: String,
+    pub key: String,
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub body: Value,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The error code of an error envelope.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or_default()
+    }
+
+    /// The fields named in an error's details.
+    pub fn fields(&self) -> Vec<String> {
+        self.body["error"]["details"]
+            .as_array()
+            .map(|d| {
+                d.iter()
+                    .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl TestApp {
+    pub fn new() -> TestApp {
+        let clock = Arc::new(ManualClock::new(
+            time::macros::datetime!(2026-11-21 12:00 UTC),
+        ));
+        let jwks = include_str!("../fixtures/jwks.json");
+        let jwt = JwtVerifier::new(
+            jwks,
+            Some(ISSUER.into()),
+            Some(AUDIENCE.into()),
+            "custom:team_id".into(),
+        )
+        .unwrap();
+        let app = App {
+            table: Arc::new(EmbeddedTable::in_memory()),
+            clock: clock.clone(),
+            jwt: Some(Arc::new(jwt)),
+        };
+        TestApp {
+            stack: Stack { app },
+            clock,
+        }
+    }
+
+    pub async fn create_team(&self, name: &str) -> TestTeam {
+        let created = teams::create_team(&self.stack.app, name, "owner@example.com")
+            .await
+            .unwrap();
+        TestTeam {
+            id: created.team.id.to_string(),
+            key: created.key.secret,
+        }
+    }
+
+    /// Invites `email` with `role` as the owner, and makes them an API key with `scopes`.
+    pub async fn member_key(
+        &self,
+        team: &TestTeam,
+        email: &str,
+        role: Role,
+        scopes: &[Scope],
+    ) -> String {
+        let role_name = role.as_str();
+        let invited = self
+            .post(
+                &team.key,
+                "/v1/members",
+                json!({"email": email, "role": role_name}),
+            )
+            .await;
+        assert_eq!(invited.status, 201, "{invited:?}");
+        let caller = Caller {
+            team_id: TeamId::parse(&team.id).unwrap(),
+            user_id: UserId::for_email(&Email::parse(email).unwrap()),
+            role,
+            scopes: scopes.to_vec(),
+            credential: "test".into(),
+        };
+        let request = ApiKeyRequest {
+            name: format!("{role_name} key"),
+            scopes: scopes.to_vec(),
+            expires_at: None,
+        };
+        api_keys::create(&self.stack.app, &caller, request)
+            .await
+            .unwrap()
+            .secret
+    }
+
+    pub async fn send(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Response {
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        let request = HttpRequest {
+            method: method.into(),
+            path: path.into(),
+            query: query.into(),
+            headers: map,
+            body,
+        };
+        let response = self.stack.handle(request).await;
+        let body = match &response.body {
+            Some(text) => serde_json::from_str(text).expect("every response body is JSON"),
+            None => Value::Null,
+        };
+        assert!(
+            response.headers.iter().any(|(n, _)| *n == "x-request-id"),
+            "every response names its request"
+        );
+        Response {
+            status: response.status,
+            body,
+            headers: response.headers,
+        }
+    }
+
+    pub async fn call(&self, method: &str, path: &str, key: &str, body: Option<Value>) -> Response {
+        let auth = format!("Bearer {key}");
+        let mut headers = vec![("authorization", auth.as_str())];
+        let bytes = match body {
+            Some(body) => {
+                headers.push(("content-type", "application/json"));
+                serde_json::to_vec(&body).unwrap()
+            }
+            None => Vec::new(),
+        };
+        self.send(method, path, &headers, bytes).await
+    }
+
+    pub async fn get(&self, key: &str, path: &str) -> Response {
+        self.call("GET", path, key, None).await
+    }
+
+    pub async fn post(&self, key: &str, path: &str, body: Value) -> Response {
+        self.call("POST", path, key, Some(body)).await
+    }
+
+    pub async fn patch(&self, key: &str, path: &str, body: Value) -> Response {
+        self.call("PATCH", path, key, Some(body)).await
+    }
+
+    pub async fn delete(&self, key: &str, path: &str) -> Response {
+        self.call("DELETE", path, key, None).await
+    }
+
+    /// Creates a company and returns its id.
+    pub async fn post_company(&self, key: &str, name: &str) -> String {
+        let created = self.post(key, "/v1/companies", json!({"name": name})).await;
+        assert_eq!(created.status, 201, "{created:?}");
+        created.body["id"].as_str().unwrap().to_owned()
+    }
+}
+
+/// Signs a JWT with the test key.
+pub fn jwt(claims: Value) -> String {
+    let key =
+        jsonwebtoken::EncodingKey::from_rsa_pem(include_bytes!("../fixtures/jwt-test-key.pem"))
+            .unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some("test-key-1".into());
+    jsonwebtoken::encode(&header, &claims, &key).unwrap()
+}

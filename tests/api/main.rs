@@ -1,0 +1,12 @@
+//! Every API route through the local stack: the same router, authentication, pipeline and
+//! handlers as the deployed functions, on the embedded table. One module per route group.
+
+mod api_keys;
+mod auth;
+mod companies;
+mod conventions;
+mod helpers;
+mod members;
+mod partners;
+mod products;
+mod team;

@@ -1,0 +1,75 @@
+use serde_json::json;
+use vellocity::domain::access::{Role, Scope};
+
+use crate::helpers::TestApp;
+
+#[tokio::test]
+async fn the_team_shows_its_plan_credits_and_privacy_defaults() {
+    let app = TestApp::new();
+    let team = app.create_team("Acme GTM").await;
+    let fetched = app.get(&team.key, "/v1/team").await;
+    assert_eq!(fetched.status, 200);
+    assert_eq!(fetched.body["id"], team.id.as_str());
+    assert_eq!(fetched.body["name"], "Acme GTM");
+    assert_eq!(fetched.body["plan"], "trial");
+    assert_eq!(
+        fetched.body["credits"],
+        json!({"balance": 0, "reserved": 0})
+    );
+}
+
+#[tokio::test]
+async fn an_admin_renames_the_team_and_sets_privacy_defaults() {
+    let app = TestApp::new();
+    let team = app.create_team("Acme").await;
+    let patched = app
+        .patch(
+            &team.key,
+            "/v1/team",
+            json!({"name": "Acme Corp", "privacy_defaults": {"analytics_opt_in": true}}),
+        )
+        .await;
+    assert_eq!(patched.status, 200);
+    assert_eq!(patched.body["name"], "Acme Corp");
+    assert_eq!(patched.body["privacy_defaults"]["analytics_opt_in"], true);
+    assert_eq!(
+        app.get(&team.key, "/v1/team").await.body["name"],
+        "Acme Corp"
+    );
+}
+
+#[tokio::test]
+async fn credits_and_plan_are_not_the_clients_to_change() {
+    let app = TestApp::new();
+    let team = app.create_team("Acme").await;
+    for body in [
+        json!({"credits": {"balance": 1000000}}),
+        json!({"plan": "enterprise"}),
+    ] {
+        let refused = app.patch(&team.key, "/v1/team", body).await;
+        assert_eq!(refused.status, 400);
+    }
+    assert_eq!(
+        app.get(&team.key, "/v1/team").await.body["credits"]["balance"],
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_member_cannot_change_team_settings() {
+    let app = TestApp::new();
+    let team = app.create_team("Acme").await;
+    let member = app
+        .member_key(
+            &team,
+            "mia@example.com",
+            Role::Member,
+            &[Scope::Read, Scope::Write, Scope::Admin],
+        )
+        .await;
+    let refused = app
+        .patch(&member, "/v1/team", json!({"name": "Mine"}))
+        .await;
+    assert_eq!((refused.status, refused.code()), (403, "forbidden"));
+    assert_eq!(app.get(&member, "/v1/team").await.status, 200);
+}
