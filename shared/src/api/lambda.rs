@@ -77,7 +77,8 @@ pub async fn handle_event(app: &App, route: RouteId, event: Request) -> Response
         RequestContext::ApiGatewayV1(c) => c.request_id.clone(),
         _ => None,
     }
-    .unwrap_or_else(|| event.lambda_context().request_id);
+    .or_else(|| event.lambda_context_ref().map(|c| c.request_id.clone()))
+    .unwrap_or_else(|| format!("unknown-{}", ulid::Ulid::new()));
     let response = match caller_from_context(&context) {
         None => ApiResponse::error(
             &Error::unauthenticated("The request carries no authorizer context."),

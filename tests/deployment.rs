@@ -1,0 +1,356 @@
+//! What deploys agrees with what runs: the route table, the function binaries, the template's
+//! functions and API events, and the sample events in `events/` (each of which is run through
+//! its function's real handler, as `cargo lambda invoke --data-file` would).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_yaml::Value as Yaml;
+use vellocity::api::authorizer;
+use vellocity::api::lambda::handle_event;
+use vellocity::api::routes::ROUTES;
+use vellocity::app::api_keys::{secret_hash, KeyLookup};
+use vellocity::app::items::to_item;
+use vellocity::app::records::Record;
+use vellocity::app::{keys, members, App};
+use vellocity::domain::access::{Role, Scope};
+use vellocity::domain::ids::{ApiKeyId, TeamId, UserId};
+use vellocity::domain::resources::{CompanyDraft, PartnerDraft, ProductDraft};
+use vellocity::domain::team::{ApiKey, Credits, Member, MemberStatus, Team};
+use vellocity::domain::validation::Email;
+use vellocity::local::table::EmbeddedTable;
+use vellocity::ports::table::{Key, Table, Value};
+use vellocity::ports::SystemClock;
+
+const TEAM: &str = "team_01JV8X2M7Q0000000000000001";
+const COMPANY: &str = "cmp_01JV8X2M7Q0000000000000002";
+const PRODUCT: &str = "prd_01JV8X2M7Q0000000000000003";
+const PARTNER: &str = "ptn_01JV8X2M7Q0000000000000004";
+const API_KEY: &str = "key_01JV8X2M7Q0000000000000005";
+const SPARE_COMPANY: &str = "cmp_01JV8X2M7Q0000000000000006";
+const SAMPLE_SECRET: &str = "vk_sample_owner_key_for_events_0000000000000000";
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn template() -> Yaml {
+    serde_yaml::from_str(&std::fs::read_to_string(root().join("template.yaml")).unwrap()).unwrap()
+}
+
+#[test]
+fn every_route_has_a_binary_a_template_function_and_a_sample_event() {
+    let template = template();
+    let resources = template["Resources"].as_mapping().unwrap();
+    let mut api_events = BTreeSet::new();
+    for (_, resource) in resources {
+        if let Some(events) = resource["Properties"]["Events"].as_mapping() {
+            for (_, event) in events {
+                if event["Type"] == "Api" {
+                    let props = &event["Properties"];
+                    api_events.insert((
+                        props["Method"].as_str().unwrap().to_uppercase(),
+                        props["Path"].as_str().unwrap().to_owned(),
+                    ));
+                }
+            }
+        }
+    }
+    let routes: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|r| (r.method.to_owned(), r.path.to_owned()))
+        .collect();
+    assert_eq!(
+        api_events, routes,
+        "the template's API events are exactly the route table"
+    );
+
+    for route in ROUTES {
+        assert!(
+            root()
+                .join(format!("functions/src/bin/{}.rs", route.binary))
+                .exists(),
+            "binary for {}",
+            route.binary
+        );
+        let function = &template["Resources"][route.function];
+        assert_eq!(
+            function["Type"], "AWS::Serverless::Function",
+            "{} in template.yaml",
+            route.function
+        );
+        assert_eq!(function["Metadata"]["BuildMethod"], "rust-cargolambda");
+        assert_eq!(
+            function["Metadata"]["BuildProperties"]["Binary"].as_str(),
+            Some(route.binary)
+        );
+        let api = &function["Properties"]["Events"]["Api"]["Properties"];
+        assert_eq!(api["Path"].as_str(), Some(route.path));
+        assert_eq!(
+            api["Method"].as_str().map(str::to_uppercase).as_deref(),
+            Some(route.method)
+        );
+        let actions = serde_yaml::to_string(&function["Properties"]["Policies"]).unwrap();
+        assert_eq!(
+            route.method == "GET",
+            !actions.contains("PutItem"),
+            "{}: read-only routes get read-only access",
+            route.binary
+        );
+
+        let event: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(root().join(format!("events/{}.json", route.binary))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            event["resource"], route.path,
+            "events/{}.json",
+            route.binary
+        );
+        assert_eq!(event["httpMethod"], route.method);
+    }
+
+    let binaries: BTreeSet<String> = std::fs::read_dir(root().join("functions/src/bin"))
+        .unwrap()
+        .map(|e| {
+            e.unwrap()
+                .path()
+                .file_stem()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    let expected: BTreeSet<String> = ROUTES
+        .iter()
+        .map(|r| r.binary.to_owned())
+        .chain(["authorizer".to_owned()])
+        .collect();
+    assert_eq!(
+        binaries, expected,
+        "no binary without a route (besides the authorizer)"
+    );
+    assert_eq!(
+        template["Resources"]["AuthorizerFunction"]["Metadata"]["BuildProperties"]["Binary"],
+        "authorizer"
+    );
+}
+
+fn record<D>(id: &str, data: D, owner: &UserId) -> Record<D> {
+    let at = "2026-11-21T12:00:00Z".to_owned();
+    Record {
+        id: id.into(),
+        data,
+        created_by: owner.clone(),
+        created_at: at.clone(),
+        updated_at: at,
+        version: 1,
+    }
+}
+
+/// The records the sample events refer to.
+async fn seeded_app() -> App {
+    let table = EmbeddedTable::in_memory();
+    let team_id = TeamId::parse(TEAM).unwrap();
+    let at = "2026-11-21T12:00:00Z".to_owned();
+    let team = Team {
+        id: team_id.clone(),
+        name: "Acme GTM".into(),
+        plan: "trial".into(),
+        credits: Credits::default(),
+        privacy_defaults: Default::default(),
+        owner_count: 1,
+        created_at: at.clone(),
+        updated_at: at.clone(),
+    };
+    table
+        .put(to_item(&team, &keys::team(&team_id), "team").unwrap(), None)
+        .await
+        .unwrap();
+    let member = |email: &str, role| {
+        let email = Email::parse(email).unwrap();
+        Member {
+            user_id: UserId::for_email(&email),
+            email,
+            role,
+            status: MemberStatus::Active,
+            privacy: Default::default(),
+            created_at: at.clone(),
+            updated_at: at.clone(),
+        }
+    };
+    let owner = member("owner@example.com", Role::Owner);
+    for m in [&owner, &member("member@example.com", Role::Member)] {
+        table
+            .put(members::member_item(&team_id, m).unwrap(), None)
+            .await
+            .unwrap();
+    }
+    let team_pk = keys::team_partition(&team_id);
+    let company = |name: &str| CompanyDraft {
+        name: name.into(),
+        website: None,
+        description: None,
+        brand_voice: Default::default(),
+        privacy: Default::default(),
+    };
+    let mut acme = to_item(
+        &record(COMPANY, company("Acme"), &owner.user_id),
+        &Key::new(&team_pk, format!("COMPANY#{COMPANY}")),
+        "company",
+    )
+    .unwrap();
+    acme.insert("product_count".into(), Value::N(1));
+    table.put(acme, None).await.unwrap();
+    let spare = record(SPARE_COMPANY, company("Spare"), &owner.user_id);
+    table
+        .put(
+            to_item(
+                &spare,
+                &Key::new(&team_pk, format!("COMPANY#{SPARE_COMPANY}")),
+                "company",
+            )
+            .unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
+    let product: ProductDraft =
+        serde_json::from_value(serde_json::json!({"company_id": COMPANY, "name": "Deploy Guard"}))
+            .unwrap();
+    let product = record(PRODUCT, product, &owner.user_id);
+    table
+        .put(
+            to_item(
+                &product,
+                &Key::new(&team_pk, format!("PRODUCT#{PRODUCT}")),
+                "product",
+            )
+            .unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
+    let partner: PartnerDraft =
+        serde_json::from_value(serde_json::json!({"name": "Globex"})).unwrap();
+    let partner = record(PARTNER, partner, &owner.user_id);
+    table
+        .put(
+            to_item(
+                &partner,
+                &Key::new(&team_pk, format!("PARTNER#{PARTNER}")),
+                "partner",
+            )
+            .unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
+
+    let key_id = ApiKeyId::parse(API_KEY).unwrap();
+    let scopes = vec![Scope::Read, Scope::Write, Scope::Admin];
+    let listing = ApiKey {
+        id: key_id.clone(),
+        team_id: team_id.clone(),
+        name: "Sample".into(),
+        scopes: scopes.clone(),
+        prefix: SAMPLE_SECRET[..10].into(),
+        created_by: owner.user_id.clone(),
+        created_at: at.clone(),
+        expires_at: None,
+        last_used_at: None,
+        revoked_at: None,
+    };
+    let hash = secret_hash(SAMPLE_SECRET);
+    let mut listing_item = to_item(
+        &listing,
+        &keys::api_key_listing(&team_id, &key_id),
+        "api_key",
+    )
+    .unwrap();
+    listing_item.insert("secret_sha256".into(), Value::S(hash.clone()));
+    table.put(listing_item, None).await.unwrap();
+    let lookup = KeyLookup {
+        key_id,
+        team_id,
+        scopes,
+        created_by: owner.user_id.clone(),
+        expires_at: None,
+        last_used_at: None,
+    };
+    table
+        .put(
+            to_item(&lookup, &keys::api_key_lookup(&hash), "api_key_lookup").unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
+    App {
+        table: Arc::new(table),
+        clock: Arc::new(SystemClock),
+        jwt: None,
+    }
+}
+
+#[tokio::test]
+async fn every_sample_event_succeeds_through_its_functions_handler() {
+    let app = seeded_app().await;
+    // Reads and changes first, removals last, as a person trying the samples would.
+    let removes = |binary: &str| {
+        binary.starts_with("delete-")
+            || binary.starts_with("remove-")
+            || binary.starts_with("revoke-")
+    };
+    let ordered = ROUTES
+        .iter()
+        .filter(|r| !removes(r.binary))
+        .chain(ROUTES.iter().filter(|r| removes(r.binary)));
+    for route in ordered {
+        let text =
+            std::fs::read_to_string(root().join(format!("events/{}.json", route.binary))).unwrap();
+        let request = lambda_http::request::from_str(&text)
+            .unwrap_or_else(|e| panic!("events/{}.json: {e}", route.binary));
+        let response = handle_event(&app, route.id, request).await;
+        let status = response.status().as_u16();
+        let body = String::from_utf8_lossy(response.body().as_ref()).into_owned();
+        assert!(
+            (200..300).contains(&status),
+            "events/{}.json answered {status}: {body}",
+            route.binary
+        );
+        assert_eq!(
+            response.headers()["x-request-id"],
+            "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_authorizer_sample_event_is_allowed_with_the_team_context() {
+    let app = seeded_app().await;
+    let text = std::fs::read_to_string(root().join("events/authorizer.json")).unwrap();
+    let request = serde_json::from_str(&text).unwrap();
+    let response = authorizer::authorize(&app, request).await.unwrap();
+    assert_eq!(response.policy_document["Statement"][0]["Effect"], "Allow");
+    assert_eq!(
+        response.policy_document["Statement"][0]["Resource"],
+        "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/*/*"
+    );
+    assert_eq!(response.context["team_id"], TEAM);
+    assert_eq!(response.context["role"], "owner");
+}
+
+#[tokio::test]
+async fn the_authorizer_refuses_a_revoked_key_with_unauthorized() {
+    let app = seeded_app().await;
+    app.table
+        .delete(&keys::api_key_lookup(&secret_hash(SAMPLE_SECRET)), None)
+        .await
+        .unwrap();
+    let text = std::fs::read_to_string(root().join("events/authorizer.json")).unwrap();
+    let error = authorizer::authorize(&app, serde_json::from_str(&text).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(error.to_string(), authorizer::UNAUTHORIZED);
+}
