@@ -47,7 +47,10 @@ cargo fmt --all -- --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "cargo test"
-cargo test --workspace
+cargo test --workspace --all-targets 2>&1 | tee "$tools/test.log"
 step "cfn-lint template.yaml"
 "$tools/venv/bin/cfn-lint" template.yaml
 echo "cfn-lint: template.yaml passes"
+
+# One closing line for the whole run (cargo prints one per test binary).
+awk '/^test result:/ { passed += $4; failed += $6 } END { printf "\nTotal: %d passed, %d failed\n", passed, failed }' "$tools/test.log"

@@ -107,16 +107,27 @@ mod tests {
             },
             privacy: Default::default(),
         };
+        let record = crate::app::records::Record {
+            id: "cmp_1".to_owned(),
+            data: draft,
+            created_by: crate::domain::ids::UserId::generate(),
+            created_at: "2026-11-21T12:00:00Z".to_owned(),
+            updated_at: "2026-11-21T12:00:00Z".to_owned(),
+            version: 3,
+        };
         let key = Key::new("TEAM#t", "COMPANY#c");
-        let item = to_item(&draft, &key, "company").unwrap();
+        let item = to_item(&record, &key, "company").unwrap();
         assert_eq!(item.get("PK"), Some(&Value::S("TEAM#t".into())));
         assert_eq!(item.get("type"), Some(&Value::S("company".into())));
+        let Some(Value::M(data)) = item.get("data") else {
+            panic!("the draft is stored as a map under data");
+        };
         assert!(
-            !item.contains_key("description"),
+            !data.contains_key("description"),
             "absent options are not stored"
         );
-        let back: CompanyDraft = from_item(&item).unwrap();
-        assert_eq!(back, draft);
+        let back: crate::app::records::Record<CompanyDraft> = from_item(&item).unwrap();
+        assert_eq!(back, record);
     }
 
     #[test]
