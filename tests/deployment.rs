@@ -15,6 +15,7 @@ use vellocity::app::items::to_item;
 use vellocity::app::records::Record;
 use vellocity::app::{keys, members, App};
 use vellocity::domain::access::{Role, Scope};
+use vellocity::domain::agent::AgentDraft;
 use vellocity::domain::ids::{ApiKeyId, TeamId, UserId};
 use vellocity::domain::resources::{CompanyDraft, PartnerDraft, ProductDraft};
 use vellocity::domain::team::{ApiKey, Credits, Member, MemberStatus, Team};
@@ -29,6 +30,7 @@ const PRODUCT: &str = "prd_01JV8X2M7Q0000000000000003";
 const PARTNER: &str = "ptn_01JV8X2M7Q0000000000000004";
 const API_KEY: &str = "key_01JV8X2M7Q0000000000000005";
 const SPARE_COMPANY: &str = "cmp_01JV8X2M7Q0000000000000006";
+const AGENT: &str = "agt_01JV8X2M7Q0000000000000007";
 const SAMPLE_SECRET: &str = "vk_sample_owner_key_for_events_0000000000000000";
 
 fn root() -> &'static Path {
@@ -241,6 +243,24 @@ async fn seeded_app() -> App {
                 &partner,
                 &Key::new(&team_pk, format!("PARTNER#{PARTNER}")),
                 "partner",
+            )
+            .unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
+
+    let agent: AgentDraft = serde_json::from_value(
+        serde_json::json!({"name": "Launch writer", "allowed_capabilities": ["generate_text"]}),
+    )
+    .unwrap();
+    let agent = record(AGENT, agent, &owner.user_id);
+    table
+        .put(
+            to_item(
+                &agent,
+                &Key::new(&team_pk, format!("AGENT#{AGENT}")),
+                "agent",
             )
             .unwrap(),
             None,

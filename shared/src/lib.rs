@@ -4,10 +4,12 @@
 //! - [`app`]: use cases over the ports.
 //! - [`ports`]: the traits the use cases need from the outside world.
 //! - [`aws`]: adapters over the AWS SDK; [`local`]: embedded adapters for the local stack.
+//! - [`agentcore`]: the model catalog, the capability registry and the capabilities.
 //! - [`api`]: the HTTP side: route table, request context, validation, errors, pagination,
 //!   idempotency, the Lambda glue and the authorizer.
 #![warn(missing_docs)]
 
+pub mod agentcore;
 pub mod api;
 pub mod app;
 pub mod aws;

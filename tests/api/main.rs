@@ -1,6 +1,7 @@
 //! Every API route through the local stack: the same router, authentication, pipeline and
 //! handlers as the deployed functions, on the embedded table. One module per route group.
 
+mod agents;
 mod api_keys;
 mod auth;
 mod companies;

@@ -1,7 +1,9 @@
 //! Route handlers: parse, call one use case, map the result. No business rule lives here.
 
+use crate::agentcore::capabilities::CAPABILITIES;
 use crate::app::resources::{self, Resource};
 use crate::app::{api_keys, members, teams, App};
+use crate::domain::agent::AgentDraft;
 use crate::domain::resources::{CompanyDraft, PartnerDraft, ProductDraft};
 use crate::error::Error;
 
@@ -48,6 +50,28 @@ pub async fn handle(app: &App, route: RouteId, req: &ApiRequest) -> Result<ApiRe
         RevokeApiKey => {
             api_keys::revoke(app, caller, req.path("id")).await?;
             Ok(ApiResponse::no_content())
+        }
+        ListAgents => list::<AgentDraft>(app, req).await,
+        CreateAgent => create::<AgentDraft>(app, req).await,
+        GetAgent => get::<AgentDraft>(app, req).await,
+        UpdateAgent => update::<AgentDraft>(app, req).await,
+        DeleteAgent => delete::<AgentDraft>(app, req).await,
+        ListCapabilities => {
+            req.allow_query(&[])?;
+            let items: Vec<_> = CAPABILITIES
+                .iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "id": c.id,
+                        "description": c.description,
+                        "kind": c.kind,
+                        "input_schema": c.input_schema(),
+                        "credits": c.credits,
+                        "max_credits": c.credits.reserve(),
+                    })
+                })
+                .collect();
+            ApiResponse::ok(&serde_json::json!({ "items": items, "next_cursor": null }))
         }
     }
 }

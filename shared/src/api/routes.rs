@@ -32,6 +32,12 @@ pub enum RouteId {
     ListApiKeys,
     CreateApiKey,
     RevokeApiKey,
+    ListAgents,
+    CreateAgent,
+    GetAgent,
+    UpdateAgent,
+    DeleteAgent,
+    ListCapabilities,
 }
 
 /// One route: where it listens, what it requires, and what deploys it.
@@ -275,6 +281,54 @@ pub const ROUTES: &[Route] = &[
         "revoke-api-key",
         "RevokeApiKeyFunction",
         Access::ADMIN,
+    ),
+    route(
+        ListAgents,
+        "GET",
+        "/v1/agents",
+        "list-agents",
+        "ListAgentsFunction",
+        Access::READ,
+    ),
+    creating(route(
+        CreateAgent,
+        "POST",
+        "/v1/agents",
+        "create-agent",
+        "CreateAgentFunction",
+        Access::WRITE,
+    )),
+    route(
+        GetAgent,
+        "GET",
+        "/v1/agents/{id}",
+        "get-agent",
+        "GetAgentFunction",
+        Access::READ,
+    ),
+    route(
+        UpdateAgent,
+        "PATCH",
+        "/v1/agents/{id}",
+        "update-agent",
+        "UpdateAgentFunction",
+        Access::WRITE,
+    ),
+    route(
+        DeleteAgent,
+        "DELETE",
+        "/v1/agents/{id}",
+        "delete-agent",
+        "DeleteAgentFunction",
+        Access::WRITE,
+    ),
+    route(
+        ListCapabilities,
+        "GET",
+        "/v1/capabilities",
+        "list-capabilities",
+        "ListCapabilitiesFunction",
+        Access::READ,
     ),
 ];
 

@@ -8,7 +8,8 @@ use serde_json::Value as Json;
 use super::items::{decode_json, from_item, to_item, value_of};
 use super::records::{commit, listing, Guarded, Listing, PageRequest, Record};
 use super::{keys, App, Caller};
-use crate::domain::ids::{CompanyId, PartnerId, PrefixedId, ProductId};
+use crate::domain::agent::AgentDraft;
+use crate::domain::ids::{AgentId, CompanyId, PartnerId, PrefixedId, ProductId};
 use crate::domain::privacy::{EffectivePrivacy, PrivacySettings};
 use crate::domain::resources::{CompanyDraft, Draft, PartnerDraft, ProductDraft};
 use crate::error::Error;
@@ -123,6 +124,54 @@ impl Resource for PartnerDraft {
     type Id = PartnerId;
 }
 
+/// Requires a record of kind `R` to exist when a reference to it is set or changed.
+fn require<R: Resource>(
+    caller: &Caller,
+    field: &str,
+    before: Option<&R::Id>,
+    after: Option<&R::Id>,
+) -> Option<Guarded> {
+    let id = after.filter(|a| Some(*a) != before)?;
+    Some(Guarded::new(
+        WriteOp::Check {
+            key: record_key::<R>(caller, &id.to_string()),
+            condition: Condition::item_exists(),
+        },
+        Error::invalid_field(
+            field,
+            format!("No {} with this id exists in your team.", R::KIND),
+        ),
+    ))
+}
+
+impl Resource for AgentDraft {
+    const KIND: &'static str = "agent";
+    const SK_PREFIX: &'static str = "AGENT#";
+    type Id = AgentId;
+
+    fn linked_writes(caller: &Caller, before: Option<&Self>, after: Option<&Self>) -> Vec<Guarded> {
+        let company = |a: Option<&Self>| a.and_then(|a| a.default_company_id.clone());
+        let product = |a: Option<&Self>| a.and_then(|a| a.default_product_id.clone());
+        [
+            require::<CompanyDraft>(
+                caller,
+                "default_company_id",
+                company(before).as_ref(),
+                company(after).as_ref(),
+            ),
+            require::<ProductDraft>(
+                caller,
+                "default_product_id",
+                product(before).as_ref(),
+                product(after).as_ref(),
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
 /// The key of a resource of the caller's team.
 fn record_key<R: Resource>(caller: &Caller, id: &str) -> Key {
     Key::new(
@@ -228,19 +277,18 @@ pub async fn update<R: Resource>(
         version: current.version + 1,
         ..current.clone()
     };
-    let key = record_key::<R>(caller, &record.id);
-    let mut item = to_item(&record, &key, R::KIND)?;
-    // Keep server-kept attributes (such as a company's product count) that the record does not carry.
-    if let Some(stored) = app.table.get(&key).await? {
-        for (name, value) in stored {
-            item.entry(name).or_insert(value);
-        }
-    }
+    // Only the client's fields and the bookkeeping change; server-kept attributes (such as a
+    // company's product count) stay as they are.
     let mut writes = vec![Guarded::new(
-        WriteOp::Put {
-            item,
+        WriteOp::Update(Update {
+            key: record_key::<R>(caller, &record.id),
+            actions: vec![
+                UpdateAction::Set("data".into(), value_of(&record.data)?),
+                UpdateAction::Set("updated_at".into(), record.updated_at.clone().into()),
+                UpdateAction::Set("version".into(), record.version.into()),
+            ],
             condition: Some(Condition::eq("version", current.version)),
-        },
+        }),
         Error::conflict(
             "conflict",
             format!(

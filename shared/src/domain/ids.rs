@@ -18,7 +18,7 @@ fn next_ulid() -> Ulid {
 }
 
 /// What every prefixed id offers, so use cases can be written once for all resource kinds.
-pub trait PrefixedId: Sized + Clone + fmt::Display + Serialize + Send + Sync {
+pub trait PrefixedId: Sized + Clone + PartialEq + fmt::Display + Serialize + Send + Sync {
     /// A new, unique id.
     fn generate() -> Self;
     /// Accepts only ids of this kind.
@@ -116,6 +116,10 @@ prefixed_id!(
 prefixed_id!(
     /// A co-sell partner of a team.
     PartnerId, "ptn"
+);
+prefixed_id!(
+    /// An AgentCore agent of a team.
+    AgentId, "agt"
 );
 prefixed_id!(
     /// An API key (its public id, never its secret).

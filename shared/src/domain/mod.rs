@@ -1,6 +1,7 @@
 //! Pure types and rules: no I/O, no AWS.
 
 pub mod access;
+pub mod agent;
 pub mod ids;
 pub mod privacy;
 pub mod resources;

@@ -1,0 +1,6 @@
+//! `DELETE /v1/agents/{id}`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    vellocity::api::lambda::run_route(vellocity::api::routes::RouteId::DeleteAgent).await
+}

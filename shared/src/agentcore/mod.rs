@@ -1,0 +1,6 @@
+//! AgentCore: the model catalog, the capability registry and the deterministic capabilities.
+
+pub mod analysis;
+pub mod capabilities;
+pub mod catalog;
+pub mod cosell;

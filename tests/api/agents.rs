@@ -1,0 +1,126 @@
+use serde_json::json;
+use vellocity::domain::access::{Role, Scope};
+
+use crate::helpers::TestApp;
+
+#[tokio::test]
+async fn an_agent_is_created_with_its_capabilities_models_and_defaults() {
+    let app = TestApp::new();
+    let team = app.create_team("Acme").await;
+    let company = app.post_company(&team.key, "Acme").await;
+    let body = json!({
+        "name": "Launch writer", "instructions": "Launch content.",
+        "allowed_capabilities": ["generate_text", "social_posts"],
+        "models": {"writer": "anthropic.claude-3-5-haiku-20241022-v1:0"},
+        "requires_approval": true, "default_company_id": company
+    });
+    let created = app.post(&team.key, "/v1/agents", body).await;
+    assert_eq!(created.status, 201, "{created:?}");
+    let path = format!("/v1/agents/{}", created.body["id"].as_str().unwrap());
+    assert!(created.body["id"].as_str().unwrap().starts_with("agt_"));
+    assert_eq!(
+        app.get(&team.key, &path).await.body["models"]["writer"],
+        "anthropic.claude-3-5-haiku-20241022-v1:0"
+    );
+
+    let patched = app
+        .patch(
+            &team.key,
+            &path,
+            json!({"requires_approval": false, "allowed_capabilities": ["summarize"]}),
+        )
+        .await;
+    assert_eq!(patched.body["requires_approval"], false);
+    assert_eq!(patched.body["allowed_capabilities"], json!(["summarize"]));
+    assert_eq!(
+        app.get(&team.key, "/v1/agents").await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(app.delete(&team.key, &path).await.status, 204);
+    assert_eq!(app.get(&team.key, &path).await.status, 404);
+}
+
+#[tokio::test]
+async fn unknown_capabilities_and_models_are_named() {
+    let app = TestApp::new();
+    let team = app.create_team("Acme").await;
+    let body = json!({"name": "A", "allowed_capabilities": ["teleport"], "models": {"image": "anthropic.claude-3-5-haiku-20241022-v1:0"}});
+    let refused = app.post(&team.key, "/v1/agents", body).await;
+    assert_eq!(refused.status, 422);
+    assert_eq!(
+        refused.fields(),
+        ["allowed_capabilities[0]", "models.image"]
+    );
+}
+
+#[tokio::test]
+async fn an_agents_default_company_must_be_the_teams_own() {
+    let app = TestApp::new();
+    let team = app.create_team("Acme").await;
+    let other = app.create_team("Other").await;
+    let theirs = app.post_company(&other.key, "Globex").await;
+    let body =
+        json!({"name": "A", "allowed_capabilities": ["summarize"], "default_company_id": theirs});
+    let refused = app.post(&team.key, "/v1/agents", body).await;
+    assert_eq!(
+        (refused.status, refused.fields()),
+        (422, vec!["default_company_id".to_owned()])
+    );
+    assert_eq!(
+        app.get(&team.key, "/v1/agents").await.body["items"],
+        json!([]),
+        "nothing half-written"
+    );
+}
+
+#[tokio::test]
+async fn everyone_reads_the_capability_registry() {
+    let app = TestApp::new();
+    let team = app.create_team("Acme").await;
+    let viewer = app
+        .member_key(&team, "vic@example.com", Role::Viewer, &[Scope::Read])
+        .await;
+    let listed = app.get(&viewer, "/v1/capabilities").await;
+    assert_eq!(listed.status, 200);
+    let items = listed.body["items"].as_array().unwrap();
+    let ids: Vec<&str> = items.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    for id in [
+        "generate_text",
+        "social_posts",
+        "email_campaign",
+        "generate_image",
+        "analyze_content",
+        "seo_optimize",
+        "cosell_match",
+        "joint_gtm_plan",
+        "marketplace_listing",
+        "summarize",
+    ] {
+        assert!(ids.contains(&id), "{id}");
+    }
+    let text = items.iter().find(|c| c["id"] == "generate_text").unwrap();
+    let schema = &text["input_schema"];
+    assert_eq!(schema["required"], json!(["format", "topic"]));
+    assert_eq!(
+        schema["additionalProperties"], false,
+        "unknown input fields are refused"
+    );
+    let formats: Vec<&str> = schema["$defs"]["TextFormat"]["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["const"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        formats,
+        ["blog_post", "landing_page", "case_study", "press_release"]
+    );
+    assert_eq!(
+        text["credits"],
+        json!({"rule": "tokens", "base": 2, "per_thousand_output_tokens": 4, "max_output_tokens": 4000})
+    );
+    assert_eq!(text["max_credits"], 18);
+}
