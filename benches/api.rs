@@ -45,11 +45,7 @@ fn report(name: &str, mut samples: Vec<Duration>, wall: Duration) {
 
 async fn run(label: &str, table: Arc<dyn Table>) {
     let stack = Stack {
-        app: App {
-            table,
-            clock: Arc::new(SystemClock),
-            jwt: None,
-        },
+        app: App::new(table, Arc::new(SystemClock)),
     };
     let key = teams::create_team(&stack.app, "Bench", "bench@example.com")
         .await

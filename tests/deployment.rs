@@ -306,11 +306,7 @@ async fn seeded_app() -> App {
         )
         .await
         .unwrap();
-    App {
-        table: Arc::new(table),
-        clock: Arc::new(SystemClock),
-        jwt: None,
-    }
+    App::new(Arc::new(table), Arc::new(SystemClock))
 }
 
 #[tokio::test]

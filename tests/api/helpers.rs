@@ -77,9 +77,8 @@ impl TestApp {
         )
         .unwrap();
         let app = App {
-            table: Arc::new(EmbeddedTable::in_memory()),
-            clock: clock.clone(),
             jwt: Some(Arc::new(jwt)),
+            ..App::new(Arc::new(EmbeddedTable::in_memory()), clock.clone())
         };
         TestApp {
             stack: Stack { app },

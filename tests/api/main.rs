@@ -6,6 +6,7 @@ mod api_keys;
 mod auth;
 mod companies;
 mod conventions;
+mod credits;
 mod helpers;
 mod members;
 mod partners;

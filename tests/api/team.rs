@@ -14,7 +14,8 @@ async fn the_team_shows_its_plan_credits_and_privacy_defaults() {
     assert_eq!(fetched.body["plan"], "trial");
     assert_eq!(
         fetched.body["credits"],
-        json!({"balance": 0, "reserved": 0})
+        json!({"balance": 200, "reserved": 0}),
+        "a new team has its trial credits"
     );
 }
 
@@ -51,7 +52,7 @@ async fn credits_and_plan_are_not_the_clients_to_change() {
     }
     assert_eq!(
         app.get(&team.key, "/v1/team").await.body["credits"]["balance"],
-        0
+        200
     );
 }
 

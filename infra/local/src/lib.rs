@@ -13,6 +13,7 @@ use vellocity::api::routes::{self, Match};
 use vellocity::api::service;
 use vellocity::app::{auth, App};
 use vellocity::config::JwtSettings;
+use vellocity::domain::plans::Plans;
 use vellocity::error::Error;
 use vellocity::local::table::EmbeddedTable;
 use vellocity::ports::SystemClock;
@@ -54,6 +55,7 @@ impl Stack {
                 table: Arc::new(table),
                 clock: Arc::new(SystemClock),
                 jwt,
+                plans: Arc::new(Plans::from_env()?),
             },
         })
     }

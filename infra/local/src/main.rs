@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use vellocity::app::{teams, App};
+use vellocity::app::{credits, teams, App};
 use vellocity::aws::dynamodb::DynamoDbTable;
+use vellocity::domain::ids::TeamId;
+use vellocity::domain::plans::Plans;
 use vellocity::ports::SystemClock;
 use vellocity_local::{server, Stack};
 
@@ -51,6 +53,49 @@ enum Command {
         #[arg(long)]
         table: Option<String>,
     },
+    /// Grant credits to a team (a negative amount revokes them); prints {"team_id","balance"}.
+    GrantCredits {
+        /// The team.
+        #[arg(long)]
+        team: String,
+        /// Credits to add (negative: to take away).
+        #[arg(long, allow_hyphen_values = true)]
+        amount: i64,
+        /// Why, for the ledger.
+        #[arg(long)]
+        reason: String,
+        /// Change it in this deployed DynamoDB table instead of the local data directory.
+        #[arg(long)]
+        table: Option<String>,
+    },
+}
+
+/// The app an admin command works on: the local data directory, or a deployed table.
+async fn admin_app(table: Option<String>, data_dir: &std::path::Path) -> Result<App, String> {
+    match table {
+        Some(table) => {
+            let client = aws_sdk_dynamodb::Client::new(&vellocity::aws::sdk_config().await);
+            Ok(App {
+                plans: Arc::new(Plans::from_env()?),
+                ..App::new(
+                    Arc::new(DynamoDbTable::new(client, table)),
+                    Arc::new(SystemClock),
+                )
+            })
+        }
+        None => Ok(Stack::open(data_dir)?.app),
+    }
+}
+
+/// An API error as one line for a person at a terminal.
+fn explain(error: vellocity::error::Error) -> String {
+    let details: String = error
+        .details
+        .iter()
+        .flatten()
+        .map(|d| format!(" {}: {}.", d.field, d.message))
+        .collect();
+    format!("{}{details}", error.message)
 }
 
 #[tokio::main]
@@ -83,31 +128,30 @@ async fn run(cli: Cli) -> Result<(), String> {
             owner_email,
             table,
         } => {
-            let app = match table {
-                Some(table) => {
-                    let client = aws_sdk_dynamodb::Client::new(&vellocity::aws::sdk_config().await);
-                    App {
-                        table: Arc::new(DynamoDbTable::new(client, table)),
-                        clock: Arc::new(SystemClock),
-                        jwt: None,
-                    }
-                }
-                None => Stack::open(&cli.data_dir)?.app,
-            };
+            let app = admin_app(table, &cli.data_dir).await?;
             let created = teams::create_team(&app, &name, &owner_email)
                 .await
-                .map_err(|e| {
-                    let details = e
-                        .details
-                        .iter()
-                        .flatten()
-                        .map(|d| format!(" {}: {}.", d.field, d.message))
-                        .collect::<String>();
-                    format!("{}{details}", e.message)
-                })?;
+                .map_err(explain)?;
             let out =
                 serde_json::json!({ "team_id": created.team.id, "api_key": created.key.secret });
             println!("{out}");
+            Ok(())
+        }
+        Command::GrantCredits {
+            team,
+            amount,
+            reason,
+            table,
+        } => {
+            let team_id = TeamId::parse(&team).map_err(|m| format!("--team {m}"))?;
+            let app = admin_app(table, &cli.data_dir).await?;
+            let team = credits::adjust(&app, &team_id, amount, &reason)
+                .await
+                .map_err(explain)?;
+            println!(
+                "{}",
+                serde_json::json!({ "team_id": team.id, "balance": team.credits.balance })
+            );
             Ok(())
         }
     }

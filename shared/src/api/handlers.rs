@@ -18,9 +18,13 @@ pub async fn handle(app: &App, route: RouteId, req: &ApiRequest) -> Result<ApiRe
     match route {
         GetTeam => {
             req.allow_query(&[])?;
-            ApiResponse::ok(&teams::get_team(app, caller).await?)
+            ApiResponse::ok(&teams::get_team(app, caller).await?.to_json())
         }
-        UpdateTeam => ApiResponse::ok(&teams::update_team(app, caller, req.json_value()?).await?),
+        UpdateTeam => ApiResponse::ok(
+            &teams::update_team(app, caller, req.json_value()?)
+                .await?
+                .to_json(),
+        ),
         ListMembers => ApiResponse::ok(&members::list(app, caller, req.page()?).await?),
         InviteMember => ApiResponse::created(&members::invite(app, caller, req.json()?).await?),
         UpdateMember => ApiResponse::ok(

@@ -12,6 +12,7 @@ use crate::aws::dynamodb::DynamoDbTable;
 use crate::config::Config;
 use crate::domain::access::{Role, Scope};
 use crate::domain::ids::{TeamId, UserId};
+use crate::domain::plans::Plans;
 use crate::error::Error;
 use crate::ports::table::{Key, Table};
 use crate::ports::SystemClock;
@@ -38,6 +39,7 @@ pub async fn build_app() -> Result<App, lambda_runtime::Error> {
         table: Arc::new(table),
         clock: Arc::new(SystemClock),
         jwt,
+        plans: Arc::new(Plans::from_env()?),
     })
 }
 

@@ -3,6 +3,7 @@
 
 pub mod api_keys;
 pub mod auth;
+pub mod credits;
 pub mod idempotency;
 pub mod items;
 pub mod keys;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 
 use crate::domain::access::{Role, Scope};
 use crate::domain::ids::{TeamId, UserId};
+use crate::domain::plans::Plans;
 use crate::ports::table::Table;
 use crate::ports::Clock;
 
@@ -27,6 +29,20 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     /// How JWTs are verified, where this deployment accepts them.
     pub jwt: Option<Arc<auth::JwtVerifier>>,
+    /// The plans and their monthly credits.
+    pub plans: Arc<Plans>,
+}
+
+impl App {
+    /// An app over a table and a clock, with the default plans and no JWT sign-in.
+    pub fn new(table: Arc<dyn Table>, clock: Arc<dyn Clock>) -> App {
+        App {
+            table,
+            clock,
+            jwt: None,
+            plans: Arc::new(Plans::default()),
+        }
+    }
 }
 
 /// Who is calling: resolved by the authorizer, never taken from a path or a body.

@@ -3,12 +3,14 @@
 use serde_json::Value as Json;
 
 use super::api_keys::{self, IssuedKey};
+use super::credits::{self, LedgerKind};
 use super::items::{decode_json, from_item, to_item, value_of};
 use super::records::{commit, Guarded};
 use super::resources::merge_patch;
 use super::{keys, App, Caller};
 use crate::domain::access::{Role, Scope};
 use crate::domain::ids::{TeamId, UserId};
+use crate::domain::plans::TRIAL;
 use crate::domain::privacy::PrivacySettings;
 use crate::domain::resources::Draft;
 use crate::domain::team::{Credits, Member, MemberStatus, NewApiKey, Team, TeamDraft};
@@ -16,9 +18,6 @@ use crate::domain::validation::{Email, FieldErrors};
 use crate::error::Error;
 use crate::ports::rfc3339;
 use crate::ports::table::{Condition, Update, UpdateAction, WriteOp};
-
-/// The plan of a team created without a Marketplace subscription.
-pub const TRIAL_PLAN: &str = "trial";
 
 /// A freshly created team with its owner and the owner's first API key.
 #[derive(Debug)]
@@ -41,13 +40,17 @@ pub async fn create_team(app: &App, name: &str, owner_email: &str) -> Result<Cre
     let email = errors
         .finish(email)?
         .ok_or_else(|| Error::internal("email missing after validation"))?;
+    let trial_credits = app.plans.monthly_credits(TRIAL).unwrap_or_default();
     let now = app.clock.now();
     let stamp = rfc3339(now);
     let team = Team {
         id: TeamId::generate(),
         name,
-        plan: TRIAL_PLAN.into(),
-        credits: Credits::default(),
+        plan: TRIAL.into(),
+        credits: Credits {
+            balance: trial_credits,
+            reserved: 0,
+        },
         privacy_defaults: PrivacySettings::default(),
         owner_count: 1,
         created_at: stamp.clone(),
@@ -93,6 +96,17 @@ pub async fn create_team(app: &App, name: &str, owner_email: &str) -> Result<Cre
         ),
     ];
     writes.extend(key_writes);
+    if trial_credits > 0 {
+        let (_, grant) = credits::entry(
+            app,
+            &team.id,
+            LedgerKind::PlanGrant,
+            trial_credits,
+            "Trial plan credits",
+            None,
+        )?;
+        writes.push(grant);
+    }
     commit(app.table.as_ref(), writes).await?;
     Ok(CreatedTeam { team, owner, key })
 }

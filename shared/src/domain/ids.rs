@@ -122,6 +122,10 @@ prefixed_id!(
     AgentId, "agt"
 );
 prefixed_id!(
+    /// An entry of a team's credit ledger.
+    LedgerEntryId, "led"
+);
+prefixed_id!(
     /// An API key (its public id, never its secret).
     ApiKeyId, "key"
 );

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod agent;
 pub mod ids;
+pub mod plans;
 pub mod privacy;
 pub mod resources;
 pub mod team;

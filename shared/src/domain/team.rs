@@ -9,13 +9,22 @@ use super::resources::{Draft, NAME_MAX};
 use super::validation::{Email, FieldErrors};
 
 /// A team's credit balances. Credits are whole numbers; `reserved` is held by running work.
+/// Stored as the team item's top-level `credits_balance` and `credits_reserved`, so credit
+/// operations are atomic additions guarded by conditions.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Credits {
     /// Credits available to reserve.
+    #[serde(rename = "credits_balance")]
     pub balance: i64,
     /// Credits reserved by executions that have not settled yet.
+    #[serde(rename = "credits_reserved")]
     pub reserved: i64,
 }
+
+/// The team attribute holding the available credits.
+pub const CREDITS_BALANCE: &str = "credits_balance";
+/// The team attribute holding the reserved credits.
+pub const CREDITS_RESERVED: &str = "credits_reserved";
 
 /// A team as stored and shown.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +36,7 @@ pub struct Team {
     /// The plan the team is on.
     pub plan: String,
     /// Credit balances; changed only by credit operations, never by PATCH.
+    #[serde(flatten)]
     pub credits: Credits,
     /// Team-level privacy settings.
     pub privacy_defaults: PrivacySettings,
@@ -36,6 +46,19 @@ pub struct Team {
     pub created_at: String,
     /// Last change (RFC 3339).
     pub updated_at: String,
+}
+
+impl Team {
+    /// The team as clients see it, with its balances under `credits`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut json = serde_json::to_value(self).unwrap_or_default();
+        if let serde_json::Value::Object(map) = &mut json {
+            map.remove(CREDITS_BALANCE);
+            map.remove(CREDITS_RESERVED);
+            map.insert("credits".into(), serde_json::json!({"balance": self.credits.balance, "reserved": self.credits.reserved}));
+        }
+        json
+    }
 }
 
 /// What a team's admins may change.
