@@ -480,16 +480,59 @@ contract!(
 #[tokio::test]
 async fn the_embedded_table_keeps_its_data_across_restarts() {
     let dir = std::env::temp_dir().join(format!("vellocity-persist-{}", ulid::Ulid::new()));
-    let stored = item("TEAM#a", "TEAM", &[("name", "Acme".into())]);
-    EmbeddedTable::open(&dir)
-        .unwrap()
-        .put(stored.clone(), None)
-        .await
-        .unwrap();
+    let team = item("TEAM#a", "TEAM", &[("name", "Acme".into())]);
+    {
+        let table = EmbeddedTable::open(&dir).unwrap();
+        table.put(team.clone(), None).await.unwrap();
+        table.put(item("TEAM#a", "GONE", &[]), None).await.unwrap();
+        table
+            .delete(&Key::new("TEAM#a", "GONE"), None)
+            .await
+            .unwrap();
+        let writes = vec![
+            WriteOp::Put {
+                item: item("TEAM#a", "A", &[]),
+                condition: None,
+            },
+            WriteOp::Update(Update {
+                key: Key::new("TEAM#a", "TEAM"),
+                actions: vec![UpdateAction::Add("credits".into(), 5)],
+                condition: None,
+            }),
+        ];
+        table.transact(writes).await.unwrap();
+    }
+    // A crash in the middle of appending leaves a cut line: it is ignored, the rest is kept.
+    let journal = dir.join("journal.jsonl");
+    let mut text = std::fs::read_to_string(&journal).unwrap();
+    text.push_str("[{\"Put\":{\"PK\":");
+    std::fs::write(&journal, text).unwrap();
+
     let reopened = EmbeddedTable::open(&dir).unwrap();
+    let mut expected = team;
+    expected.insert("credits".into(), Value::N(5));
     assert_eq!(
         reopened.get(&Key::new("TEAM#a", "TEAM")).await.unwrap(),
-        Some(stored)
+        Some(expected)
+    );
+    assert!(reopened
+        .get(&Key::new("TEAM#a", "A"))
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        reopened.get(&Key::new("TEAM#a", "GONE")).await.unwrap(),
+        None
+    );
+    drop(reopened);
+    assert!(
+        EmbeddedTable::open(&dir)
+            .unwrap()
+            .get(&Key::new("TEAM#a", "A"))
+            .await
+            .unwrap()
+            .is_some(),
+        "still there after compaction"
     );
     std::fs::remove_dir_all(dir).unwrap();
 }

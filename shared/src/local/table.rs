@@ -1,86 +1,168 @@
 //! The embedded `Table`: the whole table in memory, evaluated with DynamoDB's semantics and,
-//! when opened on a directory, saved there after every write so the local stack keeps its data
-//! across restarts.
+//! when opened on a directory, kept there so the local stack keeps its data across restarts:
+//! every committed write is appended to a journal (one line per write or transaction, so a
+//! write is all or nothing even after a crash), and opening the table folds the journal into a
+//! snapshot.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
 use crate::ports::table::{
     check_transaction, CancelReason, CompareOp, Condition, Cursor, Index, Item, Key, Page, Query,
     Table, TableError, Update, UpdateAction, Value, WriteOp, GSI1SK, PK, SK,
 };
 
-const DATA_FILE: &str = "table.json";
+const SNAPSHOT_FILE: &str = "table.json";
+const JOURNAL_FILE: &str = "journal.jsonl";
+
+/// One committed change of one item.
+#[derive(Serialize, Deserialize)]
+enum Change {
+    /// The item as it is now.
+    Put(Item),
+    /// The item is gone.
+    Delete { pk: String, sk: String },
+}
+
+impl Change {
+    fn of(key: Key, item: Option<Item>) -> Change {
+        match item {
+            Some(item) => Change::Put(item),
+            None => Change::Delete {
+                pk: key.pk,
+                sk: key.sk,
+            },
+        }
+    }
+
+    fn apply(self, items: &mut BTreeMap<Key, Item>) {
+        match self {
+            Change::Put(item) => {
+                if let Some(key) = Key::of(&item) {
+                    items.insert(key, item);
+                }
+            }
+            Change::Delete { pk, sk } => {
+                items.remove(&Key::new(pk, sk));
+            }
+        }
+    }
+}
+
+struct State {
+    items: BTreeMap<Key, Item>,
+    journal: Option<File>,
+}
 
 /// An in-process table with DynamoDB's semantics.
 pub struct EmbeddedTable {
-    items: Mutex<BTreeMap<Key, Item>>,
-    file: Option<PathBuf>,
+    state: Mutex<State>,
+}
+
+fn invalid_data(file: &Path, e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("{} is not a Vellocity data file: {e}", file.display()),
+    )
 }
 
 impl EmbeddedTable {
     /// A table that lives only as long as the process.
     pub fn in_memory() -> Self {
         EmbeddedTable {
-            items: Mutex::new(BTreeMap::new()),
-            file: None,
+            state: Mutex::new(State {
+                items: BTreeMap::new(),
+                journal: None,
+            }),
         }
     }
 
-    /// Opens (or creates) the table saved under `dir`.
+    /// Opens (or creates) the table kept under `dir`: loads the snapshot, replays the journal
+    /// (ignoring a last line cut short by a crash), writes a fresh snapshot and starts a new
+    /// journal.
     pub fn open(dir: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let file = dir.join(DATA_FILE);
+        let snapshot = dir.join(SNAPSHOT_FILE);
+        let journal = dir.join(JOURNAL_FILE);
         let mut items = BTreeMap::new();
-        match std::fs::read(&file) {
+        match std::fs::read(&snapshot) {
             Ok(bytes) => {
-                let stored: Vec<Item> = serde_json::from_slice(&bytes).map_err(|e| {
-                    std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        format!("{} is not a Vellocity data file: {e}", file.display()),
-                    )
-                })?;
+                let stored: Vec<Item> =
+                    serde_json::from_slice(&bytes).map_err(|e| invalid_data(&snapshot, e))?;
                 for item in stored {
-                    if let Some(key) = Key::of(&item) {
-                        items.insert(key, item);
+                    Change::Put(item).apply(&mut items);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        match File::open(&journal) {
+            Ok(file) => {
+                for line in BufReader::new(file).lines() {
+                    let Ok(changes) = serde_json::from_str::<Vec<Change>>(&line?) else {
+                        break;
+                    };
+                    for change in changes {
+                        change.apply(&mut items);
                     }
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
+        let all: Vec<&Item> = items.values().collect();
+        let tmp = snapshot.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec(&all)?)?;
+        std::fs::rename(tmp, &snapshot)?;
+        let journal = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(journal)?;
         Ok(EmbeddedTable {
-            items: Mutex::new(items),
-            file: Some(file),
+            state: Mutex::new(State {
+                items,
+                journal: Some(journal),
+            }),
         })
     }
 
-    /// Runs `change` on the items under the lock and saves them if it succeeded.
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Decides a write under the lock: `decide` reads the items and returns its result with
+    /// the changes to make, which are journalled and then applied, or nothing at all.
     fn write<T>(
         &self,
-        change: impl FnOnce(&mut BTreeMap<Key, Item>) -> Result<T, TableError>,
+        decide: impl FnOnce(&BTreeMap<Key, Item>) -> Result<(T, Vec<(Key, Option<Item>)>), TableError>,
     ) -> Result<T, TableError> {
-        let mut items = self.items.lock().unwrap_or_else(|p| p.into_inner());
-        let out = change(&mut items)?;
-        if let Some(file) = &self.file {
-            save(file, &items).map_err(|e| TableError::Backend(format!("saving data: {e}")))?;
+        let mut state = self.lock();
+        let (out, changes) = decide(&state.items)?;
+        let changes: Vec<Change> = changes
+            .into_iter()
+            .map(|(key, item)| Change::of(key, item))
+            .collect();
+        if let Some(journal) = state.journal.as_mut() {
+            let mut line =
+                serde_json::to_vec(&changes).map_err(|e| TableError::Backend(e.to_string()))?;
+            line.push(b'\n');
+            journal
+                .write_all(&line)
+                .map_err(|e| TableError::Backend(format!("saving data: {e}")))?;
+        }
+        for change in changes {
+            change.apply(&mut state.items);
         }
         Ok(out)
     }
-}
-
-/// Writes the snapshot to a temporary file and renames it over the old one, so a crash never
-/// leaves a half-written data file.
-fn save(file: &Path, items: &BTreeMap<Key, Item>) -> std::io::Result<()> {
-    let all: Vec<&Item> = items.values().collect();
-    let bytes = serde_json::to_vec(&all)?;
-    let tmp = file.with_extension("json.tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(tmp, file)
 }
 
 fn require_key(item: &Item) -> Result<Key, TableError> {
@@ -194,16 +276,14 @@ fn cursor_position(cursor: &Cursor, index: Index) -> (String, String, String) {
 #[async_trait]
 impl Table for EmbeddedTable {
     async fn get(&self, key: &Key) -> Result<Option<Item>, TableError> {
-        let items = self.items.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(items.get(key).cloned())
+        Ok(self.lock().items.get(key).cloned())
     }
 
     async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), TableError> {
         let key = require_key(&item)?;
         self.write(|items| {
             check(condition.as_ref(), items.get(&key))?;
-            items.insert(key, item);
-            Ok(())
+            Ok(((), vec![(key, Some(item))]))
         })
     }
 
@@ -212,8 +292,7 @@ impl Table for EmbeddedTable {
             let current = items.get(&update.key);
             check(update.condition.as_ref(), current)?;
             let next = apply_update(&update, current)?;
-            items.insert(update.key.clone(), next.clone());
-            Ok(next)
+            Ok((next.clone(), vec![(update.key.clone(), Some(next))]))
         })
     }
 
@@ -224,7 +303,7 @@ impl Table for EmbeddedTable {
     ) -> Result<Option<Item>, TableError> {
         self.write(|items| {
             check(condition.as_ref(), items.get(key))?;
-            Ok(items.remove(key))
+            Ok((items.get(key).cloned(), vec![(key.clone(), None)]))
         })
     }
 
@@ -240,9 +319,19 @@ impl Table for EmbeddedTable {
             }
         }
         let (ipk, isk) = query.index.key_attributes();
-        let items = self.items.lock().unwrap_or_else(|p| p.into_inner());
-        let mut matching: Vec<&Item> = items
-            .values()
+        let state = self.lock();
+        // The table's own partitions are contiguous in key order; the index is scanned.
+        let candidates: Box<dyn Iterator<Item = &Item>> = match query.index {
+            Index::Table => Box::new(
+                state
+                    .items
+                    .range(Key::new(query.partition.clone(), "")..)
+                    .take_while(|(key, _)| key.pk == query.partition)
+                    .map(|(_, item)| item),
+            ),
+            Index::Gsi1 => Box::new(state.items.values()),
+        };
+        let mut matching: Vec<&Item> = candidates
             .filter(|item| item.get(ipk).and_then(Value::as_str) == Some(query.partition.as_str()))
             .filter(|item| {
                 item.get(isk)
@@ -331,13 +420,7 @@ impl Table for EmbeddedTable {
             if reasons.iter().any(|r| *r != CancelReason::None) {
                 return Err(TableError::TransactionCanceled { reasons });
             }
-            for (key, item) in next {
-                match item {
-                    Some(item) => items.insert(key, item),
-                    None => items.remove(&key),
-                };
-            }
-            Ok(())
+            Ok(((), next))
         })
     }
 }
