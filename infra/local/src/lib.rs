@@ -2,6 +2,7 @@
 //! authorizer's logic in front of every route, the same pipeline and handlers as the Lambda
 //! functions, and the embedded table instead of DynamoDB.
 
+pub mod asl;
 pub mod server;
 
 use std::path::Path;

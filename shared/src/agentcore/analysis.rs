@@ -194,7 +194,7 @@ mod tests {
             &[],
         );
         assert!(simple.readability_tenths > dense.readability_tenths);
-        assert_eq!(simple.words, 10);
+        assert_eq!(simple.words, 9);
         assert_eq!(simple.sentences, 3);
     }
 

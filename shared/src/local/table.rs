@@ -331,15 +331,20 @@ impl Table for EmbeddedTable {
             ),
             Index::Gsi1 => Box::new(state.items.values()),
         };
-        let mut matching: Vec<&Item> = candidates
+        // Each item's position is computed once; the table's partitions are already in key
+        // order, only the index needs sorting.
+        let mut matching: Vec<((String, String, String), &Item)> = candidates
             .filter(|item| item.get(ipk).and_then(Value::as_str) == Some(query.partition.as_str()))
             .filter(|item| {
                 item.get(isk)
                     .and_then(Value::as_str)
                     .is_some_and(|sk| query.sort_key.matches(sk))
             })
+            .map(|item| (position(item, query.index), item))
             .collect();
-        matching.sort_by_key(|item| position(item, query.index));
+        if query.index == Index::Gsi1 {
+            matching.sort_by(|a, b| a.0.cmp(&b.0));
+        }
         if query.descending {
             matching.reverse();
         }
@@ -347,23 +352,16 @@ impl Table for EmbeddedTable {
             .cursor
             .as_ref()
             .map(|c| cursor_position(c, query.index));
-        let after_start = |item: &&&Item| match &start {
-            None => true,
-            Some(start) => {
-                let here = position(item, query.index);
-                if query.descending {
-                    here < *start
-                } else {
-                    here > *start
-                }
-            }
-        };
         let limit = query.limit as usize;
         let mut page: Vec<Item> = matching
             .iter()
-            .filter(after_start)
+            .filter(|(here, _)| match &start {
+                None => true,
+                Some(start) if query.descending => here < start,
+                Some(start) => here > start,
+            })
             .take(limit + 1)
-            .map(|item| (*item).clone())
+            .map(|(_, item)| (*item).clone())
             .collect();
         let cursor = if page.len() > limit {
             page.truncate(limit);

@@ -1,0 +1,500 @@
+//! State machine definitions: parsed into typed states and checked before anything runs, so
+//! a definition this interpreter cannot run fully is refused with the feature named.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::AslError;
+
+fn root() -> Option<String> {
+    Some("$".into())
+}
+
+/// Paths and templates every state kind may have (those a kind does not allow are refused
+/// when the definition is checked).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Io {
+    /// Selects the state's effective input; `null` means `{}`.
+    #[serde(default = "root")]
+    pub input_path: Option<String>,
+    /// Selects the state's output; `null` means `{}`.
+    #[serde(default = "root")]
+    pub output_path: Option<String>,
+    /// Where the result goes in the input; `null` discards it.
+    #[serde(default = "root")]
+    pub result_path: Option<String>,
+    /// Payload template for the task / pass / map items (`ItemSelector` on Map).
+    #[serde(default)]
+    pub parameters: Option<Value>,
+    /// Template applied to the raw result.
+    #[serde(default)]
+    pub result_selector: Option<Value>,
+}
+
+/// A retry policy of a Task or Map state.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Retrier {
+    /// Errors it applies to.
+    pub error_equals: Vec<String>,
+    /// Seconds before the first retry (default 1).
+    #[serde(default = "one")]
+    pub interval_seconds: u64,
+    /// Retries at most (default 3).
+    #[serde(default = "three")]
+    pub max_attempts: u32,
+    /// Multiplier of the interval per retry (default 2.0).
+    #[serde(default = "two")]
+    pub backoff_rate: f64,
+    /// Upper bound of one interval.
+    #[serde(default)]
+    pub max_delay_seconds: Option<u64>,
+    /// Accepted and ignored locally (delays are deterministic).
+    #[serde(default)]
+    pub jitter_strategy: Option<String>,
+}
+
+fn one() -> u64 {
+    1
+}
+fn three() -> u32 {
+    3
+}
+fn two() -> f64 {
+    2.0
+}
+
+/// A catcher of a Task or Map state.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Catcher {
+    /// Errors it catches.
+    pub error_equals: Vec<String>,
+    /// Where to go.
+    pub next: String,
+    /// Where `{Error, Cause}` goes in the input (default `$`).
+    #[serde(default = "root")]
+    pub result_path: Option<String>,
+}
+
+/// A Choice rule, as written.
+pub type ChoiceRule = Value;
+
+/// One state.
+#[derive(Clone, Debug)]
+pub enum StateKind {
+    /// Passes its input (or `Result`) on.
+    Pass {
+        /// A fixed result.
+        result: Option<Value>,
+    },
+    /// Runs a task.
+    Task {
+        /// The resource (function ARN or `arn:aws:states:::lambda:invoke[.waitForTaskToken]`).
+        resource: String,
+        /// Retry policies.
+        retry: Vec<Retrier>,
+        /// Catchers.
+        catch: Vec<Catcher>,
+        /// Fails with `States.Timeout` after this long.
+        timeout_seconds: Option<u64>,
+        /// Fails with `States.HeartbeatTimeout` without a heartbeat this often.
+        heartbeat_seconds: Option<u64>,
+    },
+    /// Picks the next state.
+    Choice {
+        /// Rules, in order.
+        choices: Vec<ChoiceRule>,
+        /// Where to go when none matches.
+        default: Option<String>,
+    },
+    /// Waits.
+    Wait {
+        /// Fixed seconds.
+        seconds: Option<u64>,
+        /// Seconds from the input.
+        seconds_path: Option<String>,
+    },
+    /// Ends the execution successfully.
+    Succeed,
+    /// Ends the execution with an error.
+    Fail {
+        /// Error name.
+        error: Option<String>,
+        /// Cause.
+        cause: Option<String>,
+    },
+    /// Runs a sub-machine per item, one at a time.
+    Map {
+        /// The items (default `$`).
+        items_path: String,
+        /// The sub-machine.
+        processor: Box<Machine>,
+        /// Retry policies.
+        retry: Vec<Retrier>,
+        /// Catchers.
+        catch: Vec<Catcher>,
+    },
+}
+
+/// A state with its transitions and I/O processing.
+#[derive(Clone, Debug)]
+pub struct State {
+    /// What it does.
+    pub kind: StateKind,
+    /// Input/output processing.
+    pub io: Io,
+    /// The next state, unless it ends the machine.
+    pub next: Option<String>,
+}
+
+/// A machine (or a Map's sub-machine).
+#[derive(Clone, Debug)]
+pub struct Machine {
+    /// The first state.
+    pub start_at: String,
+    /// The states by name.
+    pub states: BTreeMap<String, State>,
+}
+
+const IO_FIELDS: &[&str] = &[
+    "InputPath",
+    "OutputPath",
+    "ResultPath",
+    "Parameters",
+    "ResultSelector",
+];
+
+fn allowed(kind: &str) -> Option<&'static [&'static str]> {
+    Some(match kind {
+        "Pass" => &[
+            "Type",
+            "Comment",
+            "Next",
+            "End",
+            "InputPath",
+            "OutputPath",
+            "ResultPath",
+            "Parameters",
+            "Result",
+        ],
+        "Task" => &[
+            "Type",
+            "Comment",
+            "Next",
+            "End",
+            "InputPath",
+            "OutputPath",
+            "ResultPath",
+            "Parameters",
+            "ResultSelector",
+            "Resource",
+            "Retry",
+            "Catch",
+            "TimeoutSeconds",
+            "HeartbeatSeconds",
+        ],
+        "Choice" => &[
+            "Type",
+            "Comment",
+            "Choices",
+            "Default",
+            "InputPath",
+            "OutputPath",
+        ],
+        "Wait" => &[
+            "Type",
+            "Comment",
+            "Next",
+            "End",
+            "InputPath",
+            "OutputPath",
+            "Seconds",
+            "SecondsPath",
+        ],
+        "Succeed" => &["Type", "Comment", "InputPath", "OutputPath"],
+        "Fail" => &["Type", "Comment", "Error", "Cause"],
+        "Map" => &[
+            "Type",
+            "Comment",
+            "Next",
+            "End",
+            "InputPath",
+            "OutputPath",
+            "ResultPath",
+            "ResultSelector",
+            "ItemsPath",
+            "ItemSelector",
+            "Parameters",
+            "ItemProcessor",
+            "Iterator",
+            "MaxConcurrency",
+            "Retry",
+            "Catch",
+        ],
+        _ => return None,
+    })
+}
+
+fn field<T: for<'de> Deserialize<'de>>(
+    state: &str,
+    raw: &Value,
+    name: &str,
+) -> Result<Option<T>, AslError> {
+    match raw.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => serde_json::from_value(value.clone())
+            .map(Some)
+            .map_err(|e| AslError::Definition(format!("state {state}: field {name}: {e}"))),
+    }
+}
+
+fn parse_state(name: &str, raw: &Value) -> Result<State, AslError> {
+    let object = raw
+        .as_object()
+        .ok_or_else(|| AslError::Definition(format!("state {name} is not an object")))?;
+    let kind = object
+        .get("Type")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let fields = allowed(kind).ok_or_else(|| {
+        AslError::Definition(format!("state {name}: Type {kind:?} is not supported by the local interpreter (Pass, Task, Choice, Wait, Succeed, Fail, Map)"))
+    })?;
+    if let Some(unknown) = object.keys().find(|k| !fields.contains(&k.as_str())) {
+        return Err(AslError::Definition(format!("state {name}: field {unknown} is not supported on a {kind} state by the local interpreter")));
+    }
+    let mut io_raw = serde_json::Map::new();
+    for key in IO_FIELDS {
+        if let Some(v) = object.get(*key) {
+            io_raw.insert((*key).into(), v.clone());
+        }
+    }
+    if kind == "Map" {
+        if let Some(selector) = object.get("ItemSelector") {
+            io_raw.insert("Parameters".into(), selector.clone());
+        }
+    }
+    let io: Io = serde_json::from_value(Value::Object(io_raw))
+        .map_err(|e| AslError::Definition(format!("state {name}: {e}")))?;
+    let end = field::<bool>(name, raw, "End")?.unwrap_or(false);
+    let next = field::<String>(name, raw, "Next")?;
+    let terminal = matches!(kind, "Choice" | "Succeed" | "Fail");
+    if !terminal && next.is_some() == end {
+        return Err(AslError::Definition(format!(
+            "state {name} needs exactly one of Next and End"
+        )));
+    }
+    let kind = match kind {
+        "Pass" => StateKind::Pass {
+            result: object.get("Result").cloned(),
+        },
+        "Task" => StateKind::Task {
+            resource: field(name, raw, "Resource")?
+                .ok_or_else(|| AslError::Definition(format!("state {name} has no Resource")))?,
+            retry: field(name, raw, "Retry")?.unwrap_or_default(),
+            catch: field(name, raw, "Catch")?.unwrap_or_default(),
+            timeout_seconds: field(name, raw, "TimeoutSeconds")?,
+            heartbeat_seconds: field(name, raw, "HeartbeatSeconds")?,
+        },
+        "Choice" => StateKind::Choice {
+            choices: field(name, raw, "Choices")?
+                .ok_or_else(|| AslError::Definition(format!("state {name} has no Choices")))?,
+            default: field(name, raw, "Default")?,
+        },
+        "Wait" => StateKind::Wait {
+            seconds: field(name, raw, "Seconds")?,
+            seconds_path: field(name, raw, "SecondsPath")?,
+        },
+        "Succeed" => StateKind::Succeed,
+        "Fail" => StateKind::Fail {
+            error: field(name, raw, "Error")?,
+            cause: field(name, raw, "Cause")?,
+        },
+        "Map" => {
+            let processor = object
+                .get("ItemProcessor")
+                .or_else(|| object.get("Iterator"))
+                .ok_or_else(|| {
+                    AslError::Definition(format!("state {name} has no ItemProcessor"))
+                })?;
+            if let Some(mode) = processor
+                .get("ProcessorConfig")
+                .and_then(|c| c.get("Mode"))
+                .and_then(Value::as_str)
+            {
+                if mode != "INLINE" {
+                    return Err(AslError::Definition(format!(
+                        "state {name}: Map mode {mode} is not supported locally (INLINE only)"
+                    )));
+                }
+            }
+            StateKind::Map {
+                items_path: field(name, raw, "ItemsPath")?.unwrap_or_else(|| "$".into()),
+                processor: Box::new(parse_machine(processor)?),
+                retry: field(name, raw, "Retry")?.unwrap_or_default(),
+                catch: field(name, raw, "Catch")?.unwrap_or_default(),
+            }
+        }
+        _ => unreachable!("checked by allowed()"),
+    };
+    Ok(State { kind, io, next })
+}
+
+/// Choice comparisons the interpreter evaluates (each also with a `Path` suffix, except the
+/// `Is…` tests and `StringMatches`).
+pub const COMPARISONS: &[&str] = &[
+    "StringEquals",
+    "StringLessThan",
+    "StringGreaterThan",
+    "BooleanEquals",
+    "NumericEquals",
+    "NumericLessThan",
+    "NumericLessThanEquals",
+    "NumericGreaterThan",
+    "NumericGreaterThanEquals",
+];
+const TESTS: &[&str] = &[
+    "IsNull",
+    "IsString",
+    "IsNumeric",
+    "IsBoolean",
+    "IsPresent",
+    "StringMatches",
+];
+
+/// Checks a Choice rule: `And`/`Or`/`Not`, or a `Variable` with one supported comparison.
+fn check_rule(state: &str, rule: &Value) -> Result<(), AslError> {
+    let bad = |why: String| AslError::Definition(format!("state {state}: {why}"));
+    let object = rule
+        .as_object()
+        .ok_or_else(|| bad("a choice rule must be an object".into()))?;
+    for combinator in ["And", "Or"] {
+        if let Some(rules) = object.get(combinator) {
+            let rules = rules
+                .as_array()
+                .ok_or_else(|| bad(format!("{combinator} must be a list of rules")))?;
+            return rules.iter().try_for_each(|r| check_rule(state, r));
+        }
+    }
+    if let Some(inner) = object.get("Not") {
+        return check_rule(state, inner);
+    }
+    if !object.get("Variable").is_some_and(Value::is_string) {
+        return Err(bad(
+            "a choice rule needs a Variable (or And, Or, Not)".into()
+        ));
+    }
+    let operators: Vec<&String> = object
+        .keys()
+        .filter(|k| !matches!(k.as_str(), "Variable" | "Next" | "Comment"))
+        .collect();
+    match operators.as_slice() {
+        [op] if TESTS.contains(&op.as_str()) || COMPARISONS.contains(&op.as_str()) => Ok(()),
+        [op] if op
+            .strip_suffix("Path")
+            .is_some_and(|base| COMPARISONS.contains(&base)) =>
+        {
+            Ok(())
+        }
+        [op] => Err(bad(format!(
+            "the choice comparison {op} is not supported by the local interpreter"
+        ))),
+        _ => Err(bad("a choice rule needs exactly one comparison".into())),
+    }
+}
+
+/// Parses and checks a machine: every transition names a state of the same machine.
+pub fn parse_machine(raw: &Value) -> Result<Machine, AslError> {
+    if let Some(language) = raw.get("QueryLanguage").and_then(Value::as_str) {
+        if language != "JSONPath" {
+            return Err(AslError::Definition(format!(
+                "QueryLanguage {language} is not supported locally (JSONPath only)"
+            )));
+        }
+    }
+    let start_at: String = raw
+        .get("StartAt")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| AslError::Definition("no StartAt".into()))?;
+    let raw_states = raw
+        .get("States")
+        .and_then(Value::as_object)
+        .ok_or_else(|| AslError::Definition("no States".into()))?;
+    let mut states = BTreeMap::new();
+    for (name, state) in raw_states {
+        states.insert(name.clone(), parse_state(name, state)?);
+    }
+    let missing = |target: &str| !states.contains_key(target);
+    if missing(&start_at) {
+        return Err(AslError::Definition(format!(
+            "StartAt names {start_at}, which is not a state"
+        )));
+    }
+    for (name, state) in &states {
+        let mut targets: Vec<&String> = state.next.iter().collect();
+        match &state.kind {
+            StateKind::Task { catch, .. } | StateKind::Map { catch, .. } => {
+                targets.extend(catch.iter().map(|c| &c.next))
+            }
+            StateKind::Choice { choices, default } => {
+                targets.extend(default.iter());
+                for rule in choices {
+                    if rule.get("Next").and_then(Value::as_str).is_none() {
+                        return Err(AslError::Definition(format!(
+                            "state {name}: every choice rule needs Next"
+                        )));
+                    }
+                    check_rule(name, rule)?;
+                }
+            }
+            _ => {}
+        }
+        if let StateKind::Choice { choices, .. } = &state.kind {
+            for rule in choices {
+                let next = rule["Next"].as_str().unwrap_or_default();
+                if missing(next) {
+                    return Err(AslError::Definition(format!(
+                        "state {name} goes to {next}, which is not a state"
+                    )));
+                }
+            }
+        }
+        if let Some(target) = targets.into_iter().find(|t| missing(t)) {
+            return Err(AslError::Definition(format!(
+                "state {name} goes to {target}, which is not a state"
+            )));
+        }
+    }
+    Ok(Machine { start_at, states })
+}
+
+/// Parses a definition file's text after replacing `${Name}` placeholders, as CloudFormation's
+/// `DefinitionSubstitutions` does; a placeholder without a value is an error.
+pub fn parse_definition(
+    text: &str,
+    substitutions: &BTreeMap<String, String>,
+) -> Result<Machine, AslError> {
+    let mut resolved = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        resolved.push_str(&rest[..start]);
+        let end = rest[start..]
+            .find('}')
+            .ok_or_else(|| AslError::Definition("unterminated ${ placeholder".into()))?
+            + start;
+        let name = &rest[start + 2..end];
+        let value = substitutions
+            .get(name)
+            .ok_or_else(|| AslError::Definition(format!("no substitution for ${{{name}}}")))?;
+        resolved.push_str(value);
+        rest = &rest[end + 1..];
+    }
+    resolved.push_str(rest);
+    let raw: Value = serde_json::from_str(&resolved)
+        .map_err(|e| AslError::Definition(format!("not JSON: {e}")))?;
+    parse_machine(&raw)
+}

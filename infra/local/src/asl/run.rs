@@ -1,0 +1,697 @@
+//! Running a machine: input/output processing in the specification's order, Choice rules,
+//! Retry with backoff, Catch, Map one item at a time, and task tokens.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use super::definition::{Catcher, Machine, Retrier, State, StateKind};
+use super::paths::{assign, exists, read, template};
+use super::AslError;
+
+/// Why a task failed: the error name Retry and Catch match, and a cause.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// Error name, e.g. `Throttled` or `States.Timeout`.
+    pub error: String,
+    /// What happened.
+    pub cause: String,
+}
+
+impl Failure {
+    /// A failure with a name and a cause.
+    pub fn new(error: impl Into<String>, cause: impl Into<String>) -> Self {
+        Failure {
+            error: error.into(),
+            cause: cause.into(),
+        }
+    }
+}
+
+impl From<AslError> for Failure {
+    fn from(error: AslError) -> Self {
+        match error {
+            AslError::Runtime(name, cause) => Failure::new(name, cause),
+            AslError::Definition(cause) => Failure::new("States.Runtime", cause),
+        }
+    }
+}
+
+/// Runs the function behind a Task state's resource.
+#[async_trait]
+pub trait TaskRunner: Send + Sync {
+    /// Invokes `function` with `payload`; the result is the function's output.
+    async fn invoke(&self, function: &str, payload: Value) -> Result<Value, Failure>;
+}
+
+/// What happened during an execution, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// A state was entered.
+    Entered(String),
+    /// A task failed and will be retried after this many milliseconds.
+    Retrying {
+        state: String,
+        error: String,
+        delay_ms: u64,
+    },
+    /// A Catch took over.
+    Caught {
+        state: String,
+        error: String,
+        next: String,
+    },
+}
+
+enum TokenMessage {
+    Heartbeat,
+    Done(Result<Value, Failure>),
+}
+
+/// Outstanding task tokens: `SendTaskSuccess`, `SendTaskFailure` and `SendTaskHeartbeat`.
+#[derive(Default)]
+pub struct TaskTokens(Mutex<HashMap<String, mpsc::UnboundedSender<TokenMessage>>>);
+
+impl TaskTokens {
+    fn open(&self, token: &str) -> mpsc::UnboundedReceiver<TokenMessage> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(token.to_owned(), sender);
+        receiver
+    }
+
+    fn close(&self, token: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(token);
+    }
+
+    fn send(&self, token: &str, message: TokenMessage) -> Result<(), AslError> {
+        let tokens = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let sender = tokens.get(token).ok_or_else(|| {
+            AslError::Runtime(
+                "TaskTimedOut".into(),
+                "the task token is unknown or no longer waiting".into(),
+            )
+        })?;
+        sender.send(message).map_err(|_| {
+            AslError::Runtime(
+                "TaskTimedOut".into(),
+                "the task is no longer waiting".into(),
+            )
+        })
+    }
+
+    /// Completes the waiting task with an output.
+    pub fn success(&self, token: &str, output: Value) -> Result<(), AslError> {
+        self.send(token, TokenMessage::Done(Ok(output)))
+    }
+
+    /// Fails the waiting task.
+    pub fn failure(&self, token: &str, error: &str, cause: &str) -> Result<(), AslError> {
+        self.send(token, TokenMessage::Done(Err(Failure::new(error, cause))))
+    }
+
+    /// Keeps the waiting task alive past its `HeartbeatSeconds`.
+    pub fn heartbeat(&self, token: &str) -> Result<(), AslError> {
+        self.send(token, TokenMessage::Heartbeat)
+    }
+}
+
+/// The Lambda service integrations the interpreter understands besides a plain function ARN.
+const LAMBDA_INVOKE: &str = "arn:aws:states:::lambda:invoke";
+const WAIT_FOR_TOKEN: &str = ".waitForTaskToken";
+
+/// Runs machines against a task runner.
+pub struct Interpreter {
+    tasks: Arc<dyn TaskRunner>,
+    /// Outstanding task tokens.
+    pub tokens: Arc<TaskTokens>,
+    /// Multiplies every Wait and Retry delay (1.0 = real time; tests use a small factor).
+    pub time_scale: f64,
+}
+
+/// One execution's result and history.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The output, or the failure that ended the execution.
+    pub result: Result<Value, Failure>,
+    /// What happened, in order.
+    pub events: Vec<Event>,
+}
+
+impl Outcome {
+    /// How many states were entered (Step Functions' state transitions).
+    pub fn transitions(&self) -> usize {
+        self.events
+            .iter()
+            .filter(|e| matches!(e, Event::Entered(_)))
+            .count()
+    }
+}
+
+struct Run<'a> {
+    interpreter: &'a Interpreter,
+    execution: Value,
+    events: Vec<Event>,
+}
+
+fn matches(names: &[String], error: &str) -> bool {
+    // States.ALL matches everything but States.Runtime, which nothing can retry or catch.
+    error != "States.Runtime"
+        && names.iter().any(|n| {
+            n == error
+                || n == "States.ALL"
+                || (n == "States.TaskFailed"
+                    && error != "States.Timeout"
+                    && error != "States.HeartbeatTimeout")
+        })
+}
+
+/// The delay before retry number `attempt` (1-based).
+pub fn backoff(retrier: &Retrier, attempt: u32) -> Duration {
+    let seconds = retrier.interval_seconds as f64 * retrier.backoff_rate.powi(attempt as i32 - 1);
+    let capped = retrier
+        .max_delay_seconds
+        .map_or(seconds, |max| seconds.min(max as f64));
+    Duration::from_secs_f64(capped)
+}
+
+impl Interpreter {
+    /// An interpreter over `tasks`.
+    pub fn new(tasks: Arc<dyn TaskRunner>) -> Self {
+        Interpreter {
+            tasks,
+            tokens: Arc::new(TaskTokens::default()),
+            time_scale: 1.0,
+        }
+    }
+
+    /// Runs `machine` to the end.
+    pub async fn run(&self, machine: &Machine, execution_name: &str, input: Value) -> Outcome {
+        let execution = json!({
+            "Execution": {"Id": execution_name, "Name": execution_name, "Input": input.clone()},
+            "StateMachine": {"Id": "local", "Name": "local"},
+        });
+        let mut run = Run {
+            interpreter: self,
+            execution,
+            events: Vec::new(),
+        };
+        let result = Box::pin(run.machine(machine, input, None)).await;
+        Outcome {
+            result,
+            events: run.events,
+        }
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        let scaled = duration.mul_f64(self.time_scale.max(0.0));
+        if !scaled.is_zero() {
+            tokio::time::sleep(scaled).await;
+        }
+    }
+}
+
+impl Run<'_> {
+    fn context(&self, state: &str, token: Option<&str>, item: Option<(usize, &Value)>) -> Value {
+        let mut context = self.execution.clone();
+        context["State"] = json!({"Name": state});
+        if let Some(token) = token {
+            context["Task"] = json!({"Token": token});
+        }
+        if let Some((index, value)) = item {
+            context["Map"] = json!({"Item": {"Index": index, "Value": value}});
+        }
+        context
+    }
+
+    async fn machine(
+        &mut self,
+        machine: &Machine,
+        mut input: Value,
+        item: Option<(usize, &Value)>,
+    ) -> Result<Value, Failure> {
+        let mut name = machine.start_at.clone();
+        loop {
+            let state = &machine.states[&name];
+            self.events.push(Event::Entered(name.clone()));
+            let (output, next) = self.state(&name, state, input, item).await?;
+            match next {
+                Some(next) => {
+                    name = next;
+                    input = output;
+                }
+                None => return Ok(output),
+            }
+        }
+    }
+
+    /// Runs one state; returns its output and the next state (None: the machine ends).
+    async fn state(
+        &mut self,
+        name: &str,
+        state: &State,
+        raw_input: Value,
+        item: Option<(usize, &Value)>,
+    ) -> Result<(Value, Option<String>), Failure> {
+        let context = self.context(name, None, item);
+        let effective = match &state.io.input_path {
+            Some(path) => read(path, &raw_input, &context)?,
+            None => json!({}),
+        };
+        let outcome: Result<Value, Failure> = match &state.kind {
+            StateKind::Pass { result } => match result {
+                Some(result) => Ok(result.clone()),
+                None => match &state.io.parameters {
+                    Some(parameters) => Ok(template(parameters, &effective, &context)?),
+                    None => Ok(effective.clone()),
+                },
+            },
+            StateKind::Succeed => return Ok((self.output(state, effective, &context)?, None)),
+            StateKind::Fail { error, cause } => {
+                return Err(Failure::new(
+                    error.clone().unwrap_or_else(|| "States.Fail".into()),
+                    cause.clone().unwrap_or_default(),
+                ));
+            }
+            StateKind::Choice { choices, default } => {
+                for rule in choices {
+                    if evaluate_rule(rule, &effective, &context)? {
+                        let next = rule["Next"].as_str().unwrap_or_default().to_owned();
+                        return Ok((self.output(state, effective, &context)?, Some(next)));
+                    }
+                }
+                return match default {
+                    Some(default) => Ok((
+                        self.output(state, effective, &context)?,
+                        Some(default.clone()),
+                    )),
+                    None => Err(Failure::new(
+                        "States.NoChoiceMatched",
+                        format!("no choice rule of {name} matched and it has no Default"),
+                    )),
+                };
+            }
+            StateKind::Wait {
+                seconds,
+                seconds_path,
+            } => {
+                let seconds = match (seconds, seconds_path) {
+                    (Some(s), _) => *s,
+                    (None, Some(path)) => {
+                        read(path, &effective, &context)?.as_u64().ok_or_else(|| {
+                            Failure::new(
+                                "States.Runtime",
+                                format!("{path} is not a number of seconds"),
+                            )
+                        })?
+                    }
+                    (None, None) => 0,
+                };
+                self.interpreter.sleep(Duration::from_secs(seconds)).await;
+                return Ok((self.output(state, effective, &context)?, state.next.clone()));
+            }
+            StateKind::Task {
+                resource,
+                retry,
+                catch: _,
+                timeout_seconds,
+                heartbeat_seconds,
+            } => {
+                let mut attempts: Vec<u32> = vec![0; retry.len()];
+                loop {
+                    let result = self
+                        .task(
+                            name,
+                            state,
+                            resource,
+                            &effective,
+                            *timeout_seconds,
+                            *heartbeat_seconds,
+                        )
+                        .await;
+                    match result {
+                        Ok(value) => break Ok(value),
+                        Err(failure) => {
+                            match self.retry(name, retry, &mut attempts, &failure).await {
+                                true => continue,
+                                false => break Err(failure),
+                            }
+                        }
+                    }
+                }
+            }
+            StateKind::Map {
+                items_path,
+                processor,
+                retry,
+                catch: _,
+            } => {
+                let mut attempts: Vec<u32> = vec![0; retry.len()];
+                loop {
+                    let result = self
+                        .map(state, items_path, processor, &effective, &context)
+                        .await;
+                    match result {
+                        Ok(value) => break Ok(value),
+                        Err(failure) => {
+                            match self.retry(name, retry, &mut attempts, &failure).await {
+                                true => continue,
+                                false => break Err(failure),
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        match outcome {
+            Ok(result) => {
+                let result = match &state.io.result_selector {
+                    Some(selector) => template(selector, &result, &context)?,
+                    None => result,
+                };
+                let combined = assign(&raw_input, state.io.result_path.as_deref(), result)?;
+                Ok((self.output(state, combined, &context)?, state.next.clone()))
+            }
+            Err(failure) => {
+                let catchers: &[Catcher] = match &state.kind {
+                    StateKind::Task { catch, .. } | StateKind::Map { catch, .. } => catch,
+                    _ => &[],
+                };
+                match catchers
+                    .iter()
+                    .find(|c| matches(&c.error_equals, &failure.error))
+                {
+                    Some(catcher) => {
+                        self.events.push(Event::Caught {
+                            state: name.to_owned(),
+                            error: failure.error.clone(),
+                            next: catcher.next.clone(),
+                        });
+                        let error = json!({"Error": failure.error, "Cause": failure.cause});
+                        Ok((
+                            assign(&raw_input, catcher.result_path.as_deref(), error)?,
+                            Some(catcher.next.clone()),
+                        ))
+                    }
+                    None => Err(failure),
+                }
+            }
+        }
+    }
+
+    fn output(&self, state: &State, value: Value, context: &Value) -> Result<Value, Failure> {
+        Ok(match &state.io.output_path {
+            Some(path) => read(path, &value, context)?,
+            None => json!({}),
+        })
+    }
+
+    /// Applies the first matching retrier; true if the state should run again.
+    async fn retry(
+        &mut self,
+        name: &str,
+        retry: &[Retrier],
+        attempts: &mut [u32],
+        failure: &Failure,
+    ) -> bool {
+        let Some(index) = retry
+            .iter()
+            .position(|r| matches(&r.error_equals, &failure.error))
+        else {
+            return false;
+        };
+        if attempts[index] >= retry[index].max_attempts {
+            return false;
+        }
+        attempts[index] += 1;
+        let delay = backoff(&retry[index], attempts[index]);
+        self.events.push(Event::Retrying {
+            state: name.to_owned(),
+            error: failure.error.clone(),
+            delay_ms: delay.as_millis() as u64,
+        });
+        self.interpreter.sleep(delay).await;
+        true
+    }
+
+    async fn task(
+        &mut self,
+        name: &str,
+        state: &State,
+        resource: &str,
+        effective: &Value,
+        timeout: Option<u64>,
+        heartbeat: Option<u64>,
+    ) -> Result<Value, Failure> {
+        let waits = resource.ends_with(WAIT_FOR_TOKEN);
+        let token = waits.then(|| format!("local-token-{}", ulid::Ulid::new()));
+        let context = self.context(name, token.as_deref(), None);
+        let payload = match &state.io.parameters {
+            Some(parameters) => template(parameters, effective, &context)?,
+            None => effective.clone(),
+        };
+        // A plain function ARN gets the payload; the lambda:invoke integration names the
+        // function in its parameters and wraps the result in `Payload`.
+        let (function, payload, wrap) = if resource.starts_with(LAMBDA_INVOKE) {
+            let function = payload["FunctionName"]
+                .as_str()
+                .ok_or_else(|| {
+                    Failure::new(
+                        "States.Runtime",
+                        format!("{name}: lambda:invoke needs FunctionName"),
+                    )
+                })?
+                .to_owned();
+            (
+                function,
+                payload.get("Payload").cloned().unwrap_or(Value::Null),
+                !waits,
+            )
+        } else if waits {
+            return Err(Failure::new(
+                "States.Runtime",
+                format!("{name}: .waitForTaskToken needs the lambda:invoke integration"),
+            ));
+        } else {
+            (resource.to_owned(), payload, false)
+        };
+        let mut receiver = token.as_deref().map(|t| self.interpreter.tokens.open(t));
+        let invoked = self.interpreter.tasks.invoke(&function, payload);
+        let result = match timeout {
+            Some(seconds) => match tokio::time::timeout(
+                Duration::from_secs(seconds).mul_f64(self.interpreter.time_scale.max(0.001)),
+                invoked,
+            )
+            .await
+            {
+                Ok(result) => result,
+                Err(_) => Err(Failure::new(
+                    "States.Timeout",
+                    format!("{name} ran longer than {seconds} s"),
+                )),
+            },
+            None => invoked.await,
+        };
+        let result = match (result, receiver.as_mut(), token.as_deref()) {
+            (Err(failure), _, Some(token)) => {
+                self.interpreter.tokens.close(token);
+                Err(failure)
+            }
+            (Ok(_), Some(receiver), Some(token)) => {
+                let waited = self
+                    .wait_for_token(receiver, timeout, heartbeat, name)
+                    .await;
+                self.interpreter.tokens.close(token);
+                waited
+            }
+            (result, _, _) => result,
+        };
+        result.map(|value| {
+            if wrap {
+                json!({"Payload": value, "StatusCode": 200})
+            } else {
+                value
+            }
+        })
+    }
+
+    async fn wait_for_token(
+        &self,
+        receiver: &mut mpsc::UnboundedReceiver<TokenMessage>,
+        timeout: Option<u64>,
+        heartbeat: Option<u64>,
+        name: &str,
+    ) -> Result<Value, Failure> {
+        let scale = self.interpreter.time_scale.max(0.001);
+        let deadline =
+            timeout.map(|s| tokio::time::Instant::now() + Duration::from_secs(s).mul_f64(scale));
+        loop {
+            let beat = heartbeat.map(|s| Duration::from_secs(s).mul_f64(scale));
+            let until_deadline =
+                deadline.map(|d| d.saturating_duration_since(tokio::time::Instant::now()));
+            let wait = match (beat, until_deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let message = match wait {
+                Some(wait) => match tokio::time::timeout(wait, receiver.recv()).await {
+                    Ok(message) => message,
+                    Err(_) => {
+                        let timed_out = deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
+                        return Err(if timed_out {
+                            Failure::new(
+                                "States.Timeout",
+                                format!("{name} waited longer than its TimeoutSeconds"),
+                            )
+                        } else {
+                            Failure::new(
+                                "States.HeartbeatTimeout",
+                                format!("{name} received no heartbeat within its HeartbeatSeconds"),
+                            )
+                        });
+                    }
+                },
+                None => receiver.recv().await,
+            };
+            match message {
+                Some(TokenMessage::Heartbeat) => continue,
+                Some(TokenMessage::Done(result)) => return result,
+                None => return Err(Failure::new("States.Runtime", "the task token was dropped")),
+            }
+        }
+    }
+
+    async fn map(
+        &mut self,
+        state: &State,
+        items_path: &str,
+        processor: &Machine,
+        effective: &Value,
+        context: &Value,
+    ) -> Result<Value, Failure> {
+        let items = read(items_path, effective, context)?;
+        let items = items.as_array().ok_or_else(|| {
+            Failure::new(
+                "States.Runtime",
+                format!("ItemsPath {items_path} is not an array"),
+            )
+        })?;
+        let mut outputs = Vec::with_capacity(items.len());
+        for (index, item) in items.iter().enumerate() {
+            let item_context = self.context("Map", None, Some((index, item)));
+            let input = match &state.io.parameters {
+                Some(selector) => template(selector, effective, &item_context)?,
+                None => item.clone(),
+            };
+            outputs.push(Box::pin(self.machine(processor, input, Some((index, item)))).await?);
+        }
+        Ok(Value::Array(outputs))
+    }
+}
+
+/// Evaluates one Choice rule (with `And`, `Or`, `Not`).
+fn evaluate_rule(rule: &Value, input: &Value, context: &Value) -> Result<bool, Failure> {
+    let unsupported = |what: &str| {
+        Failure::new(
+            "States.Runtime",
+            format!("choice rule {what} is not supported locally"),
+        )
+    };
+    if let Some(all) = rule.get("And").and_then(Value::as_array) {
+        for r in all {
+            if !evaluate_rule(r, input, context)? {
+                return Ok(false);
+            }
+        }
+        return Ok(true);
+    }
+    if let Some(any) = rule.get("Or").and_then(Value::as_array) {
+        for r in any {
+            if evaluate_rule(r, input, context)? {
+                return Ok(true);
+            }
+        }
+        return Ok(false);
+    }
+    if let Some(inner) = rule.get("Not") {
+        return Ok(!evaluate_rule(inner, input, context)?);
+    }
+    let variable = rule
+        .get("Variable")
+        .and_then(Value::as_str)
+        .ok_or_else(|| unsupported("without Variable"))?;
+    let object = rule
+        .as_object()
+        .ok_or_else(|| unsupported("that is not an object"))?;
+    let (operator, operand) = object
+        .iter()
+        .find(|(k, _)| !matches!(k.as_str(), "Variable" | "Next" | "Comment"))
+        .ok_or_else(|| unsupported("without a comparison"))?;
+    if operator == "IsPresent" {
+        return Ok(exists(variable, input, context) == operand.as_bool().unwrap_or(true));
+    }
+    let value = read(variable, input, context)?;
+    let (operator, operand) = match operator.strip_suffix("Path") {
+        Some(base) if base != "Is" => (
+            base,
+            read(operand.as_str().unwrap_or_default(), input, context)?,
+        ),
+        _ => (operator.as_str(), operand.clone()),
+    };
+    let number = |v: &Value| v.as_f64();
+    Ok(match operator {
+        "IsNull" => value.is_null() == operand.as_bool().unwrap_or(true),
+        "IsString" => value.is_string() == operand.as_bool().unwrap_or(true),
+        "IsNumeric" => value.is_number() == operand.as_bool().unwrap_or(true),
+        "IsBoolean" => value.is_boolean() == operand.as_bool().unwrap_or(true),
+        "StringEquals" => value.is_string() && value == operand,
+        "StringLessThan" => {
+            matches!((value.as_str(), operand.as_str()), (Some(a), Some(b)) if a < b)
+        }
+        "StringGreaterThan" => {
+            matches!((value.as_str(), operand.as_str()), (Some(a), Some(b)) if a > b)
+        }
+        "StringMatches" => {
+            matches!((value.as_str(), operand.as_str()), (Some(a), Some(pattern)) if wildcard(pattern, a))
+        }
+        "BooleanEquals" => value.is_boolean() && value == operand,
+        "NumericEquals" => {
+            matches!((number(&value), number(&operand)), (Some(a), Some(b)) if a == b)
+        }
+        "NumericLessThan" => {
+            matches!((number(&value), number(&operand)), (Some(a), Some(b)) if a < b)
+        }
+        "NumericLessThanEquals" => {
+            matches!((number(&value), number(&operand)), (Some(a), Some(b)) if a <= b)
+        }
+        "NumericGreaterThan" => {
+            matches!((number(&value), number(&operand)), (Some(a), Some(b)) if a > b)
+        }
+        "NumericGreaterThanEquals" => {
+            matches!((number(&value), number(&operand)), (Some(a), Some(b)) if a >= b)
+        }
+        other => return Err(unsupported(other)),
+    })
+}
+
+/// `StringMatches`: `*` matches any run of characters.
+fn wildcard(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, tail)) => {
+            text.starts_with(head)
+                && (0..=text.len() - head.len()).any(|i| {
+                    text.is_char_boundary(head.len() + i) && wildcard(tail, &text[head.len() + i..])
+                })
+        }
+    }
+}
