@@ -1,5 +1,6 @@
 //! The ports: what the use cases need from the outside world, as narrow traits.
 
+pub mod ai;
 pub mod table;
 
 use time::OffsetDateTime;

@@ -1,0 +1,160 @@
+//! Bedrock adapters: `Converse` for text models and `InvokeModel` (Amazon Nova Canvas / Titan
+//! Image request format) for image models.
+
+use async_trait::async_trait;
+use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_bedrockruntime::primitives::Blob;
+use aws_sdk_bedrockruntime::types::{
+    ContentBlock, ConversationRole, ConverseOutput, InferenceConfiguration,
+    Message as BedrockMessage, SystemContentBlock,
+};
+use aws_sdk_bedrockruntime::Client;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+
+use crate::ports::ai::{
+    AiError, ImageGen, ImageRequest, ImageResponse, Llm, Speaker, TextRequest, TextResponse,
+};
+
+/// Bedrock behind the AI ports.
+#[derive(Clone)]
+pub struct Bedrock {
+    client: Client,
+}
+
+impl Bedrock {
+    /// Wraps a client built once per cold start.
+    pub fn new(client: Client) -> Self {
+        Bedrock { client }
+    }
+}
+
+/// Maps Bedrock's errors by their stable codes: throttling and transient unavailability are
+/// retryable, everything else is a refusal.
+fn map_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    error: SdkError<E, R>,
+) -> AiError {
+    let code = error.code().unwrap_or_default().to_owned();
+    let message = error.message().unwrap_or_default().to_owned();
+    match code.as_str() {
+        "ThrottlingException" | "TooManyRequestsException" => AiError::Throttled(message),
+        "ServiceUnavailableException"
+        | "ModelNotReadyException"
+        | "ModelTimeoutException"
+        | "InternalServerException" => AiError::Unavailable(format!("{code}: {message}")),
+        "" => AiError::Unavailable(
+            aws_sdk_bedrockruntime::error::DisplayErrorContext(&error).to_string(),
+        ),
+        _ => AiError::Rejected(format!("{code}: {message}")),
+    }
+}
+
+#[async_trait]
+impl Llm for Bedrock {
+    async fn converse(&self, request: TextRequest) -> Result<TextResponse, AiError> {
+        let mut messages = Vec::with_capacity(request.messages.len());
+        for message in &request.messages {
+            let role = match message.speaker {
+                Speaker::User => ConversationRole::User,
+                Speaker::Assistant => ConversationRole::Assistant,
+            };
+            let built = BedrockMessage::builder()
+                .role(role)
+                .content(ContentBlock::Text(message.text.clone()))
+                .build()
+                .map_err(|e| AiError::Rejected(e.to_string()))?;
+            messages.push(built);
+        }
+        let output = self
+            .client
+            .converse()
+            .model_id(&request.model)
+            .system(SystemContentBlock::Text(request.system.clone()))
+            .set_messages(Some(messages))
+            .inference_config(
+                InferenceConfiguration::builder()
+                    .max_tokens(request.max_tokens)
+                    .temperature(request.temperature)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(map_error)?;
+        let text = match output.output() {
+            Some(ConverseOutput::Message(message)) => message
+                .content()
+                .iter()
+                .filter_map(|block| match block {
+                    ContentBlock::Text(text) => Some(text.as_str()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+                .join(""),
+            _ => return Err(AiError::Unavailable("Converse returned no message".into())),
+        };
+        let (input_tokens, output_tokens) = output.usage().map_or((0, 0), |u| {
+            (i64::from(u.input_tokens()), i64::from(u.output_tokens()))
+        });
+        Ok(TextResponse {
+            text,
+            model: request.model,
+            input_tokens,
+            output_tokens,
+            stop_reason: output.stop_reason().as_str().to_owned(),
+        })
+    }
+}
+
+#[async_trait]
+impl ImageGen for Bedrock {
+    async fn generate(&self, request: ImageRequest) -> Result<ImageResponse, AiError> {
+        let body = serde_json::json!({
+            "taskType": "TEXT_IMAGE",
+            "textToImageParams": { "text": request.prompt },
+            "imageGenerationConfig": {
+                "numberOfImages": 1,
+                "width": request.width,
+                "height": request.height,
+                "seed": request.seed,
+            }
+        });
+        let output = self
+            .client
+            .invoke_model()
+            .model_id(&request.model)
+            .content_type("application/json")
+            .accept("application/json")
+            .body(Blob::new(
+                serde_json::to_vec(&body).map_err(|e| AiError::Rejected(e.to_string()))?,
+            ))
+            .send()
+            .await
+            .map_err(map_error)?;
+        let answer: serde_json::Value =
+            serde_json::from_slice(output.body().as_ref()).map_err(|e| {
+                AiError::Unavailable(format!("image model answered with invalid JSON: {e}"))
+            })?;
+        if let Some(error) = answer
+            .get("error")
+            .and_then(|e| e.as_str())
+            .filter(|e| !e.is_empty())
+        {
+            return Err(AiError::Rejected(error.to_owned()));
+        }
+        let image = answer["images"][0]
+            .as_str()
+            .ok_or_else(|| AiError::Unavailable("image model returned no image".into()))?;
+        let png = STANDARD
+            .decode(image)
+            .map_err(|e| AiError::Unavailable(format!("image is not base64: {e}")))?;
+        if !png.starts_with(b"\x89PNG\r\n\x1a\n") {
+            return Err(AiError::Unavailable(
+                "image model did not return a PNG".into(),
+            ));
+        }
+        Ok(ImageResponse {
+            model: request.model,
+            png,
+        })
+    }
+}

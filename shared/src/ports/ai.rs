@@ -1,0 +1,105 @@
+//! The AI ports: a text model (Bedrock Converse in production) and an image model (Bedrock
+//! InvokeModel). Every response reports its token or image usage, so every call has a cost.
+
+use async_trait::async_trait;
+
+/// Who wrote a message of a conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Speaker {
+    /// The user (or the workflow on its behalf).
+    User,
+    /// The model.
+    Assistant,
+}
+
+/// One message of a conversation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// Who wrote it.
+    pub speaker: Speaker,
+    /// What it says.
+    pub text: String,
+}
+
+/// A request to a text model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TextRequest {
+    /// The model id (see the catalog).
+    pub model: String,
+    /// The system prompt.
+    pub system: String,
+    /// The conversation so far, ending with the user's turn.
+    pub messages: Vec<Message>,
+    /// The most tokens the answer may have.
+    pub max_tokens: i32,
+    /// Sampling temperature (0.0–1.0).
+    pub temperature: f32,
+}
+
+/// A text model's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TextResponse {
+    /// The answer.
+    pub text: String,
+    /// The model that answered.
+    pub model: String,
+    /// Tokens read.
+    pub input_tokens: i64,
+    /// Tokens written.
+    pub output_tokens: i64,
+    /// Why the model stopped (`end_turn`, `max_tokens`, …).
+    pub stop_reason: String,
+}
+
+/// A request to an image model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageRequest {
+    /// The model id.
+    pub model: String,
+    /// What to draw.
+    pub prompt: String,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Seed, for reproducible images.
+    pub seed: u32,
+}
+
+/// An image model's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageResponse {
+    /// The model that drew it.
+    pub model: String,
+    /// The image, PNG-encoded.
+    pub png: Vec<u8>,
+}
+
+/// What can go wrong calling a model. `Throttled` and `Unavailable` are worth retrying with
+/// backoff; `Rejected` is not.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AiError {
+    /// Too many requests; retry later.
+    #[error("the model is throttling requests: {0}")]
+    Throttled(String),
+    /// The model or service is temporarily unavailable; retry later.
+    #[error("the model is unavailable: {0}")]
+    Unavailable(String),
+    /// The request was refused (validation, access, unknown model, content filter).
+    #[error("the model refused the request: {0}")]
+    Rejected(String),
+}
+
+/// A text model.
+#[async_trait]
+pub trait Llm: Send + Sync {
+    /// Answers a conversation.
+    async fn converse(&self, request: TextRequest) -> Result<TextResponse, AiError>;
+}
+
+/// An image model.
+#[async_trait]
+pub trait ImageGen: Send + Sync {
+    /// Draws an image.
+    async fn generate(&self, request: ImageRequest) -> Result<ImageResponse, AiError>;
+}

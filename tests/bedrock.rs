@@ -1,0 +1,233 @@
+//! The Bedrock adapters' real SDK calls against a local endpoint that speaks the Converse and
+//! InvokeModel wire formats (restJson1), including throttling and refusals.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_bedrockruntime::config::{BehaviorVersion, Credentials, Region};
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use serde_json::{json, Value};
+use vellocity::aws::bedrock::Bedrock;
+use vellocity::ports::ai::{AiError, ImageGen, ImageRequest, Llm, Message, Speaker, TextRequest};
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+
+/// What the endpoint received: (path, JSON body).
+type Received = Arc<Mutex<Vec<(String, Value)>>>;
+
+fn answer(path: &str, body: &Value) -> (u16, Vec<(&'static str, &'static str)>, Value) {
+    let model = path
+        .trim_start_matches("/model/")
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let model = percent_decode(model);
+    match model.as_str() {
+        "throttled" => (
+            429,
+            vec![("x-amzn-errortype", "ThrottlingException")],
+            json!({"message": "Too many requests, please wait."}),
+        ),
+        "forbidden" => (
+            403,
+            vec![("x-amzn-errortype", "AccessDeniedException")],
+            json!({"message": "You don't have access to the model."}),
+        ),
+        "unavailable" => (
+            503,
+            vec![("x-amzn-errortype", "ServiceUnavailableException")],
+            json!({"message": "Service unavailable."}),
+        ),
+        _ if path.ends_with("/converse") => {
+            let last = body["messages"]
+                .as_array()
+                .and_then(|m| m.last())
+                .cloned()
+                .unwrap_or_default();
+            let text = last["content"][0]["text"].as_str().unwrap_or_default();
+            (
+                200,
+                vec![],
+                json!({
+                    "output": {"message": {"role": "assistant", "content": [{"text": format!("echo: {text}")}]}},
+                    "stopReason": "end_turn",
+                    "usage": {"inputTokens": 42, "outputTokens": 7, "totalTokens": 49},
+                    "metrics": {"latencyMs": 12}
+                }),
+            )
+        }
+        _ if path.ends_with("/invoke") => (
+            200,
+            vec![],
+            json!({"images": [base64::engine::general_purpose::STANDARD.encode(PNG)], "error": null}),
+        ),
+        _ => (
+            404,
+            vec![("x-amzn-errortype", "ResourceNotFoundException")],
+            json!({"message": "no such operation"}),
+        ),
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(byte) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
+                out.push(byte);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// Starts the endpoint on a free loopback port.
+async fn endpoint() -> (SocketAddr, Received) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let received: Received = Arc::default();
+    let log = received.clone();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let log = log.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                    let log = log.clone();
+                    async move {
+                        let path = request.uri().path().to_owned();
+                        let bytes = request.into_body().collect().await.unwrap().to_bytes();
+                        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                        log.lock().unwrap().push((path.clone(), body.clone()));
+                        let (status, headers, reply) = answer(&path, &body);
+                        let mut response = hyper::Response::builder()
+                            .status(status)
+                            .header("content-type", "application/json");
+                        for (name, value) in headers {
+                            response = response.header(name, value);
+                        }
+                        Ok::<_, std::convert::Infallible>(
+                            response
+                                .body(Full::new(Bytes::from(reply.to_string())))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (addr, received)
+}
+
+fn bedrock(addr: SocketAddr) -> Bedrock {
+    let config = aws_sdk_bedrockruntime::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .endpoint_url(format!("http://{addr}"))
+        .retry_config(
+            aws_sdk_bedrockruntime::config::retry::RetryConfig::standard().with_max_attempts(1),
+        )
+        .build();
+    Bedrock::new(aws_sdk_bedrockruntime::Client::from_conf(config))
+}
+
+fn text_request(model: &str) -> TextRequest {
+    TextRequest {
+        model: model.into(),
+        system: "You write in the Acme brand voice.".into(),
+        messages: vec![Message {
+            speaker: Speaker::User,
+            text: "Write a tagline.".into(),
+        }],
+        max_tokens: 256,
+        temperature: 0.5,
+    }
+}
+
+#[tokio::test]
+async fn converse_sends_the_system_prompt_and_messages_and_reads_text_and_usage() {
+    let (addr, received) = endpoint().await;
+    let response = bedrock(addr)
+        .converse(text_request("anthropic.claude-3-5-sonnet-20241022-v2:0"))
+        .await
+        .unwrap();
+    assert_eq!(response.text, "echo: Write a tagline.");
+    assert_eq!((response.input_tokens, response.output_tokens), (42, 7));
+    assert_eq!(response.stop_reason, "end_turn");
+    let (path, body) = received.lock().unwrap()[0].clone();
+    assert_eq!(
+        percent_decode(&path),
+        "/model/anthropic.claude-3-5-sonnet-20241022-v2:0/converse"
+    );
+    assert_eq!(
+        body["system"],
+        json!([{"text": "You write in the Acme brand voice."}])
+    );
+    assert_eq!(
+        body["messages"],
+        json!([{"role": "user", "content": [{"text": "Write a tagline."}]}])
+    );
+    assert_eq!(body["inferenceConfig"]["maxTokens"], 256);
+}
+
+#[tokio::test]
+async fn throttling_is_retryable_and_refusals_are_not() {
+    let (addr, _) = endpoint().await;
+    let bedrock = bedrock(addr);
+    assert!(
+        matches!(bedrock.converse(text_request("throttled")).await, Err(AiError::Throttled(m)) if m.contains("Too many requests"))
+    );
+    assert!(matches!(
+        bedrock.converse(text_request("unavailable")).await,
+        Err(AiError::Unavailable(_))
+    ));
+    assert!(
+        matches!(bedrock.converse(text_request("forbidden")).await, Err(AiError::Rejected(m)) if m.contains("AccessDeniedException"))
+    );
+}
+
+#[tokio::test]
+async fn invoke_model_sends_a_nova_canvas_request_and_decodes_the_png() {
+    let (addr, received) = endpoint().await;
+    let request = ImageRequest {
+        model: "amazon.nova-canvas-v1:0".into(),
+        prompt: "A rocket over a city".into(),
+        width: 1280,
+        height: 720,
+        seed: 7,
+    };
+    let image = bedrock(addr).generate(request).await.unwrap();
+    assert_eq!(image.png, PNG);
+    let (path, body) = received.lock().unwrap()[0].clone();
+    assert!(percent_decode(&path).ends_with("/model/amazon.nova-canvas-v1:0/invoke"));
+    assert_eq!(body["taskType"], "TEXT_IMAGE");
+    assert_eq!(body["textToImageParams"]["text"], "A rocket over a city");
+    assert_eq!(
+        body["imageGenerationConfig"],
+        json!({"numberOfImages": 1, "width": 1280, "height": 720, "seed": 7})
+    );
+    let throttled = ImageRequest {
+        model: "throttled".into(),
+        prompt: "x".into(),
+        width: 1024,
+        height: 1024,
+        seed: 1,
+    };
+    assert!(matches!(
+        bedrock(addr).generate(throttled).await,
+        Err(AiError::Throttled(_))
+    ));
+}
