@@ -1,7 +1,7 @@
 use serde_json::json;
-use vellocity::domain::access::{Role, Scope};
+use vellocity::domain::access::Role;
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, ALL_SCOPES};
 
 #[tokio::test]
 async fn a_key_is_shown_once_listed_without_its_secret_and_revoked() {
@@ -144,12 +144,7 @@ async fn only_admins_see_and_manage_keys_and_other_teams_keys_are_invisible() {
     let app = TestApp::new();
     let team = app.create_team("Acme").await;
     let member = app
-        .member_key(
-            &team,
-            "mia@example.com",
-            Role::Member,
-            &[Scope::Read, Scope::Write, Scope::Admin],
-        )
+        .member_key(&team, "mia@example.com", Role::Member, &ALL_SCOPES)
         .await;
     assert_eq!(app.get(&member, "/v1/api-keys").await.status, 403);
     assert_eq!(

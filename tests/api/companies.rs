@@ -1,7 +1,7 @@
 use serde_json::json;
-use vellocity::domain::access::{Role, Scope};
+use vellocity::domain::access::Role;
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, ALL_SCOPES};
 
 #[tokio::test]
 async fn an_owner_creates_reads_updates_lists_and_deletes_a_company() {
@@ -176,12 +176,11 @@ async fn a_malformed_id_is_answered_as_not_found() {
 async fn members_edit_only_their_own_companies_and_viewers_only_read() {
     let app = TestApp::new();
     let team = app.create_team("Acme").await;
-    let all = [Scope::Read, Scope::Write, Scope::Admin];
     let member = app
-        .member_key(&team, "mia@example.com", Role::Member, &all)
+        .member_key(&team, "mia@example.com", Role::Member, &ALL_SCOPES)
         .await;
     let viewer = app
-        .member_key(&team, "vic@example.com", Role::Viewer, &all)
+        .member_key(&team, "vic@example.com", Role::Viewer, &ALL_SCOPES)
         .await;
     let owners = app.post_company(&team.key, "Owner's").await;
     let mine = app.post_company(&member, "Mia's").await;

@@ -15,6 +15,9 @@ use vellocity::local::clock::ManualClock;
 use vellocity::local::table::EmbeddedTable;
 use vellocity_local::{HttpRequest, Stack};
 
+/// Every scope: for keys whose limits come from their member's role alone.
+pub const ALL_SCOPES: [Scope; 3] = [Scope::Read, Scope::Write, Scope::Admin];
+
 /// The issuer and audience the test JWT verifier expects.
 pub const ISSUER: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_test";
 pub const AUDIENCE: &str = "vellocity-web";

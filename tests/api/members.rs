@@ -1,9 +1,7 @@
 use serde_json::json;
-use vellocity::domain::access::{Role, Scope};
+use vellocity::domain::access::Role;
 
-use crate::helpers::TestApp;
-
-const ALL: [Scope; 3] = [Scope::Read, Scope::Write, Scope::Admin];
+use crate::helpers::{TestApp, ALL_SCOPES};
 
 #[tokio::test]
 async fn an_admin_invites_changes_and_removes_members() {
@@ -102,7 +100,7 @@ async fn only_owners_grant_or_take_the_owner_role() {
     let app = TestApp::new();
     let team = app.create_team("Acme").await;
     let admin = app
-        .member_key(&team, "ann@example.com", Role::Admin, &ALL)
+        .member_key(&team, "ann@example.com", Role::Admin, &ALL_SCOPES)
         .await;
     let refused = app
         .post(
@@ -144,7 +142,7 @@ async fn members_and_viewers_cannot_manage_members() {
     let app = TestApp::new();
     let team = app.create_team("Acme").await;
     let member = app
-        .member_key(&team, "mia@example.com", Role::Member, &ALL)
+        .member_key(&team, "mia@example.com", Role::Member, &ALL_SCOPES)
         .await;
     let refused = app
         .post(
@@ -191,7 +189,7 @@ async fn a_removed_members_api_keys_stop_working() {
     let app = TestApp::new();
     let team = app.create_team("Acme").await;
     let key = app
-        .member_key(&team, "mia@example.com", Role::Member, &ALL)
+        .member_key(&team, "mia@example.com", Role::Member, &ALL_SCOPES)
         .await;
     assert_eq!(app.get(&key, "/v1/team").await.status, 200);
     let members = app.get(&team.key, "/v1/members").await;

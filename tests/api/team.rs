@@ -1,7 +1,7 @@
 use serde_json::json;
-use vellocity::domain::access::{Role, Scope};
+use vellocity::domain::access::Role;
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, ALL_SCOPES};
 
 #[tokio::test]
 async fn the_team_shows_its_plan_credits_and_privacy_defaults() {
@@ -61,12 +61,7 @@ async fn a_member_cannot_change_team_settings() {
     let app = TestApp::new();
     let team = app.create_team("Acme").await;
     let member = app
-        .member_key(
-            &team,
-            "mia@example.com",
-            Role::Member,
-            &[Scope::Read, Scope::Write, Scope::Admin],
-        )
+        .member_key(&team, "mia@example.com", Role::Member, &ALL_SCOPES)
         .await;
     let refused = app
         .patch(&member, "/v1/team", json!({"name": "Mine"}))

@@ -319,55 +319,15 @@ impl Run<'_> {
                 self.interpreter.sleep(Duration::from_secs(seconds)).await;
                 return Ok((self.output(state, effective, &context)?, state.next.clone()));
             }
-            StateKind::Task {
-                resource,
-                retry,
-                catch: _,
-                timeout_seconds,
-                heartbeat_seconds,
-            } => {
+            StateKind::Task { retry, .. } | StateKind::Map { retry, .. } => {
                 let mut attempts: Vec<u32> = vec![0; retry.len()];
                 loop {
-                    let result = self
-                        .task(
-                            name,
-                            state,
-                            resource,
-                            &effective,
-                            *timeout_seconds,
-                            *heartbeat_seconds,
-                        )
-                        .await;
-                    match result {
+                    match self.attempt(name, state, &effective, &context).await {
                         Ok(value) => break Ok(value),
-                        Err(failure) => {
-                            match self.retry(name, retry, &mut attempts, &failure).await {
-                                true => continue,
-                                false => break Err(failure),
-                            }
+                        Err(failure) if self.retry(name, retry, &mut attempts, &failure).await => {
+                            continue
                         }
-                    }
-                }
-            }
-            StateKind::Map {
-                items_path,
-                processor,
-                retry,
-                catch: _,
-            } => {
-                let mut attempts: Vec<u32> = vec![0; retry.len()];
-                loop {
-                    let result = self
-                        .map(state, items_path, processor, &effective, &context)
-                        .await;
-                    match result {
-                        Ok(value) => break Ok(value),
-                        Err(failure) => {
-                            match self.retry(name, retry, &mut attempts, &failure).await {
-                                true => continue,
-                                false => break Err(failure),
-                            }
-                        }
+                        Err(failure) => break Err(failure),
                     }
                 }
             }
@@ -413,6 +373,46 @@ impl Run<'_> {
             Some(path) => read(path, &value, context)?,
             None => json!({}),
         })
+    }
+
+    /// Runs a Task or Map state's work once (before Retry and Catch).
+    async fn attempt(
+        &mut self,
+        name: &str,
+        state: &State,
+        effective: &Value,
+        context: &Value,
+    ) -> Result<Value, Failure> {
+        match &state.kind {
+            StateKind::Task {
+                resource,
+                timeout_seconds,
+                heartbeat_seconds,
+                ..
+            } => {
+                self.task(
+                    name,
+                    state,
+                    resource,
+                    effective,
+                    *timeout_seconds,
+                    *heartbeat_seconds,
+                )
+                .await
+            }
+            StateKind::Map {
+                items_path,
+                processor,
+                ..
+            } => {
+                self.map(state, items_path, processor, effective, context)
+                    .await
+            }
+            _ => Err(Failure::new(
+                "States.Runtime",
+                format!("{name} is neither a Task nor a Map state"),
+            )),
+        }
     }
 
     /// Applies the first matching retrier; true if the state should run again.
