@@ -4,3 +4,4 @@ pub mod analysis;
 pub mod capabilities;
 pub mod catalog;
 pub mod cosell;
+pub mod plan;

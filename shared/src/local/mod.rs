@@ -1,4 +1,5 @@
 //! Embedded adapters: what the local stack runs instead of AWS services.
 
 pub mod clock;
+pub mod offline;
 pub mod table;

@@ -1,0 +1,306 @@
+//! Planning: the planner model turns a request into steps, each naming an allowed capability
+//! with an input that matches the capability's schema. An invalid plan gets one repair attempt
+//! (the model sees what was wrong); a second invalid plan fails the execution.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::capabilities::{capability, Capability};
+use crate::ports::ai::{AiError, Llm, Message, Speaker, TextRequest, TextResponse};
+
+/// Marks the capability list in the planner's system prompt (the offline model reads it too).
+pub const CAPABILITIES_OPEN: &str = "<capabilities>";
+/// Ends the capability list.
+pub const CAPABILITIES_CLOSE: &str = "</capabilities>";
+
+/// One planned step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedStep {
+    /// The capability to run.
+    pub capability: String,
+    /// What the step is for, in a few words.
+    pub title: String,
+    /// The capability's input.
+    pub input: Value,
+}
+
+/// A validated plan.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    /// The steps, in order.
+    pub steps: Vec<PlannedStep>,
+}
+
+/// Why planning failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// The plan was still invalid after the repair attempt.
+    #[error("the planner produced an invalid plan: {}", .0.join("; "))]
+    InvalidPlan(Vec<String>),
+    /// The model could not be called.
+    #[error(transparent)]
+    Ai(#[from] AiError),
+}
+
+/// What the planner needs to know.
+#[derive(Clone, Debug)]
+pub struct PlanningBrief<'a> {
+    /// The planner model.
+    pub model: &'a str,
+    /// The agent's standing instructions.
+    pub instructions: Option<&'a str>,
+    /// Capabilities the plan may use.
+    pub allowed: &'a [String],
+    /// The most steps a plan may have.
+    pub max_steps: usize,
+    /// The request.
+    pub request: &'a str,
+    /// What the planner should know about the brand, product and partner.
+    pub context: &'a str,
+}
+
+/// The JSON text of a model answer: the outermost `{…}`, so prose around it is ignored.
+fn json_block(text: &str) -> Option<&str> {
+    let start = text.find('{')?;
+    let end = text.rfind('}')?;
+    (end > start).then(|| &text[start..=end])
+}
+
+/// Checks a planner answer; returns the plan or every problem found.
+pub fn validate(answer: &str, allowed: &[String], max_steps: usize) -> Result<Plan, Vec<String>> {
+    let text =
+        json_block(answer).ok_or_else(|| vec!["the answer contains no JSON object".to_owned()])?;
+    let plan: Plan = serde_json::from_str(text).map_err(|e| vec![format!("the plan is not of the form {{\"steps\":[{{\"capability\",\"title\",\"input\"}}]}}: {e}")])?;
+    let mut problems = Vec::new();
+    if plan.steps.is_empty() {
+        problems.push("the plan has no steps".to_owned());
+    }
+    if plan.steps.len() > max_steps {
+        problems.push(format!(
+            "the plan has {} steps; at most {max_steps} are allowed",
+            plan.steps.len()
+        ));
+    }
+    for (i, step) in plan.steps.iter().enumerate() {
+        let n = i + 1;
+        if !allowed.contains(&step.capability) {
+            problems.push(format!(
+                "step {n} uses `{}`, which this agent may not use (allowed: {})",
+                step.capability,
+                allowed.join(", ")
+            ));
+            continue;
+        }
+        let Some(spec) = capability(&step.capability) else {
+            problems.push(format!(
+                "step {n} names the unknown capability `{}`",
+                step.capability
+            ));
+            continue;
+        };
+        if step.title.trim().is_empty() || step.title.chars().count() > 120 {
+            problems.push(format!("step {n} needs a title of 1 to 120 characters"));
+        }
+        if let Err(error) = spec.validate_input(step.input.clone()) {
+            let details: Vec<String> = error
+                .details
+                .unwrap_or_default()
+                .into_iter()
+                .map(|d| format!("{}: {}", d.field, d.message))
+                .collect();
+            let why = if details.is_empty() {
+                error.message
+            } else {
+                details.join(", ")
+            };
+            problems.push(format!(
+                "step {n} ({}) has an invalid input: {why}",
+                step.capability
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(plan)
+    } else {
+        Err(problems)
+    }
+}
+
+/// The planner's system prompt: the rules and the allowed capabilities with their schemas.
+pub fn system_prompt(brief: &PlanningBrief<'_>) -> String {
+    let capabilities: Vec<Value> = brief
+        .allowed
+        .iter()
+        .filter_map(|id| capability(id))
+        .map(|c: &Capability| serde_json::json!({"id": c.id, "description": c.description, "input_schema": c.input_schema()}))
+        .collect();
+    format!(
+        "You plan go-to-market work for an AWS ISV partner. Break the request into at most {max} steps. \
+         Each step runs one capability from the list below with an input that matches its input_schema exactly. \
+         Answer with JSON only: {{\"steps\":[{{\"capability\":\"<id>\",\"title\":\"<a few words>\",\"input\":{{...}}}}]}}.\n\
+         {instructions}\n{open}{list}{close}\n<context>\n{context}\n</context>",
+        max = brief.max_steps,
+        instructions = brief.instructions.map(|i| format!("Agent instructions: {i}")).unwrap_or_default(),
+        open = CAPABILITIES_OPEN,
+        list = serde_json::to_string(&capabilities).unwrap_or_default(),
+        close = CAPABILITIES_CLOSE,
+        context = brief.context,
+    )
+}
+
+/// Plans a request: one call, and one repair call if the first plan is invalid. Returns the
+/// plan and every model response (for token accounting).
+pub async fn plan(
+    llm: &dyn Llm,
+    brief: &PlanningBrief<'_>,
+) -> Result<(Plan, Vec<TextResponse>), PlanError> {
+    let mut request = TextRequest {
+        model: brief.model.to_owned(),
+        system: system_prompt(brief),
+        messages: vec![Message {
+            speaker: Speaker::User,
+            text: brief.request.to_owned(),
+        }],
+        max_tokens: 2_000,
+        temperature: 0.2,
+    };
+    let mut responses = Vec::new();
+    let first = llm.converse(request.clone()).await?;
+    let problems = match validate(&first.text, brief.allowed, brief.max_steps) {
+        Ok(plan) => {
+            responses.push(first);
+            return Ok((plan, responses));
+        }
+        Err(problems) => problems,
+    };
+    request.messages.push(Message {
+        speaker: Speaker::Assistant,
+        text: first.text.clone(),
+    });
+    request.messages.push(Message {
+        speaker: Speaker::User,
+        text: format!(
+            "That plan is invalid: {}. Answer with a corrected plan, JSON only.",
+            problems.join("; ")
+        ),
+    });
+    responses.push(first);
+    let second = llm.converse(request).await?;
+    let outcome = validate(&second.text, brief.allowed, brief.max_steps);
+    responses.push(second);
+    match outcome {
+        Ok(plan) => Ok((plan, responses)),
+        Err(problems) => Err(PlanError::InvalidPlan(problems)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn allowed() -> Vec<String> {
+        vec!["generate_text".into(), "analyze_content".into()]
+    }
+
+    #[test]
+    fn a_plan_uses_only_allowed_capabilities_with_valid_inputs() {
+        let good = json!({"steps": [
+            {"capability": "generate_text", "title": "Draft", "input": {"format": "blog_post", "topic": "Launch"}},
+            {"capability": "analyze_content", "title": "Check", "input": {"text": "x"}}
+        ]});
+        assert_eq!(
+            validate(&format!("Here you go: {good} Done."), &allowed(), 5)
+                .unwrap()
+                .steps
+                .len(),
+            2
+        );
+
+        let bad = json!({"steps": [
+            {"capability": "generate_image", "title": "Art", "input": {"prompt": "x"}},
+            {"capability": "generate_text", "title": "", "input": {"format": "poem", "topic": "x"}}
+        ]});
+        let problems = validate(&bad.to_string(), &allowed(), 1).unwrap_err();
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        assert!(problems[0].contains("at most 1"));
+        assert!(problems[1].contains("may not use"));
+        assert!(problems[2].contains("title"));
+        assert!(problems[3].contains("invalid input"));
+        assert!(validate("no json here", &allowed(), 3).is_err());
+        assert!(validate(r#"{"steps": []}"#, &allowed(), 3).is_err());
+    }
+
+    /// A model that gives scripted answers in order and records what it was asked.
+    struct Scripted(
+        std::sync::Mutex<Vec<String>>,
+        std::sync::Mutex<Vec<TextRequest>>,
+    );
+
+    #[async_trait::async_trait]
+    impl Llm for Scripted {
+        async fn converse(&self, request: TextRequest) -> Result<TextResponse, AiError> {
+            self.1.lock().unwrap().push(request);
+            let text = self.0.lock().unwrap().remove(0);
+            Ok(TextResponse {
+                text,
+                model: "m".into(),
+                input_tokens: 10,
+                output_tokens: 5,
+                stop_reason: "end_turn".into(),
+            })
+        }
+    }
+
+    fn brief(allowed: &[String]) -> PlanningBrief<'_> {
+        PlanningBrief {
+            model: "m",
+            instructions: Some("Be brief."),
+            allowed,
+            max_steps: 3,
+            request: "Write a blog post",
+            context: "Brand: Acme",
+        }
+    }
+
+    #[tokio::test]
+    async fn an_invalid_plan_gets_one_repair_attempt_that_names_the_problems() {
+        let bad = json!({"steps": [{"capability": "generate_image", "title": "Art", "input": {"prompt": "x"}}]}).to_string();
+        let good = json!({"steps": [{"capability": "generate_text", "title": "Draft", "input": {"format": "blog_post", "topic": "x"}}]}).to_string();
+        let model = Scripted(std::sync::Mutex::new(vec![bad, good]), Default::default());
+        let (plan, responses) = plan(&model, &brief(&allowed())).await.unwrap();
+        assert_eq!(plan.steps[0].capability, "generate_text");
+        assert_eq!(responses.len(), 2);
+        let asked = model.1.lock().unwrap();
+        assert!(
+            asked[0].system.contains(CAPABILITIES_OPEN)
+                && asked[0].system.contains("\"generate_text\"")
+        );
+        assert!(
+            !asked[0].system.contains("\"generate_image\""),
+            "only allowed capabilities are offered"
+        );
+        assert!(asked[1]
+            .messages
+            .last()
+            .unwrap()
+            .text
+            .contains("may not use"));
+    }
+
+    #[tokio::test]
+    async fn a_second_invalid_plan_fails_planning() {
+        let model = Scripted(
+            std::sync::Mutex::new(vec!["nonsense".into(), "{\"steps\": []}".into()]),
+            Default::default(),
+        );
+        match plan(&model, &brief(&allowed())).await {
+            Err(PlanError::InvalidPlan(problems)) => {
+                assert_eq!(problems, ["the plan has no steps"])
+            }
+            other => panic!("expected InvalidPlan, got {other:?}"),
+        }
+    }
+}
