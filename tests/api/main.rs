@@ -7,6 +7,9 @@ mod auth;
 mod companies;
 mod conventions;
 mod credits;
+#[path = "../support/dynamodb.rs"]
+mod dynamodb;
+mod executions;
 mod helpers;
 mod members;
 mod partners;

@@ -24,9 +24,7 @@ pub enum LedgerKind {
     Revoke,
     /// Held for an execution.
     Reserve,
-    /// Used by an execution.
-    Settle,
-    /// Given back by an execution.
+    /// The unused part of a reservation, given back when the execution ended.
     Refund,
 }
 

@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod auth;
 pub mod credits;
+pub mod executions;
 pub mod idempotency;
 pub mod items;
 pub mod keys;

@@ -96,6 +96,20 @@ fn key_attributes(key: &Key) -> HashMap<String, AttributeValue> {
     ])
 }
 
+/// How often a transaction cancelled only by conflicts with other transactions is tried.
+const CONFLICT_ATTEMPTS: u32 = 5;
+
+/// Whether a cancellation was caused only by concurrent transactions (no condition failed).
+fn only_conflicts(reasons: &[CancelReason]) -> bool {
+    reasons
+        .iter()
+        .any(|r| matches!(r, CancelReason::Other(code) if code == "TransactionConflict"))
+        && reasons.iter().all(|r| {
+            matches!(r, CancelReason::None)
+                || matches!(r, CancelReason::Other(code) if code == "TransactionConflict")
+        })
+}
+
 /// Collects `#nN` / `:vN` placeholders while an expression is compiled.
 #[derive(Default)]
 struct Expression {
@@ -437,30 +451,48 @@ impl Table for DynamoDbTable {
             };
             compiled.push(item);
         }
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(compiled))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(context)) => match context.err() {
-                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
-                    let reasons = cancelled
-                        .cancellation_reasons()
-                        .iter()
-                        .map(|reason| match reason.code() {
-                            None | Some("None") => CancelReason::None,
-                            Some("ConditionalCheckFailed") => CancelReason::ConditionFailed,
-                            Some(other) => CancelReason::Other(other.to_owned()),
-                        })
-                        .collect();
-                    Err(TableError::TransactionCanceled { reasons })
+        // Concurrent transactions on the same item cancel each other with TransactionConflict
+        // (and no condition failed); those are retried briefly before the caller sees them.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(compiled.clone()))
+                .send()
+                .await;
+            let outcome = match result {
+                Ok(_) => Ok(()),
+                Err(SdkError::ServiceError(context)) => match context.err() {
+                    TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                        let reasons = cancelled
+                            .cancellation_reasons()
+                            .iter()
+                            .map(|reason| match reason.code() {
+                                None | Some("None") => CancelReason::None,
+                                Some("ConditionalCheckFailed") => CancelReason::ConditionFailed,
+                                Some(other) => CancelReason::Other(other.to_owned()),
+                            })
+                            .collect();
+                        Err(TableError::TransactionCanceled { reasons })
+                    }
+                    _ => Err(map_error(SdkError::ServiceError(context))),
+                },
+                Err(other) => Err(map_error(other)),
+            };
+            match outcome {
+                Err(TableError::TransactionCanceled { reasons })
+                    if attempt < CONFLICT_ATTEMPTS && only_conflicts(&reasons) =>
+                {
+                    let jitter = u64::from(std::process::id() ^ attempt).wrapping_mul(7_919) % 10;
+                    tokio::time::sleep(std::time::Duration::from_millis(
+                        10 * 2u64.pow(attempt) + jitter,
+                    ))
+                    .await;
                 }
-                _ => Err(map_error(SdkError::ServiceError(context))),
-            },
-            Err(other) => Err(map_error(other)),
+                other => return other,
+            }
         }
     }
 }

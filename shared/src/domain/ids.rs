@@ -122,6 +122,10 @@ prefixed_id!(
     AgentId, "agt"
 );
 prefixed_id!(
+    /// One run of an agent; also the Step Functions execution name.
+    ExecutionId, "exe"
+);
+prefixed_id!(
     /// An entry of a team's credit ledger.
     LedgerEntryId, "led"
 );

@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod agent;
+pub mod execution;
 pub mod ids;
 pub mod plans;
 pub mod privacy;

@@ -1,0 +1,165 @@
+//! Executions: one run of an agent on a request. The record carries ids and progress, never
+//! large outputs (those live in S3 or their own items).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::ids::{AgentId, CompanyId, ExecutionId, PartnerId, ProductId, UserId};
+use super::validation::FieldErrors;
+
+/// Where an execution is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecutionStatus {
+    /// Credits reserved, waiting for the workflow to start.
+    Queued,
+    /// The workflow is planning or running steps.
+    Running,
+    /// The plan waits for a person's approval.
+    AwaitingApproval,
+    /// Every step ran.
+    Succeeded,
+    /// A step or the plan failed.
+    Failed,
+    /// Stopped by a person.
+    Cancelled,
+}
+
+impl ExecutionStatus {
+    /// Whether the execution has ended (its credits are settled).
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            ExecutionStatus::Succeeded | ExecutionStatus::Failed | ExecutionStatus::Cancelled
+        )
+    }
+
+    /// The status's name, as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionStatus::Queued => "queued",
+            ExecutionStatus::Running => "running",
+            ExecutionStatus::AwaitingApproval => "awaiting_approval",
+            ExecutionStatus::Succeeded => "succeeded",
+            ExecutionStatus::Failed => "failed",
+            ExecutionStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// An execution's credits. Once it has ended, `reserved = used + refunded`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionCredits {
+    /// Held when the execution was created.
+    pub reserved: i64,
+    /// Charged for planning and the steps that ran.
+    pub used: i64,
+    /// Given back when it ended.
+    pub refunded: i64,
+}
+
+/// Tokens one model used.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenUsage {
+    /// Tokens read.
+    pub input: i64,
+    /// Tokens written.
+    pub output: i64,
+}
+
+/// Why an execution failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionError {
+    /// Stable error name (`InvalidPlan`, `Throttled`, …).
+    pub code: String,
+    /// What happened.
+    pub message: String,
+}
+
+/// An execution as stored and shown.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Execution {
+    /// Its id (also the Step Functions execution name).
+    pub id: ExecutionId,
+    /// The agent that runs it.
+    pub agent_id: AgentId,
+    /// What was asked.
+    pub request: String,
+    /// Whose brand voice applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company_id: Option<CompanyId>,
+    /// The product it is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<ProductId>,
+    /// The partner it is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner_id: Option<PartnerId>,
+    /// Extra inputs for the planner.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub inputs: serde_json::Map<String, serde_json::Value>,
+    /// Where it is.
+    pub status: ExecutionStatus,
+    /// Credits reserved, used and refunded.
+    pub credits: ExecutionCredits,
+    /// Tokens by model.
+    #[serde(default)]
+    pub tokens: BTreeMap<String, TokenUsage>,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ExecutionError>,
+    /// Who started it.
+    pub created_by: UserId,
+    /// When it was created (RFC 3339).
+    pub created_at: String,
+    /// When it ended (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+}
+
+/// `POST /v1/agents/{id}/executions`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutionRequest {
+    /// What to do, in words.
+    pub request: String,
+    /// Whose brand voice applies (default: the agent's default company).
+    #[serde(default)]
+    pub company_id: Option<CompanyId>,
+    /// The product it is about (default: the agent's default product).
+    #[serde(default)]
+    pub product_id: Option<ProductId>,
+    /// The partner it is about.
+    #[serde(default)]
+    pub partner_id: Option<PartnerId>,
+    /// Extra inputs for the planner.
+    #[serde(default)]
+    pub inputs: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The longest request.
+pub const REQUEST_MAX: usize = 4_000;
+/// The largest `inputs` object, as JSON.
+pub const INPUTS_MAX_BYTES: usize = 16 * 1024;
+
+impl ExecutionRequest {
+    /// Trims and checks the request.
+    pub fn validate(self) -> Result<ExecutionRequest, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let request = errors.text("request", &self.request, 1, REQUEST_MAX);
+        let size = serde_json::to_vec(&self.inputs)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
+        if size > INPUTS_MAX_BYTES {
+            errors.add(
+                "inputs",
+                format!(
+                    "must be at most {} KB as JSON (got {} bytes)",
+                    INPUTS_MAX_BYTES / 1024,
+                    size
+                ),
+            );
+        }
+        errors.finish(ExecutionRequest { request, ..self })
+    }
+}
