@@ -196,6 +196,22 @@ async fn a_failed_execution_keeps_its_error_and_refunds_what_was_not_used() {
 }
 
 #[tokio::test]
+async fn any_json_inputs_are_kept_as_sent() {
+    let fixture = fixture(in_memory()).await;
+    let inputs = json!({"budget": 1234.56, "huge": u64::MAX, "tags": ["a", {"b": null}]});
+    let request: ExecutionRequest =
+        serde_json::from_value(json!({"request": "x", "inputs": inputs})).unwrap();
+    let execution = executions::create(&fixture.app, &fixture.caller, &fixture.agent_id, request)
+        .await
+        .unwrap();
+    let stored = executions::find(&fixture.app, &fixture.caller.team_id, &execution.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(serde_json::Value::Object(stored.inputs), inputs);
+}
+
+#[tokio::test]
 async fn too_few_credits_answer_402_and_write_nothing() {
     let fixture = fixture(in_memory()).await;
     credits::adjust(&fixture.app, &fixture.caller.team_id, -190, "Leave 10")

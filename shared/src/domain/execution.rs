@@ -95,8 +95,13 @@ pub struct Execution {
     /// The partner it is about.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partner_id: Option<PartnerId>,
-    /// Extra inputs for the planner.
-    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    /// Extra inputs for the planner, stored as JSON text: clients may send any JSON
+    /// (fractions, big numbers) and the table keeps only exact integers.
+    #[serde(
+        default,
+        with = "json_text",
+        skip_serializing_if = "serde_json::Map::is_empty"
+    )]
     pub inputs: serde_json::Map<String, serde_json::Value>,
     /// Where it is.
     pub status: ExecutionStatus,
@@ -161,5 +166,21 @@ impl ExecutionRequest {
             );
         }
         errors.finish(ExecutionRequest { request, ..self })
+    }
+}
+
+/// Stores a JSON object as its text.
+mod json_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    type Object = serde_json::Map<String, serde_json::Value>;
+
+    pub fn serialize<S: Serializer>(value: &Object, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&serde_json::Value::Object(value.clone()).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Object, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        serde_json::from_str(&text).map_err(serde::de::Error::custom)
     }
 }
