@@ -4,6 +4,7 @@
 
 pub mod asl;
 pub mod server;
+pub mod workflow;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use vellocity::app::{auth, App};
 use vellocity::config::JwtSettings;
 use vellocity::domain::plans::Plans;
 use vellocity::error::Error;
+use vellocity::local::objects::LocalObjects;
 use vellocity::local::table::EmbeddedTable;
 use vellocity::ports::SystemClock;
 
@@ -53,10 +55,10 @@ impl Stack {
         };
         Ok(Stack {
             app: App {
-                table: Arc::new(table),
-                clock: Arc::new(SystemClock),
                 jwt,
                 plans: Arc::new(Plans::from_env()?),
+                objects: Arc::new(LocalObjects::Directory(data_dir.join("objects"))),
+                ..App::new(Arc::new(table), Arc::new(SystemClock))
             },
         })
     }

@@ -5,3 +5,5 @@ pub mod capabilities;
 pub mod catalog;
 pub mod cosell;
 pub mod plan;
+pub mod prompts;
+pub mod workflow;

@@ -8,6 +8,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
 
 use crate::app::{App, Caller};
+use crate::aws::bedrock::Bedrock;
 use crate::aws::dynamodb::DynamoDbTable;
 use crate::config::Config;
 use crate::domain::access::{Role, Scope};
@@ -26,7 +27,8 @@ use super::service;
 /// first (cheap) read so that the TLS connection is open before the first request.
 pub async fn build_app() -> Result<App, lambda_runtime::Error> {
     let config = Config::from_env()?;
-    let client = aws_sdk_dynamodb::Client::new(&crate::aws::sdk_config().await);
+    let sdk = crate::aws::sdk_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
     let table = DynamoDbTable::new(client, config.table_name);
     if let Err(error) = table.get(&Key::new("WARMUP", "WARMUP")).await {
         tracing::warn!(%error, "warm-up read failed");
@@ -35,11 +37,14 @@ pub async fn build_app() -> Result<App, lambda_runtime::Error> {
         Some(jwt) => Some(Arc::new(jwt.verifier()?)),
         None => None,
     };
+    let bedrock = Arc::new(Bedrock::new(aws_sdk_bedrockruntime::Client::new(&sdk)));
     Ok(App {
-        table: Arc::new(table),
-        clock: Arc::new(SystemClock),
         jwt,
         plans: Arc::new(Plans::from_env()?),
+        llm: bedrock.clone(),
+        images: bedrock,
+        // Route functions store no objects; the S3 adapter arrives with the task functions.
+        ..App::new(Arc::new(table), Arc::new(SystemClock))
     })
 }
 

@@ -92,6 +92,7 @@ pub async fn create(
             used: 0,
             refunded: 0,
         },
+        steps: Vec::new(),
         tokens: BTreeMap::new(),
         error: None,
         created_by: caller.user_id.clone(),

@@ -18,6 +18,10 @@ use std::sync::Arc;
 use crate::domain::access::{Role, Scope};
 use crate::domain::ids::{TeamId, UserId};
 use crate::domain::plans::Plans;
+use crate::local::objects::LocalObjects;
+use crate::local::offline::OfflineModel;
+use crate::ports::ai::{ImageGen, Llm};
+use crate::ports::objects::ObjectStore;
 use crate::ports::table::Table;
 use crate::ports::Clock;
 
@@ -32,16 +36,26 @@ pub struct App {
     pub jwt: Option<Arc<auth::JwtVerifier>>,
     /// The plans and their monthly credits.
     pub plans: Arc<Plans>,
+    /// The text model (Bedrock, or the offline model locally).
+    pub llm: Arc<dyn Llm>,
+    /// The image model.
+    pub images: Arc<dyn ImageGen>,
+    /// Large outputs and images.
+    pub objects: Arc<dyn ObjectStore>,
 }
 
 impl App {
-    /// An app over a table and a clock, with the default plans and no JWT sign-in.
+    /// An app over a table and a clock, with the default plans, no JWT sign-in, the offline
+    /// model and objects in memory.
     pub fn new(table: Arc<dyn Table>, clock: Arc<dyn Clock>) -> App {
         App {
             table,
             clock,
             jwt: None,
             plans: Arc::new(Plans::default()),
+            llm: Arc::new(OfflineModel),
+            images: Arc::new(OfflineModel),
+            objects: Arc::new(LocalObjects::in_memory()),
         }
     }
 }

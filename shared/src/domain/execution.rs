@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::ids::{AgentId, CompanyId, ExecutionId, PartnerId, ProductId, UserId};
+use super::step::Step;
 use super::validation::FieldErrors;
 
 /// Where an execution is.
@@ -99,7 +100,7 @@ pub struct Execution {
     /// (fractions, big numbers) and the table keeps only exact integers.
     #[serde(
         default,
-        with = "json_text",
+        with = "super::json_text",
         skip_serializing_if = "serde_json::Map::is_empty"
     )]
     pub inputs: serde_json::Map<String, serde_json::Value>,
@@ -107,6 +108,10 @@ pub struct Execution {
     pub status: ExecutionStatus,
     /// Credits reserved, used and refunded.
     pub credits: ExecutionCredits,
+    /// The plan's steps as they run (stored as JSON text: model-written inputs may hold any
+    /// JSON, the table keeps only exact integers).
+    #[serde(default, with = "super::json_text")]
+    pub steps: Vec<Step>,
     /// Tokens by model.
     #[serde(default)]
     pub tokens: BTreeMap<String, TokenUsage>,
@@ -166,21 +171,5 @@ impl ExecutionRequest {
             );
         }
         errors.finish(ExecutionRequest { request, ..self })
-    }
-}
-
-/// Stores a JSON object as its text.
-mod json_text {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    type Object = serde_json::Map<String, serde_json::Value>;
-
-    pub fn serialize<S: Serializer>(value: &Object, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&serde_json::Value::Object(value.clone()).to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Object, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        serde_json::from_str(&text).map_err(serde::de::Error::custom)
     }
 }

@@ -1,5 +1,6 @@
 //! Embedded adapters: what the local stack runs instead of AWS services.
 
 pub mod clock;
+pub mod objects;
 pub mod offline;
 pub mod table;

@@ -1,0 +1,567 @@
+//! The AgentCore workflow's tasks: what each Task state of `statemachines/agentcore.asl.json`
+//! runs. The state carries only ids; every task reads what it needs and writes its results to
+//! the table (or the object store), so the workflow state stays tiny. Tasks are safe to retry:
+//! a finished step or a settled execution is left as it is.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::analysis;
+use super::capabilities::{capability, CosellMatchInput, Kind};
+use super::catalog::{DEFAULT_IMAGE, DEFAULT_TEXT};
+use super::cosell::{self, Needs};
+use super::plan::{self as planning, PlanError, PlanningBrief};
+use super::prompts;
+use crate::app::executions::{self, execution_key, Settlement, MAX_STEPS, PLANNING_CREDITS};
+use crate::app::items::{from_item, value_of};
+use crate::app::{keys, App};
+use crate::domain::agent::AgentDraft;
+use crate::domain::execution::{Execution, ExecutionError, ExecutionStatus, TokenUsage};
+use crate::domain::ids::{ExecutionId, TeamId};
+use crate::domain::resources::{CompanyDraft, PartnerDraft, ProductDraft};
+use crate::domain::step::{Step, StepStatus};
+use crate::error::Error;
+use crate::ports::ai::{AiError, ImageRequest, Message, Speaker, TextRequest, TextResponse};
+use crate::ports::table::{Condition, Index, Key, Query, Update, UpdateAction, Value as Attr};
+
+/// What every task receives: ids only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskInput {
+    /// The team.
+    pub team_id: TeamId,
+    /// The execution.
+    pub execution_id: ExecutionId,
+}
+
+/// A task failure with a stable name for the state machine's Retry and Catch.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TaskError {
+    /// The planner produced no valid plan.
+    #[error("{0}")]
+    InvalidPlan(String),
+    /// A model or the table is throttling; retry with backoff.
+    #[error("{0}")]
+    Throttled(String),
+    /// A model is temporarily unavailable; retry with backoff.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A step cannot run (a refused model call, a missing product, …).
+    #[error("{0}")]
+    StepFailed(String),
+    /// The execution has been cancelled; stop quietly.
+    #[error("{0}")]
+    Cancelled(String),
+    /// Anything else.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl TaskError {
+    /// The error name the state machine matches (Lambda's `errorType`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            TaskError::InvalidPlan(_) => "InvalidPlan",
+            TaskError::Throttled(_) => "Throttled",
+            TaskError::Unavailable(_) => "Unavailable",
+            TaskError::StepFailed(_) => "StepFailed",
+            TaskError::Cancelled(_) => "Cancelled",
+            TaskError::Internal(_) => "Internal",
+        }
+    }
+}
+
+impl From<Error> for TaskError {
+    fn from(error: Error) -> Self {
+        match error.status {
+            429 => TaskError::Throttled(error.message),
+            _ => TaskError::Internal(format!(
+                "{} {}: {}",
+                error.status, error.code, error.message
+            )),
+        }
+    }
+}
+
+impl From<AiError> for TaskError {
+    fn from(error: AiError) -> Self {
+        match error {
+            AiError::Throttled(m) => TaskError::Throttled(m),
+            AiError::Unavailable(m) => TaskError::Unavailable(m),
+            AiError::Rejected(m) => TaskError::StepFailed(m),
+        }
+    }
+}
+
+/// Everything a task needs about an execution.
+struct Loaded {
+    execution: Execution,
+    agent: AgentDraft,
+    company: Option<CompanyDraft>,
+    product: Option<ProductDraft>,
+    partner: Option<PartnerDraft>,
+}
+
+async fn record<D: serde::de::DeserializeOwned>(
+    app: &App,
+    team: &TeamId,
+    prefix: &str,
+    id: Option<&str>,
+) -> Result<Option<D>, TaskError> {
+    let Some(id) = id else { return Ok(None) };
+    let item = app
+        .table
+        .get(&Key::new(
+            keys::team_partition(team),
+            format!("{prefix}{id}"),
+        ))
+        .await
+        .map_err(Error::from)?;
+    let Some(item) = item else { return Ok(None) };
+    let record: crate::app::records::Record<D> = from_item(&item)?;
+    Ok(Some(record.data))
+}
+
+async fn load(app: &App, input: &TaskInput) -> Result<Loaded, TaskError> {
+    let execution = executions::find(app, &input.team_id, &input.execution_id)
+        .await?
+        .ok_or_else(|| {
+            TaskError::Internal(format!("execution {} not found", input.execution_id))
+        })?;
+    let team = &input.team_id;
+    let agent = record::<AgentDraft>(app, team, "AGENT#", Some(execution.agent_id.as_str()))
+        .await?
+        .ok_or_else(|| TaskError::StepFailed("the execution's agent has been deleted".into()))?;
+    let company = record(
+        app,
+        team,
+        "COMPANY#",
+        execution.company_id.as_ref().map(|c| c.as_str()),
+    )
+    .await?;
+    let product = record(
+        app,
+        team,
+        "PRODUCT#",
+        execution.product_id.as_ref().map(|p| p.as_str()),
+    )
+    .await?;
+    let partner = record(
+        app,
+        team,
+        "PARTNER#",
+        execution.partner_id.as_ref().map(|p| p.as_str()),
+    )
+    .await?;
+    Ok(Loaded {
+        execution,
+        agent,
+        company,
+        product,
+        partner,
+    })
+}
+
+/// What the planner and the writers know about the brand, product and partner.
+fn context(loaded: &Loaded) -> String {
+    let mut lines = Vec::new();
+    if let Some(company) = &loaded.company {
+        lines.push(format!(
+            "Company: {}{}",
+            company.name,
+            company
+                .description
+                .as_ref()
+                .map(|d| format!(" — {d}"))
+                .unwrap_or_default()
+        ));
+    }
+    if let Some(product) = &loaded.product {
+        lines.push(format!(
+            "Product: {}{}",
+            product.name,
+            product
+                .description
+                .as_ref()
+                .map(|d| format!(" — {d}"))
+                .unwrap_or_default()
+        ));
+        if !product.use_cases.is_empty() {
+            lines.push(format!("Use cases: {}", product.use_cases.join("; ")));
+        }
+    }
+    if let Some(partner) = &loaded.partner {
+        lines.push(format!(
+            "Partner: {} (industries: {}; regions: {})",
+            partner.name,
+            partner.industries.join(", "),
+            partner.regions.join(", ")
+        ));
+    }
+    if !loaded.execution.inputs.is_empty() {
+        lines.push(format!(
+            "Inputs: {}",
+            Value::Object(loaded.execution.inputs.clone())
+        ));
+    }
+    lines.join("\n")
+}
+
+/// Writes an execution's progress, unless it has been cancelled or has ended meanwhile.
+async fn save(
+    app: &App,
+    input: &TaskInput,
+    execution: &Execution,
+    from: ExecutionStatus,
+) -> Result<(), TaskError> {
+    let steps =
+        serde_json::to_string(&execution.steps).map_err(|e| TaskError::Internal(e.to_string()))?;
+    let update = Update {
+        key: execution_key(&input.team_id, &input.execution_id),
+        actions: vec![
+            UpdateAction::Set("status".into(), execution.status.as_str().into()),
+            UpdateAction::Set("steps".into(), Attr::S(steps)),
+            UpdateAction::Set("tokens".into(), value_of(&execution.tokens)?),
+        ],
+        condition: Some(Condition::eq("status", from.as_str())),
+    };
+    match app.table.update(update).await {
+        Ok(_) => Ok(()),
+        Err(crate::ports::table::TableError::ConditionFailed) => Err(TaskError::Cancelled(
+            "the execution was cancelled or has ended".into(),
+        )),
+        Err(other) => Err(Error::from(other).into()),
+    }
+}
+
+fn add_tokens(tokens: &mut BTreeMap<String, TokenUsage>, response: &TextResponse) {
+    let usage = tokens.entry(response.model.clone()).or_default();
+    usage.input += response.input_tokens;
+    usage.output += response.output_tokens;
+}
+
+/// Starts the run: the execution is `running`; says whether the plan needs approval.
+pub async fn load_context(app: &App, input: &TaskInput) -> Result<Value, TaskError> {
+    let loaded = load(app, input).await?;
+    match loaded.execution.status {
+        ExecutionStatus::Queued => {
+            let mut execution = loaded.execution.clone();
+            execution.status = ExecutionStatus::Running;
+            save(app, input, &execution, ExecutionStatus::Queued).await?;
+        }
+        ExecutionStatus::Running => {}
+        other => {
+            return Err(TaskError::Cancelled(format!(
+                "the execution is {}",
+                other.as_str()
+            )))
+        }
+    }
+    Ok(
+        json!({"team_id": input.team_id, "execution_id": input.execution_id, "requires_approval": loaded.agent.requires_approval}),
+    )
+}
+
+/// Plans the execution and stores its steps; returns their indexes for the Map state.
+pub async fn plan(app: &App, input: &TaskInput) -> Result<Value, TaskError> {
+    let loaded = load(app, input).await?;
+    let mut execution = loaded.execution.clone();
+    if execution.steps.is_empty() {
+        let context = context(&loaded);
+        let brief = PlanningBrief {
+            model: loaded
+                .agent
+                .models
+                .planner
+                .as_deref()
+                .unwrap_or(DEFAULT_TEXT),
+            instructions: loaded.agent.instructions.as_deref(),
+            allowed: &loaded.agent.allowed_capabilities,
+            max_steps: MAX_STEPS,
+            request: &execution.request,
+            context: &context,
+        };
+        let (plan, responses) =
+            planning::plan(app.llm.as_ref(), &brief)
+                .await
+                .map_err(|e| match e {
+                    PlanError::InvalidPlan(_) => TaskError::InvalidPlan(e.to_string()),
+                    PlanError::Ai(ai) => ai.into(),
+                })?;
+        for response in &responses {
+            add_tokens(&mut execution.tokens, response);
+        }
+        execution.steps = plan
+            .steps
+            .into_iter()
+            .map(|s| Step {
+                capability: s.capability,
+                title: s.title,
+                input: s.input,
+                status: StepStatus::Pending,
+                credits: 0,
+                output: None,
+                error: None,
+            })
+            .collect();
+        save(app, input, &execution, ExecutionStatus::Running).await?;
+    }
+    let indexes: Vec<usize> = (0..execution.steps.len()).collect();
+    Ok(json!({"team_id": input.team_id, "execution_id": input.execution_id, "steps": indexes}))
+}
+
+/// Runs one planned step and stores its output and cost.
+pub async fn run_step(app: &App, input: &TaskInput, index: usize) -> Result<Value, TaskError> {
+    let loaded = load(app, input).await?;
+    let mut execution = loaded.execution.clone();
+    let step = execution
+        .steps
+        .get(index)
+        .cloned()
+        .ok_or_else(|| TaskError::Internal(format!("the plan has no step {index}")))?;
+    if step.status == StepStatus::Succeeded {
+        return Ok(json!({"index": index, "credits": step.credits}));
+    }
+    let spec = capability(&step.capability)
+        .ok_or_else(|| TaskError::StepFailed(format!("unknown capability {}", step.capability)))?;
+    let voice = loaded
+        .company
+        .as_ref()
+        .map(|c| c.brand_voice.clone())
+        .unwrap_or_default();
+    let (output, credits) = match spec.kind {
+        Kind::Text => {
+            let request = TextRequest {
+                model: loaded
+                    .agent
+                    .models
+                    .writer
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_TEXT.into()),
+                system: prompts::writer_system(
+                    spec.id,
+                    &prompts::brand_voice(loaded.company.as_ref()),
+                    &context(&loaded),
+                ),
+                messages: vec![Message {
+                    speaker: Speaker::User,
+                    text: prompts::writer_user(&execution.request, &step.title, &step.input),
+                }],
+                max_tokens: match spec.credits {
+                    super::capabilities::CreditRule::Tokens {
+                        max_output_tokens, ..
+                    } => max_output_tokens as i32,
+                    _ => 1_000,
+                },
+                temperature: 0.7,
+            };
+            let response = app.llm.converse(request).await?;
+            add_tokens(&mut execution.tokens, &response);
+            let compliance = analysis::compliance(&response.text, &voice, &[]);
+            (
+                json!({"text": response.text, "compliance": compliance}),
+                spec.credits.charge(response.output_tokens, 0),
+            )
+        }
+        Kind::Image => {
+            let prompt = step.input["prompt"]
+                .as_str()
+                .unwrap_or(&execution.request)
+                .to_owned();
+            let (width, height) = match step.input["size"].as_str() {
+                Some("landscape") => (1280, 720),
+                Some("portrait") => (720, 1280),
+                _ => (1024, 1024),
+            };
+            let model = loaded
+                .agent
+                .models
+                .image
+                .clone()
+                .unwrap_or_else(|| DEFAULT_IMAGE.into());
+            let image = app
+                .images
+                .generate(ImageRequest {
+                    model,
+                    prompt,
+                    width,
+                    height,
+                    seed: index as u32,
+                })
+                .await?;
+            let key = format!(
+                "teams/{}/executions/{}/step-{index}.png",
+                input.team_id, input.execution_id
+            );
+            app.objects
+                .put(&key, image.png, "image/png")
+                .await
+                .map_err(|e| TaskError::Unavailable(e.to_string()))?;
+            (
+                json!({"image_key": key, "model": image.model}),
+                spec.credits.charge(0, 1),
+            )
+        }
+        Kind::Deterministic => (
+            deterministic(app, input, &loaded, &step, &voice).await?,
+            spec.credits.charge(0, 0),
+        ),
+    };
+    execution.steps[index] = Step {
+        status: StepStatus::Succeeded,
+        output: Some(output),
+        credits,
+        ..step
+    };
+    save(app, input, &execution, ExecutionStatus::Running).await?;
+    Ok(json!({"index": index, "credits": credits}))
+}
+
+async fn deterministic(
+    app: &App,
+    input: &TaskInput,
+    loaded: &Loaded,
+    step: &Step,
+    voice: &crate::domain::resources::BrandVoice,
+) -> Result<Value, TaskError> {
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    match step.capability.as_str() {
+        "analyze_content" => {
+            let text = step.input["text"].as_str().unwrap_or_default();
+            let result = analysis::analyze(
+                text,
+                voice,
+                &strings(&step.input["required_terms"]),
+                &strings(&step.input["keywords"]),
+            );
+            Ok(serde_json::to_value(result).map_err(|e| TaskError::Internal(e.to_string()))?)
+        }
+        "cosell_match" => {
+            let request: CosellMatchInput = serde_json::from_value(step.input.clone())
+                .map_err(|e| TaskError::StepFailed(e.to_string()))?;
+            let product = match &request.product_id {
+                Some(id) => {
+                    record::<ProductDraft>(app, &input.team_id, "PRODUCT#", Some(id.as_str()))
+                        .await?
+                }
+                None => loaded.product.clone(),
+            };
+            let mut needs = Needs {
+                industries: request.industries,
+                regions: request.regions,
+                solution_areas: Vec::new(),
+            };
+            if let Some(product) = &product {
+                needs.solution_areas = product
+                    .categories
+                    .iter()
+                    .chain(&product.use_cases)
+                    .cloned()
+                    .collect();
+            }
+            let mut query = Query::prefix(
+                Index::Table,
+                keys::team_partition(&input.team_id),
+                "PARTNER#",
+            );
+            query.limit = 100;
+            let page = app.table.query(query).await.map_err(Error::from)?;
+            let partners: Vec<(String, PartnerDraft)> = page
+                .items
+                .iter()
+                .map(|item| {
+                    from_item::<crate::app::records::Record<PartnerDraft>>(item)
+                        .map(|r| (r.id, r.data))
+                })
+                .collect::<Result<_, _>>()?;
+            let ranked = cosell::rank(&needs, &partners, request.limit.unwrap_or(5) as usize);
+            Ok(json!({"matches": ranked, "partners_considered": partners.len()}))
+        }
+        other => Err(TaskError::StepFailed(format!(
+            "{other} is not a deterministic capability"
+        ))),
+    }
+}
+
+fn used(execution: &Execution) -> i64 {
+    let planning = if execution.steps.is_empty() {
+        0
+    } else {
+        PLANNING_CREDITS
+    };
+    planning
+        + execution
+            .steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Succeeded)
+            .map(|s| s.credits)
+            .sum::<i64>()
+}
+
+/// Ends a successful run: charges planning and the steps, refunds the rest.
+pub async fn finish(app: &App, input: &TaskInput) -> Result<Value, TaskError> {
+    let execution = load(app, input).await?.execution;
+    let settlement = Settlement {
+        status: ExecutionStatus::Succeeded,
+        used: used(&execution),
+        error: None,
+    };
+    let settled = executions::settle(app, &input.team_id, &input.execution_id, settlement).await?;
+    Ok(json!({"status": settled.status, "credits": settled.credits}))
+}
+
+/// Ends a failed run: records the error, charges what ran, refunds the rest.
+pub async fn fail(
+    app: &App,
+    input: &TaskInput,
+    error: &str,
+    cause: &str,
+) -> Result<Value, TaskError> {
+    let execution = load(app, input).await?.execution;
+    let settlement = Settlement {
+        status: ExecutionStatus::Failed,
+        used: used(&execution),
+        error: Some(ExecutionError {
+            code: error.to_owned(),
+            message: cause.chars().take(1_000).collect(),
+        }),
+    };
+    let settled = executions::settle(app, &input.team_id, &input.execution_id, settlement).await?;
+    Ok(json!({"status": settled.status, "credits": settled.credits}))
+}
+
+/// Pauses for approval: the execution waits as `awaiting_approval` with the task token that
+/// the approval request will send back to the state machine.
+pub async fn request_approval(
+    app: &App,
+    input: &TaskInput,
+    task_token: &str,
+) -> Result<Value, TaskError> {
+    let update = Update {
+        key: execution_key(&input.team_id, &input.execution_id),
+        actions: vec![
+            UpdateAction::Set(
+                "status".into(),
+                ExecutionStatus::AwaitingApproval.as_str().into(),
+            ),
+            UpdateAction::Set("approval_token".into(), task_token.into()),
+        ],
+        condition: Some(Condition::eq("status", ExecutionStatus::Running.as_str())),
+    };
+    match app.table.update(update).await {
+        Ok(_) => Ok(json!({"awaiting_approval": true})),
+        Err(crate::ports::table::TableError::ConditionFailed) => Err(TaskError::Cancelled(
+            "the execution is no longer running".into(),
+        )),
+        Err(other) => Err(Error::from(other).into()),
+    }
+}

@@ -1,0 +1,37 @@
+//! The steps of an execution's plan as they run.
+
+use serde::{Deserialize, Serialize};
+
+/// Where a step is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    /// Not started.
+    Pending,
+    /// Finished with an output.
+    Succeeded,
+    /// Failed; the execution fails with it.
+    Failed,
+}
+
+/// One step's progress and output.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    /// The capability it runs.
+    pub capability: String,
+    /// What it is for.
+    pub title: String,
+    /// Its input, as planned.
+    pub input: serde_json::Value,
+    /// Where it is.
+    pub status: StepStatus,
+    /// Credits it cost.
+    #[serde(default)]
+    pub credits: i64,
+    /// Its output: text or structured data (images: an object key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<serde_json::Value>,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}

@@ -1,0 +1,287 @@
+//! Whole AgentCore executions through the local stack: the deployed state machine file run by
+//! the local interpreter, its tasks by the production task handlers, the offline model.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::json;
+use vellocity::agentcore::workflow::TaskInput;
+use vellocity::app::executions;
+use vellocity::app::{resources, teams, App, Caller};
+use vellocity::domain::access::{Role, Scope};
+use vellocity::domain::agent::AgentDraft;
+use vellocity::domain::execution::{Execution, ExecutionRequest, ExecutionStatus};
+use vellocity::domain::ids::UserId;
+use vellocity::domain::resources::{CompanyDraft, PartnerDraft, ProductDraft};
+use vellocity::domain::step::StepStatus;
+use vellocity::domain::validation::Email;
+use vellocity::local::offline::LABEL;
+use vellocity::local::table::EmbeddedTable;
+use vellocity::ports::ai::{AiError, Llm, TextRequest, TextResponse};
+use vellocity::ports::SystemClock;
+use vellocity_local::asl::run::Outcome;
+use vellocity_local::workflow;
+
+struct Team {
+    app: App,
+    caller: Caller,
+    company: String,
+    product: String,
+}
+
+async fn team(app: App) -> Team {
+    let created = teams::create_team(&app, "Acme", "owner@example.com")
+        .await
+        .unwrap();
+    let caller = Caller {
+        team_id: created.team.id.clone(),
+        user_id: UserId::for_email(&Email::parse("owner@example.com").unwrap()),
+        role: Role::Owner,
+        scopes: vec![Scope::Read, Scope::Write, Scope::Admin],
+        credential: "test".into(),
+    };
+    let company: CompanyDraft = serde_json::from_value(json!({
+        "name": "Acme Cloud", "brand_voice": {"tone": "warm", "banned_phrases": ["synergy"]}
+    }))
+    .unwrap();
+    let company = resources::create(&app, &caller, company).await.unwrap().id;
+    let product: ProductDraft = serde_json::from_value(json!({
+        "company_id": company, "name": "Deploy Guard", "categories": ["DevOps"], "use_cases": ["Safe deployments"]
+    }))
+    .unwrap();
+    let product = resources::create(&app, &caller, product).await.unwrap().id;
+    for (name, areas) in [("Globex", vec!["DevOps"]), ("Initech", vec!["Analytics"])] {
+        let partner: PartnerDraft =
+            serde_json::from_value(json!({"name": name, "solution_areas": areas})).unwrap();
+        resources::create(&app, &caller, partner).await.unwrap();
+    }
+    Team {
+        app,
+        caller,
+        company,
+        product,
+    }
+}
+
+async fn agent(team: &Team, capabilities: &[&str]) -> String {
+    let agent: AgentDraft = serde_json::from_value(json!({
+        "name": "Launch crew", "allowed_capabilities": capabilities, "default_company_id": team.company, "default_product_id": team.product
+    }))
+    .unwrap();
+    resources::create(&team.app, &team.caller, agent)
+        .await
+        .unwrap()
+        .id
+}
+
+async fn execute(team: &Team, agent: &str, request: &str) -> (Execution, Outcome) {
+    let request: ExecutionRequest = serde_json::from_value(json!({ "request": request })).unwrap();
+    let created = executions::create(&team.app, &team.caller, agent, request)
+        .await
+        .unwrap();
+    let machine = workflow::machine().unwrap();
+    let mut interpreter = workflow::interpreter(&team.app);
+    interpreter.time_scale = 0.0;
+    let input = TaskInput {
+        team_id: team.caller.team_id.clone(),
+        execution_id: created.id.clone(),
+    };
+    let outcome = workflow::run(&interpreter, &machine, &input).await;
+    let stored = executions::find(&team.app, &team.caller.team_id, &created.id)
+        .await
+        .unwrap()
+        .unwrap();
+    (stored, outcome)
+}
+
+async fn balances(team: &Team) -> (i64, i64) {
+    let t = teams::get_team(&team.app, &team.caller).await.unwrap();
+    (t.credits.balance, t.credits.reserved)
+}
+
+fn local_app() -> App {
+    App::new(Arc::new(EmbeddedTable::in_memory()), Arc::new(SystemClock))
+}
+
+#[tokio::test]
+async fn an_execution_plans_runs_every_step_in_the_brand_voice_and_settles_its_credits() {
+    let team = team(local_app()).await;
+    let agent = agent(
+        &team,
+        &[
+            "generate_text",
+            "social_posts",
+            "generate_image",
+            "cosell_match",
+        ],
+    )
+    .await;
+    let (execution, outcome) = execute(&team, &agent, "Write a launch blog post for Deploy Guard, LinkedIn posts, a banner image, and find co-sell partners").await;
+
+    assert!(outcome.result.is_ok(), "{:?}", outcome.result);
+    assert_eq!(execution.status, ExecutionStatus::Succeeded);
+    let capabilities: Vec<&str> = execution
+        .steps
+        .iter()
+        .map(|s| s.capability.as_str())
+        .collect();
+    assert_eq!(
+        capabilities,
+        [
+            "generate_text",
+            "social_posts",
+            "generate_image",
+            "cosell_match"
+        ]
+    );
+    assert!(execution
+        .steps
+        .iter()
+        .all(|s| s.status == StepStatus::Succeeded));
+    let blog = execution.steps[0].output.as_ref().unwrap();
+    assert!(
+        blog["text"].as_str().unwrap().starts_with(LABEL),
+        "offline output is labelled"
+    );
+    assert_eq!(blog["compliance"]["compliant"], true);
+    let image_key = execution.steps[2].output.as_ref().unwrap()["image_key"]
+        .as_str()
+        .unwrap();
+    let png = team.app.objects.get(image_key).await.unwrap().unwrap();
+    assert!(png.starts_with(b"\x89PNG"));
+    let matches = &execution.steps[3].output.as_ref().unwrap()["matches"];
+    assert_eq!(
+        matches[0]["name"], "Globex",
+        "the partner covering the product's solution area ranks first"
+    );
+
+    let credits = execution.credits;
+    assert_eq!(credits.reserved, credits.used + credits.refunded);
+    let step_credits: i64 = execution.steps.iter().map(|s| s.credits).sum();
+    assert_eq!(credits.used, 2 + step_credits, "planning plus every step");
+    assert_eq!(balances(&team).await, (200 - credits.used, 0));
+    assert!(execution.tokens.contains_key("vellocity.offline-text-v1"));
+    assert!(
+        outcome.transitions() >= 9,
+        "load, plan, choice, map, 4 steps, settle, done"
+    );
+}
+
+/// A text model that refuses every request.
+struct Refusing;
+
+#[async_trait]
+impl Llm for Refusing {
+    async fn converse(&self, request: TextRequest) -> Result<TextResponse, AiError> {
+        if request.system.contains("<capabilities>") {
+            return vellocity::local::offline::OfflineModel
+                .converse(request)
+                .await;
+        }
+        Err(AiError::Rejected(
+            "ValidationException: content filtered".into(),
+        ))
+    }
+}
+
+#[tokio::test]
+async fn a_failing_step_fails_the_execution_and_refunds_what_was_not_used() {
+    let app = App {
+        llm: Arc::new(Refusing),
+        ..local_app()
+    };
+    let team = team(app).await;
+    let agent = agent(&team, &["cosell_match", "generate_text"]).await;
+    let (execution, outcome) = execute(
+        &team,
+        &agent,
+        "Find co-sell partners, then write a blog post",
+    )
+    .await;
+
+    assert_eq!(outcome.result.unwrap_err().error, "ExecutionFailed");
+    assert_eq!(execution.status, ExecutionStatus::Failed);
+    let error = execution.error.unwrap();
+    assert_eq!(error.code, "StepFailed");
+    assert!(error.message.contains("content filtered"));
+    assert_eq!(
+        execution.steps[0].status,
+        StepStatus::Succeeded,
+        "the step before the failure ran and is charged"
+    );
+    assert_eq!(execution.steps[1].status, StepStatus::Pending);
+    assert_eq!(execution.credits.used, 2 + execution.steps[0].credits);
+    assert_eq!(
+        execution.credits.reserved,
+        execution.credits.used + execution.credits.refunded
+    );
+    assert_eq!(balances(&team).await, (200 - execution.credits.used, 0));
+}
+
+#[tokio::test]
+async fn an_agent_that_requires_approval_waits_with_its_task_token() {
+    let team = team(local_app()).await;
+    let agent: AgentDraft = serde_json::from_value(json!({"name": "Careful", "allowed_capabilities": ["summarize"], "requires_approval": true})).unwrap();
+    let agent = resources::create(&team.app, &team.caller, agent)
+        .await
+        .unwrap()
+        .id;
+    let request: ExecutionRequest =
+        serde_json::from_value(json!({"request": "Summarise our launch notes"})).unwrap();
+    let created = executions::create(&team.app, &team.caller, &agent, request)
+        .await
+        .unwrap();
+    let machine = workflow::machine().unwrap();
+    let interpreter = Arc::new(workflow::interpreter(&team.app));
+    let input = TaskInput {
+        team_id: team.caller.team_id.clone(),
+        execution_id: created.id.clone(),
+    };
+    let running = {
+        let (interpreter, machine, input) = (interpreter.clone(), machine.clone(), input.clone());
+        tokio::spawn(async move { workflow::run(&interpreter, &machine, &input).await })
+    };
+    let key = executions::execution_key(&team.caller.team_id, &created.id);
+    let mut token = None;
+    for _ in 0..200 {
+        let item = team.app.table.get(&key).await.unwrap().unwrap();
+        if let Some(t) = item.get("approval_token").and_then(|v| v.as_str()) {
+            token = Some(t.to_owned());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let token = token.expect("the workflow stored its task token");
+    let waiting = executions::find(&team.app, &team.caller.team_id, &created.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(waiting.status, ExecutionStatus::AwaitingApproval);
+    interpreter
+        .tokens
+        .failure(&token, "Rejected", "Not on brand")
+        .unwrap();
+    let outcome = running.await.unwrap();
+    assert!(outcome.result.is_err());
+    let ended = executions::find(&team.app, &team.caller.team_id, &created.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (ended.status, ended.error.unwrap().code.as_str()),
+        (ExecutionStatus::Failed, "Rejected")
+    );
+    assert_eq!(ended.credits.used, 2, "planning only");
+    assert_eq!(balances(&team).await, (198, 0));
+}
+
+#[test]
+fn the_deployed_definition_loads_with_every_placeholder_filled() {
+    assert!(workflow::machine().is_ok());
+    for (placeholder, _) in workflow::FUNCTIONS {
+        assert!(
+            workflow::DEFINITION.contains(&format!("${{{placeholder}}}")),
+            "{placeholder} is used"
+        );
+    }
+}
