@@ -285,3 +285,26 @@ fn the_deployed_definition_loads_with_every_placeholder_filled() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_demo_runs_the_main_job_to_a_succeeded_execution_with_results() {
+    let app = local_app();
+    let mut out = Vec::new();
+    let finished = vellocity_local::demo::run(&app, &mut out).await.unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(finished.status, ExecutionStatus::Succeeded);
+    assert!(finished.steps.len() >= 3);
+    assert!(text.contains(&format!("Execution {}: succeeded", finished.id)));
+    assert!(
+        text.contains(LABEL),
+        "results are printed, labelled as offline"
+    );
+    assert!(text.contains(&format!(
+        "used {}, refunded {}",
+        finished.credits.used, finished.credits.refunded
+    )));
+    assert_eq!(
+        finished.credits.reserved,
+        finished.credits.used + finished.credits.refunded
+    );
+}

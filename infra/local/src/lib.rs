@@ -3,6 +3,7 @@
 //! functions, and the embedded table instead of DynamoDB.
 
 pub mod asl;
+pub mod demo;
 pub mod server;
 pub mod workflow;
 

@@ -20,14 +20,10 @@ use vellocity_local::{server, Stack};
     about = "The Vellocity stack in one process"
 )]
 struct Cli {
-    /// Where the embedded table keeps its data.
-    #[arg(
-        long,
-        global = true,
-        env = "VELLOCITY_DATA_DIR",
-        default_value = ".vellocity"
-    )]
-    data_dir: PathBuf,
+    /// Where the embedded table keeps its data (default `.vellocity`; for `demo`, a fresh
+    /// directory).
+    #[arg(long, global = true, env = "VELLOCITY_DATA_DIR")]
+    data_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -53,6 +49,9 @@ enum Command {
         #[arg(long)]
         table: Option<String>,
     },
+    /// Run the main job end to end: a team, a brand, a product, partners and an agent; one
+    /// AgentCore execution through the state machine; its results and credits.
+    Demo,
     /// Grant credits to a team (a negative amount revokes them); prints {"team_id","balance"}.
     GrantCredits {
         /// The team.
@@ -111,13 +110,17 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
+    let data_dir = cli
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(".vellocity"));
     match cli.command {
         Command::Serve { addr } => {
-            let stack = Stack::open(&cli.data_dir)?;
+            let stack = Stack::open(&data_dir)?;
             let listener = server::bind(addr)
                 .await
                 .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-            tracing::info!(%addr, data_dir = %cli.data_dir.display(), "Vellocity API listening");
+            tracing::info!(%addr, data_dir = %data_dir.display(), "Vellocity API listening");
             tokio::select! {
                 served = server::serve(stack, listener) => served.map_err(|e| e.to_string()),
                 _ = tokio::signal::ctrl_c() => Ok(()),
@@ -128,7 +131,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             owner_email,
             table,
         } => {
-            let app = admin_app(table, &cli.data_dir).await?;
+            let app = admin_app(table, &data_dir).await?;
             let created = teams::create_team(&app, &name, &owner_email)
                 .await
                 .map_err(explain)?;
@@ -137,6 +140,23 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("{out}");
             Ok(())
         }
+        Command::Demo => {
+            let dir = cli.data_dir.unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("vellocity-demo-{}", std::process::id()))
+            });
+            let stack = Stack::open(&dir)?;
+            let finished = vellocity_local::demo::run(&stack.app, &mut std::io::stdout()).await?;
+            println!(
+                "Data kept in {}: `vellocity-local --data-dir {} serve` serves it.",
+                dir.display(),
+                dir.display()
+            );
+            if finished.status == vellocity::domain::execution::ExecutionStatus::Succeeded {
+                Ok(())
+            } else {
+                Err(format!("the execution ended {}", finished.status.as_str()))
+            }
+        }
         Command::GrantCredits {
             team,
             amount,
@@ -144,7 +164,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             table,
         } => {
             let team_id = TeamId::parse(&team).map_err(|m| format!("--team {m}"))?;
-            let app = admin_app(table, &cli.data_dir).await?;
+            let app = admin_app(table, &data_dir).await?;
             let team = credits::adjust(&app, &team_id, amount, &reason)
                 .await
                 .map_err(explain)?;

@@ -24,7 +24,8 @@ pub struct PartnerMatch {
     pub partner_id: String,
     /// The partner's name.
     pub name: String,
-    /// 0–100: 40 for industries, 30 for regions, 30 for solution areas, each by coverage.
+    /// 0–100: coverage of each need, weighted 40 industries / 30 regions / 30 solution areas
+    /// over the dimensions the product names.
     pub score: i64,
     /// Needs the partner covers.
     pub matched: Vec<String>,
@@ -72,6 +73,7 @@ pub fn rank(needs: &Needs, partners: &[(String, PartnerDraft)], limit: usize) ->
                 &partner.solution_areas,
             ];
             let mut score = 0;
+            let mut weights = 0;
             let mut matched = Vec::new();
             let mut parts = Vec::new();
             for (((label, needed), offered), weight) in dimensions.iter().zip(offered).zip(WEIGHTS)
@@ -80,7 +82,8 @@ pub fn rank(needs: &Needs, partners: &[(String, PartnerDraft)], limit: usize) ->
                     continue;
                 }
                 let hits = overlap(needed, offered);
-                score += weight * hits.len() as i64 / needed.len() as i64;
+                score += 100 * weight * hits.len() as i64 / needed.len() as i64;
+                weights += weight;
                 parts.push(if hits.is_empty() {
                     format!("0 of {} {label}", needed.len())
                 } else {
@@ -98,6 +101,7 @@ pub fn rank(needs: &Needs, partners: &[(String, PartnerDraft)], limit: usize) ->
             } else {
                 format!("Covers {}.", parts.join("; "))
             };
+            let score = if weights == 0 { 0 } else { score / weights };
             (
                 PartnerMatch {
                     partner_id: id.clone(),
@@ -175,6 +179,23 @@ mod tests {
             "Covers 1 of 2 industries (Retail); 0 of 1 regions; 1 of 1 solution areas (Data)."
         );
         assert_eq!(rank(&needs(), &partners, 1).len(), 1);
+    }
+
+    #[test]
+    fn scores_are_out_of_100_over_the_dimensions_the_product_names() {
+        let only_areas = Needs {
+            solution_areas: vec!["Data".into(), "DevOps".into()],
+            ..Default::default()
+        };
+        let partners = vec![
+            partner("Globex", &[], &[], &["data", "devops"], None),
+            partner("Initech", &["Retail"], &[], &["Data"], None),
+        ];
+        let scores: Vec<i64> = rank(&only_areas, &partners, 5)
+            .iter()
+            .map(|m| m.score)
+            .collect();
+        assert_eq!(scores, [100, 50]);
     }
 
     #[test]

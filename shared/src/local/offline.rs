@@ -30,10 +30,11 @@ fn truncate(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
 }
 
-/// Which capabilities a request asks for, in the order they are first mentioned.
-fn wanted(request: &str) -> Vec<(&'static str, Value)> {
+/// Which capabilities a request asks for, in the order they are first mentioned; `topic` is
+/// what the copy is about.
+fn wanted(request: &str, topic: &str) -> Vec<(&'static str, Value)> {
     let lower = request.to_lowercase();
-    let topic = truncate(request.trim(), 500);
+    let topic = truncate(topic.trim(), 500);
     let format = if lower.contains("landing page") {
         "landing_page"
     } else if lower.contains("case study") {
@@ -137,7 +138,12 @@ fn plan(system: &str, request: &str) -> Option<String> {
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|n| n.parse::<usize>().ok())
         .unwrap_or(5);
-    let mut steps: Vec<(&str, Value)> = wanted(request)
+    // The subject: the product the context names, as a model would pick it, else the request.
+    let topic = between(system, "Product: ", "\n")
+        .or_else(|| between(system, "Product: ", "</context>"))
+        .map(|p| format!("Introducing {}", p.split(" — ").next().unwrap_or(p).trim()))
+        .unwrap_or_else(|| request.to_owned());
+    let mut steps: Vec<(&str, Value)> = wanted(request, &topic)
         .into_iter()
         .filter(|(id, _)| allowed.contains(id))
         .collect();
@@ -165,6 +171,77 @@ fn plan(system: &str, request: &str) -> Option<String> {
     Some(json!({ "steps": steps }).to_string())
 }
 
+fn between<'a>(text: &'a str, open: &str, close: &str) -> Option<&'a str> {
+    let start = text.find(open)? + open.len();
+    let end = text[start..].find(close)? + start;
+    Some(&text[start..end])
+}
+
+/// Writes labelled copy shaped like the capability asks, within its limits.
+fn write(system: &str, user: &str) -> String {
+    let capability = between(system, "<capability>", "</capability>").unwrap_or_default();
+    let input: Value = between(user, "<input>", "</input>")
+        .and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or(Value::Null);
+    let brand = system
+        .lines()
+        .find_map(|l| l.strip_prefix("You write for "))
+        .map(|b| b.trim_end_matches('.'))
+        .unwrap_or("our company");
+    let promise = system
+        .lines()
+        .find_map(|l| l.strip_prefix("Value propositions: "))
+        .and_then(|v| v.trim_end_matches('.').split("; ").next())
+        .unwrap_or("Ship with confidence");
+    let request = user
+        .lines()
+        .find_map(|l| l.strip_prefix("Request: "))
+        .unwrap_or(user);
+    let topic = ["topic", "goal", "prompt"]
+        .iter()
+        .find_map(|k| input[*k].as_str())
+        .unwrap_or(request);
+    let topic = truncate(topic.trim(), 120);
+    let body = match capability {
+        "generate_text" => format!(
+            "# {topic}\n\n{brand} helps teams move faster without new risk. {promise}: that is the promise behind this launch.\n\n\
+             ## What changes for you\nEvery release gets the same checks, so the team spends its time on the product, not on the rollout.\n\n\
+             ## Get started\nFind {brand} on AWS Marketplace and start today."
+        ),
+        "social_posts" => {
+            let x = truncate(&format!("{promise}. {topic} — now on AWS Marketplace."), 280);
+            format!("LinkedIn: {brand} is launching: {topic}. {promise}. Read the story and try it on AWS Marketplace.\nX: {x}")
+        }
+        "email_campaign" => format!(
+            "Subject lines:\n1. {}\n2. {}\nPreview: {}\nBody: Hi {{first_name}}, {promise}. {topic}. Start on AWS Marketplace today.",
+            truncate(promise, 60),
+            truncate(&format!("New from {brand}"), 60),
+            truncate(&topic, 90)
+        ),
+        "seo_optimize" => format!(
+            "Title: {}\nMeta description: {}\nKeywords: {}",
+            truncate(&format!("{topic} | {brand}"), 60),
+            truncate(&format!("{promise}. {topic}."), 155),
+            input["target_keywords"].as_array().map(|k| k.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_else(|| brand.to_lowercase())
+        ),
+        "joint_gtm_plan" => format!(
+            "Goals: a joint pipeline for {brand} and the partner.\nMotions: co-branded webinar, AWS Marketplace private offers, joint account planning.\n\
+             Timeline: weeks 1-2 enablement; weeks 3-6 campaigns; weeks 7-12 co-selling.\nResponsibilities: {brand} owns content and demos; the partner owns outreach."
+        ),
+        "marketplace_listing" => format!(
+            "Product title: {}\nShort description: {}\nLong description: {brand} on AWS Marketplace. {promise}.\nHighlights:\n- {promise}\n- Deploys in minutes\n- Billed through your AWS account",
+            truncate(brand, 255),
+            truncate(&format!("{promise}. {topic}."), 1_000)
+        ),
+        "summarize" => {
+            let max = input["max_words"].as_u64().unwrap_or(150) as usize;
+            input["text"].as_str().unwrap_or(request).split_whitespace().take(max).collect::<Vec<_>>().join(" ")
+        }
+        _ => format!("{topic}. {promise}."),
+    };
+    format!("{LABEL} {body}")
+}
+
 #[async_trait]
 impl Llm for OfflineModel {
     async fn converse(&self, request: TextRequest) -> Result<TextResponse, AiError> {
@@ -183,14 +260,7 @@ impl Llm for OfflineModel {
             .unwrap_or_default();
         let text = match plan(&request.system, first_user) {
             Some(plan) => plan,
-            None => {
-                let subject = truncate(last_user.trim(), 200);
-                format!(
-                    "{LABEL} This draft was written offline, without a language model, so it only shows the shape of the result. \
-                     Subject: {subject}. It follows the brand voice given in the instructions, leads with the customer outcome, \
-                     and ends with a clear call to action."
-                )
-            }
+            None => write(&request.system, last_user),
         };
         let input_tokens = tokens(&request.system)
             + request
@@ -331,6 +401,33 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(plan.steps[0].capability, "cosell_match");
+    }
+
+    #[test]
+    fn offline_copy_follows_the_capability_and_its_limits() {
+        let system = crate::agentcore::prompts::writer_system(
+            "social_posts",
+            "You write for Acme.\nValue propositions: Ship safely.",
+            "",
+        );
+        let user = crate::agentcore::prompts::writer_user(
+            "Announce Deploy Guard",
+            "Posts",
+            &serde_json::json!({"topic": "Deploy Guard is live", "platforms": ["x"]}),
+        );
+        let text = write(&system, &user);
+        assert!(text.starts_with(LABEL));
+        let x = text.lines().find_map(|l| l.strip_prefix("X: ")).unwrap();
+        assert!(x.chars().count() <= 280 && x.contains("Deploy Guard is live"));
+        let seo = write(
+            &crate::agentcore::prompts::writer_system("seo_optimize", "You write for Acme.", ""),
+            &user,
+        );
+        let title = seo
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{LABEL} Title: ")))
+            .unwrap();
+        assert!(title.chars().count() <= 60);
     }
 
     #[tokio::test]
