@@ -2,7 +2,9 @@
 
 pub mod ai;
 pub mod objects;
+pub mod queue;
 pub mod table;
+pub mod workflows;
 
 use time::OffsetDateTime;
 

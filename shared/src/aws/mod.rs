@@ -4,6 +4,8 @@
 
 pub mod bedrock;
 pub mod dynamodb;
+pub mod sfn;
+pub mod sqs;
 
 /// Loads the shared AWS configuration (region, credentials, endpoints) from the environment.
 pub async fn sdk_config() -> aws_config::SdkConfig {
