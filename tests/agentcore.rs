@@ -8,13 +8,10 @@ use serde_json::json;
 use vellocity::agentcore::workflow::TaskInput;
 use vellocity::app::executions;
 use vellocity::app::{resources, teams, App, Caller};
-use vellocity::domain::access::{Role, Scope};
 use vellocity::domain::agent::AgentDraft;
 use vellocity::domain::execution::{Execution, ExecutionRequest, ExecutionStatus};
-use vellocity::domain::ids::UserId;
 use vellocity::domain::resources::{CompanyDraft, PartnerDraft, ProductDraft};
 use vellocity::domain::step::StepStatus;
-use vellocity::domain::validation::Email;
 use vellocity::local::offline::LABEL;
 use vellocity::local::table::EmbeddedTable;
 use vellocity::ports::ai::{AiError, Llm, TextRequest, TextResponse};
@@ -33,13 +30,7 @@ async fn team(app: App) -> Team {
     let created = teams::create_team(&app, "Acme", "owner@example.com")
         .await
         .unwrap();
-    let caller = Caller {
-        team_id: created.team.id.clone(),
-        user_id: UserId::for_email(&Email::parse("owner@example.com").unwrap()),
-        role: Role::Owner,
-        scopes: vec![Scope::Read, Scope::Write, Scope::Admin],
-        credential: "test".into(),
-    };
+    let caller = created.owner_caller("test");
     let company: CompanyDraft = serde_json::from_value(json!({
         "name": "Acme Cloud", "brand_voice": {"tone": "warm", "banned_phrases": ["synergy"]}
     }))

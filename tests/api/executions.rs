@@ -8,14 +8,10 @@ use vellocity::app::credits::{self, LedgerKind};
 use vellocity::app::executions::{self, reservation, Settlement};
 use vellocity::app::records::PageRequest;
 use vellocity::app::{resources, teams, App, Caller};
-use vellocity::domain::access::Role;
 use vellocity::domain::agent::AgentDraft;
 use vellocity::domain::execution::{ExecutionError, ExecutionRequest, ExecutionStatus};
-use vellocity::domain::ids::{TeamId, UserId};
-use vellocity::domain::validation::Email;
+use vellocity::domain::ids::TeamId;
 use vellocity::ports::SystemClock;
-
-use crate::helpers::ALL_SCOPES;
 
 struct Fixture {
     app: App,
@@ -27,13 +23,7 @@ async fn fixture(app: App) -> Fixture {
     let created = teams::create_team(&app, "Acme", "owner@example.com")
         .await
         .unwrap();
-    let caller = Caller {
-        team_id: created.team.id.clone(),
-        user_id: UserId::for_email(&Email::parse("owner@example.com").unwrap()),
-        role: Role::Owner,
-        scopes: ALL_SCOPES.to_vec(),
-        credential: "test".into(),
-    };
+    let caller = created.owner_caller("test");
     let agent: AgentDraft = serde_json::from_value(
         json!({"name": "Summariser", "allowed_capabilities": ["summarize"]}),
     )

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use vellocity::agentcore::workflow::TaskInput;
 use vellocity::app::{executions, resources, teams, App, Caller};
-use vellocity::domain::access::Scope;
 use vellocity::domain::agent::AgentDraft;
 use vellocity::domain::execution::{Execution, ExecutionRequest};
 use vellocity::domain::resources::{CompanyDraft, PartnerDraft, ProductDraft};
@@ -47,13 +46,7 @@ pub async fn run(app: &App, out: &mut impl Write) -> Result<Execution, String> {
     let created = teams::create_team(app, "Acme GTM", "owner@acme.example")
         .await
         .map_err(|e| e.message)?;
-    let caller = Caller {
-        team_id: created.team.id.clone(),
-        user_id: created.owner.user_id.clone(),
-        role: created.owner.role,
-        scopes: vec![Scope::Read, Scope::Write, Scope::Admin],
-        credential: "demo".into(),
-    };
+    let caller = created.owner_caller("demo");
     say(
         out,
         format!(

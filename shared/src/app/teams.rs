@@ -30,6 +30,19 @@ pub struct CreatedTeam {
     pub key: IssuedKey,
 }
 
+impl CreatedTeam {
+    /// The owner as a caller with every scope: how admin commands and the demo act for them.
+    pub fn owner_caller(&self, credential: &str) -> Caller {
+        Caller {
+            team_id: self.team.id.clone(),
+            user_id: self.owner.user_id.clone(),
+            role: self.owner.role,
+            scopes: vec![Scope::Read, Scope::Write, Scope::Admin],
+            credential: credential.to_owned(),
+        }
+    }
+}
+
 /// Creates a team, its owner and an owner API key with every scope, all in one transaction.
 pub async fn create_team(app: &App, name: &str, owner_email: &str) -> Result<CreatedTeam, Error> {
     let mut errors = FieldErrors::default();
