@@ -8,7 +8,6 @@ use lambda_http::request::RequestContext;
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
 
 use crate::app::{App, Caller};
-use crate::aws::bedrock::Bedrock;
 use crate::aws::dynamodb::DynamoDbTable;
 use crate::config::Config;
 use crate::domain::access::{Role, Scope};
@@ -37,13 +36,11 @@ pub async fn build_app() -> Result<App, lambda_runtime::Error> {
         Some(jwt) => Some(Arc::new(jwt.verifier()?)),
         None => None,
     };
-    let bedrock = Arc::new(Bedrock::new(aws_sdk_bedrockruntime::Client::new(&sdk)));
+    // Route functions call no model and store no objects, so they build no Bedrock or S3
+    // client (which would only grow every function); the workflow's task functions do.
     Ok(App {
         jwt,
         plans: Arc::new(Plans::from_env()?),
-        llm: bedrock.clone(),
-        images: bedrock,
-        // Route functions store no objects; the S3 adapter arrives with the task functions.
         ..App::new(Arc::new(table), Arc::new(SystemClock))
     })
 }
