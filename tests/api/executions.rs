@@ -9,8 +9,9 @@ use vellocity::app::executions::{self, reservation, Settlement};
 use vellocity::app::records::PageRequest;
 use vellocity::app::{resources, teams, App, Caller};
 use vellocity::domain::agent::AgentDraft;
-use vellocity::domain::execution::{ExecutionError, ExecutionRequest, ExecutionStatus};
+use vellocity::domain::execution::{Execution, ExecutionError, ExecutionRequest, ExecutionStatus};
 use vellocity::domain::ids::TeamId;
+use vellocity::error::Error;
 use vellocity::ports::SystemClock;
 
 struct Fixture {
@@ -33,6 +34,13 @@ async fn fixture(app: App) -> Fixture {
         app,
         caller,
         agent_id: agent.id,
+    }
+}
+
+impl Fixture {
+    /// Starts an execution of the fixture's agent.
+    async fn start(&self, request: ExecutionRequest) -> Result<Execution, Error> {
+        executions::create(&self.app, &self.caller, &self.agent_id, request).await
     }
 }
 
@@ -85,14 +93,10 @@ async fn an_execution_reserves_the_most_it_can_cost_and_settles_exactly() {
         "planning + 5 steps of summarize (1 + 4 per started 1k tokens, ≤ 800 tokens)"
     );
 
-    let execution = executions::create(
-        &fixture.app,
-        &fixture.caller,
-        &fixture.agent_id,
-        request("Summarise our launch"),
-    )
-    .await
-    .unwrap();
+    let execution = fixture
+        .start(request("Summarise our launch"))
+        .await
+        .unwrap();
     assert_eq!(execution.status, ExecutionStatus::Queued);
     assert_eq!(balances(&fixture).await, (200 - reserved, reserved));
 
@@ -152,14 +156,7 @@ async fn an_execution_reserves_the_most_it_can_cost_and_settles_exactly() {
 #[tokio::test]
 async fn a_failed_execution_keeps_its_error_and_refunds_what_was_not_used() {
     let fixture = fixture(in_memory()).await;
-    let execution = executions::create(
-        &fixture.app,
-        &fixture.caller,
-        &fixture.agent_id,
-        request("x"),
-    )
-    .await
-    .unwrap();
+    let execution = fixture.start(request("x")).await.unwrap();
     let error = ExecutionError {
         code: "InvalidPlan".into(),
         message: "no valid plan".into(),
@@ -191,9 +188,7 @@ async fn any_json_inputs_are_kept_as_sent() {
     let inputs = json!({"budget": 1234.56, "huge": u64::MAX, "tags": ["a", {"b": null}]});
     let request: ExecutionRequest =
         serde_json::from_value(json!({"request": "x", "inputs": inputs})).unwrap();
-    let execution = executions::create(&fixture.app, &fixture.caller, &fixture.agent_id, request)
-        .await
-        .unwrap();
+    let execution = fixture.start(request).await.unwrap();
     let stored = executions::find(&fixture.app, &fixture.caller.team_id, &execution.id)
         .await
         .unwrap()
@@ -207,14 +202,7 @@ async fn too_few_credits_answer_402_and_write_nothing() {
     credits::adjust(&fixture.app, &fixture.caller.team_id, -190, "Leave 10")
         .await
         .unwrap();
-    let refused = executions::create(
-        &fixture.app,
-        &fixture.caller,
-        &fixture.agent_id,
-        request("x"),
-    )
-    .await
-    .unwrap_err();
+    let refused = fixture.start(request("x")).await.unwrap_err();
     assert_eq!(
         (refused.status, refused.code),
         (402, "insufficient_credits")
@@ -231,9 +219,7 @@ async fn references_must_be_the_teams_own_and_unknown_agents_are_not_found() {
         json!({"request": "x", "company_id": format!("cmp_{}", &other.as_str()[5..])}),
     )
     .unwrap();
-    let refused = executions::create(&fixture.app, &fixture.caller, &fixture.agent_id, foreign)
-        .await
-        .unwrap_err();
+    let refused = fixture.start(foreign).await.unwrap_err();
     assert_eq!(
         (refused.status, refused.details.unwrap()[0].field.as_str()),
         (422, "company_id")
@@ -248,14 +234,7 @@ async fn references_must_be_the_teams_own_and_unknown_agents_are_not_found() {
     .await
     .unwrap_err();
     assert_eq!(unknown.status, 404);
-    let empty = executions::create(
-        &fixture.app,
-        &fixture.caller,
-        &fixture.agent_id,
-        request("   "),
-    )
-    .await
-    .unwrap_err();
+    let empty = fixture.start(request("   ")).await.unwrap_err();
     assert_eq!(empty.status, 422);
 }
 
@@ -265,15 +244,7 @@ async fn credits_are_conserved_under_concurrency(app: App) {
     let fixture = Arc::new(fixture(app).await);
     let starts = (0..50).map(|i| {
         let fixture = fixture.clone();
-        tokio::spawn(async move {
-            executions::create(
-                &fixture.app,
-                &fixture.caller,
-                &fixture.agent_id,
-                request(&format!("job {i}")),
-            )
-            .await
-        })
+        tokio::spawn(async move { fixture.start(request(&format!("job {i}"))).await })
     });
     let mut started = Vec::new();
     for result in futures_join(starts).await {

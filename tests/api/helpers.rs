@@ -53,6 +53,11 @@ impl Response {
         self.body["error"]["code"].as_str().unwrap_or_default()
     }
 
+    /// The message of an error envelope.
+    pub fn message(&self) -> &str {
+        self.body["error"]["message"].as_str().unwrap_or_default()
+    }
+
     /// The fields named in an error's details.
     pub fn fields(&self) -> Vec<String> {
         self.body["error"]["details"]
