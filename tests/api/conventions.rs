@@ -214,3 +214,42 @@ async fn a_malformed_idempotency_key_is_refused() {
         (400, "invalid_idempotency_key")
     );
 }
+
+#[tokio::test]
+async fn a_duplicate_while_the_first_request_runs_is_refused_and_a_failed_one_can_be_retried() {
+    use vellocity::app::idempotency::{self, Begin};
+    use vellocity::app::Caller;
+    use vellocity::domain::access::Role;
+    use vellocity::domain::ids::{TeamId, UserId};
+    use vellocity::domain::validation::Email;
+
+    let app = TestApp::new();
+    let team = app.create_team("Acme").await;
+    let caller = Caller {
+        team_id: TeamId::parse(&team.id).unwrap(),
+        user_id: UserId::for_email(&Email::parse("owner@example.com").unwrap()),
+        role: Role::Owner,
+        scopes: crate::helpers::ALL_SCOPES.to_vec(),
+        credential: "test".into(),
+    };
+    let begin = || {
+        idempotency::begin(
+            &app.stack.app,
+            &caller,
+            "create-company",
+            "k-1",
+            br#"{"name":"A"}"#,
+        )
+    };
+    let Begin::Proceed(claim) = begin().await.unwrap() else {
+        panic!("the first request runs");
+    };
+    let duplicate = begin().await.unwrap_err();
+    assert_eq!(
+        (duplicate.status, duplicate.code),
+        (409, "idempotency_in_progress")
+    );
+    // A failure on our side releases the claim, so the client's retry runs.
+    idempotency::abandon(&app.stack.app, claim).await;
+    assert!(matches!(begin().await.unwrap(), Begin::Proceed(_)));
+}
