@@ -1,14 +1,20 @@
 //! Latency and throughput of the API through the local stack: router, authentication,
 //! pipeline and handlers in-process, on the embedded table (in memory, and persisted to a
-//! data directory as `vellocity-local serve` runs it). Run: `cargo bench --bench api`.
+//! data directory as `vellocity-local serve` runs it); and whole AgentCore executions (POST,
+//! queue, dispatcher, the deployed state machine in the interpreter, the offline model) with
+//! their state transitions and table writes. Run: `cargo bench --bench api`.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use vellocity::app::{teams, App};
 use vellocity::local::table::EmbeddedTable;
-use vellocity::ports::table::Table;
+use vellocity::ports::table::{
+    Condition, Item, Key, Page, Query, Table, TableError, Update, WriteOp,
+};
 use vellocity::ports::SystemClock;
 use vellocity_local::{HttpRequest, Stack};
 
@@ -44,9 +50,7 @@ fn report(name: &str, mut samples: Vec<Duration>, wall: Duration) {
 }
 
 async fn run(label: &str, table: Arc<dyn Table>) {
-    let stack = Stack {
-        app: App::new(table, Arc::new(SystemClock)),
-    };
+    let stack = Stack::new(App::new(table, Arc::new(SystemClock)), 1.0).unwrap();
     let key = teams::create_team(&stack.app, "Bench", "bench@example.com")
         .await
         .unwrap()
@@ -115,6 +119,109 @@ async fn run(label: &str, table: Arc<dyn Table>) {
     );
 }
 
+/// A table that counts the items it writes (a transaction counts each of its writes), as
+/// DynamoDB bills them.
+struct CountingTable {
+    inner: EmbeddedTable,
+    writes: AtomicUsize,
+}
+
+#[async_trait]
+impl Table for CountingTable {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, TableError> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), TableError> {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.inner.put(item, condition).await
+    }
+    async fn update(&self, update: Update) -> Result<Item, TableError> {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.inner.update(update).await
+    }
+    async fn delete(
+        &self,
+        key: &Key,
+        condition: Option<Condition>,
+    ) -> Result<Option<Item>, TableError> {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.inner.delete(key, condition).await
+    }
+    async fn query(&self, query: Query) -> Result<Page, TableError> {
+        self.inner.query(query).await
+    }
+    async fn transact(&self, writes: Vec<WriteOp>) -> Result<(), TableError> {
+        self.writes.fetch_add(writes.len(), Ordering::Relaxed);
+        self.inner.transact(writes).await
+    }
+}
+
+const EXECUTIONS: usize = 50;
+
+/// Whole executions one after another: the POST's 202 to the settled execution, as a client
+/// polling every millisecond sees it.
+async fn executions() {
+    let table = Arc::new(CountingTable {
+        inner: EmbeddedTable::in_memory(),
+        writes: AtomicUsize::new(0),
+    });
+    let stack = Stack::new(App::new(table.clone(), Arc::new(SystemClock)), 1.0).unwrap();
+    let caller = teams::create_team(&stack.app, "Bench", "bench@example.com")
+        .await
+        .unwrap();
+    let key = caller.key.secret.clone();
+    vellocity::app::credits::adjust(&stack.app, &caller.team.id, 1_000_000, "bench")
+        .await
+        .unwrap();
+    let agent = stack
+        .handle(request(
+            "POST",
+            "/v1/agents",
+            "",
+            &key,
+            Some(r#"{"name":"Launch crew","allowed_capabilities":["generate_text","social_posts","generate_image","cosell_match","analyze_content"]}"#.into()),
+        ))
+        .await;
+    let agent: serde_json::Value = serde_json::from_str(agent.body.as_deref().unwrap()).unwrap();
+    let path = format!("/v1/agents/{}/executions", agent["id"].as_str().unwrap());
+    let body = format!(r#"{{"request":"{}"}}"#, vellocity_local::demo::REQUEST);
+    let (mut samples, mut transitions, mut writes) = (Vec::new(), Vec::new(), Vec::new());
+    let started = Instant::now();
+    for _ in 0..EXECUTIONS {
+        let before = table.writes.load(Ordering::Relaxed);
+        let t = Instant::now();
+        let response = stack
+            .handle(request("POST", &path, "", &key, Some(body.clone())))
+            .await;
+        assert_eq!(response.status, 202);
+        let created: serde_json::Value =
+            serde_json::from_str(response.body.as_deref().unwrap()).unwrap();
+        let id = created["id"].as_str().unwrap().to_owned();
+        let outcome = loop {
+            if let Some(outcome) = stack.workflows.wait(&id).await {
+                break outcome;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        };
+        samples.push(t.elapsed());
+        assert!(outcome.result.is_ok(), "{:?}", outcome.result);
+        transitions.push(outcome.transitions());
+        writes.push(table.writes.load(Ordering::Relaxed) - before);
+    }
+    report(
+        "execution: POST to settled (4 steps)",
+        samples,
+        started.elapsed(),
+    );
+    transitions.sort();
+    writes.sort();
+    println!(
+        "execution: median {} state transitions, {} table item writes (POST and workflow)",
+        transitions[EXECUTIONS / 2],
+        writes[EXECUTIONS / 2]
+    );
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -129,5 +236,6 @@ fn main() {
         )
         .await;
         let _ = std::fs::remove_dir_all(dir);
+        executions().await;
     });
 }

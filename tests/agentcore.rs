@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::json;
-use vellocity::agentcore::workflow::TaskInput;
+use vellocity::agentcore::workflow::{Task, TaskInput};
 use vellocity::app::executions;
 use vellocity::app::{resources, teams, App, Caller};
 use vellocity::domain::agent::AgentDraft;
@@ -209,67 +209,11 @@ async fn a_failing_step_fails_the_execution_and_refunds_what_was_not_used() {
     assert_eq!(balances(&team).await, (200 - execution.credits.used, 0));
 }
 
-#[tokio::test]
-async fn an_agent_that_requires_approval_waits_with_its_task_token() {
-    let team = team(local_app()).await;
-    let agent: AgentDraft = serde_json::from_value(json!({"name": "Careful", "allowed_capabilities": ["summarize"], "requires_approval": true})).unwrap();
-    let agent = resources::create(&team.app, &team.caller, agent)
-        .await
-        .unwrap()
-        .id;
-    let request: ExecutionRequest =
-        serde_json::from_value(json!({"request": "Summarise our launch notes"})).unwrap();
-    let created = executions::create(&team.app, &team.caller, &agent, request)
-        .await
-        .unwrap();
-    let machine = workflow::machine().unwrap();
-    let interpreter = Arc::new(workflow::interpreter(&team.app));
-    let input = TaskInput {
-        team_id: team.caller.team_id.clone(),
-        execution_id: created.id.clone(),
-    };
-    let running = {
-        let (interpreter, machine, input) = (interpreter.clone(), machine.clone(), input.clone());
-        tokio::spawn(async move { workflow::run(&interpreter, &machine, &input).await })
-    };
-    let key = executions::execution_key(&team.caller.team_id, &created.id);
-    let mut token = None;
-    for _ in 0..200 {
-        let item = team.app.table.get(&key).await.unwrap().unwrap();
-        if let Some(t) = item.get("approval_token").and_then(|v| v.as_str()) {
-            token = Some(t.to_owned());
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
-    let token = token.expect("the workflow stored its task token");
-    let waiting = executions::find(&team.app, &team.caller.team_id, &created.id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(waiting.status, ExecutionStatus::AwaitingApproval);
-    interpreter
-        .tokens
-        .failure(&token, "Rejected", "Not on brand")
-        .unwrap();
-    let outcome = running.await.unwrap();
-    assert!(outcome.result.is_err());
-    let ended = executions::find(&team.app, &team.caller.team_id, &created.id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        (ended.status, ended.error.unwrap().code.as_str()),
-        (ExecutionStatus::Failed, "Rejected")
-    );
-    assert_eq!(ended.credits.used, 2, "planning only");
-    assert_eq!(balances(&team).await, (198, 0));
-}
-
 #[test]
 fn the_deployed_definition_loads_with_every_placeholder_filled() {
     assert!(workflow::machine().is_ok());
-    for (placeholder, _) in workflow::FUNCTIONS {
+    for task in Task::ALL {
+        let placeholder = task.placeholder();
         assert!(
             workflow::DEFINITION.contains(&format!("${{{placeholder}}}")),
             "{placeholder} is used"
@@ -279,9 +223,9 @@ fn the_deployed_definition_loads_with_every_placeholder_filled() {
 
 #[tokio::test]
 async fn the_demo_runs_the_main_job_to_a_succeeded_execution_with_results() {
-    let app = local_app();
+    let stack = vellocity_local::Stack::new(local_app(), 1.0).unwrap();
     let mut out = Vec::new();
-    let finished = vellocity_local::demo::run(&app, &mut out).await.unwrap();
+    let finished = vellocity_local::demo::run(&stack, &mut out).await.unwrap();
     let text = String::from_utf8(out).unwrap();
     assert_eq!(finished.status, ExecutionStatus::Succeeded);
     assert!(finished.steps.len() >= 3);

@@ -6,23 +6,28 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
+use aws_lambda_events::sqs::SqsEvent;
 use serde_yaml::Value as Yaml;
+use vellocity::agentcore::lambda::dispatch_batch;
+use vellocity::agentcore::workflow::{self, Task};
 use vellocity::api::authorizer;
 use vellocity::api::lambda::handle_event;
 use vellocity::api::routes::ROUTES;
 use vellocity::app::api_keys::{secret_hash, KeyLookup};
 use vellocity::app::items::to_item;
 use vellocity::app::records::Record;
-use vellocity::app::{keys, members, App};
+use vellocity::app::{executions, keys, members, App, Caller};
 use vellocity::domain::access::{Role, Scope};
 use vellocity::domain::agent::AgentDraft;
-use vellocity::domain::ids::{ApiKeyId, TeamId, UserId};
+use vellocity::domain::execution::{Execution, ExecutionCredits, ExecutionStatus};
+use vellocity::domain::ids::{AgentId, ApiKeyId, ExecutionId, TeamId, UserId};
 use vellocity::domain::resources::{CompanyDraft, PartnerDraft, ProductDraft};
 use vellocity::domain::team::{ApiKey, Credits, Member, MemberStatus, Team};
 use vellocity::domain::validation::Email;
 use vellocity::local::table::EmbeddedTable;
-use vellocity::ports::table::{Key, Table, Value};
+use vellocity::ports::table::{Key, Table, Update, UpdateAction, Value};
 use vellocity::ports::SystemClock;
+use vellocity_local::Stack;
 
 const TEAM: &str = "team_01JV8X2M7Q0000000000000001";
 const COMPANY: &str = "cmp_01JV8X2M7Q0000000000000002";
@@ -31,6 +36,8 @@ const PARTNER: &str = "ptn_01JV8X2M7Q0000000000000004";
 const API_KEY: &str = "key_01JV8X2M7Q0000000000000005";
 const SPARE_COMPANY: &str = "cmp_01JV8X2M7Q0000000000000006";
 const AGENT: &str = "agt_01JV8X2M7Q0000000000000007";
+const EXECUTION: &str = "exe_01JV8X2M7Q0000000000000008";
+const EXECUTION_TO_CANCEL: &str = "exe_01JV8X2M7Q0000000000000009";
 const SAMPLE_SECRET: &str = "vk_sample_owner_key_for_events_0000000000000000";
 
 fn root() -> &'static Path {
@@ -127,11 +134,12 @@ fn every_route_has_a_binary_a_template_function_and_a_sample_event() {
     let expected: BTreeSet<String> = ROUTES
         .iter()
         .map(|r| r.binary.to_owned())
-        .chain(["authorizer".to_owned()])
+        .chain(["authorizer".to_owned(), "dispatcher".to_owned()])
+        .chain(Task::ALL.iter().map(|t| t.binary().to_owned()))
         .collect();
     assert_eq!(
         binaries, expected,
-        "no binary without a route (besides the authorizer)"
+        "a binary per route, per workflow task, the authorizer and the dispatcher"
     );
     assert_eq!(
         template["Resources"]["AuthorizerFunction"]["Metadata"]["BuildProperties"]["Binary"],
@@ -160,7 +168,10 @@ async fn seeded_app() -> App {
         id: team_id.clone(),
         name: "Acme GTM".into(),
         plan: "trial".into(),
-        credits: Credits::default(),
+        credits: Credits {
+            balance: 500,
+            reserved: 0,
+        },
         privacy_defaults: Default::default(),
         owner_count: 1,
         created_at: at.clone(),
@@ -251,7 +262,7 @@ async fn seeded_app() -> App {
         .unwrap();
 
     let agent: AgentDraft = serde_json::from_value(
-        serde_json::json!({"name": "Launch writer", "allowed_capabilities": ["generate_text"]}),
+        serde_json::json!({"name": "Launch writer", "allowed_capabilities": ["generate_text", "social_posts"], "requires_approval": true}),
     )
     .unwrap();
     let agent = record(AGENT, agent, &owner.user_id);
@@ -306,7 +317,222 @@ async fn seeded_app() -> App {
         )
         .await
         .unwrap();
-    App::new(Arc::new(table), Arc::new(SystemClock))
+    let stack = Stack::new(App::new(Arc::new(table), Arc::new(SystemClock)), 0.0).unwrap();
+    seed_waiting_executions(&stack, &owner.user_id).await;
+    stack.app
+}
+
+/// Writes an execution of the sample agent in `status` with its credits reserved, as a POST
+/// would have.
+async fn seed_execution(app: &App, owner: &UserId, id: &str, status: ExecutionStatus) {
+    let team_id = TeamId::parse(TEAM).unwrap();
+    let caller = Caller {
+        team_id: team_id.clone(),
+        user_id: owner.clone(),
+        role: Role::Owner,
+        scopes: vec![Scope::Read],
+        credential: "seed".into(),
+    };
+    let agent = vellocity::app::resources::get::<AgentDraft>(app, &caller, AGENT)
+        .await
+        .unwrap();
+    let reserved = executions::reservation(&agent.data);
+    let id = ExecutionId::parse(id).unwrap();
+    let execution = Execution {
+        id: id.clone(),
+        agent_id: AgentId::parse(AGENT).unwrap(),
+        request: "Announce Deploy Guard on LinkedIn and X.".into(),
+        company_id: None,
+        product_id: None,
+        partner_id: None,
+        inputs: Default::default(),
+        status,
+        credits: ExecutionCredits {
+            reserved,
+            used: 0,
+            refunded: 0,
+        },
+        steps: Vec::new(),
+        tokens: Default::default(),
+        error: None,
+        created_by: owner.clone(),
+        created_at: "2026-11-21T12:00:00Z".into(),
+        finished_at: None,
+        approval_token: None,
+        approval: None,
+    };
+    let key = executions::execution_key(&team_id, &id);
+    app.table
+        .put(to_item(&execution, &key, "execution").unwrap(), None)
+        .await
+        .unwrap();
+    app.table
+        .update(Update {
+            key: keys::team(&team_id),
+            actions: vec![
+                UpdateAction::Add("credits_balance".into(), -reserved),
+                UpdateAction::Add("credits_reserved".into(), reserved),
+            ],
+            condition: None,
+        })
+        .await
+        .unwrap();
+}
+
+/// Waits until the workflow has moved an execution out of `from`.
+async fn wait_while(app: &App, id: &str, from: ExecutionStatus) -> ExecutionStatus {
+    let (team_id, id) = (
+        TeamId::parse(TEAM).unwrap(),
+        ExecutionId::parse(id).unwrap(),
+    );
+    for _ in 0..2_000 {
+        let current = executions::find(app, &team_id, &id).await.unwrap().unwrap();
+        if current.status != from {
+            return current.status;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    panic!("execution {id} stayed {}", from.as_str());
+}
+
+/// The executions the samples read, approve and cancel: queued, then run by the local
+/// workflow engine until they wait for approval.
+async fn seed_waiting_executions(stack: &Stack, owner: &UserId) {
+    let app = &stack.app;
+    for id in [EXECUTION, EXECUTION_TO_CANCEL] {
+        seed_execution(app, owner, id, ExecutionStatus::Queued).await;
+        let input = serde_json::json!({"team_id": TEAM, "execution_id": id});
+        app.workflows.start(id, &input).await.unwrap();
+        let mut status = ExecutionStatus::Queued;
+        while status != ExecutionStatus::AwaitingApproval {
+            status = wait_while(app, id, status).await;
+        }
+    }
+}
+
+/// Reads a sample event.
+fn sample(name: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(root().join(format!("events/{name}.json")))
+        .unwrap_or_else(|e| panic!("events/{name}.json: {e}"));
+    serde_json::from_str(&text).unwrap()
+}
+
+fn owner() -> UserId {
+    UserId::for_email(&Email::parse("owner@example.com").unwrap())
+}
+
+#[tokio::test]
+async fn every_task_sample_event_runs_through_its_task_function() {
+    let app = seeded_app().await;
+    // The samples name two executions: one run from start to finish, one parked for
+    // approval and then failed.
+    let (whole, parked) = (
+        "exe_01JV8X2M7Q000000000000000A",
+        "exe_01JV8X2M7Q000000000000000B",
+    );
+    seed_execution(&app, &owner(), whole, ExecutionStatus::Queued).await;
+    seed_execution(&app, &owner(), parked, ExecutionStatus::Running).await;
+    let order = [
+        Task::LoadContext,
+        Task::Plan,
+        Task::RunStep,
+        Task::Finish,
+        Task::RequestApproval,
+        Task::Fail,
+    ];
+    assert_eq!(order.len(), Task::ALL.len(), "every task has a sample");
+    for task in order {
+        let payload = sample(task.binary());
+        let result = workflow::run_task(&app, task, &payload).await;
+        assert!(result.is_ok(), "events/{}.json: {result:?}", task.binary());
+    }
+    let team_id = TeamId::parse(TEAM).unwrap();
+    let find = |id: &str| {
+        let (app, team_id, id) = (&app, &team_id, ExecutionId::parse(id).unwrap());
+        async move { executions::find(app, team_id, &id).await.unwrap().unwrap() }
+    };
+    assert_eq!(find(whole).await.status, ExecutionStatus::Succeeded);
+    let failed = find(parked).await;
+    assert_eq!(
+        (failed.status, failed.error.unwrap().code.as_str()),
+        (ExecutionStatus::Failed, "StepFailed")
+    );
+    assert_eq!(
+        failed.credits.refunded, failed.credits.reserved,
+        "nothing ran"
+    );
+}
+
+#[tokio::test]
+async fn the_dispatcher_sample_starts_the_valid_message_and_reports_the_poison_one() {
+    let app = seeded_app().await;
+    let queued = "exe_01JV8X2M7Q000000000000000C";
+    seed_execution(&app, &owner(), queued, ExecutionStatus::Queued).await;
+    let event: SqsEvent = serde_json::from_value(sample("dispatcher")).unwrap();
+    let poison = event.records[1].message_id.clone().unwrap();
+    let response = dispatch_batch(app.workflows.as_ref(), event).await;
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(failed, vec![poison], "only the poison message is reported");
+    let started = wait_while(&app, queued, ExecutionStatus::Queued).await;
+    assert_ne!(started, ExecutionStatus::Failed);
+}
+
+#[test]
+fn every_placeholder_of_the_state_machine_has_a_substitution_and_the_other_way_round() {
+    let definition =
+        std::fs::read_to_string(root().join("statemachines/agentcore.asl.json")).unwrap();
+    let mut placeholders = BTreeSet::new();
+    let mut rest = definition.as_str();
+    while let Some(start) = rest.find("${") {
+        let end = rest[start..].find('}').unwrap() + start;
+        placeholders.insert(rest[start + 2..end].to_owned());
+        rest = &rest[end..];
+    }
+    let template = template();
+    let machine = &template["Resources"]["AgentCoreStateMachine"]["Properties"];
+    assert_eq!(machine["DefinitionUri"], "statemachines/agentcore.asl.json");
+    assert_eq!(machine["Type"], "STANDARD");
+    let substitutions: BTreeSet<String> = machine["DefinitionSubstitutions"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(placeholders, substitutions);
+    let tasks: BTreeSet<String> = Task::ALL
+        .iter()
+        .map(|t| t.placeholder().to_owned())
+        .collect();
+    assert_eq!(placeholders, tasks, "every placeholder is a task function");
+    let invoke = serde_yaml::to_string(&machine["Policies"]).unwrap();
+    for task in Task::ALL {
+        let arn =
+            serde_yaml::to_string(&machine["DefinitionSubstitutions"][task.placeholder()]).unwrap();
+        assert!(
+            arn.contains(&format!("{}.Arn", task.function())),
+            "{} is {}'s ARN: {arn}",
+            task.placeholder(),
+            task.function()
+        );
+        assert_eq!(
+            template["Resources"][task.function()]["Metadata"]["BuildProperties"]["Binary"]
+                .as_str(),
+            Some(task.binary())
+        );
+        assert!(
+            invoke.contains(task.function()),
+            "the state machine may invoke {}",
+            task.function()
+        );
+    }
+    assert_eq!(
+        template["Resources"]["DispatcherFunction"]["Metadata"]["BuildProperties"]["Binary"],
+        "dispatcher"
+    );
 }
 
 #[tokio::test]

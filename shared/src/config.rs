@@ -10,6 +10,14 @@ pub struct Config {
     pub table_name: String,
     /// JWT sign-in, when `JWT_JWKS` is set.
     pub jwt: Option<JwtSettings>,
+    /// Where new executions are queued (`EXECUTIONS_QUEUE_URL`), for the functions that queue.
+    pub executions_queue_url: Option<String>,
+    /// The AgentCore state machine (`STATE_MACHINE_ARN`), for the functions that start, stop or
+    /// resume its runs.
+    pub state_machine_arn: Option<String>,
+    /// The results bucket (`RESULTS_BUCKET`), for the functions that store outputs or link to
+    /// them.
+    pub results_bucket: Option<String>,
 }
 
 /// How JWTs are verified.
@@ -42,6 +50,9 @@ impl Config {
         Ok(Config {
             table_name,
             jwt: JwtSettings::from_env(),
+            executions_queue_url: optional("EXECUTIONS_QUEUE_URL"),
+            state_machine_arn: optional("STATE_MACHINE_ARN"),
+            results_bucket: optional("RESULTS_BUCKET"),
         })
     }
 }

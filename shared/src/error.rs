@@ -148,6 +148,11 @@ impl Error {
         )
     }
 
+    /// 503: a service this request needs is unavailable right now; retrying later can work.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Error::new(503, "service_unavailable", message)
+    }
+
     /// 500: something broke on our side. The cause is logged, never sent.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");

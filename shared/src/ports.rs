@@ -4,6 +4,7 @@ pub mod ai;
 pub mod objects;
 pub mod queue;
 pub mod table;
+pub mod unconfigured;
 pub mod workflows;
 
 use time::OffsetDateTime;

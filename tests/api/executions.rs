@@ -1,311 +1,560 @@
-//! Executions and credits: reservation on creation, settlement on the end, conservation under
-//! concurrency (on the embedded table and on DynamoDB Local).
+//! The executions API through the local stack: a POST reserves credits and queues the
+//! execution, the in-process queue and dispatcher start the deployed state machine, and the
+//! credits are settled exactly — also under concurrency, on the embedded table and on
+//! DynamoDB Local.
 
 use std::sync::Arc;
 
-use serde_json::json;
-use vellocity::app::credits::{self, LedgerKind};
-use vellocity::app::executions::{self, reservation, Settlement};
+use serde_json::{json, Value};
+use vellocity::agentcore::dispatch::dispatch;
+use vellocity::app::credits;
+use vellocity::app::executions::{self, Settlement};
 use vellocity::app::records::PageRequest;
-use vellocity::app::{resources, teams, App, Caller};
-use vellocity::domain::agent::AgentDraft;
-use vellocity::domain::execution::{Execution, ExecutionError, ExecutionRequest, ExecutionStatus};
-use vellocity::domain::ids::TeamId;
-use vellocity::error::Error;
-use vellocity::ports::SystemClock;
+use vellocity::app::usage;
+use vellocity::domain::execution::{ExecutionError, ExecutionStatus};
+use vellocity::domain::ids::{ExecutionId, TeamId};
+use vellocity::ports::table::Table;
+use vellocity::ports::unconfigured::Unconfigured;
+use vellocity::ports::Clock;
 
+use crate::helpers::{Response, TestApp, TestTeam};
+
+/// A team with a company, a product and an agent allowed two text capabilities.
 struct Fixture {
-    app: App,
-    caller: Caller,
-    agent_id: String,
+    app: TestApp,
+    team: TestTeam,
+    agent: String,
 }
 
-async fn fixture(app: App) -> Fixture {
-    let created = teams::create_team(&app, "Acme", "owner@example.com")
-        .await
-        .unwrap();
-    let caller = created.owner_caller("test");
-    let agent: AgentDraft = serde_json::from_value(
-        json!({"name": "Summariser", "allowed_capabilities": ["summarize"]}),
-    )
-    .unwrap();
-    let agent = resources::create(&app, &caller, agent).await.unwrap();
-    Fixture {
-        app,
-        caller,
-        agent_id: agent.id,
-    }
+fn writer() -> Value {
+    json!({"name": "Writer", "allowed_capabilities": ["summarize", "seo_optimize"]})
+}
+
+/// What every execution of the fixture's agent reserves.
+fn writer_reservation() -> i64 {
+    executions::reservation(&serde_json::from_value(writer()).unwrap())
+}
+
+async fn fixture(app: TestApp) -> Fixture {
+    let team = app.create_team("Acme").await;
+    let agent = app.post_agent(&team.key, writer()).await;
+    Fixture { app, team, agent }
 }
 
 impl Fixture {
-    /// Starts an execution of the fixture's agent.
-    async fn start(&self, request: ExecutionRequest) -> Result<Execution, Error> {
-        executions::create(&self.app, &self.caller, &self.agent_id, request).await
-    }
-}
-
-fn request(text: &str) -> ExecutionRequest {
-    serde_json::from_value(json!({ "request": text })).unwrap()
-}
-
-async fn balances(fixture: &Fixture) -> (i64, i64) {
-    let team = teams::get_team(&fixture.app, &fixture.caller)
-        .await
-        .unwrap();
-    (team.credits.balance, team.credits.reserved)
-}
-
-async fn ledger_sum(fixture: &Fixture) -> i64 {
-    let mut sum = 0;
-    let mut page = PageRequest {
-        limit: 100,
-        cursor: None,
-    };
-    loop {
-        let listing = credits::ledger(&fixture.app, &fixture.caller.team_id, page.clone())
+    async fn start(&self, body: Value) -> Response {
+        self.app
+            .start_execution(&self.team.key, &self.agent, body)
             .await
-            .unwrap();
-        sum += listing.items.iter().map(|e| e.amount).sum::<i64>();
-        match listing.next_cursor {
-            Some(cursor) => page.cursor = vellocity::ports::table::Cursor::decode(&cursor),
-            None => return sum,
-        }
     }
-}
 
-fn in_memory() -> App {
-    App::new(
-        Arc::new(vellocity::local::table::EmbeddedTable::in_memory()),
-        Arc::new(SystemClock),
-    )
-}
+    async fn started(&self, request: &str) -> String {
+        let started = self.start(json!({ "request": request })).await;
+        assert_eq!(started.status, 202, "{started:?}");
+        started.body["id"].as_str().unwrap().to_owned()
+    }
 
-#[tokio::test]
-async fn an_execution_reserves_the_most_it_can_cost_and_settles_exactly() {
-    let fixture = fixture(in_memory()).await;
-    let agent: AgentDraft =
-        serde_json::from_value(json!({"name": "S", "allowed_capabilities": ["summarize"]}))
-            .unwrap();
-    let reserved = reservation(&agent);
-    assert_eq!(
-        reserved,
-        2 + 5 * 5,
-        "planning + 5 steps of summarize (1 + 4 per started 1k tokens, ≤ 800 tokens)"
-    );
+    async fn approval_agent(&self) -> String {
+        self.app
+            .post_agent(
+                &self.team.key,
+                json!({"name": "Careful", "allowed_capabilities": ["summarize"], "requires_approval": true}),
+            )
+            .await
+    }
 
-    let execution = fixture
-        .start(request("Summarise our launch"))
-        .await
-        .unwrap();
-    assert_eq!(execution.status, ExecutionStatus::Queued);
-    assert_eq!(balances(&fixture).await, (200 - reserved, reserved));
-
-    let done = Settlement {
-        status: ExecutionStatus::Succeeded,
-        used: 9,
-        error: None,
-    };
-    let settled = executions::settle(
-        &fixture.app,
-        &fixture.caller.team_id,
-        &execution.id,
-        done.clone(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        (settled.credits.used, settled.credits.refunded),
-        (9, reserved - 9)
-    );
-    assert_eq!(balances(&fixture).await, (191, 0));
-    let again = executions::settle(
-        &fixture.app,
-        &fixture.caller.team_id,
-        &execution.id,
-        Settlement { used: 20, ..done },
-    )
-    .await
-    .unwrap();
-    assert_eq!(again.credits.used, 9, "settling twice charges once");
-    assert_eq!(balances(&fixture).await, (191, 0));
-    let kinds: Vec<LedgerKind> = credits::ledger(
-        &fixture.app,
-        &fixture.caller.team_id,
-        PageRequest {
-            limit: 10,
+    async fn ledger_sum(&self) -> i64 {
+        let team_id = TeamId::parse(&self.team.id).unwrap();
+        let mut page = PageRequest {
+            limit: 100,
             cursor: None,
-        },
-    )
-    .await
-    .unwrap()
-    .items
-    .into_iter()
-    .map(|e| e.kind)
-    .collect();
-    assert_eq!(
-        kinds,
-        [
-            LedgerKind::Refund,
-            LedgerKind::Reserve,
-            LedgerKind::PlanGrant
-        ]
-    );
-    assert_eq!(ledger_sum(&fixture).await, 191);
-}
-
-#[tokio::test]
-async fn a_failed_execution_keeps_its_error_and_refunds_what_was_not_used() {
-    let fixture = fixture(in_memory()).await;
-    let execution = fixture.start(request("x")).await.unwrap();
-    let error = ExecutionError {
-        code: "InvalidPlan".into(),
-        message: "no valid plan".into(),
-    };
-    let failed = Settlement {
-        status: ExecutionStatus::Failed,
-        used: 2,
-        error: Some(error.clone()),
-    };
-    let settled = executions::settle(&fixture.app, &fixture.caller.team_id, &execution.id, failed)
-        .await
-        .unwrap();
-    let stored = executions::find(&fixture.app, &fixture.caller.team_id, &execution.id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(stored, settled);
-    assert_eq!(stored.error, Some(error));
-    assert_eq!(
-        stored.credits.reserved,
-        stored.credits.used + stored.credits.refunded
-    );
-    assert_eq!(balances(&fixture).await, (198, 0));
-}
-
-#[tokio::test]
-async fn any_json_inputs_are_kept_as_sent() {
-    let fixture = fixture(in_memory()).await;
-    let inputs = json!({"budget": 1234.56, "huge": u64::MAX, "tags": ["a", {"b": null}]});
-    let request: ExecutionRequest =
-        serde_json::from_value(json!({"request": "x", "inputs": inputs})).unwrap();
-    let execution = fixture.start(request).await.unwrap();
-    let stored = executions::find(&fixture.app, &fixture.caller.team_id, &execution.id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(serde_json::Value::Object(stored.inputs), inputs);
-}
-
-#[tokio::test]
-async fn too_few_credits_answer_402_and_write_nothing() {
-    let fixture = fixture(in_memory()).await;
-    credits::adjust(&fixture.app, &fixture.caller.team_id, -190, "Leave 10")
-        .await
-        .unwrap();
-    let refused = fixture.start(request("x")).await.unwrap_err();
-    assert_eq!(
-        (refused.status, refused.code),
-        (402, "insufficient_credits")
-    );
-    assert_eq!(balances(&fixture).await, (10, 0));
-    assert_eq!(ledger_sum(&fixture).await, 10, "no reservation entry");
-}
-
-#[tokio::test]
-async fn references_must_be_the_teams_own_and_unknown_agents_are_not_found() {
-    let fixture = fixture(in_memory()).await;
-    let other = TeamId::generate();
-    let foreign: ExecutionRequest = serde_json::from_value(
-        json!({"request": "x", "company_id": format!("cmp_{}", &other.as_str()[5..])}),
-    )
-    .unwrap();
-    let refused = fixture.start(foreign).await.unwrap_err();
-    assert_eq!(
-        (refused.status, refused.details.unwrap()[0].field.as_str()),
-        (422, "company_id")
-    );
-    assert_eq!(balances(&fixture).await, (200, 0), "nothing reserved");
-    let unknown = executions::create(
-        &fixture.app,
-        &fixture.caller,
-        "agt_01JV8X2M7Q0000000000000000",
-        request("x"),
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(unknown.status, 404);
-    let empty = fixture.start(request("   ")).await.unwrap_err();
-    assert_eq!(empty.status, 422);
-}
-
-/// 50 executions started at once on a team with credits for only some of them, then all
-/// settled: nothing is lost, nothing goes negative, and the ledger explains the balance.
-async fn credits_are_conserved_under_concurrency(app: App) {
-    let fixture = Arc::new(fixture(app).await);
-    let starts = (0..50).map(|i| {
-        let fixture = fixture.clone();
-        tokio::spawn(async move { fixture.start(request(&format!("job {i}"))).await })
-    });
-    let mut started = Vec::new();
-    for result in futures_join(starts).await {
-        match result {
-            Ok(execution) => started.push(execution),
-            Err(error) => assert!(matches!(error.status, 402 | 409), "{error}"),
+        };
+        let mut sum = 0;
+        loop {
+            let listing = credits::ledger(&self.app.stack.app, &team_id, page.clone())
+                .await
+                .unwrap();
+            sum += listing.items.iter().map(|e| e.amount).sum::<i64>();
+            match listing.next_cursor {
+                Some(cursor) => page.cursor = vellocity::ports::table::Cursor::decode(&cursor),
+                None => return sum,
+            }
         }
     }
-    let per_execution: i64 = 27;
+}
+
+fn credits_of(execution: &Response) -> (i64, i64, i64) {
+    let c = &execution.body["credits"];
+    (
+        c["reserved"].as_i64().unwrap(),
+        c["used"].as_i64().unwrap(),
+        c["refunded"].as_i64().unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn an_execution_is_queued_with_its_credits_reserved_then_runs_and_settles_exactly() {
+    let f = fixture(TestApp::new()).await;
+    let started = f
+        .start(json!({"request": "Summarise our launch and write SEO metadata for it"}))
+        .await;
+    assert_eq!(started.status, 202, "{started:?}");
+    assert_eq!(started.body["status"], "queued");
+    assert_eq!(credits_of(&started), (writer_reservation(), 0, 0));
+    let id = started.body["id"].as_str().unwrap();
+
+    let done = f.app.wait_for(&f.team.key, id, "succeeded").await;
+    assert_eq!(done.body["status"], "succeeded", "{done:?}");
+    let (reserved, used, refunded) = credits_of(&done);
+    assert_eq!(reserved, used + refunded);
+    assert!(used > 2, "planning and the steps are charged");
+    let total = done.body["progress"]["total"].as_u64().unwrap();
+    assert!(total >= 1);
+    assert_eq!(done.body["progress"]["completed"].as_u64(), Some(total));
+    let plan = done.body["plan"].as_array().unwrap();
+    assert!(plan
+        .iter()
+        .all(|s| s["status"] == "succeeded" && s["output"].is_object()));
+    assert!(done.body["tokens"]["vellocity.offline-text-v1"]["output"].as_i64() > Some(0));
+    assert!(done.body["duration_seconds"].is_i64());
+    assert!(done.body.get("approval_token").is_none());
+
+    assert_eq!(f.app.credits(&f.team.key).await, (200 - used, 0));
+    assert_eq!(
+        f.ledger_sum().await,
+        200 - used,
+        "the ledger explains the balance"
+    );
+}
+
+#[tokio::test]
+async fn a_finished_execution_records_its_usage_for_its_hour() {
+    let f = fixture(TestApp::new()).await;
+    let id = f.started("Summarise our launch").await;
+    let done = f.app.wait_for(&f.team.key, &id, "succeeded").await;
+    let (_, used, _) = credits_of(&done);
+
+    let team = TeamId::parse(&f.team.id).unwrap();
+    let hour = usage::hour(f.app.clock.now());
+    let meter = f
+        .app
+        .stack
+        .app
+        .table
+        .get(&usage::meter_key(&team, &hour))
+        .await
+        .unwrap()
+        .expect("the hour's usage item");
+    assert_eq!(meter["executions"].as_i64(), Some(1));
+    assert_eq!(meter["credits"].as_i64(), Some(used));
+    assert!(meter["words"].as_i64() > Some(0));
+    assert_eq!(meter["images"].as_i64(), Some(0));
+
+    // Settling again (a retried task) changes nothing and counts nothing twice.
+    let id = ExecutionId::parse(&id).unwrap();
+    let failure = ExecutionError {
+        code: "Late".into(),
+        message: "a retried failure".into(),
+    };
+    let again = executions::settle(&f.app.stack.app, &team, &id, Settlement::failed(failure))
+        .await
+        .unwrap();
+    assert_eq!(again.status, ExecutionStatus::Succeeded);
+    let meter = f
+        .app
+        .stack
+        .app
+        .table
+        .get(&usage::meter_key(&team, &hour))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(meter["executions"].as_i64(), Some(1));
+    assert_eq!(f.app.credits(&f.team.key).await, (200 - used, 0));
+}
+
+#[tokio::test]
+async fn a_replayed_post_starts_one_execution() {
+    let f = fixture(TestApp::new()).await;
+    let auth = format!("Bearer {}", f.team.key);
+    let path = format!("/v1/agents/{}/executions", f.agent);
+    let send = |body: &'static str| {
+        let headers = [
+            ("authorization", auth.as_str()),
+            ("content-type", "application/json"),
+            ("idempotency-key", "launch-1"),
+        ];
+        let app = &f.app;
+        let path = path.clone();
+        async move {
+            app.send("POST", &path, &headers, body.as_bytes().to_vec())
+                .await
+        }
+    };
+    let first = send(r#"{"request": "Summarise our launch"}"#).await;
+    let replay = send(r#"{"request": "Summarise our launch"}"#).await;
+    assert_eq!((first.status, replay.status), (202, 202));
+    assert_eq!(first.body["id"], replay.body["id"]);
+    let changed = send(r#"{"request": "Something else"}"#).await;
+    assert_eq!(changed.status, 422, "{changed:?}");
+
+    let listed = f.app.get(&f.team.key, "/v1/executions").await;
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);
+    let id = first.body["id"].as_str().unwrap();
+    let done = f.app.wait_for(&f.team.key, id, "succeeded").await;
+    let (_, used, _) = credits_of(&done);
+    assert_eq!(f.app.credits(&f.team.key).await, (200 - used, 0));
+}
+
+#[tokio::test]
+async fn a_duplicated_queue_message_starts_one_workflow() {
+    let f = fixture(TestApp::new()).await;
+    let id = f.started("Summarise our launch").await;
+    let message = json!({"team_id": f.team.id, "execution_id": id}).to_string();
+    let workflows = f.app.stack.app.workflows.clone();
+    dispatch(workflows.as_ref(), &message).await.unwrap();
+    dispatch(workflows.as_ref(), &message).await.unwrap();
+    let done = f.app.wait_for(&f.team.key, &id, "succeeded").await;
+    let (_, used, _) = credits_of(&done);
+    assert_eq!(f.app.credits(&f.team.key).await, (200 - used, 0));
+    assert_eq!(
+        f.ledger_sum().await,
+        200 - used,
+        "one reservation, one refund"
+    );
+    assert!(f.app.stack.queue.dead_letters().is_empty());
+
+    let poison = dispatch(workflows.as_ref(), "{\"hello\": 1}").await;
     assert!(
-        !started.is_empty() && started.len() as i64 <= 200 / per_execution,
+        poison.is_err(),
+        "a message that is not an execution is refused"
+    );
+}
+
+#[tokio::test]
+async fn executions_are_listed_newest_first_by_agent_and_status_a_page_at_a_time() {
+    let f = fixture(TestApp::new()).await;
+    let careful = f.approval_agent().await;
+    let first = f.started("One").await;
+    f.app.wait_for(&f.team.key, &first, "succeeded").await;
+    let waiting = f
+        .app
+        .start_execution(&f.team.key, &careful, json!({"request": "Two"}))
+        .await;
+    let waiting = waiting.body["id"].as_str().unwrap().to_owned();
+    f.app
+        .wait_for(&f.team.key, &waiting, "awaiting_approval")
+        .await;
+    let third = f.started("Three").await;
+    f.app.wait_for(&f.team.key, &third, "succeeded").await;
+
+    let ids = |r: &Response| -> Vec<String> {
+        r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let all = f.app.get(&f.team.key, "/v1/executions").await;
+    assert_eq!(
+        ids(&all),
+        vec![third.clone(), waiting.clone(), first.clone()]
+    );
+    assert!(
+        all.body["items"][0]["plan"][0].get("output").is_none(),
+        "summaries only"
+    );
+
+    let by_agent = f
+        .app
+        .get(&f.team.key, &format!("/v1/executions?agent_id={}", f.agent))
+        .await;
+    assert_eq!(ids(&by_agent), vec![third.clone(), first.clone()]);
+    let by_status = f
+        .app
+        .get(&f.team.key, "/v1/executions?status=awaiting_approval")
+        .await;
+    assert_eq!(ids(&by_status), vec![waiting.clone()]);
+
+    let page = f
+        .app
+        .get(&f.team.key, "/v1/executions?status=succeeded&limit=1")
+        .await;
+    assert_eq!(ids(&page), vec![third.clone()]);
+    let cursor = page.body["next_cursor"].as_str().unwrap();
+    let next = f
+        .app
+        .get(
+            &f.team.key,
+            &format!("/v1/executions?status=succeeded&limit=1&cursor={cursor}"),
+        )
+        .await;
+    assert_eq!(ids(&next), vec![first.clone()]);
+
+    for bad in [
+        "status=done",
+        "agent_id=cmp_01JV8X2M7Q0000000000000002",
+        "colour=red",
+    ] {
+        let refused = f
+            .app
+            .get(&f.team.key, &format!("/v1/executions?{bad}"))
+            .await;
+        assert_eq!(
+            (refused.status, refused.code()),
+            (400, "invalid_query"),
+            "{bad}"
+        );
+    }
+    let other = f.app.create_team("Other").await;
+    let theirs = f.app.get(&other.key, "/v1/executions").await;
+    assert!(ids(&theirs).is_empty(), "another team sees none of them");
+    let foreign = f
+        .app
+        .get(&other.key, &format!("/v1/executions/{first}"))
+        .await;
+    assert_eq!(foreign.status, 404);
+}
+
+#[tokio::test]
+async fn approval_resumes_the_workflow_and_rejection_ends_it_with_a_refund() {
+    let f = fixture(TestApp::new()).await;
+    let careful = f.approval_agent().await;
+    let start = |request: &'static str| {
+        let (app, key, careful) = (&f.app, f.team.key.clone(), careful.clone());
+        async move {
+            let started = app
+                .start_execution(&key, &careful, json!({ "request": request }))
+                .await;
+            let id = started.body["id"].as_str().unwrap().to_owned();
+            let waiting = app.wait_for(&key, &id, "awaiting_approval").await;
+            assert_eq!(waiting.body["status"], "awaiting_approval", "{waiting:?}");
+            assert!(waiting.body.get("approval_token").is_none());
+            id
+        }
+    };
+    let approve_path = |id: &str| format!("/v1/executions/{id}/approval");
+
+    let approved = start("Summarise the launch").await;
+    for (body, status) in [
+        (json!({"approved": "yes"}), 400),
+        (json!({"approved": true, "comment": "x".repeat(1_001)}), 422),
+        (json!({"approved": true, "extra": 1}), 400),
+    ] {
+        let refused = f
+            .app
+            .post(&f.team.key, &approve_path(&approved), body)
+            .await;
+        assert_eq!(refused.status, status, "{refused:?}");
+    }
+    let resumed = f
+        .app
+        .post(
+            &f.team.key,
+            &approve_path(&approved),
+            json!({"approved": true, "comment": "Looks right"}),
+        )
+        .await;
+    assert_eq!(resumed.status, 200, "{resumed:?}");
+    assert_eq!(resumed.body["approval"]["approved"], true);
+    let done = f.app.wait_for(&f.team.key, &approved, "succeeded").await;
+    assert_eq!(done.body["status"], "succeeded");
+    assert_eq!(done.body["approval"]["comment"], "Looks right");
+    let again = f
+        .app
+        .post(
+            &f.team.key,
+            &approve_path(&approved),
+            json!({"approved": true}),
+        )
+        .await;
+    assert_eq!((again.status, again.code()), (409, "not_awaiting_approval"));
+
+    let rejected = start("Summarise something off-brand").await;
+    let before = f.app.credits(&f.team.key).await;
+    let ended = f
+        .app
+        .post(
+            &f.team.key,
+            &approve_path(&rejected),
+            json!({"approved": false, "comment": "Not this quarter"}),
+        )
+        .await;
+    assert_eq!(ended.status, 200, "{ended:?}");
+    assert_eq!(ended.body["status"], "cancelled");
+    assert_eq!(ended.body["error"]["code"], "Rejected");
+    assert_eq!(ended.body["error"]["message"], "Not this quarter");
+    let (reserved, used, refunded) = credits_of(&ended);
+    assert_eq!((used, refunded), (2, reserved - 2), "planning only");
+    assert_eq!(
+        f.app.credits(&f.team.key).await,
+        (before.0 + refunded, before.1 - reserved)
+    );
+}
+
+#[tokio::test]
+async fn cancel_refunds_what_was_not_used_and_an_ended_execution_cannot_be_cancelled() {
+    let f = fixture(TestApp::new()).await;
+    let careful = f.approval_agent().await;
+    let started = f
+        .app
+        .start_execution(&f.team.key, &careful, json!({"request": "Summarise"}))
+        .await;
+    let id = started.body["id"].as_str().unwrap().to_owned();
+    f.app.wait_for(&f.team.key, &id, "awaiting_approval").await;
+
+    let cancel = format!("/v1/executions/{id}/cancel");
+    let cancelled = f.app.post(&f.team.key, &cancel, json!({})).await;
+    assert_eq!(cancelled.status, 200, "{cancelled:?}");
+    assert_eq!(cancelled.body["status"], "cancelled");
+    let (reserved, used, refunded) = credits_of(&cancelled);
+    assert_eq!((used, refunded), (2, reserved - 2));
+    assert_eq!(f.app.credits(&f.team.key).await, (198, 0));
+
+    let twice = f.app.post(&f.team.key, &cancel, json!({})).await;
+    assert_eq!((twice.status, twice.code()), (409, "execution_finished"));
+    let approve = f
+        .app
+        .post(
+            &f.team.key,
+            &format!("/v1/executions/{id}/approval"),
+            json!({"approved": true}),
+        )
+        .await;
+    assert_eq!(approve.status, 409);
+    let unknown = f
+        .app
+        .post(
+            &f.team.key,
+            "/v1/executions/exe_01JV8X2M7Q0000000000000009/cancel",
+            json!({}),
+        )
+        .await;
+    assert_eq!(unknown.status, 404);
+    assert_eq!(f.app.credits(&f.team.key).await, (198, 0), "nothing moved");
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_with_nothing_written_or_reserved() {
+    let f = fixture(TestApp::new()).await;
+    credits::adjust(
+        &f.app.stack.app,
+        &TeamId::parse(&f.team.id).unwrap(),
+        -190,
+        "Leave 10",
+    )
+    .await
+    .unwrap();
+    let poor = f.start(json!({"request": "x"})).await;
+    assert_eq!((poor.status, poor.code()), (402, "insufficient_credits"));
+    credits::adjust(
+        &f.app.stack.app,
+        &TeamId::parse(&f.team.id).unwrap(),
+        190,
+        "Restore",
+    )
+    .await
+    .unwrap();
+
+    let other = f.app.create_team("Other").await;
+    let foreign_company = f.app.post_company(&other.key, "Theirs").await;
+    let cases = [
+        (json!({"request": "x", "company_id": foreign_company}), 422),
+        (json!({"request": "   "}), 422),
+        (json!({"request": "x".repeat(4_001)}), 422),
+        (
+            json!({"request": "x", "inputs": {"blob": "y".repeat(17_000)}}),
+            422,
+        ),
+        (json!({"request": 7}), 400),
+        (json!({"request": "x", "priority": "high"}), 400),
+    ];
+    for (body, status) in cases {
+        let refused = f.start(body.clone()).await;
+        assert_eq!(refused.status, status, "{body}: {refused:?}");
+    }
+    let unknown = f
+        .app
+        .start_execution(
+            &f.team.key,
+            "agt_01JV8X2M7Q0000000000000000",
+            json!({"request": "x"}),
+        )
+        .await;
+    assert_eq!(unknown.status, 404);
+    let huge = f
+        .start(json!({"request": "x", "inputs": {"blob": "y".repeat(300_000)}}))
+        .await;
+    assert_eq!(huge.status, 413);
+
+    let listed = f.app.get(&f.team.key, "/v1/executions").await;
+    assert_eq!(listed.body["items"], json!([]));
+    assert_eq!(f.app.credits(&f.team.key).await, (200, 0));
+    assert_eq!(f.ledger_sum().await, 200);
+}
+
+#[tokio::test]
+async fn a_queue_that_refuses_the_message_fails_the_execution_with_a_full_refund() {
+    let mut f = fixture(TestApp::new()).await;
+    f.app.stack.app.queue = Arc::new(Unconfigured("EXECUTIONS_QUEUE_URL"));
+    let refused = f.start(json!({"request": "x"})).await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (503, "service_unavailable")
+    );
+    let listed = f.app.get(&f.team.key, "/v1/executions").await;
+    let execution = &listed.body["items"][0];
+    assert_eq!(execution["status"], "failed");
+    assert_eq!(execution["error"]["code"], "QueueUnavailable");
+    assert_eq!(f.app.credits(&f.team.key).await, (200, 0));
+}
+
+/// 50 executions started at once on a team with credits for only some of them, each run to
+/// its end by the workflow: nothing is lost, no balance goes negative, and the ledger explains
+/// the final balance.
+async fn credits_are_conserved_under_concurrency(app: TestApp) {
+    let f = Arc::new(fixture(app).await);
+    let starts: Vec<_> = (0..50)
+        .map(|i| {
+            let f = f.clone();
+            tokio::spawn(async move { f.start(json!({ "request": format!("job {i}") })).await })
+        })
+        .collect();
+    let mut started = Vec::new();
+    for start in starts {
+        let response = start.await.unwrap();
+        match response.status {
+            202 => started.push(response.body["id"].as_str().unwrap().to_owned()),
+            status => assert!(matches!(status, 402 | 409), "{response:?}"),
+        }
+    }
+    assert!(
+        !started.is_empty() && started.len() as i64 <= 200 / writer_reservation(),
         "{} started",
         started.len()
     );
-    let (balance, reserved) = balances(&fixture).await;
-    assert!(balance >= 0);
-    assert_eq!(reserved, per_execution * started.len() as i64);
-    assert_eq!(balance + reserved, 200);
-
-    let settles = started.iter().enumerate().map(|(i, execution)| {
-        let (fixture, id) = (fixture.clone(), execution.id.clone());
-        let used = (i as i64 * 7) % 30;
-        tokio::spawn(async move {
-            let outcome = Settlement {
-                status: ExecutionStatus::Succeeded,
-                used,
-                error: None,
-            };
-            executions::settle(&fixture.app, &fixture.caller.team_id, &id, outcome).await
-        })
-    });
     let mut used_total = 0;
-    for settled in futures_join(settles).await {
-        let settled = settled.unwrap();
-        assert_eq!(
-            settled.credits.reserved,
-            settled.credits.used + settled.credits.refunded
-        );
-        used_total += settled.credits.used;
+    for id in &started {
+        let (balance, _) = f.app.credits(&f.team.key).await;
+        assert!(balance >= 0);
+        let done = f.app.wait_for(&f.team.key, id, "succeeded").await;
+        assert_eq!(done.body["status"], "succeeded", "{done:?}");
+        let (reserved, used, refunded) = credits_of(&done);
+        assert_eq!(reserved, used + refunded);
+        used_total += used;
     }
-    assert_eq!(balances(&fixture).await, (200 - used_total, 0));
-    assert_eq!(ledger_sum(&fixture).await, 200 - used_total);
-}
-
-async fn futures_join<T: Send + 'static>(
-    handles: impl Iterator<Item = tokio::task::JoinHandle<T>>,
-) -> Vec<T> {
-    let mut results = Vec::new();
-    for handle in handles.collect::<Vec<_>>() {
-        results.push(handle.await.unwrap());
-    }
-    results
+    assert_eq!(f.app.credits(&f.team.key).await, (200 - used_total, 0));
+    assert_eq!(f.ledger_sum().await, 200 - used_total);
 }
 
 #[tokio::test]
 async fn fifty_concurrent_executions_conserve_credits_on_the_embedded_table() {
-    credits_are_conserved_under_concurrency(in_memory()).await;
+    credits_are_conserved_under_concurrency(TestApp::new()).await;
 }
 
 #[tokio::test]
 async fn fifty_concurrent_executions_conserve_credits_on_dynamodb_local() {
-    let table = crate::dynamodb::fresh_table().await;
-    credits_are_conserved_under_concurrency(App::new(Arc::new(table), Arc::new(SystemClock))).await;
+    let table: Arc<dyn Table> = Arc::new(crate::dynamodb::fresh_table().await);
+    credits_are_conserved_under_concurrency(TestApp::with_table(table)).await;
 }

@@ -13,6 +13,7 @@ use vellocity::domain::team::ApiKeyRequest;
 use vellocity::domain::validation::Email;
 use vellocity::local::clock::ManualClock;
 use vellocity::local::table::EmbeddedTable;
+use vellocity::ports::table::Table;
 use vellocity_local::{HttpRequest, Stack};
 
 /// Every scope: for keys whose limits come from their member's role alone.
@@ -72,7 +73,13 @@ impl Response {
 }
 
 impl TestApp {
+    /// The local stack on an in-memory embedded table.
     pub fn new() -> TestApp {
+        TestApp::with_table(Arc::new(EmbeddedTable::in_memory()))
+    }
+
+    /// The local stack on `table`, its workflow delays scaled to nothing.
+    pub fn with_table(table: Arc<dyn Table>) -> TestApp {
         let clock = Arc::new(ManualClock::new(
             time::macros::datetime!(2026-11-21 12:00 UTC),
         ));
@@ -86,10 +93,10 @@ impl TestApp {
         .unwrap();
         let app = App {
             jwt: Some(Arc::new(jwt)),
-            ..App::new(Arc::new(EmbeddedTable::in_memory()), clock.clone())
+            ..App::new(table, clock.clone())
         };
         TestApp {
-            stack: Stack { app },
+            stack: Stack::new(app, 0.0).unwrap(),
             clock,
         }
     }
@@ -213,6 +220,48 @@ impl TestApp {
         let created = self.post(key, "/v1/companies", json!({"name": name})).await;
         assert_eq!(created.status, 201, "{created:?}");
         created.body["id"].as_str().unwrap().to_owned()
+    }
+}
+
+impl TestApp {
+    /// Creates an agent and returns its id.
+    pub async fn post_agent(&self, key: &str, agent: Value) -> String {
+        let created = self.post(key, "/v1/agents", agent).await;
+        assert_eq!(created.status, 201, "{created:?}");
+        created.body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Starts an execution of `agent`; the response is the API's.
+    pub async fn start_execution(&self, key: &str, agent: &str, body: Value) -> Response {
+        self.post(key, &format!("/v1/agents/{agent}/executions"), body)
+            .await
+    }
+
+    /// Reads an execution until the workflow has left it in `status` (or any final status),
+    /// polling as a client would; panics after ten seconds.
+    pub async fn wait_for(&self, key: &str, id: &str, status: &str) -> Response {
+        let path = format!("/v1/executions/{id}");
+        for _ in 0..2_000 {
+            let current = self.get(key, &path).await;
+            assert_eq!(current.status, 200, "{current:?}");
+            let now = current.body["status"].as_str().unwrap_or_default();
+            if now == status || ["succeeded", "failed", "cancelled"].contains(&now) {
+                return current;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        panic!("execution {id} never reached {status}");
+    }
+
+    /// The team's available and reserved credits.
+    pub async fn credits(&self, key: &str) -> (i64, i64) {
+        let team = self.get(key, "/v1/team").await;
+        assert_eq!(team.status, 200, "{team:?}");
+        let credits = &team.body["credits"];
+        (
+            credits["balance"].as_i64().unwrap(),
+            credits["reserved"].as_i64().unwrap(),
+        )
     }
 }
 

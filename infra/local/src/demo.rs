@@ -1,14 +1,13 @@
 //! `vellocity-local demo`: the main job end to end on this machine. Creates a team with a
-//! company (brand voice), a product, two partners and an agent, starts an execution, runs
-//! `statemachines/agentcore.asl.json` in-process with the offline model, shows each step as it
-//! finishes, and prints the results and the credits used.
+//! company (brand voice), a product, two partners and an agent, starts an execution (queued,
+//! dispatched, and run by `statemachines/agentcore.asl.json` in the local workflow engine with
+//! the offline model), shows each step as it finishes, and prints the results and the credits
+//! used.
 
 use std::io::Write;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use vellocity::agentcore::workflow::TaskInput;
 use vellocity::app::{executions, resources, teams, App, Caller};
 use vellocity::domain::agent::AgentDraft;
 use vellocity::domain::execution::{Execution, ExecutionRequest};
@@ -16,7 +15,7 @@ use vellocity::domain::resources::{CompanyDraft, PartnerDraft, ProductDraft};
 use vellocity::domain::step::StepStatus;
 use vellocity::error::Error;
 
-use crate::workflow;
+use crate::Stack;
 
 /// The demo's request.
 pub const REQUEST: &str = "Write a launch blog post for Deploy Guard in our brand voice, LinkedIn and X posts to announce it, a banner image, and find the best co-sell partners for it.";
@@ -40,8 +39,10 @@ fn say(out: &mut impl Write, line: impl AsRef<str>) {
     let _ = writeln!(out, "{}", line.as_ref());
 }
 
-/// Runs the demo on `app`, writing a readable account to `out`; returns the finished execution.
-pub async fn run(app: &App, out: &mut impl Write) -> Result<Execution, String> {
+/// Runs the demo on `stack`, writing a readable account to `out`; returns the finished
+/// execution.
+pub async fn run(stack: &Stack, out: &mut impl Write) -> Result<Execution, String> {
+    let app = &stack.app;
     let started = Instant::now();
     let created = teams::create_team(app, "Acme GTM", "owner@acme.example")
         .await
@@ -88,7 +89,7 @@ pub async fn run(app: &App, out: &mut impl Write) -> Result<Execution, String> {
     );
 
     let request: ExecutionRequest = draft(json!({ "request": REQUEST }))?;
-    let execution = executions::create(app, &caller, &agent, request)
+    let execution = executions::start(app, &caller, &agent, request)
         .await
         .map_err(|e| e.message)?;
     say(
@@ -99,16 +100,6 @@ pub async fn run(app: &App, out: &mut impl Write) -> Result<Execution, String> {
         ),
     );
 
-    let machine = workflow::machine().map_err(|e| e.to_string())?;
-    let interpreter = Arc::new(workflow::interpreter(app));
-    let input = TaskInput {
-        team_id: caller.team_id.clone(),
-        execution_id: execution.id.clone(),
-    };
-    let running = {
-        let (interpreter, machine, input) = (interpreter.clone(), machine.clone(), input.clone());
-        tokio::spawn(async move { workflow::run(&interpreter, &machine, &input).await })
-    };
     let mut shown = 0;
     let mut planned = false;
     let finished = loop {
@@ -145,12 +136,13 @@ pub async fn run(app: &App, out: &mut impl Write) -> Result<Execution, String> {
         if current.status.is_final() {
             break current;
         }
-        if running.is_finished() && !current.status.is_final() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
     };
-    let outcome = running.await.map_err(|e| e.to_string())?;
+    let transitions = stack
+        .workflows
+        .wait(execution.id.as_str())
+        .await
+        .map_or(0, |outcome| outcome.transitions());
 
     say(
         out,
@@ -216,7 +208,7 @@ pub async fn run(app: &App, out: &mut impl Write) -> Result<Execution, String> {
         out,
         format!(
             "{} state transitions, {:.0} ms end to end",
-            outcome.transitions(),
+            transitions,
             started.elapsed().as_secs_f64() * 1_000.0
         ),
     );

@@ -4,6 +4,7 @@
 
 pub mod asl;
 pub mod demo;
+pub mod engine;
 pub mod server;
 pub mod workflow;
 
@@ -21,6 +22,8 @@ use vellocity::error::Error;
 use vellocity::local::objects::LocalObjects;
 use vellocity::local::table::EmbeddedTable;
 use vellocity::ports::SystemClock;
+
+use crate::engine::{LocalQueue, LocalWorkflows};
 
 /// An HTTP request as the local server received it.
 #[derive(Clone, Debug, Default)]
@@ -42,6 +45,10 @@ pub struct HttpRequest {
 pub struct Stack {
     /// The dependencies every handler gets.
     pub app: App,
+    /// The state machine runs (Step Functions locally).
+    pub workflows: Arc<LocalWorkflows>,
+    /// The executions queue (SQS locally).
+    pub queue: Arc<LocalQueue>,
 }
 
 impl Stack {
@@ -54,13 +61,28 @@ impl Stack {
             Some(settings) => Some(Arc::new(settings.verifier()?)),
             None => None,
         };
+        let app = App {
+            jwt,
+            plans: Arc::new(Plans::from_env()?),
+            objects: Arc::new(LocalObjects::Directory(data_dir.join("objects"))),
+            ..App::new(Arc::new(table), Arc::new(SystemClock))
+        };
+        Stack::new(app, 1.0)
+    }
+
+    /// The stack over `app`, with the in-process queue and workflow engine wired in;
+    /// `time_scale` multiplies the state machine's Wait and Retry delays (1.0 = real time).
+    pub fn new(app: App, time_scale: f64) -> Result<Stack, String> {
+        let workflows = Arc::new(LocalWorkflows::new(&app, time_scale)?);
+        let queue = Arc::new(LocalQueue::new(workflows.clone()));
         Ok(Stack {
             app: App {
-                jwt,
-                plans: Arc::new(Plans::from_env()?),
-                objects: Arc::new(LocalObjects::Directory(data_dir.join("objects"))),
-                ..App::new(Arc::new(table), Arc::new(SystemClock))
+                queue: queue.clone(),
+                workflows: workflows.clone(),
+                ..app
             },
+            workflows,
+            queue,
         })
     }
 

@@ -145,7 +145,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 std::env::temp_dir().join(format!("vellocity-demo-{}", std::process::id()))
             });
             let stack = Stack::open(&dir)?;
-            let finished = vellocity_local::demo::run(&stack.app, &mut std::io::stdout()).await?;
+            let finished = vellocity_local::demo::run(&stack, &mut std::io::stdout()).await?;
             println!(
                 "Data kept in {}: `vellocity-local --data-dir {} serve` serves it.",
                 dir.display(),

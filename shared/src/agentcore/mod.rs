@@ -4,6 +4,8 @@ pub mod analysis;
 pub mod capabilities;
 pub mod catalog;
 pub mod cosell;
+pub mod dispatch;
+pub mod lambda;
 pub mod plan;
 pub mod prompts;
 pub mod workflow;

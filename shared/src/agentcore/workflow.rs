@@ -14,7 +14,7 @@ use super::catalog::{DEFAULT_IMAGE, DEFAULT_TEXT};
 use super::cosell::{self, Needs};
 use super::plan::{self as planning, PlanError, PlanningBrief};
 use super::prompts;
-use crate::app::executions::{self, execution_key, Settlement, MAX_STEPS, PLANNING_CREDITS};
+use crate::app::executions::{self, execution_key, Settlement, MAX_STEPS};
 use crate::app::items::{from_item, value_of};
 use crate::app::{keys, App};
 use crate::domain::agent::AgentDraft;
@@ -90,6 +90,106 @@ impl From<AiError> for TaskError {
             AiError::Throttled(m) => TaskError::Throttled(m),
             AiError::Unavailable(m) => TaskError::Unavailable(m),
             AiError::Rejected(m) => TaskError::StepFailed(m),
+        }
+    }
+}
+
+/// The state machine's Task states, each one Lambda function (one binary) in production.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Task {
+    /// Marks the execution running; says whether approval is needed.
+    LoadContext,
+    /// Plans the steps.
+    Plan,
+    /// Parks the execution with its task token until a person decides.
+    RequestApproval,
+    /// Runs one step.
+    RunStep,
+    /// Settles a successful execution.
+    Finish,
+    /// Records a failure and settles.
+    Fail,
+}
+
+impl Task {
+    /// Every task.
+    pub const ALL: [Task; 6] = [
+        Task::LoadContext,
+        Task::Plan,
+        Task::RequestApproval,
+        Task::RunStep,
+        Task::Finish,
+        Task::Fail,
+    ];
+
+    /// The binary in `functions/` and the local stack's function name.
+    pub fn binary(self) -> &'static str {
+        match self {
+            Task::LoadContext => "load-context",
+            Task::Plan => "plan",
+            Task::RequestApproval => "request-approval",
+            Task::RunStep => "run-step",
+            Task::Finish => "finish",
+            Task::Fail => "fail",
+        }
+    }
+
+    /// The `${Placeholder}` of its ARN in `statemachines/agentcore.asl.json`, also the key of
+    /// its `DefinitionSubstitutions` entry in `template.yaml`.
+    pub fn placeholder(self) -> &'static str {
+        match self {
+            Task::LoadContext => "LoadContextFunctionArn",
+            Task::Plan => "PlanFunctionArn",
+            Task::RequestApproval => "RequestApprovalFunctionArn",
+            Task::RunStep => "RunStepFunctionArn",
+            Task::Finish => "FinishFunctionArn",
+            Task::Fail => "FailFunctionArn",
+        }
+    }
+
+    /// The function's logical id in `template.yaml`.
+    pub fn function(self) -> &'static str {
+        match self {
+            Task::LoadContext => "LoadContextFunction",
+            Task::Plan => "PlanFunction",
+            Task::RequestApproval => "RequestApprovalFunction",
+            Task::RunStep => "RunStepFunction",
+            Task::Finish => "FinishFunction",
+            Task::Fail => "FailFunction",
+        }
+    }
+
+    /// The task whose binary is `name`.
+    pub fn named(name: &str) -> Option<Task> {
+        Task::ALL.into_iter().find(|t| t.binary() == name)
+    }
+}
+
+fn text_field(payload: &Value, field: &str) -> String {
+    payload[field].as_str().unwrap_or_default().to_owned()
+}
+
+/// Runs `task` on the payload the state machine sent it: `{team_id, execution_id}` plus
+/// `task_token` (approval), `index` (a step) or `error` and `cause` (a failure).
+pub async fn run_task(app: &App, task: Task, payload: &Value) -> Result<Value, TaskError> {
+    let input: TaskInput = serde_json::from_value(payload.clone())
+        .map_err(|e| TaskError::Internal(format!("{}: invalid input: {e}", task.binary())))?;
+    match task {
+        Task::LoadContext => load_context(app, &input).await,
+        Task::Plan => plan(app, &input).await,
+        Task::RequestApproval => {
+            request_approval(app, &input, &text_field(payload, "task_token")).await
+        }
+        Task::RunStep => {
+            let index = payload["index"]
+                .as_u64()
+                .ok_or_else(|| TaskError::Internal("run-step needs a step `index`".into()))?;
+            run_step(app, &input, index as usize).await
+        }
+        Task::Finish => finish(app, &input).await,
+        Task::Fail => {
+            let (error, cause) = (text_field(payload, "error"), text_field(payload, "cause"));
+            fail(app, &input, &error, &cause).await
         }
     }
 }
@@ -408,6 +508,7 @@ pub async fn run_step(app: &App, input: &TaskInput, index: usize) -> Result<Valu
             spec.credits.charge(0, 0),
         ),
     };
+    let output = keep_small(app, input, index, output).await?;
     execution.steps[index] = Step {
         status: StepStatus::Succeeded,
         output: Some(output),
@@ -416,6 +517,39 @@ pub async fn run_step(app: &App, input: &TaskInput, index: usize) -> Result<Valu
     };
     save(app, input, &execution, ExecutionStatus::Running).await?;
     Ok(json!({"index": index, "credits": credits}))
+}
+
+/// Outputs larger than this go to the object store; the execution keeps a reference, so it
+/// stays far below DynamoDB's 400 KB item limit with every step filled.
+pub const INLINE_OUTPUT_BYTES: usize = 16 * 1024;
+
+/// Moves a large output to the object store, leaving `{output_key, bytes, preview}`.
+async fn keep_small(
+    app: &App,
+    input: &TaskInput,
+    index: usize,
+    output: Value,
+) -> Result<Value, TaskError> {
+    let bytes = serde_json::to_vec(&output).map_err(|e| TaskError::Internal(e.to_string()))?;
+    if bytes.len() <= INLINE_OUTPUT_BYTES {
+        return Ok(output);
+    }
+    let key = format!(
+        "teams/{}/executions/{}/step-{index}.json",
+        input.team_id, input.execution_id
+    );
+    let size = bytes.len();
+    let preview: String = output["text"]
+        .as_str()
+        .unwrap_or_default()
+        .chars()
+        .take(500)
+        .collect();
+    app.objects
+        .put(&key, bytes, "application/json")
+        .await
+        .map_err(|e| TaskError::Unavailable(e.to_string()))?;
+    Ok(json!({"output_key": key, "bytes": size, "preview": preview}))
 }
 
 async fn deterministic(
@@ -492,28 +626,12 @@ async fn deterministic(
     }
 }
 
-fn used(execution: &Execution) -> i64 {
-    let planning = if execution.steps.is_empty() {
-        0
-    } else {
-        PLANNING_CREDITS
-    };
-    planning
-        + execution
-            .steps
-            .iter()
-            .filter(|s| s.status == StepStatus::Succeeded)
-            .map(|s| s.credits)
-            .sum::<i64>()
-}
-
 /// Ends a successful run: charges planning and the steps, refunds the rest.
 pub async fn finish(app: &App, input: &TaskInput) -> Result<Value, TaskError> {
-    let execution = load(app, input).await?.execution;
     let settlement = Settlement {
         status: ExecutionStatus::Succeeded,
-        used: used(&execution),
         error: None,
+        approval: None,
     };
     let settled = executions::settle(app, &input.team_id, &input.execution_id, settlement).await?;
     Ok(json!({"status": settled.status, "credits": settled.credits}))
@@ -526,15 +644,10 @@ pub async fn fail(
     error: &str,
     cause: &str,
 ) -> Result<Value, TaskError> {
-    let execution = load(app, input).await?.execution;
-    let settlement = Settlement {
-        status: ExecutionStatus::Failed,
-        used: used(&execution),
-        error: Some(ExecutionError {
-            code: error.to_owned(),
-            message: cause.chars().take(1_000).collect(),
-        }),
-    };
+    let settlement = Settlement::failed(ExecutionError {
+        code: error.to_owned(),
+        message: cause.chars().take(1_000).collect(),
+    });
     let settled = executions::settle(app, &input.team_id, &input.execution_id, settlement).await?;
     Ok(json!({"status": settled.status, "credits": settled.credits}))
 }

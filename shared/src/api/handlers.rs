@@ -1,9 +1,12 @@
 //! Route handlers: parse, call one use case, map the result. No business rule lives here.
 
 use crate::agentcore::capabilities::CAPABILITIES;
+use crate::app::executions::{self, ExecutionFilter};
 use crate::app::resources::{self, Resource};
-use crate::app::{api_keys, members, teams, App};
+use crate::app::{api_keys, execution_view, members, teams, App};
 use crate::domain::agent::AgentDraft;
+use crate::domain::execution::ExecutionStatus;
+use crate::domain::ids::AgentId;
 use crate::domain::resources::{CompanyDraft, PartnerDraft, ProductDraft};
 use crate::error::Error;
 
@@ -77,7 +80,53 @@ pub async fn handle(app: &App, route: RouteId, req: &ApiRequest) -> Result<ApiRe
                 .collect();
             ApiResponse::ok(&serde_json::json!({ "items": items, "next_cursor": null }))
         }
+        StartExecution => {
+            let execution = executions::start(app, caller, req.path("id"), req.json()?).await?;
+            ApiResponse::json(202, &execution_view::detail(app, &execution).await?)
+        }
+        ListExecutions => {
+            let page = req.page_with(&["agent_id", "status"])?;
+            let filter = execution_filter(req)?;
+            let listing = executions::list(app, caller, &filter, page).await?;
+            ApiResponse::ok(&listing.map(|e| execution_view::summary(&e)))
+        }
+        GetExecution => {
+            req.allow_query(&[])?;
+            let execution = executions::get(app, caller, req.path("id")).await?;
+            ApiResponse::ok(&execution_view::detail(app, &execution).await?)
+        }
+        CancelExecution => {
+            let execution = executions::cancel(app, caller, req.path("id")).await?;
+            ApiResponse::ok(&execution_view::detail(app, &execution).await?)
+        }
+        DecideApproval => {
+            let execution = executions::decide(app, caller, req.path("id"), req.json()?).await?;
+            ApiResponse::ok(&execution_view::detail(app, &execution).await?)
+        }
     }
+}
+
+/// `?agent_id=` and `?status=` of `GET /v1/executions`.
+fn execution_filter(req: &ApiRequest) -> Result<ExecutionFilter, Error> {
+    let agent_id = req
+        .query_value("agent_id")?
+        .map(|id| {
+            AgentId::parse(id)
+                .map_err(|e| Error::bad_request("invalid_query", format!("`agent_id` {e}.")))
+        })
+        .transpose()?;
+    let status = req
+        .query_value("status")?
+        .map(|text| {
+            serde_json::from_value::<ExecutionStatus>(text.into()).map_err(|_| {
+                Error::bad_request(
+                    "invalid_query",
+                    "`status` must be one of queued, running, awaiting_approval, succeeded, failed, cancelled.",
+                )
+            })
+        })
+        .transpose()?;
+    Ok(ExecutionFilter { agent_id, status })
 }
 
 async fn list<R: Resource>(app: &App, req: &ApiRequest) -> Result<ApiResponse, Error> {

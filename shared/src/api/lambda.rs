@@ -4,11 +4,15 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
+use aws_config::SdkConfig;
 use lambda_http::request::RequestContext;
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
 
 use crate::app::{App, Caller};
 use crate::aws::dynamodb::DynamoDbTable;
+use crate::aws::s3::S3Objects;
+use crate::aws::sfn::StepFunctions;
+use crate::aws::sqs::SqsQueue;
 use crate::config::Config;
 use crate::domain::access::{Role, Scope};
 use crate::domain::ids::{TeamId, UserId};
@@ -23,8 +27,16 @@ use super::routes::RouteId;
 use super::service;
 
 /// Builds the dependencies once per cold start: configuration, the DynamoDB client, and a
-/// first (cheap) read so that the TLS connection is open before the first request.
+/// first (cheap) read so that the TLS connection is open before the first request. The queue,
+/// the state machine and the bucket are wired only where the function's configuration names
+/// them; the others stay [`Unconfigured`](crate::ports::unconfigured::Unconfigured).
 pub async fn build_app() -> Result<App, lambda_runtime::Error> {
+    let (app, _) = build_app_with_sdk().await?;
+    Ok(app)
+}
+
+/// [`build_app`], also returning the SDK configuration for clients only some functions need.
+pub async fn build_app_with_sdk() -> Result<(App, SdkConfig), lambda_runtime::Error> {
     let config = Config::from_env()?;
     let sdk = crate::aws::sdk_config().await;
     let client = aws_sdk_dynamodb::Client::new(&sdk);
@@ -36,13 +48,21 @@ pub async fn build_app() -> Result<App, lambda_runtime::Error> {
         Some(jwt) => Some(Arc::new(jwt.verifier()?)),
         None => None,
     };
-    // Route functions call no model and store no objects, so they build no Bedrock or S3
-    // client (which would only grow every function); the workflow's task functions do.
-    Ok(App {
+    let mut app = App {
         jwt,
         plans: Arc::new(Plans::from_env()?),
         ..App::new(Arc::new(table), Arc::new(SystemClock))
-    })
+    };
+    if let Some(url) = config.executions_queue_url {
+        app.queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url));
+    }
+    if let Some(arn) = config.state_machine_arn {
+        app.workflows = Arc::new(StepFunctions::new(aws_sdk_sfn::Client::new(&sdk), arn));
+    }
+    if let Some(bucket) = config.results_bucket {
+        app.objects = Arc::new(S3Objects::new(aws_sdk_s3::Client::new(&sdk), bucket));
+    }
+    Ok((app, sdk))
 }
 
 /// Runs the function of one route.

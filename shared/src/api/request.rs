@@ -68,7 +68,8 @@ impl ApiRequest {
         Ok(())
     }
 
-    fn query_value(&self, name: &str) -> Result<Option<&str>, Error> {
+    /// The value of a query parameter given at most once.
+    pub fn query_value(&self, name: &str) -> Result<Option<&str>, Error> {
         let mut values = self.query.iter().filter(|(n, _)| n == name);
         let first = values.next().map(|(_, v)| v.as_str());
         if values.next().is_some() {
@@ -82,7 +83,13 @@ impl ApiRequest {
 
     /// `?limit=` (1–100, default 20) and `?cursor=`; any other parameter is refused.
     pub fn page(&self) -> Result<PageRequest, Error> {
-        self.allow_query(&["limit", "cursor"])?;
+        self.page_with(&[])
+    }
+
+    /// Like [`page`](Self::page), also allowing the route's `filters`.
+    pub fn page_with(&self, filters: &[&str]) -> Result<PageRequest, Error> {
+        let known: Vec<&str> = ["limit", "cursor"].iter().chain(filters).copied().collect();
+        self.allow_query(&known)?;
         let limit = match self.query_value("limit")? {
             None => DEFAULT_PAGE,
             Some(text) => text

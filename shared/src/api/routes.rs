@@ -38,6 +38,11 @@ pub enum RouteId {
     UpdateAgent,
     DeleteAgent,
     ListCapabilities,
+    StartExecution,
+    ListExecutions,
+    GetExecution,
+    CancelExecution,
+    DecideApproval,
 }
 
 /// One route: where it listens, what it requires, and what deploys it.
@@ -329,6 +334,46 @@ pub const ROUTES: &[Route] = &[
         "list-capabilities",
         "ListCapabilitiesFunction",
         Access::READ,
+    ),
+    creating(route(
+        StartExecution,
+        "POST",
+        "/v1/agents/{id}/executions",
+        "start-execution",
+        "StartExecutionFunction",
+        Access::WRITE,
+    )),
+    route(
+        ListExecutions,
+        "GET",
+        "/v1/executions",
+        "list-executions",
+        "ListExecutionsFunction",
+        Access::READ,
+    ),
+    route(
+        GetExecution,
+        "GET",
+        "/v1/executions/{id}",
+        "get-execution",
+        "GetExecutionFunction",
+        Access::READ,
+    ),
+    route(
+        CancelExecution,
+        "POST",
+        "/v1/executions/{id}/cancel",
+        "cancel-execution",
+        "CancelExecutionFunction",
+        Access::WRITE,
+    ),
+    route(
+        DecideApproval,
+        "POST",
+        "/v1/executions/{id}/approval",
+        "decide-approval",
+        "DecideApprovalFunction",
+        Access::WRITE,
     ),
 ];
 

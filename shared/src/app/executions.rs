@@ -7,20 +7,26 @@ use std::collections::BTreeMap;
 
 use super::credits::{self, LedgerKind};
 use super::items::{from_item, to_item, value_of};
-use super::records::{commit, Guarded};
+use super::records::{commit, Guarded, Listing, PageRequest};
 use super::resources::{self, Resource};
-use super::{keys, App, Caller};
+use super::{keys, usage, App, Caller};
 use crate::agentcore::capabilities::capability;
+use crate::agentcore::workflow::TaskInput;
 use crate::domain::agent::AgentDraft;
 use crate::domain::execution::{
-    Execution, ExecutionCredits, ExecutionError, ExecutionRequest, ExecutionStatus,
+    Approval, ApprovalRequest, Execution, ExecutionCredits, ExecutionError, ExecutionRequest,
+    ExecutionStatus,
 };
-use crate::domain::ids::{ExecutionId, TeamId};
+use crate::domain::ids::{AgentId, ExecutionId, TeamId};
 use crate::domain::resources::{CompanyDraft, PartnerDraft, ProductDraft};
 use crate::domain::team::{CREDITS_BALANCE, CREDITS_RESERVED};
 use crate::error::Error;
 use crate::ports::rfc3339;
-use crate::ports::table::{CompareOp, Condition, Key, Update, UpdateAction, WriteOp};
+use crate::ports::table::{
+    CompareOp, Condition, Cursor, Index, Key, Query, SortKey, Update, UpdateAction, WriteOp,
+    GSI1PK, GSI1SK,
+};
+use crate::ports::workflows::WorkflowError;
 
 /// Credits charged for planning an execution.
 pub const PLANNING_CREDITS: i64 = 2;
@@ -28,6 +34,11 @@ pub const PLANNING_CREDITS: i64 = 2;
 pub const MAX_STEPS: usize = 5;
 
 const EXECUTION_PREFIX: &str = "EXEC#";
+
+/// The GSI1 partition listing an agent's executions, newest first by their ULIDs.
+fn agent_executions_partition(team: &TeamId, agent: &AgentId) -> String {
+    format!("{}#AGENT#{agent}", keys::team_partition(team))
+}
 
 /// The key of an execution.
 pub fn execution_key(team: &TeamId, id: &ExecutionId) -> Key {
@@ -80,7 +91,7 @@ pub async fn create(
     let reserved = reservation(&agent.data);
     let execution = Execution {
         id: ExecutionId::generate(),
-        agent_id: crate::domain::ids::AgentId::parse(&agent.id).map_err(Error::internal)?,
+        agent_id: AgentId::parse(&agent.id).map_err(Error::internal)?,
         request: request.request,
         company_id: request.company_id.or(agent.data.default_company_id),
         product_id: request.product_id.or(agent.data.default_product_id),
@@ -98,8 +109,16 @@ pub async fn create(
         created_by: caller.user_id.clone(),
         created_at: rfc3339(app.clock.now()),
         finished_at: None,
+        approval_token: None,
+        approval: None,
     };
     let key = execution_key(&caller.team_id, &execution.id);
+    let mut item = to_item(&execution, &key, "execution")?;
+    item.insert(
+        GSI1PK.into(),
+        agent_executions_partition(&caller.team_id, &execution.agent_id).into(),
+    );
+    item.insert(GSI1SK.into(), key.sk.clone().into());
     let (_, ledger) = credits::entry(
         app,
         &caller.team_id,
@@ -110,7 +129,7 @@ pub async fn create(
     )?;
     let mut writes = vec![
         Guarded::new(
-            WriteOp::Put { item: to_item(&execution, &key, "execution")?, condition: Some(Condition::item_absent()) },
+            WriteOp::Put { item, condition: Some(Condition::item_absent()) },
             Error::conflict("conflict", "Execution ids collided; retry."),
         ),
         Guarded::new(
@@ -148,20 +167,296 @@ pub async fn find(app: &App, team: &TeamId, id: &ExecutionId) -> Result<Option<E
         .transpose()
 }
 
-/// How an execution ended.
+/// Creates an execution and queues it for the dispatcher. If the queue refuses the message,
+/// the execution fails at once with its credits refunded, so nothing waits forever.
+pub async fn start(
+    app: &App,
+    caller: &Caller,
+    agent_id: &str,
+    request: ExecutionRequest,
+) -> Result<Execution, Error> {
+    let execution = create(app, caller, agent_id, request).await?;
+    let message = TaskInput {
+        team_id: caller.team_id.clone(),
+        execution_id: execution.id.clone(),
+    };
+    let body = serde_json::to_string(&message).map_err(Error::internal)?;
+    if let Err(error) = app.queue.send(&body).await {
+        tracing::error!(%error, execution_id = %execution.id, "queueing an execution failed");
+        let failure = ExecutionError {
+            code: "QueueUnavailable".into(),
+            message: "The execution could not be queued.".into(),
+        };
+        settle(
+            app,
+            &caller.team_id,
+            &execution.id,
+            Settlement::failed(failure),
+        )
+        .await?;
+        return Err(Error::unavailable(
+            "The execution could not be queued and its credits were refunded; retry shortly.",
+        ));
+    }
+    Ok(execution)
+}
+
+fn parse_id(id: &str) -> Result<ExecutionId, Error> {
+    ExecutionId::parse(id).map_err(|_| Error::not_found("execution"))
+}
+
+/// Reads an execution of the caller's team; 404 for unknown ids and other teams' ids.
+pub async fn get(app: &App, caller: &Caller, id: &str) -> Result<Execution, Error> {
+    find(app, &caller.team_id, &parse_id(id)?)
+        .await?
+        .ok_or_else(|| Error::not_found("execution"))
+}
+
+/// Which executions a listing shows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExecutionFilter {
+    /// Only this agent's.
+    pub agent_id: Option<AgentId>,
+    /// Only those in this status.
+    pub status: Option<ExecutionStatus>,
+}
+
+/// The most items one listing request examines for a status filter before it returns a
+/// (possibly short) page with a cursor, as DynamoDB's own filters do.
+const MAX_EXAMINED: usize = 1_000;
+
+/// Lists the team's executions, newest first, optionally of one agent and in one status.
+pub async fn list(
+    app: &App,
+    caller: &Caller,
+    filter: &ExecutionFilter,
+    page: PageRequest,
+) -> Result<Listing<Execution>, Error> {
+    let (index, partition) = match &filter.agent_id {
+        Some(agent) => (
+            Index::Gsi1,
+            agent_executions_partition(&caller.team_id, agent),
+        ),
+        None => (Index::Table, keys::team_partition(&caller.team_id)),
+    };
+    let mut query = Query {
+        index,
+        partition,
+        sort_key: SortKey::BeginsWith(EXECUTION_PREFIX.into()),
+        descending: true,
+        limit: page.limit,
+        cursor: page.cursor,
+    };
+    let Some(status) = filter.status else {
+        let page = app.table.query(query).await?;
+        return super::records::listing(page);
+    };
+    query.limit = 100;
+    let (mut items, mut examined) = (Vec::new(), 0);
+    loop {
+        let result = app.table.query(query.clone()).await?;
+        for item in &result.items {
+            examined += 1;
+            let execution: Execution = from_item(item)?;
+            if execution.status == status {
+                items.push(execution);
+                if items.len() == page.limit as usize {
+                    let next = Cursor::after(item, index).encode();
+                    return Ok(Listing {
+                        items,
+                        next_cursor: Some(next),
+                    });
+                }
+            }
+        }
+        match result.cursor {
+            Some(cursor) if examined < MAX_EXAMINED => query.cursor = Some(cursor),
+            cursor => {
+                return Ok(Listing {
+                    items,
+                    next_cursor: cursor.map(|c| c.encode()),
+                })
+            }
+        }
+    }
+}
+
+/// Cancels an execution that has not ended: settles what it used so far, refunds the rest, and
+/// stops its workflow (a workflow that cannot be reached stops by itself at its next task,
+/// which finds the execution cancelled).
+pub async fn cancel(app: &App, caller: &Caller, id: &str) -> Result<Execution, Error> {
+    let current = get(app, caller, id).await?;
+    if current.status.is_final() {
+        return Err(finished(&current));
+    }
+    let settlement = Settlement {
+        status: ExecutionStatus::Cancelled,
+        error: None,
+        approval: None,
+    };
+    let settled = settle(app, &caller.team_id, &current.id, settlement).await?;
+    if settled.status != ExecutionStatus::Cancelled {
+        return Err(finished(&settled));
+    }
+    if let Err(error) = app
+        .workflows
+        .stop(current.id.as_str(), "Cancelled by a team member")
+        .await
+    {
+        tracing::warn!(%error, execution_id = %current.id, "stopping a cancelled workflow failed");
+    }
+    Ok(settled)
+}
+
+fn finished(execution: &Execution) -> Error {
+    Error::conflict(
+        "execution_finished",
+        format!(
+            "The execution has already ended ({}); only queued, running or waiting executions can be cancelled.",
+            execution.status.as_str()
+        ),
+    )
+}
+
+/// Approves or rejects the plan of an execution waiting for approval. Approval resumes the
+/// workflow; rejection ends the execution as cancelled (planning charged, the rest refunded).
+pub async fn decide(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+    request: ApprovalRequest,
+) -> Result<Execution, Error> {
+    let request = request.validate()?;
+    let current = get(app, caller, id).await?;
+    let (Some(token), ExecutionStatus::AwaitingApproval) =
+        (current.approval_token.clone(), current.status)
+    else {
+        return Err(Error::conflict(
+            "not_awaiting_approval",
+            format!(
+                "The execution is {}, not waiting for approval.",
+                current.status.as_str()
+            ),
+        ));
+    };
+    let approval = Approval {
+        approved: request.approved,
+        comment: request.comment,
+        by: caller.user_id.clone(),
+        at: rfc3339(app.clock.now()),
+    };
+    if !approval.approved {
+        let reason = approval
+            .comment
+            .clone()
+            .unwrap_or_else(|| "The plan was rejected.".into());
+        let settlement = Settlement {
+            status: ExecutionStatus::Cancelled,
+            error: Some(ExecutionError {
+                code: "Rejected".into(),
+                message: reason.clone(),
+            }),
+            approval: Some(approval),
+        };
+        let settled = settle(app, &caller.team_id, &current.id, settlement).await?;
+        if let Err(error) = app.workflows.fail_task(&token, "Rejected", &reason).await {
+            tracing::warn!(%error, execution_id = %current.id, "ending a rejected workflow failed; stopping it");
+            if let Err(error) = app.workflows.stop(current.id.as_str(), &reason).await {
+                tracing::warn!(%error, execution_id = %current.id, "stopping a rejected workflow failed");
+            }
+        }
+        return Ok(settled);
+    }
+    // The execution must be running before the workflow resumes: its steps only write to a
+    // running execution.
+    let key = execution_key(&caller.team_id, &current.id);
+    let resumed = Update {
+        key: key.clone(),
+        actions: vec![
+            UpdateAction::Set("status".into(), ExecutionStatus::Running.as_str().into()),
+            UpdateAction::Set("approval".into(), value_of(&approval)?),
+            UpdateAction::Remove("approval_token".into()),
+        ],
+        condition: Some(Condition::eq(
+            "status",
+            ExecutionStatus::AwaitingApproval.as_str(),
+        )),
+    };
+    commit(
+        app.table.as_ref(),
+        vec![Guarded::new(
+            WriteOp::Update(resumed),
+            Error::conflict(
+                "not_awaiting_approval",
+                "The execution changed while it was being approved; read it again.",
+            ),
+        )],
+    )
+    .await?;
+    let output = serde_json::json!({"approved": true, "comment": approval.comment});
+    match app.workflows.succeed_task(&token, &output).await {
+        Ok(()) => {}
+        Err(WorkflowError::InvalidToken(cause)) => {
+            // The wait timed out: the workflow records the failure and refunds the credits.
+            tracing::warn!(%cause, execution_id = %current.id, "approval arrived after the wait ended");
+            return Err(Error::conflict(
+                "approval_expired",
+                "The execution stopped waiting for approval before this decision arrived.",
+            ));
+        }
+        Err(error) => {
+            tracing::error!(%error, execution_id = %current.id, "resuming an approved workflow failed");
+            let waiting = Update {
+                key,
+                actions: vec![
+                    UpdateAction::Set(
+                        "status".into(),
+                        ExecutionStatus::AwaitingApproval.as_str().into(),
+                    ),
+                    UpdateAction::Remove("approval".into()),
+                    UpdateAction::Set("approval_token".into(), token.into()),
+                ],
+                condition: Some(Condition::eq("status", ExecutionStatus::Running.as_str())),
+            };
+            app.table.update(waiting).await?;
+            return Err(Error::unavailable(
+                "The workflow could not be resumed right now; the execution still waits for approval. Retry shortly.",
+            ));
+        }
+    }
+    get(app, caller, id).await
+}
+
+/// How an execution ends.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settlement {
     /// Succeeded, failed or cancelled.
     pub status: ExecutionStatus,
-    /// Credits to charge (capped at the reservation).
-    pub used: i64,
-    /// Why it failed, if it did.
+    /// Why it failed or was stopped.
     pub error: Option<ExecutionError>,
+    /// The decision that ended it, for a rejected plan.
+    pub approval: Option<Approval>,
 }
 
-/// Ends an execution: charges `used`, refunds the rest of the reservation and releases it
-/// from the team's reserved credits, all in one transaction. Settling an execution that has
-/// already ended changes nothing (a redelivered message or a retried task).
+impl Settlement {
+    /// A failure with its reason.
+    pub fn failed(error: ExecutionError) -> Self {
+        Settlement {
+            status: ExecutionStatus::Failed,
+            error: Some(error),
+            approval: None,
+        }
+    }
+}
+
+/// How often settling re-reads an execution whose steps changed under it.
+const SETTLE_ATTEMPTS: usize = 5;
+
+/// Ends an execution: charges what it used (planning and the steps that succeeded), refunds
+/// the rest of the reservation, releases it from the team's reserved credits and records the
+/// usage, all in one transaction conditional on the steps it charged for being unchanged.
+/// Settling an execution that has already ended changes nothing (a redelivered message or a
+/// retried task) and returns it as stored.
 pub async fn settle(
     app: &App,
     team: &TeamId,
@@ -174,34 +469,69 @@ pub async fn settle(
             settlement.status.as_str()
         )));
     }
-    let current = find(app, team, id)
-        .await?
-        .ok_or_else(|| Error::not_found("execution"))?;
-    if current.status.is_final() {
-        return Ok(current);
+    for _ in 0..SETTLE_ATTEMPTS {
+        let current = find(app, team, id)
+            .await?
+            .ok_or_else(|| Error::not_found("execution"))?;
+        if current.status.is_final() {
+            return Ok(current);
+        }
+        match settle_once(app, team, current, &settlement).await {
+            Err(error) if error.code == "execution_changed" => continue,
+            other => return other,
+        }
     }
+    Err(Error::conflict(
+        "execution_changed",
+        "The execution kept changing while it was being settled; retry.",
+    ))
+}
+
+async fn settle_once(
+    app: &App,
+    team: &TeamId,
+    current: Execution,
+    settlement: &Settlement,
+) -> Result<Execution, Error> {
     let reserved = current.credits.reserved;
-    let used = settlement.used.clamp(0, reserved);
+    let used = current.used_credits(PLANNING_CREDITS).clamp(0, reserved);
     let credits = ExecutionCredits {
         reserved,
         used,
         refunded: reserved - used,
     };
-    let finished_at = rfc3339(app.clock.now());
+    let now = app.clock.now();
+    let settled = Execution {
+        status: settlement.status,
+        credits,
+        error: settlement.error.clone(),
+        approval: settlement.approval.clone().or(current.approval.clone()),
+        approval_token: None,
+        finished_at: Some(rfc3339(now)),
+        ..current.clone()
+    };
     let mut actions = vec![
-        UpdateAction::Set("status".into(), settlement.status.as_str().into()),
+        UpdateAction::Set("status".into(), settled.status.as_str().into()),
         UpdateAction::Set("credits".into(), value_of(&credits)?),
-        UpdateAction::Set("finished_at".into(), finished_at.clone().into()),
+        UpdateAction::Set("finished_at".into(), rfc3339(now).into()),
+        UpdateAction::Remove("approval_token".into()),
     ];
-    if let Some(error) = &settlement.error {
+    if let Some(error) = &settled.error {
         actions.push(UpdateAction::Set("error".into(), value_of(error)?));
     }
+    if let Some(approval) = &settlement.approval {
+        actions.push(UpdateAction::Set("approval".into(), value_of(approval)?));
+    }
+    let steps = serde_json::to_string(&current.steps).map_err(Error::internal)?;
     let mut writes = vec![
         Guarded::new(
             WriteOp::Update(Update {
-                key: execution_key(team, id),
+                key: execution_key(team, &current.id),
                 actions,
-                condition: Some(Condition::eq("status", current.status.as_str())),
+                condition: Some(Condition::And(vec![
+                    Condition::eq("status", current.status.as_str()),
+                    Condition::eq("steps", steps),
+                ])),
             }),
             Error::conflict(
                 "execution_changed",
@@ -232,23 +562,11 @@ pub async fn settle(
             LedgerKind::Refund,
             credits.refunded,
             &reason,
-            Some(id.to_string()),
+            Some(current.id.to_string()),
         )?;
         writes.push(refund);
     }
-    match commit(app.table.as_ref(), writes).await {
-        Ok(()) => Ok(Execution {
-            status: settlement.status,
-            credits,
-            error: settlement.error,
-            finished_at: Some(finished_at),
-            ..current
-        }),
-        // Another worker settled it first: the stored outcome stands.
-        Err(error) if error.code == "execution_changed" => match find(app, team, id).await? {
-            Some(stored) if stored.status.is_final() => Ok(stored),
-            _ => Err(error),
-        },
-        Err(error) => Err(error),
-    }
+    writes.extend(usage::writes(team, &settled, now)?);
+    commit(app.table.as_ref(), writes).await?;
+    Ok(settled)
 }

@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod auth;
 pub mod credits;
+pub mod execution_view;
 pub mod executions;
 pub mod idempotency;
 pub mod items;
@@ -12,6 +13,7 @@ pub mod members;
 pub mod records;
 pub mod resources;
 pub mod teams;
+pub mod usage;
 
 use std::sync::Arc;
 
@@ -22,7 +24,10 @@ use crate::local::objects::LocalObjects;
 use crate::local::offline::OfflineModel;
 use crate::ports::ai::{ImageGen, Llm};
 use crate::ports::objects::ObjectStore;
+use crate::ports::queue::Queue;
 use crate::ports::table::Table;
+use crate::ports::unconfigured::Unconfigured;
+use crate::ports::workflows::Workflows;
 use crate::ports::Clock;
 
 /// The dependencies of every use case, built once per cold start and cloned into handlers.
@@ -42,11 +47,16 @@ pub struct App {
     pub images: Arc<dyn ImageGen>,
     /// Large outputs and images.
     pub objects: Arc<dyn ObjectStore>,
+    /// Where new executions wait for the dispatcher (SQS, or the local stack's in-process queue).
+    pub queue: Arc<dyn Queue>,
+    /// The AgentCore state machine (Step Functions, or the local interpreter).
+    pub workflows: Arc<dyn Workflows>,
 }
 
 impl App {
     /// An app over a table and a clock, with the default plans, no JWT sign-in, the offline
-    /// model and objects in memory.
+    /// model, objects in memory, and no queue or workflows (those are wired by the process
+    /// that runs executions).
     pub fn new(table: Arc<dyn Table>, clock: Arc<dyn Clock>) -> App {
         App {
             table,
@@ -56,6 +66,8 @@ impl App {
             llm: Arc::new(OfflineModel),
             images: Arc::new(OfflineModel),
             objects: Arc::new(LocalObjects::in_memory()),
+            queue: Arc::new(Unconfigured("EXECUTIONS_QUEUE_URL")),
+            workflows: Arc::new(Unconfigured("STATE_MACHINE_ARN")),
         }
     }
 }

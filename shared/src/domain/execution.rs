@@ -125,6 +125,71 @@ pub struct Execution {
     /// When it ended (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
+    /// The workflow's task token while the plan waits for approval; never shown to clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_token: Option<String>,
+    /// The person's decision on the plan, once made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Approval>,
+}
+
+impl Execution {
+    /// Credits earned so far: planning once a plan exists, plus every step that succeeded.
+    pub fn used_credits(&self, planning_credits: i64) -> i64 {
+        let planning = if self.steps.is_empty() {
+            0
+        } else {
+            planning_credits
+        };
+        planning
+            + self
+                .steps
+                .iter()
+                .filter(|s| s.status == super::step::StepStatus::Succeeded)
+                .map(|s| s.credits)
+                .sum::<i64>()
+    }
+}
+
+/// A person's decision on a plan that waited for approval.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    /// Whether the plan may run.
+    pub approved: bool,
+    /// Why, in their words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// Who decided.
+    pub by: UserId,
+    /// When (RFC 3339).
+    pub at: String,
+}
+
+/// `POST /v1/executions/{id}/approval`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalRequest {
+    /// Run the plan (`true`) or end the execution (`false`).
+    pub approved: bool,
+    /// Why.
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// The longest approval comment.
+pub const COMMENT_MAX: usize = 1_000;
+
+impl ApprovalRequest {
+    /// Trims and checks the comment.
+    pub fn validate(self) -> Result<ApprovalRequest, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let comment = self
+            .comment
+            .as_deref()
+            .map(|c| errors.text("comment", c, 0, COMMENT_MAX))
+            .filter(|c| !c.is_empty());
+        errors.finish(ApprovalRequest { comment, ..self })
+    }
 }
 
 /// `POST /v1/agents/{id}/executions`.

@@ -1,0 +1,6 @@
+//! `POST /v1/executions/{id}/approval`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    vellocity::api::lambda::run_route(vellocity::api::routes::RouteId::DecideApproval).await
+}

@@ -1,0 +1,6 @@
+//! `GET /v1/executions`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    vellocity::api::lambda::run_route(vellocity::api::routes::RouteId::ListExecutions).await
+}

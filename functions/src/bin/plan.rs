@@ -1,0 +1,6 @@
+//! The AgentCore state machine's `plan` task.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    vellocity::agentcore::lambda::run_task(vellocity::agentcore::workflow::Task::Plan).await
+}

@@ -1,0 +1,7 @@
+//! The AgentCore state machine's `request-approval` task.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    vellocity::agentcore::lambda::run_task(vellocity::agentcore::workflow::Task::RequestApproval)
+        .await
+}

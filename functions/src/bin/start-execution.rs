@@ -1,0 +1,6 @@
+//! `POST /v1/agents/{id}/executions`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    vellocity::api::lambda::run_route(vellocity::api::routes::RouteId::StartExecution).await
+}

@@ -1,0 +1,83 @@
+//! Glue between Lambda and the AgentCore workflow: the dispatcher's SQS handler and the
+//! state machine's task functions (what their binaries' `main` calls).
+
+use std::sync::Arc;
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use serde_json::Value;
+
+use super::dispatch::{dispatch, DispatchError};
+use super::workflow::{self, Task, TaskError};
+use crate::api::lambda::build_app_with_sdk;
+use crate::aws::bedrock::Bedrock;
+use crate::ports::workflows::Workflows;
+
+impl From<TaskError> for Diagnostic {
+    /// The error's name becomes Lambda's `errorType`, which the state machine's Retry and
+    /// Catch match.
+    fn from(error: TaskError) -> Self {
+        Diagnostic {
+            error_type: error.name().to_owned(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
+/// Runs the function of one workflow task. Only planning and steps call models, so only
+/// those build a Bedrock client.
+pub async fn run_task(task: Task) -> Result<(), lambda_runtime::Error> {
+    crate::telemetry::init_lambda();
+    let (mut app, sdk) = build_app_with_sdk().await?;
+    if matches!(task, Task::Plan | Task::RunStep) {
+        let bedrock = Arc::new(Bedrock::new(aws_sdk_bedrockruntime::Client::new(&sdk)));
+        app.llm = bedrock.clone();
+        app.images = bedrock;
+    }
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let app = app.clone();
+        async move { workflow::run_task(&app, task, &event.payload).await }
+    }))
+    .await
+}
+
+/// Dispatches a batch of queue messages; the failed ones are reported by id so that SQS
+/// redelivers only those (and, after the queue's `maxReceiveCount`, moves them to the DLQ).
+pub async fn dispatch_batch(workflows: &dyn Workflows, event: SqsEvent) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for record in event.records {
+        let id = record.message_id.unwrap_or_default();
+        match dispatch(workflows, record.body.as_deref().unwrap_or_default()).await {
+            Ok(started) => {
+                tracing::info!(message_id = %id, execution_id = %started.execution_id, "workflow started")
+            }
+            Err(DispatchError::Poison(reason)) => {
+                tracing::error!(message_id = %id, %reason, "poison message; it will go to the DLQ");
+                response.batch_item_failures.push(failure(id));
+            }
+            Err(error) => {
+                tracing::warn!(message_id = %id, %error, "dispatch failed; the message will be redelivered");
+                response.batch_item_failures.push(failure(id));
+            }
+        }
+    }
+    response
+}
+
+fn failure(id: String) -> BatchItemFailure {
+    let mut failure = BatchItemFailure::default();
+    failure.item_identifier = id;
+    failure
+}
+
+/// Runs the dispatcher: the executions queue's consumer.
+pub async fn run_dispatcher() -> Result<(), lambda_runtime::Error> {
+    crate::telemetry::init_lambda();
+    let (app, _) = build_app_with_sdk().await?;
+    let workflows = app.workflows.clone();
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let workflows = workflows.clone();
+        async move { Ok::<_, Diagnostic>(dispatch_batch(workflows.as_ref(), event.payload).await) }
+    }))
+    .await
+}

@@ -1,0 +1,45 @@
+//! The adapter of a port a process was not configured for: a route function whose template
+//! entry gives it no queue, or a one-off admin command. Every call fails with the setting that
+//! is missing, instead of the process needing clients (and permissions) it never uses.
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::queue::{Queue, QueueError};
+use super::workflows::{WorkflowError, Workflows};
+
+/// A port left unconfigured; holds the name of the setting that would configure it.
+#[derive(Clone, Copy, Debug)]
+pub struct Unconfigured(pub &'static str);
+
+impl Unconfigured {
+    fn message(&self) -> String {
+        format!("not configured in this process (set {})", self.0)
+    }
+}
+
+#[async_trait]
+impl Queue for Unconfigured {
+    async fn send(&self, _body: &str) -> Result<(), QueueError> {
+        Err(QueueError(self.message()))
+    }
+}
+
+#[async_trait]
+impl Workflows for Unconfigured {
+    async fn start(&self, _name: &str, _input: &Value) -> Result<(), WorkflowError> {
+        Err(WorkflowError::Failed(self.message()))
+    }
+
+    async fn stop(&self, _name: &str, _cause: &str) -> Result<(), WorkflowError> {
+        Err(WorkflowError::Failed(self.message()))
+    }
+
+    async fn succeed_task(&self, _token: &str, _output: &Value) -> Result<(), WorkflowError> {
+        Err(WorkflowError::Failed(self.message()))
+    }
+
+    async fn fail_task(&self, _token: &str, _e: &str, _cause: &str) -> Result<(), WorkflowError> {
+        Err(WorkflowError::Failed(self.message()))
+    }
+}
