@@ -1,10 +1,13 @@
-//! The SQS and Step Functions adapters' real SDK calls against moto, which the test command
-//! installs and starts (`VELLOCITY_TEST_MOTO_ENDPOINT`).
+//! The SQS, Step Functions and S3 adapters' real SDK calls against moto, which the test
+//! command installs and starts (`VELLOCITY_TEST_MOTO_ENDPOINT`).
 
 use aws_config::SdkConfig;
 use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use vellocity::aws::s3::S3Objects;
 use vellocity::aws::sfn::StepFunctions;
 use vellocity::aws::sqs::SqsQueue;
+use vellocity::ports::objects::ObjectStore;
 use vellocity::ports::queue::Queue;
 use vellocity::ports::workflows::Workflows;
 
@@ -93,4 +96,41 @@ async fn a_duplicate_start_counts_as_started_and_runs_once() {
         .stop("exe_unknown", "nothing to stop")
         .await
         .unwrap();
+}
+
+/// GETs an `http://` URL with a plain HTTP/1.1 request, as a browser following a presigned
+/// link would; returns the status and the body.
+async fn fetch(url: &str) -> (u16, Vec<u8>) {
+    let rest = url.strip_prefix("http://").expect("a local http URL");
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, response[split + 4..].to_vec())
+}
+
+#[tokio::test]
+async fn a_stored_object_reads_back_directly_and_through_its_presigned_link() {
+    let config = aws_sdk_s3::config::Builder::from(&moto().await)
+        .force_path_style(true)
+        .build();
+    let client = aws_sdk_s3::Client::from_conf(config);
+    let bucket = unique("results");
+    client.create_bucket().bucket(&bucket).send().await.unwrap();
+    let objects = S3Objects::new(client, &bucket);
+    let key = "teams/team_x/executions/exe_y/step-0.png";
+    let png = b"\x89PNG\r\n\x1a\nnot really an image".to_vec();
+    objects.put(key, png.clone(), "image/png").await.unwrap();
+
+    assert_eq!(objects.get(key).await.unwrap(), Some(png.clone()));
+    assert_eq!(objects.get("teams/team_x/missing.png").await.unwrap(), None);
+
+    let link = objects.link(key, 300).await.unwrap();
+    assert!(link.contains("X-Amz-Signature=") && link.contains("X-Amz-Expires=300"));
+    assert_eq!(fetch(&link).await, (200, png));
 }
