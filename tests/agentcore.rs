@@ -175,6 +175,52 @@ impl Llm for Refusing {
     }
 }
 
+/// The offline model, keeping every system prompt it was given.
+#[derive(Default)]
+struct Recording(std::sync::Mutex<Vec<String>>);
+
+#[async_trait]
+impl Llm for Recording {
+    async fn converse(&self, request: TextRequest) -> Result<TextResponse, AiError> {
+        self.0.lock().unwrap().push(request.system.clone());
+        vellocity::local::offline::OfflineModel
+            .converse(request)
+            .await
+    }
+}
+
+#[tokio::test]
+async fn the_planner_and_the_writers_are_reminded_of_the_teams_recent_results() {
+    let model = Arc::new(Recording::default());
+    let app = App {
+        llm: model.clone(),
+        ..local_app()
+    };
+    let team = team(app).await;
+    let agent = agent(&team, &["generate_text"]).await;
+    let (first, _) = execute(&team, &agent, "Write a launch blog post for Deploy Guard").await;
+    assert_eq!(first.status, ExecutionStatus::Succeeded);
+    let prompts_of_first = model.0.lock().unwrap().len();
+    assert!(model
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|p| !p.contains("Recent results")));
+
+    execute(&team, &agent, "Write a follow-up post on customer results").await;
+    let prompts = model.0.lock().unwrap();
+    let later = &prompts[prompts_of_first..];
+    assert!(!later.is_empty());
+    for prompt in later {
+        assert!(
+            prompt.contains("Recent results of this team:")
+                && prompt.contains("Write a launch blog post for Deploy Guard"),
+            "{prompt}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_failing_step_fails_the_execution_and_refunds_what_was_not_used() {
     let app = App {

@@ -334,7 +334,10 @@ async fn approval_resumes_the_workflow_and_rejection_ends_it_with_a_refund() {
             id
         }
     };
-    let approve_path = |id: &str| format!("/v1/executions/{id}/approval");
+    let decide = |id: &str, body: Value| {
+        let (app, key, path) = (&f.app, &f.team.key, format!("/v1/executions/{id}/approval"));
+        async move { app.post(key, &path, body).await }
+    };
 
     let approved = start("Summarise the launch").await;
     for (body, status) in [
@@ -342,45 +345,29 @@ async fn approval_resumes_the_workflow_and_rejection_ends_it_with_a_refund() {
         (json!({"approved": true, "comment": "x".repeat(1_001)}), 422),
         (json!({"approved": true, "extra": 1}), 400),
     ] {
-        let refused = f
-            .app
-            .post(&f.team.key, &approve_path(&approved), body)
-            .await;
+        let refused = decide(&approved, body).await;
         assert_eq!(refused.status, status, "{refused:?}");
     }
-    let resumed = f
-        .app
-        .post(
-            &f.team.key,
-            &approve_path(&approved),
-            json!({"approved": true, "comment": "Looks right"}),
-        )
-        .await;
+    let resumed = decide(
+        &approved,
+        json!({"approved": true, "comment": "Looks right"}),
+    )
+    .await;
     assert_eq!(resumed.status, 200, "{resumed:?}");
     assert_eq!(resumed.body["approval"]["approved"], true);
     let done = f.app.wait_for(&f.team.key, &approved, "succeeded").await;
     assert_eq!(done.body["status"], "succeeded");
     assert_eq!(done.body["approval"]["comment"], "Looks right");
-    let again = f
-        .app
-        .post(
-            &f.team.key,
-            &approve_path(&approved),
-            json!({"approved": true}),
-        )
-        .await;
+    let again = decide(&approved, json!({"approved": true})).await;
     assert_eq!((again.status, again.code()), (409, "not_awaiting_approval"));
 
     let rejected = start("Summarise something off-brand").await;
     let before = f.app.credits(&f.team.key).await;
-    let ended = f
-        .app
-        .post(
-            &f.team.key,
-            &approve_path(&rejected),
-            json!({"approved": false, "comment": "Not this quarter"}),
-        )
-        .await;
+    let ended = decide(
+        &rejected,
+        json!({"approved": false, "comment": "Not this quarter"}),
+    )
+    .await;
     assert_eq!(ended.status, 200, "{ended:?}");
     assert_eq!(ended.body["status"], "cancelled");
     assert_eq!(ended.body["error"]["code"], "Rejected");

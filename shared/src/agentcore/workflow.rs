@@ -197,6 +197,8 @@ pub async fn run_task(app: &App, task: Task, payload: &Value) -> Result<Value, T
 /// Everything a task needs about an execution.
 struct Loaded {
     execution: Execution,
+    /// The team's latest successful executions, as memory for the planner and the writers.
+    memory: Vec<String>,
     agent: AgentDraft,
     company: Option<CompanyDraft>,
     product: Option<ProductDraft>,
@@ -256,6 +258,7 @@ async fn load(app: &App, input: &TaskInput) -> Result<Loaded, TaskError> {
     .await?;
     Ok(Loaded {
         execution,
+        memory: Vec::new(),
         agent,
         company,
         product,
@@ -263,7 +266,38 @@ async fn load(app: &App, input: &TaskInput) -> Result<Loaded, TaskError> {
     })
 }
 
-/// What the planner and the writers know about the brand, product and partner.
+/// How many earlier results the planner and the writers are reminded of.
+const MEMORY_RESULTS: usize = 3;
+
+/// The team's latest successful executions other than this one, one line each: what was
+/// asked and what it produced.
+async fn memory(app: &App, input: &TaskInput) -> Result<Vec<String>, TaskError> {
+    let mut query = Query::prefix(Index::Table, keys::team_partition(&input.team_id), "EXEC#");
+    query.descending = true;
+    query.limit = 20;
+    let page = app.table.query(query).await.map_err(Error::from)?;
+    let mut lines = Vec::new();
+    for item in &page.items {
+        let earlier: Execution = from_item(item)?;
+        if earlier.id == input.execution_id || earlier.status != ExecutionStatus::Succeeded {
+            continue;
+        }
+        let request: String = earlier.request.chars().take(160).collect();
+        let produced: Vec<&str> = earlier.steps.iter().map(|s| s.title.as_str()).collect();
+        lines.push(format!(
+            "- {}: \"{request}\" → {}",
+            &earlier.created_at[..10.min(earlier.created_at.len())],
+            produced.join("; ")
+        ));
+        if lines.len() == MEMORY_RESULTS {
+            break;
+        }
+    }
+    Ok(lines)
+}
+
+/// What the planner and the writers know about the brand, product and partner, and the
+/// team's recent results.
 fn context(loaded: &Loaded) -> String {
     let mut lines = Vec::new();
     if let Some(company) = &loaded.company {
@@ -304,6 +338,10 @@ fn context(loaded: &Loaded) -> String {
             "Inputs: {}",
             Value::Object(loaded.execution.inputs.clone())
         ));
+    }
+    if !loaded.memory.is_empty() {
+        lines.push("Recent results of this team:".into());
+        lines.extend(loaded.memory.iter().cloned());
     }
     lines.join("\n")
 }
@@ -365,7 +403,8 @@ pub async fn load_context(app: &App, input: &TaskInput) -> Result<Value, TaskErr
 
 /// Plans the execution and stores its steps; returns their indexes for the Map state.
 pub async fn plan(app: &App, input: &TaskInput) -> Result<Value, TaskError> {
-    let loaded = load(app, input).await?;
+    let mut loaded = load(app, input).await?;
+    loaded.memory = memory(app, input).await?;
     let mut execution = loaded.execution.clone();
     if execution.steps.is_empty() {
         let context = context(&loaded);
@@ -413,7 +452,7 @@ pub async fn plan(app: &App, input: &TaskInput) -> Result<Value, TaskError> {
 
 /// Runs one planned step and stores its output and cost.
 pub async fn run_step(app: &App, input: &TaskInput, index: usize) -> Result<Value, TaskError> {
-    let loaded = load(app, input).await?;
+    let mut loaded = load(app, input).await?;
     let mut execution = loaded.execution.clone();
     let step = execution
         .steps
@@ -432,6 +471,7 @@ pub async fn run_step(app: &App, input: &TaskInput, index: usize) -> Result<Valu
         .unwrap_or_default();
     let (output, credits) = match spec.kind {
         Kind::Text => {
+            loaded.memory = memory(app, input).await?;
             let request = TextRequest {
                 model: loaded
                     .agent
