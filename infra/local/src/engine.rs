@@ -40,7 +40,7 @@ impl LocalWorkflows {
     }
 
     /// Waits for the run `name` to end and returns its history; `None` if it was never
-    /// started, was stopped, or has been waited for already.
+    /// started, was stopped, has been waited for already, or ended before another run started.
     pub async fn wait(&self, name: &str) -> Option<Outcome> {
         let handle = lock(&self.running).remove(name)?;
         handle.await.ok()
