@@ -63,6 +63,16 @@ impl Error {
         Error::new(403, "forbidden", message)
     }
 
+    /// 403 `subscription_inactive`: the team's AWS Marketplace subscription is not active.
+    pub fn subscription_inactive() -> Self {
+        Error::new(
+            403,
+            "subscription_inactive",
+            "Your AWS Marketplace subscription is not active, so new executions cannot start; \
+             your data stays readable. Renew the subscription in AWS Marketplace.",
+        )
+    }
+
     /// 404: no such thing in this team (also for other teams' ids).
     pub fn not_found(what: &str) -> Self {
         Error::new(

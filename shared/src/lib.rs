@@ -5,6 +5,7 @@
 //! - [`ports`]: the traits the use cases need from the outside world.
 //! - [`aws`]: adapters over the AWS SDK; [`local`]: embedded adapters for the local stack.
 //! - [`agentcore`]: the model catalog, the capability registry and the capabilities.
+//! - [`marketplace`]: AWS Marketplace fulfillment, registration, subscription events, metering.
 //! - [`api`]: the HTTP side: route table, request context, validation, errors, pagination,
 //!   idempotency, the Lambda glue and the authorizer.
 #![warn(missing_docs)]
@@ -17,5 +18,6 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod local;
+pub mod marketplace;
 pub mod ports;
 pub mod telemetry;

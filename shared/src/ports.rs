@@ -1,6 +1,7 @@
 //! The ports: what the use cases need from the outside world, as narrow traits.
 
 pub mod ai;
+pub mod marketplace;
 pub mod objects;
 pub mod queue;
 pub mod table;

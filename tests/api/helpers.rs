@@ -13,6 +13,7 @@ use vellocity::domain::team::ApiKeyRequest;
 use vellocity::domain::validation::Email;
 use vellocity::local::clock::ManualClock;
 use vellocity::local::table::EmbeddedTable;
+use vellocity::ports::marketplace::Marketplace;
 use vellocity::ports::table::Table;
 use vellocity_local::{HttpRequest, Stack};
 
@@ -32,6 +33,25 @@ pub struct TestApp {
 pub struct TestTeam {
     pub id: String,
     pub key: String,
+}
+
+/// A public page's answer.
+#[derive(Debug)]
+pub struct Page {
+    pub status: u16,
+    pub location: Option<String>,
+    pub html: String,
+}
+
+impl Page {
+    /// The text of the element with this id.
+    pub fn element(&self, id: &str) -> Option<String> {
+        let start = self.html.find(&format!("id=\"{id}\""))?;
+        let rest = &self.html[start..];
+        let open = rest.find('>')? + 1;
+        let close = rest[open..].find('<')?;
+        Some(rest[open..open + close].to_owned())
+    }
 }
 
 #[derive(Debug)]
@@ -80,6 +100,15 @@ impl TestApp {
 
     /// The local stack on `table`, its workflow delays scaled to nothing.
     pub fn with_table(table: Arc<dyn Table>) -> TestApp {
+        TestApp::with_ports(table, None)
+    }
+
+    /// The local stack on an in-memory table, talking to `marketplace`.
+    pub fn with_marketplace(marketplace: Arc<dyn Marketplace>) -> TestApp {
+        TestApp::with_ports(Arc::new(EmbeddedTable::in_memory()), Some(marketplace))
+    }
+
+    fn with_ports(table: Arc<dyn Table>, marketplace: Option<Arc<dyn Marketplace>>) -> TestApp {
         let clock = Arc::new(ManualClock::new(
             time::macros::datetime!(2026-11-21 12:00 UTC),
         ));
@@ -91,10 +120,13 @@ impl TestApp {
             "custom:team_id".into(),
         )
         .unwrap();
-        let app = App {
+        let mut app = App {
             jwt: Some(Arc::new(jwt)),
             ..App::new(table, clock.clone())
         };
+        if let Some(marketplace) = marketplace {
+            app.marketplace = marketplace;
+        }
         TestApp {
             stack: Stack::new(app, 0.0).unwrap(),
             clock,
@@ -144,6 +176,36 @@ impl TestApp {
             .await
             .unwrap()
             .secret
+    }
+
+    /// Sends a request to a public Marketplace page; the response is its status, headers and
+    /// HTML.
+    pub async fn page(&self, method: &str, path_and_query: &str, form: &[(&str, &str)]) -> Page {
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "content-type",
+            "application/x-www-form-urlencoded".parse().unwrap(),
+        );
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish()
+            .into_bytes();
+        let request = HttpRequest {
+            method: method.into(),
+            path: path.into(),
+            query: query.into(),
+            headers,
+            body,
+        };
+        let page = self.stack.page(&request).await.expect("a page route");
+        Page {
+            status: page.status,
+            location: page.location,
+            html: page.html,
+        }
     }
 
     pub async fn send(

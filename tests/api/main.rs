@@ -11,6 +11,9 @@ mod credits;
 mod dynamodb;
 mod executions;
 mod helpers;
+mod marketplace;
+#[path = "../support/marketplace_endpoint.rs"]
+mod marketplace_endpoint;
 mod members;
 mod partners;
 mod products;

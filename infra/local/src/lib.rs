@@ -19,8 +19,11 @@ use vellocity::app::{auth, App};
 use vellocity::config::JwtSettings;
 use vellocity::domain::plans::Plans;
 use vellocity::error::Error;
+use vellocity::local::marketplace::LocalMarketplace;
 use vellocity::local::objects::LocalObjects;
 use vellocity::local::table::EmbeddedTable;
+use vellocity::marketplace::pages::{self, PageRequest, PageResponse};
+use vellocity::marketplace::Settings;
 use vellocity::ports::SystemClock;
 
 use crate::engine::{LocalQueue, LocalWorkflows};
@@ -45,6 +48,8 @@ pub struct HttpRequest {
 pub struct Stack {
     /// The dependencies every handler gets.
     pub app: App,
+    /// How the Marketplace pages, events and metering behave.
+    pub marketplace: Arc<Settings>,
     /// The state machine runs (Step Functions locally).
     pub workflows: Arc<LocalWorkflows>,
     /// The executions queue (SQS locally).
@@ -65,6 +70,7 @@ impl Stack {
             jwt,
             plans: Arc::new(Plans::from_env()?),
             objects: Arc::new(LocalObjects::Directory(data_dir.join("objects"))),
+            marketplace: Arc::new(LocalMarketplace::default()),
             ..App::new(Arc::new(table), Arc::new(SystemClock))
         };
         Stack::new(app, 1.0)
@@ -75,7 +81,9 @@ impl Stack {
     pub fn new(app: App, time_scale: f64) -> Result<Stack, String> {
         let workflows = Arc::new(LocalWorkflows::new(&app, time_scale)?);
         let queue = Arc::new(LocalQueue::new(workflows.clone()));
+        let marketplace = Arc::new(Settings::from_env(&app.plans)?);
         Ok(Stack {
+            marketplace,
             app: App {
                 queue: queue.clone(),
                 workflows: workflows.clone(),
@@ -84,6 +92,20 @@ impl Stack {
             workflows,
             queue,
         })
+    }
+
+    /// Answers one request to a public Marketplace page, if the method and path are one's.
+    pub async fn page(&self, request: &HttpRequest) -> Option<PageResponse> {
+        let page = pages::find(&request.method, &request.path)?;
+        let header = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok());
+        let page_request = PageRequest {
+            query: form_urlencoded::parse(request.query.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+            content_type: header("content-type").map(str::to_owned),
+            body: request.body.clone(),
+        };
+        Some(pages::serve(&self.app, &self.marketplace, page.id, page_request).await)
     }
 
     /// Answers one request as the deployed API would.

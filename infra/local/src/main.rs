@@ -8,8 +8,11 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use vellocity::app::{credits, teams, App};
 use vellocity::aws::dynamodb::DynamoDbTable;
+use vellocity::aws::marketplace::AwsMarketplace;
 use vellocity::domain::ids::TeamId;
 use vellocity::domain::plans::Plans;
+use vellocity::local::marketplace::LocalMarketplace;
+use vellocity::marketplace::{lambda, metering};
 use vellocity::ports::SystemClock;
 use vellocity_local::{server, Stack};
 
@@ -66,6 +69,30 @@ enum Command {
         /// Change it in this deployed DynamoDB table instead of the local data directory.
         #[arg(long)]
         table: Option<String>,
+    },
+    /// Run the hourly Marketplace metering job once; prints what it sent.
+    Meter {
+        /// Send to this Marketplace Metering endpoint (e.g. a local one speaking its wire
+        /// format) instead of the built-in local stand-in.
+        #[arg(long)]
+        marketplace_endpoint: Option<String>,
+    },
+    /// Print a registration token the local Marketplace stand-in resolves, to try the
+    /// fulfillment page (`POST /marketplace/fulfillment`).
+    MarketplaceToken {
+        /// The product code.
+        #[arg(long)]
+        product_code: String,
+        /// The buyer's AWS account id.
+        #[arg(long, default_value = "111122223333")]
+        account_id: String,
+    },
+    /// Apply Marketplace subscription events from a file holding an SQS batch (such as
+    /// `events/marketplace-events.json`); prints the ids of the messages that failed.
+    MarketplaceEvents {
+        /// The SQS batch.
+        #[arg(long)]
+        file: PathBuf,
     },
 }
 
@@ -156,6 +183,47 @@ async fn run(cli: Cli) -> Result<(), String> {
             } else {
                 Err(format!("the execution ended {}", finished.status.as_str()))
             }
+        }
+        Command::Meter {
+            marketplace_endpoint,
+        } => {
+            let mut stack = Stack::open(&data_dir)?;
+            if let Some(endpoint) = marketplace_endpoint {
+                let sdk = vellocity::aws::sdk_config()
+                    .await
+                    .into_builder()
+                    .endpoint_url(endpoint)
+                    .build();
+                stack.app.marketplace = Arc::new(AwsMarketplace::new(&sdk));
+            }
+            let report = metering::run(&stack.app, &stack.marketplace, metering::Scope::All)
+                .await
+                .map_err(explain)?;
+            println!(
+                "{}",
+                serde_json::to_string(&report).map_err(|e| e.to_string())?
+            );
+            Ok(())
+        }
+        Command::MarketplaceToken {
+            product_code,
+            account_id,
+        } => {
+            println!("{}", LocalMarketplace::token(&product_code, &account_id));
+            Ok(())
+        }
+        Command::MarketplaceEvents { file } => {
+            let stack = Stack::open(&data_dir)?;
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let batch = serde_json::from_str(&text)
+                .map_err(|e| format!("{} is not an SQS batch: {e}", file.display()))?;
+            let response = lambda::apply_batch(&stack.app, &stack.marketplace, batch).await;
+            println!(
+                "{}",
+                serde_json::to_string(&response).map_err(|e| e.to_string())?
+            );
+            Ok(())
         }
         Command::GrantCredits {
             team,

@@ -44,7 +44,7 @@ async fn answer(stack: &Stack, request: hyper::Request<Incoming>) -> hyper::Resp
     let (parts, body) = request.into_parts();
     // Read at most one byte past the limit: enough to know the body is too large.
     let response = match Limited::new(body, BODY_LIMIT + 1).collect().await {
-        Err(_) => ApiResponse::error(&Error::payload_too_large(BODY_LIMIT), "local"),
+        Err(_) => ApiResponse::error(&Error::payload_too_large(BODY_LIMIT), "local").into_http(),
         Ok(collected) => {
             let request = HttpRequest {
                 method: parts.method.to_string(),
@@ -53,10 +53,11 @@ async fn answer(stack: &Stack, request: hyper::Request<Incoming>) -> hyper::Resp
                 headers: parts.headers,
                 body: collected.to_bytes().to_vec(),
             };
-            stack.handle(request).await
+            match stack.page(&request).await {
+                Some(page) => page.into_http(),
+                None => stack.handle(request).await.into_http(),
+            }
         }
     };
-    response
-        .into_http()
-        .map(|body| Full::new(Bytes::from(body)))
+    response.map(|body| Full::new(Bytes::from(body)))
 }

@@ -88,6 +88,7 @@ pub async fn create(
 ) -> Result<Execution, Error> {
     let request = request.validate()?;
     let agent = resources::get::<AgentDraft>(app, caller, agent_id).await?;
+    let team = super::teams::get_team(app, caller).await?;
     let reserved = reservation(&agent.data);
     let execution = Execution {
         id: ExecutionId::generate(),
@@ -144,6 +145,10 @@ pub async fn create(
         ),
         ledger,
     ];
+    // First, so an inactive subscription answers 403 even when credits are short too.
+    if let Some(check) = crate::marketplace::customers::active_subscription_check(&team) {
+        writes.insert(0, check);
+    }
     if let Some(id) = &execution.company_id {
         writes.push(exists::<CompanyDraft>(caller, id, "company_id"));
     }

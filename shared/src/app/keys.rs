@@ -49,3 +49,48 @@ pub fn idempotency(team: &TeamId, route: &str, key: &str) -> Key {
         "IDEMP",
     )
 }
+
+/// A Marketplace customer: one per product and customer reference (see
+/// [`crate::domain::marketplace::customer_ref`]). Not a tenant item: Marketplace events name
+/// customers, not teams.
+pub fn marketplace_customer(product_code: &str, customer_ref: &str) -> Key {
+    Key::new(format!("MPCUST#{product_code}#{customer_ref}"), "CUSTOMER")
+}
+
+/// GSI1 partition of the Marketplace customers in one subscription state: how the metering
+/// job finds whom to meter.
+pub fn marketplace_state_partition(state: &str) -> String {
+    format!("MPSTATE#{state}")
+}
+
+/// The customers of one AWS account, one item per product: how agreement events, which name
+/// only the buyer's account, find their customer.
+pub fn marketplace_account(aws_account_id: &str, product_code: &str) -> Key {
+    Key::new(format!("MPACCOUNT#{aws_account_id}"), product_code)
+}
+
+/// The partition of [`marketplace_account`] items of one account.
+pub fn marketplace_account_partition(aws_account_id: &str) -> String {
+    format!("MPACCOUNT#{aws_account_id}")
+}
+
+/// Where a legacy customer identifier of a product points to its customer, for notifications
+/// that name only the identifier.
+pub fn marketplace_customer_identifier(product_code: &str, customer_identifier: &str) -> Key {
+    Key::new(
+        format!("MPCUSTID#{product_code}#{customer_identifier}"),
+        "CUSTOMER",
+    )
+}
+
+/// One metering record: a customer's usage of a dimension in an hour.
+pub fn metering_record(hour: &str, product_code: &str, customer_ref: &str, dimension: &str) -> Key {
+    Key::new(
+        format!("METERING#{hour}"),
+        format!("{product_code}#{customer_ref}#{dimension}"),
+    )
+}
+
+/// GSI1 partition of the metering records not yet accepted by Marketplace (a sparse index:
+/// a record leaves it when it is reported or fails).
+pub const METERING_PENDING: &str = "METERING#PENDING";

@@ -23,6 +23,7 @@ use crate::domain::plans::Plans;
 use crate::local::objects::LocalObjects;
 use crate::local::offline::OfflineModel;
 use crate::ports::ai::{ImageGen, Llm};
+use crate::ports::marketplace::Marketplace;
 use crate::ports::objects::ObjectStore;
 use crate::ports::queue::Queue;
 use crate::ports::table::Table;
@@ -51,6 +52,8 @@ pub struct App {
     pub queue: Arc<dyn Queue>,
     /// The AgentCore state machine (Step Functions, or the local interpreter).
     pub workflows: Arc<dyn Workflows>,
+    /// AWS Marketplace (Metering and Entitlement services, or the local stand-in).
+    pub marketplace: Arc<dyn Marketplace>,
 }
 
 impl App {
@@ -68,6 +71,7 @@ impl App {
             objects: Arc::new(LocalObjects::in_memory()),
             queue: Arc::new(Unconfigured("EXECUTIONS_QUEUE_URL")),
             workflows: Arc::new(Unconfigured("STATE_MACHINE_ARN")),
+            marketplace: Arc::new(Unconfigured("MARKETPLACE")),
         }
     }
 }

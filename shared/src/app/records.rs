@@ -137,3 +137,20 @@ pub async fn commit(table: &dyn Table, mut writes: Vec<Guarded>) -> Result<(), E
         other => other.map_err(Error::from),
     }
 }
+
+/// Every item a query matches, reading page after page to the end: for jobs that must see
+/// everything (metering), never for request paths, which page.
+pub async fn query_all(
+    table: &dyn Table,
+    mut query: crate::ports::table::Query,
+) -> Result<Vec<crate::ports::table::Item>, Error> {
+    let mut items = Vec::new();
+    loop {
+        let page = table.query(query.clone()).await?;
+        items.extend(page.items);
+        match page.cursor {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => return Ok(items),
+        }
+    }
+}

@@ -13,7 +13,9 @@ use crate::domain::ids::{TeamId, UserId};
 use crate::domain::plans::TRIAL;
 use crate::domain::privacy::PrivacySettings;
 use crate::domain::resources::Draft;
-use crate::domain::team::{Credits, Member, MemberStatus, NewApiKey, Team, TeamDraft};
+use crate::domain::team::{
+    Credits, MarketplaceLink, Member, MemberStatus, NewApiKey, Team, TeamDraft,
+};
 use crate::domain::validation::{Email, FieldErrors};
 use crate::error::Error;
 use crate::ports::rfc3339;
@@ -43,8 +45,23 @@ impl CreatedTeam {
     }
 }
 
-/// Creates a team, its owner and an owner API key with every scope, all in one transaction.
+/// Creates a team on the trial plan, its owner and an owner API key with every scope, all in
+/// one transaction.
 pub async fn create_team(app: &App, name: &str, owner_email: &str) -> Result<CreatedTeam, Error> {
+    let (created, writes) = new_team(app, name, owner_email, TRIAL, None)?;
+    commit(app.table.as_ref(), writes).await?;
+    Ok(created)
+}
+
+/// A new team on `plan` (with its plan's credits), its owner and owner key, and the writes
+/// that create them; callers add their own writes to the same transaction.
+pub fn new_team(
+    app: &App,
+    name: &str,
+    owner_email: &str,
+    plan: &str,
+    marketplace: Option<MarketplaceLink>,
+) -> Result<(CreatedTeam, Vec<Guarded>), Error> {
     let mut errors = FieldErrors::default();
     let name = errors.text("name", name, 1, crate::domain::resources::NAME_MAX);
     let email = Email::parse(owner_email)
@@ -53,19 +70,23 @@ pub async fn create_team(app: &App, name: &str, owner_email: &str) -> Result<Cre
     let email = errors
         .finish(email)?
         .ok_or_else(|| Error::internal("email missing after validation"))?;
-    let trial_credits = app.plans.monthly_credits(TRIAL).unwrap_or_default();
+    let plan_credits = app
+        .plans
+        .monthly_credits(plan)
+        .ok_or_else(|| Error::internal(format!("plan {plan} is not in the catalog")))?;
     let now = app.clock.now();
     let stamp = rfc3339(now);
     let team = Team {
         id: TeamId::generate(),
         name,
-        plan: TRIAL.into(),
+        plan: plan.into(),
         credits: Credits {
-            balance: trial_credits,
+            balance: plan_credits,
             reserved: 0,
         },
         privacy_defaults: PrivacySettings::default(),
         owner_count: 1,
+        marketplace,
         created_at: stamp.clone(),
         updated_at: stamp.clone(),
     };
@@ -109,19 +130,18 @@ pub async fn create_team(app: &App, name: &str, owner_email: &str) -> Result<Cre
         ),
     ];
     writes.extend(key_writes);
-    if trial_credits > 0 {
+    if plan_credits > 0 {
         let (_, grant) = credits::entry(
             app,
             &team.id,
             LedgerKind::PlanGrant,
-            trial_credits,
-            "Trial plan credits",
+            plan_credits,
+            &format!("{plan} plan credits"),
             None,
         )?;
         writes.push(grant);
     }
-    commit(app.table.as_ref(), writes).await?;
-    Ok(CreatedTeam { team, owner, key })
+    Ok((CreatedTeam { team, owner, key }, writes))
 }
 
 /// Reads the caller's team.

@@ -5,6 +5,7 @@ pub mod agent;
 pub mod execution;
 pub mod ids;
 pub mod json_text;
+pub mod marketplace;
 pub mod plans;
 pub mod privacy;
 pub mod resources;

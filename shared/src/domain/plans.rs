@@ -7,6 +7,10 @@ use std::collections::BTreeMap;
 /// The plan every new team starts on.
 pub const TRIAL: &str = "trial";
 
+/// The plan of teams registered through AWS Marketplace (unless `MARKETPLACE_PLAN` names
+/// another), whose usage Marketplace bills.
+pub const MARKETPLACE: &str = "marketplace";
+
 /// The plans and their monthly credits.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plans(BTreeMap<String, i64>);
@@ -18,6 +22,7 @@ impl Default for Plans {
             ("starter", 2_000),
             ("growth", 10_000),
             ("enterprise", 50_000),
+            (MARKETPLACE, 10_000),
         ];
         Plans(
             plans

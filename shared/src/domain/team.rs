@@ -42,6 +42,10 @@ pub struct Team {
     pub privacy_defaults: PrivacySettings,
     /// How many members are owners; the last owner cannot leave or be demoted.
     pub owner_count: i64,
+    /// The AWS Marketplace customer the team was registered for; `None` for teams on a direct
+    /// plan. Such a team may start executions only while the subscription is active.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marketplace: Option<MarketplaceLink>,
     /// Creation time (RFC 3339).
     pub created_at: String,
     /// Last change (RFC 3339).
@@ -59,6 +63,15 @@ impl Team {
         }
         json
     }
+}
+
+/// A team's AWS Marketplace customer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarketplaceLink {
+    /// The product bought.
+    pub product_code: String,
+    /// The customer within the product.
+    pub customer_ref: String,
 }
 
 /// What a team's admins may change.

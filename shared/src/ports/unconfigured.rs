@@ -43,3 +43,42 @@ impl Workflows for Unconfigured {
         Err(WorkflowError::Failed(self.message()))
     }
 }
+
+#[async_trait]
+impl crate::ports::marketplace::Marketplace for Unconfigured {
+    async fn resolve_customer(
+        &self,
+        _token: &str,
+    ) -> Result<
+        crate::ports::marketplace::ResolvedCustomer,
+        crate::ports::marketplace::MarketplaceError,
+    > {
+        Err(crate::ports::marketplace::MarketplaceError::Unavailable(
+            self.message(),
+        ))
+    }
+
+    async fn batch_meter_usage(
+        &self,
+        _product_code: &str,
+        _records: &[crate::ports::marketplace::UsageRecord],
+    ) -> Result<crate::ports::marketplace::BatchOutcome, crate::ports::marketplace::MarketplaceError>
+    {
+        Err(crate::ports::marketplace::MarketplaceError::Unavailable(
+            self.message(),
+        ))
+    }
+
+    async fn get_entitlements(
+        &self,
+        _product_code: &str,
+        _customer: &crate::ports::marketplace::EntitlementFilter,
+    ) -> Result<
+        Vec<crate::ports::marketplace::Entitlement>,
+        crate::ports::marketplace::MarketplaceError,
+    > {
+        Err(crate::ports::marketplace::MarketplaceError::Unavailable(
+            self.message(),
+        ))
+    }
+}

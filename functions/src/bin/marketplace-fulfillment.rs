@@ -1,0 +1,7 @@
+//! `POST /marketplace/fulfillment`: Marketplace's fulfillment URL.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    vellocity::marketplace::lambda::run_page(vellocity::marketplace::pages::PageId::Fulfillment)
+        .await
+}

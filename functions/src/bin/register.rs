@@ -1,0 +1,6 @@
+//! `POST /marketplace/register`: creates the buyer's team.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    vellocity::marketplace::lambda::run_page(vellocity::marketplace::pages::PageId::Register).await
+}
