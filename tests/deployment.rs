@@ -25,6 +25,7 @@ use vellocity::domain::resources::{CompanyDraft, PartnerDraft, ProductDraft};
 use vellocity::domain::team::{ApiKey, Credits, Member, MemberStatus, Team};
 use vellocity::domain::validation::Email;
 use vellocity::local::table::EmbeddedTable;
+use vellocity::marketplace::pages::PAGES;
 use vellocity::ports::table::{Key, Table, Update, UpdateAction, Value};
 use vellocity::ports::SystemClock;
 use vellocity_local::Stack;
@@ -69,11 +70,35 @@ fn every_route_has_a_binary_a_template_function_and_a_sample_event() {
     let routes: BTreeSet<(String, String)> = ROUTES
         .iter()
         .map(|r| (r.method.to_owned(), r.path.to_owned()))
+        .chain(
+            PAGES
+                .iter()
+                .map(|p| (p.method.to_owned(), p.path.to_owned())),
+        )
         .collect();
     assert_eq!(
         api_events, routes,
-        "the template's API events are exactly the route table"
+        "the template's API events are exactly the route table and the public pages"
     );
+    for page in PAGES {
+        let function = &template["Resources"][page.function];
+        assert_eq!(
+            function["Metadata"]["BuildProperties"]["Binary"].as_str(),
+            Some(page.binary)
+        );
+        let api = &function["Properties"]["Events"]["Api"]["Properties"];
+        assert_eq!(api["Path"].as_str(), Some(page.path));
+        assert_eq!(
+            api["Auth"]["Authorizer"], "NONE",
+            "{}: Marketplace posts buyers here without credentials",
+            page.binary
+        );
+        let event: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(root().join(format!("events/{}.json", page.binary))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(event["resource"], page.path);
+    }
 
     for route in ROUTES {
         assert!(
@@ -134,12 +159,21 @@ fn every_route_has_a_binary_a_template_function_and_a_sample_event() {
     let expected: BTreeSet<String> = ROUTES
         .iter()
         .map(|r| r.binary.to_owned())
-        .chain(["authorizer".to_owned(), "dispatcher".to_owned()])
+        .chain(PAGES.iter().map(|p| p.binary.to_owned()))
+        .chain(
+            [
+                "authorizer",
+                "dispatcher",
+                "marketplace-events",
+                "meter-usage",
+            ]
+            .map(String::from),
+        )
         .chain(Task::ALL.iter().map(|t| t.binary().to_owned()))
         .collect();
     assert_eq!(
         binaries, expected,
-        "a binary per route, per workflow task, the authorizer and the dispatcher"
+        "a binary per route, page and workflow task, the authorizer, the dispatcher and the Marketplace consumers"
     );
     assert_eq!(
         template["Resources"]["AuthorizerFunction"]["Metadata"]["BuildProperties"]["Binary"],
@@ -174,6 +208,7 @@ async fn seeded_app() -> App {
         },
         privacy_defaults: Default::default(),
         owner_count: 1,
+        marketplace: None,
         created_at: at.clone(),
         updated_at: at.clone(),
     };
@@ -595,4 +630,56 @@ async fn the_authorizer_refuses_a_revoked_key_with_unauthorized() {
         .await
         .unwrap_err();
     assert_eq!(error.to_string(), authorizer::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn every_marketplace_sample_event_runs_through_its_function() {
+    use vellocity::local::marketplace::LocalMarketplace;
+    use vellocity::marketplace::lambda::{apply_batch, handle_page_event};
+    use vellocity::marketplace::metering::{self, Scope};
+    use vellocity::marketplace::pages::PageId;
+
+    let mut app = App::new(Arc::new(EmbeddedTable::in_memory()), Arc::new(SystemClock));
+    app.marketplace = Arc::new(LocalMarketplace::default());
+    let settings = vellocity::marketplace::Settings::from_env(&app.plans).unwrap();
+
+    let fulfillment = lambda_http::request::from_str(
+        &std::fs::read_to_string(root().join("events/marketplace-fulfillment.json")).unwrap(),
+    )
+    .unwrap();
+    let answered = handle_page_event(&app, &settings, PageId::Fulfillment, fulfillment).await;
+    assert_eq!(
+        answered.status(),
+        303,
+        "the sample token resolves and redirects"
+    );
+    // The sample references are signed by another deployment's key: a friendly 400 page.
+    for (page, binary) in [
+        (PageId::RegistrationForm, "registration-form"),
+        (PageId::Register, "register"),
+    ] {
+        let event = lambda_http::request::from_str(
+            &std::fs::read_to_string(root().join(format!("events/{binary}.json"))).unwrap(),
+        )
+        .unwrap();
+        let answered = handle_page_event(&app, &settings, page, event).await;
+        assert_eq!(answered.status(), 400, "{binary}");
+        assert_eq!(
+            answered.headers()["content-type"],
+            "text/html; charset=utf-8"
+        );
+    }
+
+    let batch: SqsEvent = serde_json::from_value(sample("marketplace-events")).unwrap();
+    let records = batch.records.len();
+    let response = apply_batch(&app, &settings, batch).await;
+    assert!(records >= 9);
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "{:?}",
+        response.batch_item_failures
+    );
+
+    let _scheduled: serde_json::Value = sample("meter-usage");
+    metering::run(&app, &settings, Scope::All).await.unwrap();
 }
