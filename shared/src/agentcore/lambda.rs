@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
 
@@ -11,6 +11,7 @@ use super::dispatch::{dispatch, DispatchError};
 use super::workflow::{self, Task, TaskError};
 use crate::api::lambda::build_app_with_sdk;
 use crate::aws::bedrock::Bedrock;
+use crate::aws::sqs::batch_item_failure;
 use crate::ports::workflows::Workflows;
 
 impl From<TaskError> for Diagnostic {
@@ -53,21 +54,15 @@ pub async fn dispatch_batch(workflows: &dyn Workflows, event: SqsEvent) -> SqsBa
             }
             Err(DispatchError::Poison(reason)) => {
                 tracing::error!(message_id = %id, %reason, "poison message; it will go to the DLQ");
-                response.batch_item_failures.push(failure(id));
+                response.batch_item_failures.push(batch_item_failure(id));
             }
             Err(error) => {
                 tracing::warn!(message_id = %id, %error, "dispatch failed; the message will be redelivered");
-                response.batch_item_failures.push(failure(id));
+                response.batch_item_failures.push(batch_item_failure(id));
             }
         }
     }
     response
-}
-
-fn failure(id: String) -> BatchItemFailure {
-    let mut failure = BatchItemFailure::default();
-    failure.item_identifier = id;
-    failure
 }
 
 /// Runs the dispatcher: the executions queue's consumer.

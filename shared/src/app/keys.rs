@@ -83,10 +83,15 @@ pub fn marketplace_customer_identifier(product_code: &str, customer_identifier: 
     )
 }
 
+/// The partition of every metering record of one hour.
+pub fn metering_hour_partition(hour: &str) -> String {
+    format!("METERING#{hour}")
+}
+
 /// One metering record: a customer's usage of a dimension in an hour.
 pub fn metering_record(hour: &str, product_code: &str, customer_ref: &str, dimension: &str) -> Key {
     Key::new(
-        format!("METERING#{hour}"),
+        metering_hour_partition(hour),
         format!("{product_code}#{customer_ref}#{dimension}"),
     )
 }

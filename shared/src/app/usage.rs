@@ -17,16 +17,7 @@ use crate::error::Error;
 use crate::ports::rfc3339;
 use crate::ports::table::{Condition, Key, Update, UpdateAction, WriteOp, GSI1PK, GSI1SK};
 
-/// Executions that succeeded.
-pub const EXECUTIONS: &str = "executions";
-/// Credits charged.
-pub const CREDITS: &str = "credits";
-/// Words written by text steps.
-pub const WORDS: &str = "words";
-/// Images generated.
-pub const IMAGES: &str = "images";
-/// Every usage measure, in the order reports show them.
-pub const MEASURES: [&str; 4] = [EXECUTIONS, CREDITS, WORDS, IMAGES];
+pub use crate::domain::usage::{CREDITS, EXECUTIONS, IMAGES, MEASURES, WORDS};
 
 /// An execution's usage by measure.
 pub type Quantities = BTreeMap<String, i64>;

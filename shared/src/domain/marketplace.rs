@@ -122,6 +122,33 @@ impl LegacyProducts {
 }
 
 impl Customer {
+    /// A customer first seen now, `pending` until an event says otherwise; its state time is
+    /// the epoch, so any event about it is newer.
+    pub fn new(
+        product_code: String,
+        aws_account_id: Option<String>,
+        license_arn: Option<String>,
+        customer_identifier: Option<String>,
+        created_at: String,
+    ) -> Customer {
+        Customer {
+            product_code,
+            aws_account_id,
+            license_arn,
+            customer_identifier,
+            offer_type: None,
+            state: SubscriptionState::Pending,
+            state_at: "1970-01-01T00:00:00Z".into(),
+            state_reason: None,
+            team_id: None,
+            contact_name: None,
+            entitlements: Vec::new(),
+            metered_from: None,
+            metered_through: None,
+            created_at,
+        }
+    }
+
     /// How usage records name this customer: the legacy identifier for legacy products,
     /// otherwise the AWS account and license. `None` while neither is known.
     pub fn metered_as(&self, legacy: &LegacyProducts) -> Option<MeteredCustomer> {
@@ -221,7 +248,7 @@ pub fn state_from_entitlements(
 
 /// Which usage measure each Marketplace dimension bills. Configuration
 /// (`MARKETPLACE_DIMENSIONS`, a JSON object of dimension → measure); the measures are those of
-/// [`crate::app::usage::MEASURES`].
+/// [`crate::domain::usage::MEASURES`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Dimensions(BTreeMap<String, String>);
 
@@ -249,7 +276,7 @@ impl Dimensions {
         if map.is_empty() {
             return Err("MARKETPLACE_DIMENSIONS names no dimension".into());
         }
-        let measures = crate::app::usage::MEASURES;
+        let measures = crate::domain::usage::MEASURES;
         if let Some((dimension, measure)) =
             map.iter().find(|(_, m)| !measures.contains(&m.as_str()))
         {

@@ -11,4 +11,5 @@ pub mod privacy;
 pub mod resources;
 pub mod step;
 pub mod team;
+pub mod usage;
 pub mod validation;

@@ -2,8 +2,6 @@
 //! the buyer), subscription events, and the rule that only an active subscription starts
 //! executions.
 
-use time::OffsetDateTime;
-
 use super::events::SubscriptionEvent;
 use super::Settings;
 use crate::app::items::{from_item, to_item, value_of};
@@ -218,21 +216,14 @@ async fn store_resolved(
         .filter(|o| !o.is_empty() && o.len() <= 64)
         .map(str::to_owned);
     let customer = Customer {
-        product_code: resolved.product_code,
-        aws_account_id: resolved.aws_account_id,
-        license_arn: resolved.license_arn,
-        customer_identifier: resolved.customer_identifier,
         offer_type,
-        state: SubscriptionState::Pending,
-        // Any event about the customer is newer than its first visit.
-        state_at: rfc3339(OffsetDateTime::UNIX_EPOCH),
-        state_reason: None,
-        team_id: None,
-        contact_name: None,
-        entitlements: Vec::new(),
-        metered_from: None,
-        metered_through: None,
-        created_at: rfc3339(app.clock.now()),
+        ..Customer::new(
+            resolved.product_code,
+            resolved.aws_account_id,
+            resolved.license_arn,
+            resolved.customer_identifier,
+            rfc3339(app.clock.now()),
+        )
     };
     match commit(app.table.as_ref(), create_writes(&customer_ref, &customer)?).await {
         Ok(()) => {}
@@ -494,22 +485,13 @@ pub async fn apply_event(
         let key = keys::marketplace_customer(&product, &reference);
         let current = find(app, &key).await?;
         if current.is_none() {
-            let customer = Customer {
-                product_code: product.clone(),
-                aws_account_id: event.aws_account_id.clone(),
-                license_arn: event.license_arn.clone(),
-                customer_identifier: event.customer_identifier.clone(),
-                offer_type: None,
-                state: SubscriptionState::Pending,
-                state_at: rfc3339(OffsetDateTime::UNIX_EPOCH),
-                state_reason: None,
-                team_id: None,
-                contact_name: None,
-                entitlements: Vec::new(),
-                metered_from: None,
-                metered_through: None,
-                created_at: rfc3339(app.clock.now()),
-            };
+            let customer = Customer::new(
+                product.clone(),
+                event.aws_account_id.clone(),
+                event.license_arn.clone(),
+                event.customer_identifier.clone(),
+                rfc3339(app.clock.now()),
+            );
             match commit(app.table.as_ref(), create_writes(&reference, &customer)?).await {
                 Ok(()) => {}
                 Err(e) if e.code == "customer_exists" => {}

@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_http::{Body, Request, RequestExt};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
@@ -15,6 +15,7 @@ use super::{events, metering, Settings};
 use crate::api::lambda::build_app_with_sdk;
 use crate::app::App;
 use crate::aws::marketplace::AwsMarketplace;
+use crate::aws::sqs::batch_item_failure;
 
 /// The app with the Marketplace clients, and the Marketplace settings.
 async fn build() -> Result<(App, Settings), lambda_runtime::Error> {
@@ -81,15 +82,11 @@ pub async fn apply_batch(app: &App, settings: &Settings, event: SqsEvent) -> Sqs
             }
             Err(EventError::Unknown(reason)) => {
                 tracing::error!(message_id = %id, %reason, "unusable subscription message; it will go to the DLQ");
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = id;
-                response.batch_item_failures.push(failure);
+                response.batch_item_failures.push(batch_item_failure(id));
             }
             Err(EventError::Transient(error)) => {
                 tracing::warn!(message_id = %id, %error, "subscription event failed; it will be redelivered");
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = id;
-                response.batch_item_failures.push(failure);
+                response.batch_item_failures.push(batch_item_failure(id));
             }
         }
     }

@@ -276,7 +276,7 @@ async fn send(
     for (key, record) in pending {
         let start = hour_start(&record.hour);
         let quantity = i32::try_from(record.quantity);
-        match (start, quantity) {
+        let reason = match (start, quantity) {
             (Some(start), Ok(quantity)) if sendable(start, now) => {
                 let usage = UsageRecord {
                     customer: record.customer.clone().into(),
@@ -288,39 +288,25 @@ async fn send(
                     .entry(record.product_code.clone())
                     .or_default()
                     .push((key, record, usage));
+                continue;
             }
-            (Some(_), Ok(_)) => {
-                let reason = format!(
-                    "not accepted by AWS within its {}-hour metering window; not sent",
-                    WINDOW.whole_hours()
-                );
-                settle(
-                    app,
-                    &key,
-                    MeteringStatus::Failed,
-                    None,
-                    Some(reason),
-                    false,
-                    now,
-                )
-                .await?;
-                report.failed += 1;
-            }
-            _ => {
-                let reason = "the quantity or hour cannot be metered".to_owned();
-                settle(
-                    app,
-                    &key,
-                    MeteringStatus::Failed,
-                    None,
-                    Some(reason),
-                    false,
-                    now,
-                )
-                .await?;
-                report.failed += 1;
-            }
-        }
+            (Some(_), Ok(_)) => format!(
+                "not accepted by AWS within its {}-hour metering window; not sent",
+                WINDOW.whole_hours()
+            ),
+            _ => "the quantity or hour cannot be metered".to_owned(),
+        };
+        settle(
+            app,
+            &key,
+            MeteringStatus::Failed,
+            None,
+            Some(reason),
+            false,
+            now,
+        )
+        .await?;
+        report.failed += 1;
     }
     for (product, records) in by_product {
         for chunk in records.chunks(MAX_BATCH_RECORDS) {
@@ -420,7 +406,7 @@ async fn settle(
 
 /// Every metering record of an hour: for reports and tests.
 pub async fn records_of_hour(app: &App, hour: &str) -> Result<Vec<MeteringRecord>, Error> {
-    let query = Query::prefix(Index::Table, format!("METERING#{hour}"), "");
+    let query = Query::prefix(Index::Table, keys::metering_hour_partition(hour), "");
     query_all(app.table.as_ref(), query)
         .await?
         .iter()
