@@ -276,7 +276,9 @@ async fn a_buyer_fills_the_registration_form_in_chromium_and_sees_the_api_key_on
 
     let driver = Driver::start().await;
     let browser = Browser::open(&driver).await;
-    browser.go(&format!("http://{addr}{location}")).await;
+    browser
+        .go(&format!("http://{addr}/marketplace/{location}"))
+        .await;
     browser.fill("#company", "Globex").await;
     browser.fill("#contact_name", "Hank Scorpio").await;
     // Passes the browser's own check of type="email", not the server's.
@@ -303,7 +305,9 @@ async fn a_buyer_fills_the_registration_form_in_chromium_and_sees_the_api_key_on
     let (status, _, team) = http(addr, "GET", "/v1/team", "application/json", "", Some(&key)).await;
     assert_eq!(status, 200, "{team}");
     assert!(team.contains("\"name\":\"Globex\""), "{team}");
-    browser.go(&format!("http://{addr}{location}")).await;
+    browser
+        .go(&format!("http://{addr}/marketplace/{location}"))
+        .await;
     assert!(browser.text("h1").await.contains("Already registered"));
     browser.close().await;
 }

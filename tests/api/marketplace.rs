@@ -91,12 +91,10 @@ impl Market {
             )
             .await;
         assert_eq!(page.status, 303, "{page:?}");
+        // Relative, so the stage prefix of the deployed API stays.
         let location = page.location.unwrap();
         assert!(!location.contains(token), "the token never travels on");
-        let reference = location
-            .strip_prefix("/marketplace/register?ref=")
-            .unwrap()
-            .to_owned();
+        let reference = location.strip_prefix("register?ref=").unwrap().to_owned();
         form_urlencoded::parse(format!("r={reference}").as_bytes())
             .next()
             .unwrap()

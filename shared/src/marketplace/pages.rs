@@ -200,7 +200,7 @@ fn form_page(
     };
     let body = format!(
         "<p>Welcome from AWS Marketplace. Tell us who you are and we create your team.</p>\
-         <form method=\"post\" action=\"/marketplace/register\">\
+         <form method=\"post\" action=\"register\">\
          <input type=\"hidden\" name=\"ref\" value=\"{}\">{}{}{}\
          <button type=\"submit\" id=\"submit\">Create my team</button></form>",
         escape(reference),
@@ -239,7 +239,8 @@ fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// Answers a page request. Never fails: every outcome is a page.
+/// Answers a page request. Never fails: every outcome is a page. Links between the pages are
+/// relative, so they keep API Gateway's stage prefix (`/prod/marketplace/…`).
 pub async fn serve(
     app: &App,
     settings: &Settings,
@@ -269,7 +270,7 @@ async fn fulfillment(app: &App, settings: &Settings, request: &PageRequest) -> P
     match customers::fulfill(app, settings, token, offer_type).await {
         Ok(reference) => {
             let location = format!(
-                "/marketplace/register?ref={}",
+                "register?ref={}",
                 form_urlencoded::byte_serialize(reference.as_bytes()).collect::<String>()
             );
             PageResponse {
@@ -277,7 +278,7 @@ async fn fulfillment(app: &App, settings: &Settings, request: &PageRequest) -> P
                 location: Some(location),
                 html: layout(
                     "Continue",
-                    "<p>Continue to <a href=\"/marketplace/register\">registration</a>.</p>",
+                    "<p>Continue to <a href=\"register\">registration</a>.</p>",
                 ),
             }
         }
