@@ -215,6 +215,17 @@ pub enum SubscriptionChange {
 }
 
 impl SubscriptionChange {
+    /// The change in words, for the customer's `state_reason`.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            SubscriptionChange::Subscribed => "subscribed",
+            SubscriptionChange::SubscribeFailed => "subscription failed",
+            SubscriptionChange::UnsubscribePending => "unsubscribing",
+            SubscriptionChange::Unsubscribed => "unsubscribed",
+            SubscriptionChange::EntitlementsUpdated => "entitlements updated",
+        }
+    }
+
     /// The state the change leads to; `None` when it depends on the entitlements read.
     pub fn target(&self) -> Option<SubscriptionState> {
         match self {
@@ -304,16 +315,6 @@ impl Dimensions {
     /// Each dimension with the measure it bills.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(d, m)| (d.as_str(), m.as_str()))
-    }
-
-    /// How many dimensions there are.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether there are none (never, once parsed).
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 }
 

@@ -37,11 +37,6 @@ impl LocalMarketplace {
             URL_SAFE_NO_PAD.encode(claims.to_string())
         )
     }
-
-    /// How many distinct records were accepted.
-    pub fn accepted(&self) -> usize {
-        self.metered.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
 }
 
 #[async_trait]

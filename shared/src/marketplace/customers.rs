@@ -545,7 +545,7 @@ async fn transition(
         UpdateAction::Set("state_at".into(), at.clone().into()),
         UpdateAction::Set(
             "state_reason".into(),
-            format!("{:?} ({})", event.change, event.event_id).into(),
+            format!("{} (event {})", event.change.describe(), event.event_id).into(),
         ),
         UpdateAction::Set(
             GSI1PK.into(),
