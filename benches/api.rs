@@ -245,7 +245,7 @@ async fn metering() {
         marketplace: Arc::new(LocalMarketplace::default()),
         ..App::new(table.clone(), clock.clone())
     };
-    let settings = Settings::from_env(&app.plans).unwrap();
+    let settings = Settings::from_env(&app.plans, false).unwrap();
     for n in 0..CUSTOMERS {
         let account = format!("{:012}", 100_000_000_000u64 + n as u64);
         let token = LocalMarketplace::token("prod-bench", &account);

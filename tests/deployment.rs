@@ -641,7 +641,7 @@ async fn every_marketplace_sample_event_runs_through_its_function() {
 
     let mut app = App::new(Arc::new(EmbeddedTable::in_memory()), Arc::new(SystemClock));
     app.marketplace = Arc::new(LocalMarketplace::default());
-    let settings = vellocity::marketplace::Settings::from_env(&app.plans).unwrap();
+    let settings = vellocity::marketplace::Settings::from_env(&app.plans, false).unwrap();
 
     let fulfillment = lambda_http::request::from_str(
         &std::fs::read_to_string(root().join("events/marketplace-fulfillment.json")).unwrap(),

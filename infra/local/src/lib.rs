@@ -81,7 +81,7 @@ impl Stack {
     pub fn new(app: App, time_scale: f64) -> Result<Stack, String> {
         let workflows = Arc::new(LocalWorkflows::new(&app, time_scale)?);
         let queue = Arc::new(LocalQueue::new(workflows.clone()));
-        let marketplace = Arc::new(Settings::from_env(&app.plans)?);
+        let marketplace = Arc::new(Settings::from_env(&app.plans, false)?);
         Ok(Stack {
             marketplace,
             app: App {

@@ -332,6 +332,18 @@ pub enum MeteringStatus {
     Failed,
 }
 
+impl MeteringStatus {
+    /// The status as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MeteringStatus::Pending => "pending",
+            MeteringStatus::Reported => "reported",
+            MeteringStatus::CustomerNotSubscribed => "customer_not_subscribed",
+            MeteringStatus::Failed => "failed",
+        }
+    }
+}
+
 /// One customer's usage of one dimension in one hour, and what became of it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MeteringRecord {

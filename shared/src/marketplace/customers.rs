@@ -17,8 +17,8 @@ use crate::error::Error;
 use crate::ports::marketplace::{MarketplaceError, ResolvedCustomer};
 use crate::ports::rfc3339;
 use crate::ports::table::{
-    CompareOp, Condition, Index, Key, Query, TableError, Update, UpdateAction, WriteOp, GSI1PK,
-    GSI1SK,
+    CompareOp, Condition, Index, Item, Key, Query, TableError, Update, UpdateAction, WriteOp,
+    GSI1PK, GSI1SK,
 };
 
 /// A customer with where it is stored.
@@ -34,20 +34,42 @@ pub struct StoredCustomer {
 
 /// Reads a customer.
 pub async fn find(app: &App, key: &Key) -> Result<Option<StoredCustomer>, Error> {
-    let Some(item) = app.table.get(key).await? else {
-        return Ok(None);
-    };
-    let customer: Customer = from_item(&item)?;
+    app.table.get(key).await?.as_ref().map(decode).transpose()
+}
+
+/// A customer from its stored item (read directly, or from the GSI1 listing by state).
+pub fn decode(item: &Item) -> Result<StoredCustomer, Error> {
+    let key = Key::of(item).ok_or_else(|| Error::internal("a customer item without a key"))?;
     let customer_ref = item
         .get("customer_ref")
         .and_then(|v| v.as_str())
         .unwrap_or_default()
         .to_owned();
-    Ok(Some(StoredCustomer {
-        key: key.clone(),
+    Ok(StoredCustomer {
+        key,
         customer_ref,
-        customer,
-    }))
+        customer: from_item(item)?,
+    })
+}
+
+/// Creates a customer; if another request created it first, reads that one instead.
+async fn create_or_find(
+    app: &App,
+    key: &Key,
+    customer_ref: &str,
+    customer: Customer,
+) -> Result<StoredCustomer, Error> {
+    match commit(app.table.as_ref(), create_writes(customer_ref, &customer)?).await {
+        Ok(()) => Ok(StoredCustomer {
+            key: key.clone(),
+            customer_ref: customer_ref.to_owned(),
+            customer,
+        }),
+        Err(e) if e.code == "customer_exists" => find(app, key)
+            .await?
+            .ok_or_else(|| Error::internal("the customer vanished after it was stored")),
+        Err(e) => Err(e),
+    }
 }
 
 /// The writes that create a customer: the item (if still absent), on the GSI1 partition of its
@@ -192,7 +214,7 @@ pub async fn fulfill(
             MarketplaceError::Unavailable(m) => FulfillmentError::Unavailable(m),
         })?;
     let stored = store_resolved(app, settings, resolved, offer_type).await?;
-    Ok(settings.signing_key.sign(&stored.key.pk, app.clock.now()))
+    Ok(settings.signing_key.sign(&stored.pk, app.clock.now()))
 }
 
 async fn store_resolved(
@@ -200,7 +222,7 @@ async fn store_resolved(
     settings: &Settings,
     resolved: ResolvedCustomer,
     offer_type: Option<&str>,
-) -> Result<StoredCustomer, Error> {
+) -> Result<Key, Error> {
     let customer_ref = reference_for(
         app,
         settings,
@@ -234,9 +256,7 @@ async fn store_resolved(
         }
         Err(e) => return Err(e),
     }
-    find(app, &key)
-        .await?
-        .ok_or_else(|| Error::internal("the customer vanished after it was stored"))
+    Ok(key)
 }
 
 /// Adds the identifiers Marketplace returned to a customer stored before, with their lookups.
@@ -483,23 +503,18 @@ pub async fn apply_event(
     };
     for (product, reference) in customers_of(app, settings, event).await? {
         let key = keys::marketplace_customer(&product, &reference);
-        let current = find(app, &key).await?;
-        if current.is_none() {
-            let customer = Customer::new(
-                product.clone(),
-                event.aws_account_id.clone(),
-                event.license_arn.clone(),
-                event.customer_identifier.clone(),
-                rfc3339(app.clock.now()),
-            );
-            match commit(app.table.as_ref(), create_writes(&reference, &customer)?).await {
-                Ok(()) => {}
-                Err(e) if e.code == "customer_exists" => {}
-                Err(e) => return Err(e.into()),
+        let stored = match find(app, &key).await? {
+            Some(stored) => stored,
+            None => {
+                let customer = Customer::new(
+                    product.clone(),
+                    event.aws_account_id.clone(),
+                    event.license_arn.clone(),
+                    event.customer_identifier.clone(),
+                    rfc3339(app.clock.now()),
+                );
+                create_or_find(app, &key, &reference, customer).await?
             }
-        }
-        let Some(stored) = find(app, &key).await? else {
-            return Err(Error::internal("the customer vanished after it was stored").into());
         };
         if transition(app, &stored, event).await? {
             applied.customers.push(key.pk.clone());

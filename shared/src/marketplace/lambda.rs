@@ -17,11 +17,17 @@ use crate::app::App;
 use crate::aws::marketplace::AwsMarketplace;
 use crate::aws::sqs::batch_item_failure;
 
-/// The app with the Marketplace clients, and the Marketplace settings.
-async fn build() -> Result<(App, Settings), lambda_runtime::Error> {
+/// The app, with the Marketplace clients where the function calls Marketplace, and the
+/// Marketplace settings (the pages must share the reference secret).
+async fn build(
+    calls_marketplace: bool,
+    pages: bool,
+) -> Result<(App, Settings), lambda_runtime::Error> {
     let (mut app, sdk) = build_app_with_sdk().await?;
-    app.marketplace = Arc::new(AwsMarketplace::new(&sdk));
-    let settings = Settings::from_env(&app.plans)?;
+    if calls_marketplace {
+        app.marketplace = Arc::new(AwsMarketplace::new(&sdk));
+    }
+    let settings = Settings::from_env(&app.plans, pages)?;
     Ok((app, settings))
 }
 
@@ -56,7 +62,7 @@ pub async fn handle_page_event(
 /// Runs the function of one public page.
 pub async fn run_page(page: PageId) -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init_lambda();
-    let (app, settings) = build().await?;
+    let (app, settings) = build(page == PageId::Fulfillment, true).await?;
     let settings = Arc::new(settings);
     lambda_http::run(lambda_http::service_fn(move |event: Request| {
         let (app, settings) = (app.clone(), settings.clone());
@@ -96,7 +102,7 @@ pub async fn apply_batch(app: &App, settings: &Settings, event: SqsEvent) -> Sqs
 /// Runs the subscription events queue's consumer.
 pub async fn run_events() -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init_lambda();
-    let (app, settings) = build().await?;
+    let (app, settings) = build(true, false).await?;
     let settings = Arc::new(settings);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let (app, settings) = (app.clone(), settings.clone());
@@ -108,7 +114,7 @@ pub async fn run_events() -> Result<(), lambda_runtime::Error> {
 /// Runs the hourly metering job (an EventBridge schedule; the event itself carries nothing).
 pub async fn run_metering() -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init_lambda();
-    let (app, settings) = build().await?;
+    let (app, settings) = build(true, false).await?;
     let settings = Arc::new(settings);
     lambda_runtime::run(service_fn(move |_event: LambdaEvent<Value>| {
         let (app, settings) = (app.clone(), settings.clone());

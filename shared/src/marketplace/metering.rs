@@ -87,10 +87,9 @@ pub async fn run(app: &App, settings: &Settings, scope: Scope) -> Result<Report,
                     keys::marketplace_state_partition(state.as_str()),
                     "",
                 );
+                // The index projects every attribute: the listing is the customers.
                 for item in query_all(app.table.as_ref(), query).await? {
-                    if let Some(key) = Key::of(&item) {
-                        all.extend(customers::find(app, &key).await?);
-                    }
+                    all.push(customers::decode(&item)?);
                 }
             }
             (all, usage::hour(now - Duration::hours(1)))
@@ -372,12 +371,8 @@ async fn settle(
     attempted: bool,
     now: OffsetDateTime,
 ) -> Result<(), Error> {
-    let status_text = serde_json::to_value(status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
     let mut actions = vec![
-        UpdateAction::Set("status".into(), status_text.into()),
+        UpdateAction::Set("status".into(), status.as_str().into()),
         UpdateAction::Set("updated_at".into(), rfc3339(now).into()),
     ];
     if let Some(id) = metering_record_id {
@@ -396,7 +391,7 @@ async fn settle(
     let update = Update {
         key: key.clone(),
         actions,
-        condition: Some(Condition::eq("status", "pending")),
+        condition: Some(Condition::eq("status", MeteringStatus::Pending.as_str())),
     };
     match app.table.update(update).await {
         Ok(_) | Err(TableError::ConditionFailed) => Ok(()),

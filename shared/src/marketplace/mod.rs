@@ -28,10 +28,10 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Reads the settings. References are signed with `MARKETPLACE_REFERENCE_SECRET` where it
-    /// is set (the deployed pages share it), else with a random key of this process (the
-    /// local stack, whose references need not outlive it).
-    pub fn from_env(plans: &Plans) -> Result<Settings, String> {
+    /// Reads the settings. References are signed with `MARKETPLACE_REFERENCE_SECRET`, which
+    /// the deployed pages share and so must have (`shared_secret`); elsewhere, without it, with
+    /// a random key of this process (the local stack, whose references need not outlive it).
+    pub fn from_env(plans: &Plans, shared_secret: bool) -> Result<Settings, String> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let plan = var("MARKETPLACE_PLAN").unwrap_or_else(|| MARKETPLACE.to_owned());
         if plans.monthly_credits(&plan).is_none() {
@@ -43,6 +43,9 @@ impl Settings {
             Some(secret) if secret.len() >= 32 => SigningKey::new(secret),
             Some(_) => {
                 return Err("MARKETPLACE_REFERENCE_SECRET must be at least 32 characters".into())
+            }
+            None if shared_secret => {
+                return Err("environment variable MARKETPLACE_REFERENCE_SECRET must be set".into())
             }
             None => SigningKey::random()?,
         };
