@@ -7,11 +7,13 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_bedrockruntime::config::{BehaviorVersion, Credentials, Region};
 use base64::Engine as _;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
+use http_body_util::Full;
 use serde_json::{json, Value};
 use vellocity::aws::bedrock::Bedrock;
 use vellocity::ports::ai::{AiError, ImageGen, ImageRequest, Llm, Message, Speaker, TextRequest};
+
+#[path = "support/http_endpoint.rs"]
+mod http_endpoint;
 
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
 
@@ -92,42 +94,24 @@ fn percent_decode(text: &str) -> String {
 
 /// Starts the endpoint on a free loopback port.
 async fn endpoint() -> (SocketAddr, Received) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let received: Received = Arc::default();
     let log = received.clone();
-    tokio::spawn(async move {
-        loop {
-            let (stream, _) = listener.accept().await.unwrap();
-            let log = log.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                    let log = log.clone();
-                    async move {
-                        let path = request.uri().path().to_owned();
-                        let bytes = request.into_body().collect().await.unwrap().to_bytes();
-                        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-                        log.lock().unwrap().push((path.clone(), body.clone()));
-                        let (status, headers, reply) = answer(&path, &body);
-                        let mut response = hyper::Response::builder()
-                            .status(status)
-                            .header("content-type", "application/json");
-                        for (name, value) in headers {
-                            response = response.header(name, value);
-                        }
-                        Ok::<_, std::convert::Infallible>(
-                            response
-                                .body(Full::new(Bytes::from(reply.to_string())))
-                                .unwrap(),
-                        )
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
-            });
+    let addr = http_endpoint::serve(move |parts, bytes| {
+        let path = parts.uri.path().to_owned();
+        let body: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
+        log.lock().unwrap().push((path.clone(), body.clone()));
+        let (status, headers, reply) = answer(&path, &body);
+        let mut response = hyper::Response::builder()
+            .status(status)
+            .header("content-type", "application/json");
+        for (name, value) in headers {
+            response = response.header(name, value);
         }
-    });
+        response
+            .body(Full::new(Bytes::from(reply.to_string())))
+            .unwrap()
+    })
+    .await;
     (addr, received)
 }
 

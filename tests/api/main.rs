@@ -11,6 +11,8 @@ mod credits;
 mod dynamodb;
 mod executions;
 mod helpers;
+#[path = "../support/http_endpoint.rs"]
+mod http_endpoint;
 mod marketplace;
 #[path = "../support/marketplace_endpoint.rs"]
 mod marketplace_endpoint;

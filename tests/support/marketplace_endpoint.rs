@@ -9,8 +9,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
+use http_body_util::Full;
+
+use crate::http_endpoint;
 use serde_json::{json, Value};
 
 /// What the fake knows and what it was asked.
@@ -120,63 +121,48 @@ fn answer(state: &mut FakeState, target: &str, body: &Value) -> (u16, Value) {
 
 /// Starts the endpoint on a free loopback port.
 pub async fn start() -> (SocketAddr, Fake) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let fake: Fake = Arc::default();
     let shared = fake.clone();
-    tokio::spawn(async move {
-        loop {
-            let (stream, _) = listener.accept().await.unwrap();
-            let shared = shared.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                    let shared = shared.clone();
-                    async move {
-                        // Metering speaks JSON 1.1 (`X-Amz-Target`); Entitlement speaks
-                        // Smithy RPC v2 CBOR (`/service/<service>/operation/<operation>`).
-                        let cbor = request.uri().path().starts_with("/service/");
-                        let target = match request.uri().path().strip_prefix("/service/") {
-                            Some(rest) => rest.replace("/operation/", "."),
-                            None => request
-                                .headers()
-                                .get("x-amz-target")
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or_default()
-                                .to_owned(),
-                        };
-                        let bytes = request.into_body().collect().await.unwrap().to_bytes();
-                        let body: Value = if cbor {
-                            ciborium::from_reader(bytes.as_ref()).unwrap_or(Value::Null)
-                        } else {
-                            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-                        };
-                        let (status, reply) = {
-                            let mut state = shared.lock().unwrap();
-                            state.requests.push((target.clone(), body.clone()));
-                            answer(&mut state, &target, &body)
-                        };
-                        let response = hyper::Response::builder().status(status);
-                        let response = if cbor {
-                            let mut out = Vec::new();
-                            ciborium::into_writer(&reply, &mut out).unwrap();
-                            response
-                                .header("content-type", "application/cbor")
-                                .header("smithy-protocol", "rpc-v2-cbor")
-                                .body(Full::new(Bytes::from(out)))
-                        } else {
-                            response
-                                .header("content-type", "application/x-amz-json-1.1")
-                                .body(Full::new(Bytes::from(reply.to_string())))
-                        };
-                        Ok::<_, std::convert::Infallible>(response.unwrap())
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
+    let addr = http_endpoint::serve(move |parts, bytes| {
+        // Metering speaks JSON 1.1 (`X-Amz-Target`); Entitlement speaks Smithy RPC v2 CBOR
+        // (`/service/<service>/operation/<operation>`).
+        let path = parts.uri.path();
+        let cbor = path.starts_with("/service/");
+        let target = match path.strip_prefix("/service/") {
+            Some(rest) => rest.replace("/operation/", "."),
+            None => parts
+                .headers
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+        };
+        let body: Value = if cbor {
+            ciborium::from_reader(bytes.as_ref()).unwrap_or(Value::Null)
+        } else {
+            serde_json::from_slice(bytes).unwrap_or(Value::Null)
+        };
+        let (status, reply) = {
+            let mut state = shared.lock().unwrap();
+            state.requests.push((target.clone(), body.clone()));
+            answer(&mut state, &target, &body)
+        };
+        let response = hyper::Response::builder().status(status);
+        let response = if cbor {
+            let mut out = Vec::new();
+            ciborium::into_writer(&reply, &mut out).unwrap();
+            response
+                .header("content-type", "application/cbor")
+                .header("smithy-protocol", "rpc-v2-cbor")
+                .body(Full::new(Bytes::from(out)))
+        } else {
+            response
+                .header("content-type", "application/x-amz-json-1.1")
+                .body(Full::new(Bytes::from(reply.to_string())))
+        };
+        response.unwrap()
+    })
+    .await;
     (addr, fake)
 }
 
