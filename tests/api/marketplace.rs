@@ -82,13 +82,16 @@ impl Market {
 
     /// Fulfillment with `token`; returns the registration reference it redirects to.
     async fn fulfill(&self, token: &str) -> String {
+        self.fulfill_offer(token, None).await
+    }
+
+    /// Fulfillment with `token` and an offer type.
+    async fn fulfill_offer(&self, token: &str, offer_type: Option<&str>) -> String {
+        let mut form = vec![("x-amzn-marketplace-token", token)];
+        form.extend(offer_type.map(|o| ("x-amzn-marketplace-offer-type", o)));
         let page = self
             .app
-            .page(
-                "POST",
-                "/marketplace/fulfillment",
-                &[("x-amzn-marketplace-token", token)],
-            )
+            .page("POST", "/marketplace/fulfillment", &form)
             .await;
         assert_eq!(page.status, 303, "{page:?}");
         // Relative, so the stage prefix of the deployed API stays.
@@ -556,7 +559,7 @@ async fn the_sdk_adapter_speaks_legacy_records_duplicates_and_paged_entitlements
     fake.lock().unwrap().entitlements.insert(
         ACCOUNT.into(),
         vec![
-            json!({"Dimension": "seats", "Value": {"IntegerValue": 10}}),
+            json!({"Dimension": "seats", "Value": {"IntegerValue": 10}, "ExpirationDate": 1_830_000_000}),
             json!({"Dimension": "tier", "Value": {"StringValue": "gold"}}),
         ],
     );
@@ -566,8 +569,106 @@ async fn the_sdk_adapter_speaks_legacy_records_duplicates_and_paged_entitlements
         .unwrap();
     assert_eq!(entitlements.len(), 2, "read to the last page");
     assert_eq!(entitlements[0].value.as_deref(), Some("10"));
+    assert_eq!(
+        entitlements[0].expires_at.as_deref(),
+        Some("2027-12-28T13:20:00Z")
+    );
     assert_eq!(entitlements[1].value.as_deref(), Some("gold"));
     let requests = fake.lock().unwrap().requests.clone();
     let (_, last) = requests.last().unwrap();
     assert_eq!(last["Filter"]["CUSTOMER_AWS_ACCOUNT_ID"][0], ACCOUNT);
+}
+
+#[tokio::test]
+async fn expired_entitlements_end_a_contract_and_a_free_trial_is_remembered() {
+    use vellocity::app::keys;
+    use vellocity::marketplace::customers;
+
+    let m = market().await;
+    let reference = m.fulfill_offer("tok-1", Some("free-trial")).await;
+    let key = m.register(&reference).await;
+    let customer = keys::marketplace_customer(PRODUCT, &format!("acct-{ACCOUNT}"));
+    let stored = customers::find(m.stack_app(), &customer)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.customer.offer_type.as_deref(), Some("free-trial"));
+
+    let entitlement = |expires: i64| json!({"Dimension": "seats", "Value": {"IntegerValue": 5}, "ExpirationDate": expires});
+    // 2026-12-21: current.
+    m.fake
+        .lock()
+        .unwrap()
+        .entitlements
+        .insert(ACCOUNT.into(), vec![entitlement(1_797_854_400)]);
+    assert!(m
+        .deliver(vec![sns(
+            "entitlement-updated",
+            "CID-1",
+            "2026-11-21T12:01:00Z"
+        )])
+        .await
+        .is_empty());
+    assert_eq!(
+        m.start(&key).await.status,
+        202,
+        "a current contract may run executions"
+    );
+    // 2026-11-01: expired.
+    m.fake
+        .lock()
+        .unwrap()
+        .entitlements
+        .insert(ACCOUNT.into(), vec![entitlement(1_793_491_200)]);
+    assert!(m
+        .deliver(vec![sns(
+            "entitlement-updated",
+            "CID-1",
+            "2026-11-21T12:02:00Z"
+        )])
+        .await
+        .is_empty());
+    assert_eq!(m.start(&key).await.code(), "subscription_inactive");
+    let stored = customers::find(m.stack_app(), &customer)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.customer.entitlements[0].expires_at.as_deref(),
+        Some("2026-11-01T00:00:00Z")
+    );
+}
+
+#[tokio::test]
+async fn a_batch_marketplace_refuses_is_marked_failed_with_the_reason_and_not_sent_again() {
+    let m = market().await;
+    m.register(&m.fulfill("tok-1").await).await;
+    m.deliver(vec![sns(
+        "subscribe-success",
+        "CID-1",
+        "2026-11-21T12:00:00Z",
+    )])
+    .await;
+    m.fake.lock().unwrap().refuse_next = Some("InvalidUsageDimensionException");
+    advance(&m.app, 60);
+    let report = m.meter().await;
+    assert_eq!(
+        (report.sent, report.failed, report.reported),
+        (3, 3, 0),
+        "{report:?}"
+    );
+    let records = metering::records_of_hour(m.stack_app(), "2026-11-21T12")
+        .await
+        .unwrap();
+    assert!(records.iter().all(|r| r.status == MeteringStatus::Failed
+        && r.reason
+            .as_deref()
+            .is_some_and(|why| why.contains("InvalidUsageDimensionException"))));
+    advance(&m.app, 60);
+    let next = m.meter().await;
+    assert_eq!(
+        (next.sent, next.reported),
+        (3, 3),
+        "only the new hour is sent: {next:?}"
+    );
 }

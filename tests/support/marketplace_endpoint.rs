@@ -1,8 +1,9 @@
 //! A local endpoint speaking the AWS Marketplace Metering wire format (JSON 1.1, `X-Amz-Target`)
-//! and the Entitlement one (Smithy RPC v2 CBOR), so tests drive the real SDK calls: `ResolveCustomer` for the tokens it was
+//! and the Entitlement one (Smithy RPC v2 CBOR, timestamps as tag 1), so tests drive the real SDK calls: `ResolveCustomer` for the tokens it was
 //! given, `BatchMeterUsage` as the service answers it (`Success`, `DuplicateRecord` for another
 //! quantity of a metered customer, dimension and hour, `CustomerNotSubscribed`, unprocessed
-//! records on request, throttling), and `GetEntitlements` one entitlement per page.
+//! records on request, throttling, whole-batch refusals), and `GetEntitlements` one entitlement
+//! per page.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -27,6 +28,8 @@ pub struct FakeState {
     pub unprocess_next: usize,
     /// Whether the next call is throttled.
     pub throttle_next: bool,
+    /// An error (`__type`) the next call is refused with, as a whole.
+    pub refuse_next: Option<&'static str>,
     /// Account → entitlements (`Entitlement` JSON).
     pub entitlements: HashMap<String, Vec<Value>>,
     metered: HashMap<String, i64>,
@@ -55,6 +58,9 @@ fn error(kind: &str) -> (u16, Value) {
 fn answer(state: &mut FakeState, target: &str, body: &Value) -> (u16, Value) {
     if std::mem::take(&mut state.throttle_next) {
         return error("ThrottlingException");
+    }
+    if let Some(kind) = state.refuse_next.take() {
+        return error(kind);
     }
     match target {
         "AWSMPMeteringService.ResolveCustomer" => {
@@ -119,6 +125,26 @@ fn answer(state: &mut FakeState, target: &str, body: &Value) -> (u16, Value) {
     }
 }
 
+/// CBOR carries timestamps as tag 1 (epoch seconds): `ExpirationDate` numbers become those.
+fn with_timestamps(value: ciborium::Value) -> ciborium::Value {
+    use ciborium::Value as Cbor;
+    match value {
+        Cbor::Map(entries) => Cbor::Map(
+            entries
+                .into_iter()
+                .map(|(key, value)| match (&key, value) {
+                    (Cbor::Text(name), v @ Cbor::Integer(_)) if name == "ExpirationDate" => {
+                        (key, Cbor::Tag(1, Box::new(v)))
+                    }
+                    (_, value) => (key, with_timestamps(value)),
+                })
+                .collect(),
+        ),
+        Cbor::Array(items) => Cbor::Array(items.into_iter().map(with_timestamps).collect()),
+        other => other,
+    }
+}
+
 /// Starts the endpoint on a free loopback port.
 pub async fn start() -> (SocketAddr, Fake) {
     let fake: Fake = Arc::default();
@@ -150,6 +176,7 @@ pub async fn start() -> (SocketAddr, Fake) {
         let response = hyper::Response::builder().status(status);
         let response = if cbor {
             let mut out = Vec::new();
+            let reply = with_timestamps(ciborium::Value::serialized(&reply).unwrap());
             ciborium::into_writer(&reply, &mut out).unwrap();
             response
                 .header("content-type", "application/cbor")
