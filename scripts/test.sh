@@ -68,6 +68,9 @@ cargo fmt --all -- --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "cargo test"
+# The restart tests run the local server as a process: build it first.
+cargo build --quiet -p vellocity-local
+export VELLOCITY_LOCAL_BIN="$root/target/debug/vellocity-local"
 cargo test --workspace --tests 2>&1 | tee "$tools/test.log"
 step "cfn-lint template.yaml"
 "$tools/venv/bin/cfn-lint" template.yaml

@@ -502,12 +502,6 @@ async fn the_embedded_table_keeps_its_data_across_restarts() {
         ];
         table.transact(writes).await.unwrap();
     }
-    // A crash in the middle of appending leaves a cut line: it is ignored, the rest is kept.
-    let journal = dir.join("journal.jsonl");
-    let mut text = std::fs::read_to_string(&journal).unwrap();
-    text.push_str("[{\"Put\":{\"PK\":");
-    std::fs::write(&journal, text).unwrap();
-
     let reopened = EmbeddedTable::open(&dir).unwrap();
     let mut expected = team;
     expected.insert("credits".into(), Value::N(5));
@@ -524,15 +518,78 @@ async fn the_embedded_table_keeps_its_data_across_restarts() {
         reopened.get(&Key::new("TEAM#a", "GONE")).await.unwrap(),
         None
     );
-    drop(reopened);
-    assert!(
-        EmbeddedTable::open(&dir)
-            .unwrap()
-            .get(&Key::new("TEAM#a", "A"))
-            .await
-            .unwrap()
-            .is_some(),
-        "still there after compaction"
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn fresh_dir(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("vellocity-{name}-{}", ulid::Ulid::new()))
+}
+
+#[tokio::test]
+async fn two_tables_on_one_directory_see_each_others_writes_at_once() {
+    // The server and an admin command beside it: two handles on one data directory.
+    let dir = fresh_dir("shared");
+    let server = EmbeddedTable::open(&dir).unwrap();
+    let admin = EmbeddedTable::open(&dir).unwrap();
+    admin
+        .put(item("TEAM#a", "TEAM", &[("credits", Value::N(1))]), None)
+        .await
+        .unwrap();
+    server
+        .update(Update {
+            key: Key::new("TEAM#a", "TEAM"),
+            actions: vec![UpdateAction::Add("credits".into(), 5)],
+            condition: Some(Condition::item_exists()),
+        })
+        .await
+        .unwrap();
+    let seen = admin.get(&Key::new("TEAM#a", "TEAM")).await.unwrap();
+    assert_eq!(seen.unwrap()["credits"], Value::N(6));
+    let page = admin
+        .query(Query::prefix(Index::Table, "TEAM#a", ""))
+        .await
+        .unwrap();
+    assert_eq!(sks(&page.items), ["TEAM"]);
+    drop((server, admin));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_data_directory_of_the_journal_format_is_imported_once() {
+    let dir = fresh_dir("legacy");
+    std::fs::create_dir_all(&dir).unwrap();
+    let snapshot = serde_json::json!([
+        {"PK": {"S": "TEAM#a"}, "SK": {"S": "TEAM"}, "name": {"S": "Acme"}},
+        {"PK": {"S": "TEAM#a"}, "SK": {"S": "GONE"}}
+    ]);
+    std::fs::write(dir.join("table.json"), snapshot.to_string()).unwrap();
+    // Two whole lines, then one a crash cut short (and what a crash left after it).
+    let journal = concat!(
+        "[{\"Put\":{\"PK\":{\"S\":\"TEAM#a\"},\"SK\":{\"S\":\"A\"}}}]\n",
+        "[{\"Delete\":{\"pk\":\"TEAM#a\",\"sk\":\"GONE\"}}]\n",
+        "[{\"Put\":{\"PK\":\u{0}\u{0}\n",
+        "[{\"Put\":{\"PK\":{\"S\":\"TEAM#a\"},\"SK\":{\"S\":\"LATE\"}}}]\n",
     );
+    std::fs::write(dir.join("journal.jsonl"), journal).unwrap();
+
+    let table = EmbeddedTable::open(&dir).unwrap();
+    let page = table
+        .query(Query::prefix(Index::Table, "TEAM#a", ""))
+        .await
+        .unwrap();
+    assert_eq!(sks(&page.items), ["A", "TEAM"]);
+    assert_eq!(page.items[1]["name"], Value::S("Acme".into()));
+    assert!(!dir.join("table.json").exists() && !dir.join("journal.jsonl").exists());
+    assert!(dir.join("table.json.imported").exists());
+    assert!(dir.join("journal.jsonl.imported").exists());
+    // Opened again, nothing is imported twice and writes since then stay.
+    table.delete(&Key::new("TEAM#a", "A"), None).await.unwrap();
+    drop(table);
+    let reopened = EmbeddedTable::open(&dir).unwrap();
+    let page = reopened
+        .query(Query::prefix(Index::Table, "TEAM#a", ""))
+        .await
+        .unwrap();
+    assert_eq!(sks(&page.items), ["TEAM"]);
     std::fs::remove_dir_all(dir).unwrap();
 }

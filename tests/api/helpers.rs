@@ -215,50 +215,11 @@ impl TestApp {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> Response {
-        let (path, query) = path_and_query
-            .split_once('?')
-            .unwrap_or((path_and_query, ""));
-        let mut map = HeaderMap::new();
-        for (name, value) in headers {
-            map.insert(
-                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                value.parse().unwrap(),
-            );
-        }
-        let request = HttpRequest {
-            method: method.into(),
-            path: path.into(),
-            query: query.into(),
-            headers: map,
-            body,
-        };
-        let response = self.stack.handle(request).await;
-        let body = match &response.body {
-            Some(text) => serde_json::from_str(text).expect("every response body is JSON"),
-            None => Value::Null,
-        };
-        assert!(
-            response.headers.iter().any(|(n, _)| *n == "x-request-id"),
-            "every response names its request"
-        );
-        Response {
-            status: response.status,
-            body,
-            headers: response.headers,
-        }
+        send(&self.stack, method, path_and_query, headers, body).await
     }
 
     pub async fn call(&self, method: &str, path: &str, key: &str, body: Option<Value>) -> Response {
-        let auth = format!("Bearer {key}");
-        let mut headers = vec![("authorization", auth.as_str())];
-        let bytes = match body {
-            Some(body) => {
-                headers.push(("content-type", "application/json"));
-                serde_json::to_vec(&body).unwrap()
-            }
-            None => Vec::new(),
-        };
-        self.send(method, path, &headers, bytes).await
+        call(&self.stack, method, path, key, body).await
     }
 
     pub async fn get(&self, key: &str, path: &str) -> Response {
@@ -325,6 +286,67 @@ impl TestApp {
             credits["reserved"].as_i64().unwrap(),
         )
     }
+}
+
+/// One request through `stack`, with its headers and body.
+pub async fn send(
+    stack: &Stack,
+    method: &str,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Response {
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        map.insert(
+            http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
+    let request = HttpRequest {
+        method: method.into(),
+        path: path.into(),
+        query: query.into(),
+        headers: map,
+        body,
+    };
+    let response = stack.handle(request).await;
+    let body = match &response.body {
+        Some(text) => serde_json::from_str(text).expect("every response body is JSON"),
+        None => Value::Null,
+    };
+    assert!(
+        response.headers.iter().any(|(n, _)| *n == "x-request-id"),
+        "every response names its request"
+    );
+    Response {
+        status: response.status,
+        body,
+        headers: response.headers,
+    }
+}
+
+/// One request through `stack` with `key`, and a JSON body if any.
+pub async fn call(
+    stack: &Stack,
+    method: &str,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> Response {
+    let auth = format!("Bearer {key}");
+    let mut headers = vec![("authorization", auth.as_str())];
+    let bytes = match body {
+        Some(body) => {
+            headers.push(("content-type", "application/json"));
+            serde_json::to_vec(&body).unwrap()
+        }
+        None => Vec::new(),
+    };
+    send(stack, method, path, &headers, bytes).await
 }
 
 /// Signs a JWT with the test key.

@@ -11,6 +11,8 @@ mod credits;
 mod dynamodb;
 mod executions;
 mod helpers;
+#[path = "../support/http_client.rs"]
+mod http_client;
 #[path = "../support/http_endpoint.rs"]
 mod http_endpoint;
 mod marketplace;
@@ -19,4 +21,5 @@ mod marketplace_endpoint;
 mod members;
 mod partners;
 mod products;
+mod restarts;
 mod team;

@@ -1,49 +1,198 @@
-//! The local stack's execution engine: an in-process queue in place of SQS, the production
+//! The local stack's execution engine: a durable queue in place of SQS, the production
 //! dispatcher behind it, and Step Functions replaced by the ASL interpreter running
 //! `statemachines/agentcore.asl.json`, one tokio task per run.
+//!
+//! Like the services it stands in for, it keeps what it was handed: queue messages and each
+//! run's history live in the data directory's database (tables beside the items), so a
+//! restarted server ([`Engine::resume`]) delivers the messages not yet dispatched and resumes
+//! every unfinished run where it stopped, a run waiting for approval included.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension};
 use serde_json::Value;
 use tokio::task::JoinHandle;
 use vellocity::agentcore::dispatch::{dispatch, DispatchError};
 use vellocity::app::App;
+use vellocity::local::table::{connect, DATABASE_FILE};
 use vellocity::ports::queue::{Queue, QueueError};
 use vellocity::ports::workflows::{WorkflowError, Workflows};
 
 use crate::asl::definition::Machine;
-use crate::asl::run::{Interpreter, Outcome};
+use crate::asl::run::{History, Interpreter, Outcome, Record};
 use crate::workflow;
 
-/// Runs of the AgentCore machine, named like Step Functions executions.
-pub struct LocalWorkflows {
-    interpreter: Arc<Interpreter>,
-    machine: Machine,
-    started: Mutex<HashSet<String>>,
-    running: Mutex<HashMap<String, JoinHandle<Outcome>>>,
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS queue_messages (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    body        TEXT NOT NULL,
+    dead_reason TEXT
+);
+CREATE TABLE IF NOT EXISTS workflow_runs (
+    name   TEXT PRIMARY KEY,
+    input  TEXT NOT NULL,
+    status TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS workflow_history (
+    run    TEXT NOT NULL,
+    seq    INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (run, seq)
+) WITHOUT ROWID;
+";
+
+/// A run that has not ended.
+const RUNNING: &str = "running";
+
+/// The engine's durable state: in the data directory's database, or in memory for tests.
+pub struct EngineStore {
+    connection: Mutex<Connection>,
 }
 
-impl LocalWorkflows {
-    /// Runs whose tasks use `app`; `time_scale` multiplies Wait and Retry delays (1.0 = real).
-    pub fn new(app: &App, time_scale: f64) -> Result<Self, String> {
-        let mut interpreter = workflow::interpreter(app);
-        interpreter.time_scale = time_scale;
-        Ok(LocalWorkflows {
-            interpreter: Arc::new(interpreter),
-            machine: workflow::machine().map_err(|e| e.to_string())?,
-            started: Mutex::default(),
-            running: Mutex::default(),
+impl EngineStore {
+    /// The state kept in `dir`'s database.
+    pub fn open(dir: &Path) -> Result<Self, String> {
+        let path = dir.join(DATABASE_FILE);
+        let connection = connect(&path)
+            .and_then(|c| c.execute_batch(SCHEMA).map(|()| c))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(EngineStore {
+            connection: Mutex::new(connection),
         })
     }
 
-    /// Waits for the run `name` to end and returns its history; `None` if it was never
-    /// started, was stopped, has been waited for already, or ended before another run started.
-    pub async fn wait(&self, name: &str) -> Option<Outcome> {
-        let handle = lock(&self.running).remove(name)?;
-        handle.await.ok()
+    /// State that lives as long as the process.
+    pub fn in_memory() -> Self {
+        let connection = Connection::open_in_memory()
+            .and_then(|c| c.execute_batch(SCHEMA).map(|()| c))
+            .expect("SQLite opens an in-memory database");
+        EngineStore {
+            connection: Mutex::new(connection),
+        }
+    }
+
+    fn with<T>(&self, work: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, String> {
+        let connection = self.connection.lock().unwrap_or_else(|p| p.into_inner());
+        work(&connection).map_err(|e| format!("engine database: {e}"))
+    }
+
+    /// Keeps a message until it is dispatched; returns its id.
+    fn enqueue(&self, body: &str) -> Result<i64, String> {
+        self.with(|c| {
+            c.execute("INSERT INTO queue_messages (body) VALUES (?1)", [body])?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    fn delivered(&self, id: i64) -> Result<(), String> {
+        self.with(|c| c.execute("DELETE FROM queue_messages WHERE id = ?1", [id]))
+            .map(|_| ())
+    }
+
+    fn dead_letter(&self, id: i64, reason: &str) -> Result<(), String> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE queue_messages SET dead_reason = ?2 WHERE id = ?1",
+                rusqlite::params![id, reason],
+            )
+        })
+        .map(|_| ())
+    }
+
+    fn pending_messages(&self) -> Result<Vec<(i64, String)>, String> {
+        self.with(|c| {
+            c.prepare("SELECT id, body FROM queue_messages WHERE dead_reason IS NULL ORDER BY id")?
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect()
+        })
+    }
+
+    fn dead_letters(&self) -> Result<Vec<String>, String> {
+        self.with(|c| {
+            c.prepare("SELECT body FROM queue_messages WHERE dead_reason IS NOT NULL ORDER BY id")?
+                .query_map([], |row| row.get(0))?
+                .collect()
+        })
+    }
+
+    /// Records a new run; false if a run of that name exists already.
+    fn create_run(&self, name: &str, input: &Value) -> Result<bool, String> {
+        self.with(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO workflow_runs (name, input, status) VALUES (?1, ?2, ?3)",
+                rusqlite::params![name, input.to_string(), RUNNING],
+            )
+        })
+        .map(|inserted| inserted == 1)
+    }
+
+    /// Ends a run: its status stays (a name is never reused), its history goes.
+    fn end_run(&self, name: &str, status: &str) -> Result<(), String> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE workflow_runs SET status = ?2 WHERE name = ?1 AND status = ?3",
+                rusqlite::params![name, status, RUNNING],
+            )?;
+            c.execute("DELETE FROM workflow_history WHERE run = ?1", [name])
+        })
+        .map(|_| ())
+    }
+
+    /// Every unfinished run: its name, input and history.
+    fn unfinished_runs(&self) -> Result<Vec<(String, Value, Vec<Record>)>, String> {
+        let runs: Vec<(String, String)> = self.with(|c| {
+            c.prepare("SELECT name, input FROM workflow_runs WHERE status = ?1 ORDER BY name")?
+                .query_map([RUNNING], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect()
+        })?;
+        runs.into_iter()
+            .map(|(name, input)| {
+                let input = serde_json::from_str(&input).map_err(|e| e.to_string())?;
+                let history = self.history(&name)?;
+                Ok((name, input, history))
+            })
+            .collect()
+    }
+
+    fn history(&self, run: &str) -> Result<Vec<Record>, String> {
+        let texts: Vec<String> = self.with(|c| {
+            c.prepare("SELECT record FROM workflow_history WHERE run = ?1 ORDER BY seq")?
+                .query_map([run], |row| row.get(0))?
+                .collect()
+        })?;
+        texts
+            .iter()
+            .map(|t| serde_json::from_str(t).map_err(|e| format!("run {run}'s history: {e}")))
+            .collect()
+    }
+
+    /// The status of a run, if it exists.
+    pub fn run_status(&self, name: &str) -> Result<Option<String>, String> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT status FROM workflow_runs WHERE name = ?1",
+                [name],
+                |row| row.get(0),
+            )
+            .optional()
+        })
+    }
+}
+
+impl History for EngineStore {
+    fn append(&self, run: &str, seq: usize, record: &Record) -> Result<(), String> {
+        let text = serde_json::to_string(record).map_err(|e| e.to_string())?;
+        self.with(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO workflow_history (run, seq, record) VALUES (?1, ?2, ?3)",
+                rusqlite::params![run, seq as i64, text],
+            )
+        })
+        .map(|_| ())
     }
 }
 
@@ -51,16 +200,83 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Runs of the AgentCore machine, named like Step Functions executions.
+pub struct LocalWorkflows {
+    interpreter: Arc<Interpreter>,
+    machine: Machine,
+    store: Arc<EngineStore>,
+    running: Arc<Mutex<HashMap<String, JoinHandle<Outcome>>>>,
+}
+
+impl LocalWorkflows {
+    /// Runs whose tasks use `app` and whose history `store` keeps; `time_scale` multiplies
+    /// Wait and Retry delays (1.0 = real).
+    pub fn new(app: &App, time_scale: f64, store: Arc<EngineStore>) -> Result<Self, String> {
+        let mut interpreter = workflow::interpreter(app);
+        interpreter.time_scale = time_scale;
+        interpreter.history = store.clone();
+        Ok(LocalWorkflows {
+            interpreter: Arc::new(interpreter),
+            machine: workflow::machine().map_err(|e| e.to_string())?,
+            store,
+            running: Arc::default(),
+        })
+    }
+
+    /// Waits for the run `name` to end and returns its history; `None` if it was never
+    /// started, was stopped, or has been waited for already.
+    pub async fn wait(&self, name: &str) -> Option<Outcome> {
+        let handle = lock(&self.running).remove(name)?;
+        handle.await.ok()
+    }
+
+    fn spawn(&self, name: String, input: Value, past: Vec<Record>) {
+        let (interpreter, machine, store) = (
+            self.interpreter.clone(),
+            self.machine.clone(),
+            self.store.clone(),
+        );
+        let run_name = name.clone();
+        let handle = tokio::spawn(async move {
+            let outcome = interpreter.resume(&machine, &run_name, input, past).await;
+            let status = if outcome.result.is_ok() {
+                "succeeded"
+            } else {
+                "failed"
+            };
+            if let Err(error) = store.end_run(&run_name, status) {
+                tracing::error!(%error, run = %run_name, "recording the end of a run failed");
+            }
+            outcome
+        });
+        let mut running = lock(&self.running);
+        running.retain(|_, h| !h.is_finished());
+        running.insert(name, handle);
+    }
+
+    /// Resumes every run that had not ended when the engine last stopped.
+    fn resume(&self) -> Result<usize, String> {
+        let runs = self.store.unfinished_runs()?;
+        let count = runs.len();
+        for (name, input, past) in runs {
+            tracing::info!(run = %name, replayed = past.len(), "resuming a workflow run");
+            self.spawn(name, input, past);
+        }
+        Ok(count)
+    }
+}
+
 #[async_trait]
 impl Workflows for LocalWorkflows {
     async fn start(&self, name: &str, input: &Value) -> Result<(), WorkflowError> {
-        if !lock(&self.started).insert(name.to_owned()) {
-            return Ok(());
+        // A run of this name exists already: started, as Step Functions' ExecutionAlreadyExists.
+        if self
+            .store
+            .create_run(name, input)
+            .map_err(WorkflowError::Failed)?
+        {
+            self.spawn(name.to_owned(), input.clone(), Vec::new());
         }
-        let (interpreter, machine) = (self.interpreter.clone(), self.machine.clone());
-        let (run_name, input) = (name.to_owned(), input.clone());
-        let handle = tokio::spawn(async move { interpreter.run(&machine, &run_name, input).await });
-        lock(&self.running).insert(name.to_owned(), handle);
         Ok(())
     }
 
@@ -68,7 +284,9 @@ impl Workflows for LocalWorkflows {
         if let Some(handle) = lock(&self.running).remove(name) {
             handle.abort();
         }
-        Ok(())
+        self.store
+            .end_run(name, "aborted")
+            .map_err(WorkflowError::Failed)
     }
 
     async fn succeed_task(&self, token: &str, output: &Value) -> Result<(), WorkflowError> {
@@ -90,50 +308,92 @@ impl Workflows for LocalWorkflows {
 /// deployed queue's `maxReceiveCount`.
 const MAX_RECEIVES: u32 = 5;
 
-/// The executions queue in-process: each message is delivered to the dispatcher on its own
-/// task, retried with backoff, and dead-lettered when it cannot be dispatched.
+/// The executions queue: a message is kept in the store before `send` returns, delivered to
+/// the dispatcher on its own task, retried with backoff, and dead-lettered when it cannot be
+/// dispatched; it leaves the store once dispatched.
 pub struct LocalQueue {
     workflows: Arc<dyn Workflows>,
-    dead_letters: Arc<Mutex<Vec<String>>>,
+    store: Arc<EngineStore>,
 }
 
 impl LocalQueue {
-    /// A queue delivering to the dispatcher of `workflows`.
-    pub fn new(workflows: Arc<dyn Workflows>) -> Self {
-        LocalQueue {
-            workflows,
-            dead_letters: Arc::default(),
-        }
+    /// A queue delivering to the dispatcher of `workflows`, kept in `store`.
+    pub fn new(workflows: Arc<dyn Workflows>, store: Arc<EngineStore>) -> Self {
+        LocalQueue { workflows, store }
     }
 
     /// Messages that could not be dispatched.
     pub fn dead_letters(&self) -> Vec<String> {
-        lock(&self.dead_letters).clone()
+        self.store.dead_letters().unwrap_or_else(|error| {
+            tracing::error!(%error, "reading the dead letters failed");
+            Vec::new()
+        })
+    }
+
+    fn deliver(&self, id: i64, body: String) {
+        let (workflows, store) = (self.workflows.clone(), self.store.clone());
+        tokio::spawn(async move {
+            let mut receive = 1;
+            let outcome = loop {
+                match dispatch(workflows.as_ref(), &body).await {
+                    Ok(_) => break store.delivered(id),
+                    Err(DispatchError::Poison(reason)) => {
+                        tracing::error!(%reason, "poison message moved to the dead letters");
+                        break store.dead_letter(id, &reason);
+                    }
+                    Err(error) if receive < MAX_RECEIVES => {
+                        tracing::warn!(%error, receive, "dispatch failed; the message will be received again");
+                        tokio::time::sleep(Duration::from_millis(100 << receive)).await;
+                        receive += 1;
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "dispatch kept failing; dead-lettered");
+                        break store.dead_letter(id, &error.to_string());
+                    }
+                }
+            };
+            if let Err(error) = outcome {
+                tracing::error!(%error, "recording a delivered message failed; it will be delivered again");
+            }
+        });
     }
 }
 
 #[async_trait]
 impl Queue for LocalQueue {
     async fn send(&self, body: &str) -> Result<(), QueueError> {
-        let (workflows, dead_letters) = (self.workflows.clone(), self.dead_letters.clone());
-        let body = body.to_owned();
-        tokio::spawn(async move {
-            for receive in 1..=MAX_RECEIVES {
-                match dispatch(workflows.as_ref(), &body).await {
-                    Ok(_) => return,
-                    Err(DispatchError::Poison(reason)) => {
-                        tracing::error!(%reason, "poison message moved to the dead-letter list");
-                        break;
-                    }
-                    Err(error) if receive < MAX_RECEIVES => {
-                        tracing::warn!(%error, receive, "dispatch failed; the message will be received again");
-                        tokio::time::sleep(Duration::from_millis(100 << receive)).await;
-                    }
-                    Err(error) => tracing::error!(%error, "dispatch kept failing; dead-lettered"),
-                }
-            }
-            lock(&dead_letters).push(body);
-        });
+        let id = self.store.enqueue(body).map_err(QueueError)?;
+        self.deliver(id, body.to_owned());
         Ok(())
+    }
+}
+
+/// The queue and the workflows over one store.
+pub struct Engine {
+    /// The state machine runs.
+    pub workflows: Arc<LocalWorkflows>,
+    /// The executions queue.
+    pub queue: Arc<LocalQueue>,
+}
+
+impl Engine {
+    /// An engine whose tasks use `app`.
+    pub fn new(app: &App, time_scale: f64, store: EngineStore) -> Result<Self, String> {
+        let store = Arc::new(store);
+        let workflows = Arc::new(LocalWorkflows::new(app, time_scale, store.clone())?);
+        let queue = Arc::new(LocalQueue::new(workflows.clone(), store));
+        Ok(Engine { workflows, queue })
+    }
+
+    /// Picks up where the engine stopped: resumes the unfinished runs, then delivers the
+    /// messages not yet dispatched. Returns how many of each.
+    pub fn resume(&self) -> Result<(usize, usize), String> {
+        let runs = self.workflows.resume()?;
+        let messages = self.queue.store.pending_messages()?;
+        let count = messages.len();
+        for (id, body) in messages {
+            self.queue.deliver(id, body);
+        }
+        Ok((runs, count))
     }
 }

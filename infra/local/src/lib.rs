@@ -26,7 +26,7 @@ use vellocity::marketplace::pages::{self, PageRequest, PageResponse};
 use vellocity::marketplace::Settings;
 use vellocity::ports::SystemClock;
 
-use crate::engine::{LocalQueue, LocalWorkflows};
+use crate::engine::{Engine, EngineStore, LocalQueue, LocalWorkflows};
 
 /// An HTTP request as the local server received it.
 #[derive(Clone, Debug, Default)]
@@ -57,11 +57,14 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// The stack over the embedded table saved in `data_dir`. JWT sign-in is on when
-    /// `JWT_JWKS` is set, as in the deployed functions.
+    /// The stack over the data kept in `data_dir`: the embedded table, the engine's queue and
+    /// runs, and the objects. JWT sign-in is on when `JWT_JWKS` is set, as in the deployed
+    /// functions. Unfinished work is not resumed until [`Stack::resume`]: only the server
+    /// runs it, admin commands beside it do not.
     pub fn open(data_dir: &Path) -> Result<Stack, String> {
-        let table = EmbeddedTable::open(data_dir)
-            .map_err(|e| format!("cannot open data directory {}: {e}", data_dir.display()))?;
+        let cannot = |e: String| format!("cannot open data directory {e}");
+        let table = EmbeddedTable::open(data_dir).map_err(cannot)?;
+        let engine = EngineStore::open(data_dir).map_err(cannot)?;
         let jwt = match JwtSettings::from_env() {
             Some(settings) => Some(Arc::new(settings.verifier()?)),
             None => None,
@@ -73,14 +76,17 @@ impl Stack {
             marketplace: Arc::new(LocalMarketplace::default()),
             ..App::new(Arc::new(table), Arc::new(SystemClock))
         };
-        Stack::new(app, 1.0)
+        Stack::with_engine(app, 1.0, engine)
     }
 
-    /// The stack over `app`, with the in-process queue and workflow engine wired in;
+    /// The stack over `app`, with the queue and workflow engine wired in and kept in memory;
     /// `time_scale` multiplies the state machine's Wait and Retry delays (1.0 = real time).
     pub fn new(app: App, time_scale: f64) -> Result<Stack, String> {
-        let workflows = Arc::new(LocalWorkflows::new(&app, time_scale)?);
-        let queue = Arc::new(LocalQueue::new(workflows.clone()));
+        Stack::with_engine(app, time_scale, EngineStore::in_memory())
+    }
+
+    fn with_engine(app: App, time_scale: f64, store: EngineStore) -> Result<Stack, String> {
+        let Engine { workflows, queue } = Engine::new(&app, time_scale, store)?;
         let marketplace = Arc::new(Settings::from_env(&app.plans, false)?);
         Ok(Stack {
             marketplace,
@@ -92,6 +98,16 @@ impl Stack {
             workflows,
             queue,
         })
+    }
+
+    /// Picks up the work a stopped server left: resumes unfinished workflow runs and delivers
+    /// queued messages. Returns how many of each.
+    pub fn resume(&self) -> Result<(usize, usize), String> {
+        Engine {
+            workflows: self.workflows.clone(),
+            queue: self.queue.clone(),
+        }
+        .resume()
     }
 
     /// Answers one request to a public Marketplace page, if the method and path are one's.

@@ -113,6 +113,23 @@ async fn admin_app(table: Option<String>, data_dir: &std::path::Path) -> Result<
     }
 }
 
+/// Makes this process the one server of `data_dir` for as long as the file it returns is
+/// open: admin commands may share the directory, a second server may not (both would resume
+/// the same runs).
+fn claim(data_dir: &std::path::Path) -> Result<std::fs::File, String> {
+    let path = data_dir.join("serve.lock");
+    let file = std::fs::File::create(&path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+            "another `vellocity-local serve` is using {}; stop it or choose another --data-dir",
+            data_dir.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(format!("cannot lock {}: {e}", path.display())),
+    }
+}
+
 /// An API error as one line for a person at a terminal.
 fn explain(error: vellocity::error::Error) -> String {
     let details: String = error
@@ -144,6 +161,15 @@ async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Serve { addr } => {
             let stack = Stack::open(&data_dir)?;
+            let _only_server = claim(&data_dir)?;
+            let (runs, messages) = stack.resume()?;
+            if runs + messages > 0 {
+                tracing::info!(
+                    runs,
+                    messages,
+                    "resumed the work left when the server stopped"
+                );
+            }
             let listener = server::bind(addr)
                 .await
                 .map_err(|e| format!("cannot listen on {addr}: {e}"))?;

@@ -4,4 +4,5 @@ pub mod clock;
 pub mod marketplace;
 pub mod objects;
 pub mod offline;
+#[cfg(feature = "embedded")]
 pub mod table;

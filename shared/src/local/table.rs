@@ -1,168 +1,208 @@
-//! The embedded `Table`: the whole table in memory, evaluated with DynamoDB's semantics and,
-//! when opened on a directory, kept there so the local stack keeps its data across restarts:
-//! every committed write is appended to a journal (one line per write or transaction, so a
-//! write is all or nothing even after a crash), and opening the table folds the journal into a
-//! snapshot.
+//! The embedded `Table`: one SQLite database (the bundled library, in WAL mode) holding one row
+//! per item, evaluated with DynamoDB's semantics.
+//!
+//! SQLite rather than a file format of our own: a committed transaction is atomic and durable
+//! (`synchronous=FULL`: a write answered 2xx survives a crash of the process or the machine),
+//! several processes may open the same file (the server and the admin commands beside it see
+//! each other's writes at once, `BEGIN IMMEDIATE` serialises their read-check-write
+//! transactions), and memory stays bounded by its page cache whatever the table holds.
+//!
+//! Conditions and updates are evaluated in Rust inside the write transaction, so the rules are
+//! written once here and the contract suite (`tests/table_contract.rs`) holds them against
+//! DynamoDB Local.
+
+mod legacy;
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{params_from_iter, Connection, OptionalExtension, ToSql, TransactionBehavior};
 
 use crate::ports::table::{
     check_transaction, CancelReason, CompareOp, Condition, Cursor, Index, Item, Key, Page, Query,
-    Table, TableError, Update, UpdateAction, Value, WriteOp, GSI1SK, PK, SK,
+    SortKey, Table, TableError, Update, UpdateAction, Value, WriteOp, GSI1PK, GSI1SK, PK, SK,
 };
 
-const SNAPSHOT_FILE: &str = "table.json";
-const JOURNAL_FILE: &str = "journal.jsonl";
+/// The database file inside a data directory.
+pub const DATABASE_FILE: &str = "vellocity.sqlite3";
 
-/// One committed change of one item.
-#[derive(Serialize, Deserialize)]
-enum Change {
-    /// The item as it is now.
-    Put(Item),
-    /// The item is gone.
-    Delete { pk: String, sk: String },
-}
+/// The schema this code reads and writes (`PRAGMA user_version`).
+const SCHEMA_VERSION: i64 = 1;
 
-impl Change {
-    fn of(key: Key, item: Option<Item>) -> Change {
-        match item {
-            Some(item) => Change::Put(item),
-            None => Change::Delete {
-                pk: key.pk,
-                sk: key.sk,
-            },
-        }
-    }
+/// One row per item: the key columns for lookups and ordering, the whole item as DynamoDB JSON.
+/// The partial index is GSI1: like DynamoDB's, it holds only items with both of its keys.
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS items (
+    pk     TEXT NOT NULL,
+    sk     TEXT NOT NULL,
+    gsi1pk TEXT,
+    gsi1sk TEXT,
+    item   TEXT NOT NULL,
+    PRIMARY KEY (pk, sk)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS items_gsi1 ON items (gsi1pk, gsi1sk, pk, sk) WHERE gsi1pk IS NOT NULL;
+";
 
-    fn apply(self, items: &mut BTreeMap<Key, Item>) {
-        match self {
-            Change::Put(item) => {
-                if let Some(key) = Key::of(&item) {
-                    items.insert(key, item);
-                }
-            }
-            Change::Delete { pk, sk } => {
-                items.remove(&Key::new(pk, sk));
-            }
-        }
-    }
-}
+/// How long a write waits for another process's write transaction before it gives up with
+/// [`TableError::Throttled`].
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-struct State {
-    items: BTreeMap<Key, Item>,
-    journal: Option<File>,
-}
-
-/// An in-process table with DynamoDB's semantics.
+/// A table in an embedded SQLite database, with DynamoDB's semantics.
 pub struct EmbeddedTable {
-    state: Mutex<State>,
+    connection: Mutex<Connection>,
 }
 
-fn invalid_data(file: &Path, e: impl std::fmt::Display) -> std::io::Error {
-    std::io::Error::new(
-        std::io::ErrorKind::InvalidData,
-        format!("{} is not a Vellocity data file: {e}", file.display()),
-    )
+/// Opens a SQLite connection the way every part of the local stack shares a data directory:
+/// WAL (readers never block the writer; several processes), durable commits, and a wait for
+/// another process's write lock instead of an immediate failure.
+pub fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let connection = Connection::open(path)?;
+    configure(&connection)?;
+    let mode: String =
+        connection.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "{} cannot be shared: its journal mode stays {mode}",
+            path.display()
+        )));
+    }
+    Ok(connection)
+}
+
+fn configure(connection: &Connection) -> rusqlite::Result<()> {
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    connection.pragma_update(None, "synchronous", "FULL")
+}
+
+fn backend(error: rusqlite::Error) -> TableError {
+    match error.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            TableError::Throttled
+        }
+        _ => TableError::Backend(format!("embedded database: {error}")),
+    }
 }
 
 impl EmbeddedTable {
-    /// A table that lives only as long as the process.
+    /// A table that lives only as long as the process (tests, benchmarks).
     pub fn in_memory() -> Self {
+        let connection = Connection::open_in_memory()
+            .and_then(|c| c.execute_batch(SCHEMA).map(|()| c))
+            .expect("SQLite opens an in-memory database");
         EmbeddedTable {
-            state: Mutex::new(State {
-                items: BTreeMap::new(),
-                journal: None,
-            }),
+            connection: Mutex::new(connection),
         }
     }
 
-    /// Opens (or creates) the table kept under `dir`: loads the snapshot, replays the journal
-    /// (ignoring a last line cut short by a crash), writes a fresh snapshot and starts a new
-    /// journal.
-    pub fn open(dir: &Path) -> std::io::Result<Self> {
-        std::fs::create_dir_all(dir)?;
-        let snapshot = dir.join(SNAPSHOT_FILE);
-        let journal = dir.join(JOURNAL_FILE);
-        let mut items = BTreeMap::new();
-        match std::fs::read(&snapshot) {
-            Ok(bytes) => {
-                let stored: Vec<Item> =
-                    serde_json::from_slice(&bytes).map_err(|e| invalid_data(&snapshot, e))?;
-                for item in stored {
-                    Change::Put(item).apply(&mut items);
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
+    /// Opens (or creates) the table kept under `dir`. A directory written by an older version
+    /// (a JSON snapshot and journal) is imported once; a database written by a newer version
+    /// is refused.
+    pub fn open(dir: &Path) -> Result<Self, String> {
+        let fail = |e: &dyn std::fmt::Display| format!("{}: {e}", dir.display());
+        std::fs::create_dir_all(dir).map_err(|e| fail(&e))?;
+        let path = dir.join(DATABASE_FILE);
+        let mut connection = connect(&path).map_err(|e| fail(&e))?;
+        let version: i64 = connection
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(|e| fail(&e))?;
+        if version > SCHEMA_VERSION {
+            return Err(format!(
+                "{} was written by a newer Vellocity (schema {version}, this one reads {SCHEMA_VERSION}); \
+                 upgrade vellocity-local or use another --data-dir",
+                path.display()
+            ));
         }
-        match File::open(&journal) {
-            Ok(file) => {
-                for line in BufReader::new(file).lines() {
-                    let Ok(changes) = serde_json::from_str::<Vec<Change>>(&line?) else {
-                        break;
-                    };
-                    for change in changes {
-                        change.apply(&mut items);
-                    }
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-        let all: Vec<&Item> = items.values().collect();
-        let tmp = snapshot.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec(&all)?)?;
-        std::fs::rename(tmp, &snapshot)?;
-        let journal = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .open(journal)?;
+        let tx = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| fail(&e))?;
+        tx.execute_batch(SCHEMA).map_err(|e| fail(&e))?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(|e| fail(&e))?;
+        let imported = legacy::import(dir, |item| put_row(&tx, &item).map_err(|e| e.to_string()))?;
+        tx.commit().map_err(|e| fail(&e))?;
+        legacy::retire(dir, imported).map_err(|e| fail(&e))?;
         Ok(EmbeddedTable {
-            state: Mutex::new(State {
-                items,
-                journal: Some(journal),
-            }),
+            connection: Mutex::new(connection),
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.connection.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Decides a write under the lock: `decide` reads the items and returns its result with
-    /// the changes to make, which are journalled and then applied, or nothing at all.
+    /// Decides and makes a write in one `BEGIN IMMEDIATE` transaction: `decide` reads the
+    /// current items it needs and returns its result with the changes to make, which are
+    /// committed together, or nothing at all.
     fn write<T>(
         &self,
-        decide: impl FnOnce(&BTreeMap<Key, Item>) -> Result<(T, Vec<(Key, Option<Item>)>), TableError>,
+        decide: impl FnOnce(&Reader<'_>) -> Result<(T, Vec<(Key, Option<Item>)>), TableError>,
     ) -> Result<T, TableError> {
-        let mut state = self.lock();
-        let (out, changes) = decide(&state.items)?;
-        let changes: Vec<Change> = changes
-            .into_iter()
-            .map(|(key, item)| Change::of(key, item))
-            .collect();
-        if let Some(journal) = state.journal.as_mut() {
-            let mut line =
-                serde_json::to_vec(&changes).map_err(|e| TableError::Backend(e.to_string()))?;
-            line.push(b'\n');
-            journal
-                .write_all(&line)
-                .map_err(|e| TableError::Backend(format!("saving data: {e}")))?;
+        let mut connection = self.lock();
+        let tx = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let (out, changes) = decide(&Reader(&tx))?;
+        for (key, item) in changes {
+            match item {
+                Some(item) => put_row(&tx, &item),
+                None => tx
+                    .execute(
+                        "DELETE FROM items WHERE pk = ?1 AND sk = ?2",
+                        [&key.pk, &key.sk],
+                    )
+                    .map(|_| ()),
+            }
+            .map_err(backend)?;
         }
-        for change in changes {
-            change.apply(&mut state.items);
-        }
+        tx.commit().map_err(backend)?;
         Ok(out)
     }
+}
+
+/// Reads items inside a write transaction.
+struct Reader<'a>(&'a Connection);
+
+impl Reader<'_> {
+    fn get(&self, key: &Key) -> Result<Option<Item>, TableError> {
+        get_row(self.0, key)
+    }
+}
+
+fn get_row(connection: &Connection, key: &Key) -> Result<Option<Item>, TableError> {
+    let text: Option<String> = connection
+        .prepare_cached("SELECT item FROM items WHERE pk = ?1 AND sk = ?2")
+        .and_then(|mut s| s.query_row([&key.pk, &key.sk], |row| row.get(0)).optional())
+        .map_err(backend)?;
+    text.map(|t| parse_item(&t)).transpose()
+}
+
+fn parse_item(text: &str) -> Result<Item, TableError> {
+    serde_json::from_str(text).map_err(|e| TableError::Backend(format!("a stored item: {e}")))
+}
+
+/// Inserts or replaces one item's row.
+fn put_row(connection: &Connection, item: &Item) -> rusqlite::Result<()> {
+    let text = |name: &str| item.get(name).and_then(Value::as_str);
+    let (pk, sk) = (text(PK).unwrap_or_default(), text(SK).unwrap_or_default());
+    let gsi1 = text(GSI1PK).zip(text(GSI1SK));
+    let json = serde_json::to_string(item)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    connection
+        .prepare_cached(
+            "INSERT OR REPLACE INTO items (pk, sk, gsi1pk, gsi1sk, item) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(rusqlite::params![
+            pk,
+            sk,
+            gsi1.map(|g| g.0),
+            gsi1.map(|g| g.1),
+            json
+        ])
+        .map(|_| ())
 }
 
 fn require_key(item: &Item) -> Result<Key, TableError> {
@@ -172,7 +212,7 @@ fn require_key(item: &Item) -> Result<Key, TableError> {
 }
 
 /// Evaluates a condition against the current item (or its absence), as DynamoDB does.
-pub(crate) fn holds(condition: &Condition, item: Option<&Item>) -> bool {
+fn holds(condition: &Condition, item: Option<&Item>) -> bool {
     let attr = |name: &str| item.and_then(|i| i.get(name));
     match condition {
         Condition::Exists(name) => attr(name).is_some(),
@@ -251,47 +291,96 @@ fn apply_update(update: &Update, current: Option<&Item>) -> Result<Item, TableEr
     Ok(item)
 }
 
-/// The position of an item in a query's order.
-fn position(item: &Item, index: Index) -> (String, String, String) {
-    let text = |name: &str| {
-        item.get(name)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
-    match index {
-        Index::Table => (text(SK), String::new(), String::new()),
-        Index::Gsi1 => (text(GSI1SK), text(PK), text(SK)),
+/// A string parameter bound as its UTF-8 bytes, which may be no valid UTF-8 (the upper bound
+/// of a prefix): SQLite compares text byte by byte, as DynamoDB orders its string keys.
+struct Bytes(Vec<u8>);
+
+impl ToSql for Bytes {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(ValueRef::Text(&self.0)))
     }
 }
 
-fn cursor_position(cursor: &Cursor, index: Index) -> (String, String, String) {
-    let text = |name: &str| cursor.keys().get(name).cloned().unwrap_or_default();
-    match index {
-        Index::Table => (text(SK), String::new(), String::new()),
-        Index::Gsi1 => (text(GSI1SK), text(PK), text(SK)),
+impl From<&str> for Bytes {
+    fn from(text: &str) -> Self {
+        Bytes(text.as_bytes().to_vec())
     }
+}
+
+/// Above every UTF-8 string that starts with `prefix`: after it, no valid UTF-8 sequence starts
+/// with a byte over F4, nor with F4 followed by one over 8F.
+fn prefix_end(prefix: &str) -> Bytes {
+    let mut bytes = prefix.as_bytes().to_vec();
+    bytes.extend([0xF4, 0x90]);
+    Bytes(bytes)
+}
+
+/// The SQL and parameters of one page of a query: the index's partition, the sort-key range,
+/// the position after the cursor, in order, one row more than the page to know if another
+/// follows.
+fn page_sql(query: &Query) -> (String, Vec<Bytes>) {
+    let (partition, sort, order) = match query.index {
+        Index::Table => ("pk", "sk", vec!["sk"]),
+        Index::Gsi1 => ("gsi1pk", "gsi1sk", vec!["gsi1sk", "pk", "sk"]),
+    };
+    let mut sql = format!("SELECT item FROM items WHERE {partition} = ?");
+    let mut params: Vec<Bytes> = vec![query.partition.as_str().into()];
+    match &query.sort_key {
+        SortKey::All => {}
+        SortKey::BeginsWith(prefix) => {
+            sql.push_str(&format!(" AND {sort} >= ? AND {sort} < ?"));
+            params.extend([prefix.as_str().into(), prefix_end(prefix)]);
+        }
+        SortKey::Between(low, high) => {
+            sql.push_str(&format!(" AND {sort} BETWEEN ? AND ?"));
+            params.extend([low.as_str().into(), high.as_str().into()]);
+        }
+    }
+    let direction = if query.descending { "DESC" } else { "ASC" };
+    if let Some(cursor) = &query.cursor {
+        let columns = order.join(", ");
+        let holes = vec!["?"; order.len()].join(", ");
+        let after = if query.descending { "<" } else { ">" };
+        sql.push_str(&format!(" AND ({columns}) {after} ({holes})"));
+        let keys = cursor.keys();
+        let attribute = |column: &str| match column {
+            "gsi1sk" => GSI1SK,
+            "pk" => PK,
+            _ => SK,
+        };
+        params.extend(order.iter().map(|column| {
+            let value = keys.get(attribute(column)).map(String::as_str);
+            value.unwrap_or_default().into()
+        }));
+    }
+    let order_by: Vec<String> = order.iter().map(|c| format!("{c} {direction}")).collect();
+    sql.push_str(&format!(
+        " ORDER BY {} LIMIT {}",
+        order_by.join(", "),
+        query.limit as u64 + 1
+    ));
+    (sql, params)
 }
 
 #[async_trait]
 impl Table for EmbeddedTable {
     async fn get(&self, key: &Key) -> Result<Option<Item>, TableError> {
-        Ok(self.lock().items.get(key).cloned())
+        get_row(&self.lock(), key)
     }
 
     async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), TableError> {
         let key = require_key(&item)?;
         self.write(|items| {
-            check(condition.as_ref(), items.get(&key))?;
+            check(condition.as_ref(), items.get(&key)?.as_ref())?;
             Ok(((), vec![(key, Some(item))]))
         })
     }
 
     async fn update(&self, update: Update) -> Result<Item, TableError> {
         self.write(|items| {
-            let current = items.get(&update.key);
-            check(update.condition.as_ref(), current)?;
-            let next = apply_update(&update, current)?;
+            let current = items.get(&update.key)?;
+            check(update.condition.as_ref(), current.as_ref())?;
+            let next = apply_update(&update, current.as_ref())?;
             Ok((next.clone(), vec![(update.key.clone(), Some(next))]))
         })
     }
@@ -302,8 +391,9 @@ impl Table for EmbeddedTable {
         condition: Option<Condition>,
     ) -> Result<Option<Item>, TableError> {
         self.write(|items| {
-            check(condition.as_ref(), items.get(key))?;
-            Ok((items.get(key).cloned(), vec![(key.clone(), None)]))
+            let current = items.get(key)?;
+            check(condition.as_ref(), current.as_ref())?;
+            Ok((current, vec![(key.clone(), None)]))
         })
     }
 
@@ -318,61 +408,29 @@ impl Table for EmbeddedTable {
                 return Err(TableError::InvalidCursor);
             }
         }
-        let (ipk, isk) = query.index.key_attributes();
-        let state = self.lock();
-        // The table's own partitions are contiguous in key order; the index is scanned.
-        let candidates: Box<dyn Iterator<Item = &Item>> = match query.index {
-            Index::Table => Box::new(
-                state
-                    .items
-                    .range(Key::new(query.partition.clone(), "")..)
-                    .take_while(|(key, _)| key.pk == query.partition)
-                    .map(|(_, item)| item),
-            ),
-            Index::Gsi1 => Box::new(state.items.values()),
-        };
-        // Each item's position is computed once; the table's partitions are already in key
-        // order, only the index needs sorting.
-        let mut matching: Vec<((String, String, String), &Item)> = candidates
-            .filter(|item| item.get(ipk).and_then(Value::as_str) == Some(query.partition.as_str()))
-            .filter(|item| {
-                item.get(isk)
-                    .and_then(Value::as_str)
-                    .is_some_and(|sk| query.sort_key.matches(sk))
+        let (sql, params) = page_sql(&query);
+        let connection = self.lock();
+        let rows: Vec<String> = connection
+            .prepare_cached(&sql)
+            .and_then(|mut statement| {
+                statement
+                    .query_map(params_from_iter(params.iter()), |row| row.get(0))?
+                    .collect()
             })
-            .map(|item| (position(item, query.index), item))
-            .collect();
-        if query.index == Index::Gsi1 {
-            matching.sort_by(|a, b| a.0.cmp(&b.0));
-        }
-        if query.descending {
-            matching.reverse();
-        }
-        let start = query
-            .cursor
-            .as_ref()
-            .map(|c| cursor_position(c, query.index));
-        let limit = query.limit as usize;
-        let mut page: Vec<Item> = matching
+            .map_err(backend)?;
+        drop(connection);
+        let mut items = rows
             .iter()
-            .filter(|(here, _)| match &start {
-                None => true,
-                Some(start) if query.descending => here < start,
-                Some(start) => here > start,
-            })
-            .take(limit + 1)
-            .map(|(_, item)| (*item).clone())
-            .collect();
-        let cursor = if page.len() > limit {
-            page.truncate(limit);
-            page.last().map(|last| Cursor::after(last, query.index))
+            .map(|text| parse_item(text))
+            .collect::<Result<Vec<_>, _>>()?;
+        let limit = query.limit as usize;
+        let cursor = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|last| Cursor::after(last, query.index))
         } else {
             None
         };
-        Ok(Page {
-            items: page,
-            cursor,
-        })
+        Ok(Page { items, cursor })
     }
 
     async fn transact(&self, writes: Vec<WriteOp>) -> Result<(), TableError> {
@@ -389,26 +447,29 @@ impl Table for EmbeddedTable {
                 let outcome = match write {
                     WriteOp::Put { item, condition } => {
                         let key = require_key(item)?;
-                        check(condition.as_ref(), items.get(&key)).map(|_| {
+                        check(condition.as_ref(), items.get(&key)?.as_ref()).map(|_| {
                             next.push((key, Some(item.clone())));
                         })
                     }
                     WriteOp::Update(update) => {
-                        let current = items.get(&update.key);
-                        match check(update.condition.as_ref(), current) {
+                        let current = items.get(&update.key)?;
+                        match check(update.condition.as_ref(), current.as_ref()) {
                             Ok(()) => {
-                                let after = apply_update(update, current)?;
+                                let after = apply_update(update, current.as_ref())?;
                                 next.push((update.key.clone(), Some(after)));
                                 Ok(())
                             }
                             Err(e) => Err(e),
                         }
                     }
-                    WriteOp::Delete { key, condition } => check(condition.as_ref(), items.get(key))
-                        .map(|_| {
+                    WriteOp::Delete { key, condition } => {
+                        check(condition.as_ref(), items.get(key)?.as_ref()).map(|_| {
                             next.push((key.clone(), None));
-                        }),
-                    WriteOp::Check { key, condition } => check(Some(condition), items.get(key)),
+                        })
+                    }
+                    WriteOp::Check { key, condition } => {
+                        check(Some(condition), items.get(key)?.as_ref())
+                    }
                 };
                 reasons.push(match outcome {
                     Ok(()) => CancelReason::None,

@@ -1,11 +1,20 @@
 //! Running a machine: input/output processing in the specification's order, Choice rules,
 //! Retry with backoff, Catch, Map one item at a time, and task tokens.
+//!
+//! A run is durable when the interpreter has a [`History`]: every task's result, every task
+//! token it hands out and every Wait it finishes is appended there as it happens. Given no
+//! other input than those, a machine's path is fixed, so a run interrupted by a restart
+//! resumes by running again from the start with its history: recorded entries are replayed
+//! instead of invoking, issuing or sleeping again, and the run goes on live from the first
+//! entry it had not recorded. A task that had not recorded its result runs again, as Step
+//! Functions retries a Lambda invocation: tasks are idempotent.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -14,7 +23,7 @@ use super::paths::{assign, exists, read, template};
 use super::AslError;
 
 /// Why a task failed: the error name Retry and Catch match, and a cause.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
     /// Error name, e.g. `Throttled` or `States.Timeout`.
     pub error: String,
@@ -46,6 +55,38 @@ impl From<AslError> for Failure {
 pub trait TaskRunner: Send + Sync {
     /// Invokes `function` with `payload`; the result is the function's output.
     async fn invoke(&self, function: &str, payload: Value) -> Result<Value, Failure>;
+}
+
+/// One entry of a run's history, in the order the run produced them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Record {
+    /// A task token was handed out (milliseconds since the Unix epoch), before its task ran.
+    Token {
+        /// The token.
+        token: String,
+        /// When, so that a resumed wait keeps its original deadline.
+        issued_ms: u64,
+    },
+    /// A task (or the wait for its token) ended with this result.
+    Result(Result<Value, Failure>),
+    /// A Wait state's time has passed.
+    Waited,
+}
+
+/// Where runs keep their history. Appending must be durable before it returns: what a run
+/// appended is what it resumes from.
+pub trait History: Send + Sync {
+    /// Appends entry number `seq` (from 0) of the run named `run`.
+    fn append(&self, run: &str, seq: usize, record: &Record) -> Result<(), String>;
+}
+
+/// Keeps nothing: runs that end with the process.
+pub struct Forgetful;
+
+impl History for Forgetful {
+    fn append(&self, _run: &str, _seq: usize, _record: &Record) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// What happened during an execution, in order.
@@ -134,6 +175,8 @@ pub struct Interpreter {
     tasks: Arc<dyn TaskRunner>,
     /// Outstanding task tokens.
     pub tokens: Arc<TaskTokens>,
+    /// Where runs record what they did (nowhere by default).
+    pub history: Arc<dyn History>,
     /// Multiplies every Wait and Retry delay (1.0 = real time; tests use a small factor).
     pub time_scale: f64,
 }
@@ -159,8 +202,13 @@ impl Outcome {
 
 struct Run<'a> {
     interpreter: &'a Interpreter,
+    name: String,
     execution: Value,
     events: Vec<Event>,
+    /// What the run recorded before it was interrupted.
+    past: Vec<Record>,
+    /// The number of the next history entry.
+    seq: usize,
 }
 
 fn matches(names: &[String], error: &str) -> bool {
@@ -190,20 +238,37 @@ impl Interpreter {
         Interpreter {
             tasks,
             tokens: Arc::new(TaskTokens::default()),
+            history: Arc::new(Forgetful),
             time_scale: 1.0,
         }
     }
 
     /// Runs `machine` to the end.
     pub async fn run(&self, machine: &Machine, execution_name: &str, input: Value) -> Outcome {
+        self.resume(machine, execution_name, input, Vec::new())
+            .await
+    }
+
+    /// Runs `machine` to the end from the history `past` of an interrupted run: replays it,
+    /// then goes on live.
+    pub async fn resume(
+        &self,
+        machine: &Machine,
+        execution_name: &str,
+        input: Value,
+        past: Vec<Record>,
+    ) -> Outcome {
         let execution = json!({
             "Execution": {"Id": execution_name, "Name": execution_name, "Input": input.clone()},
             "StateMachine": {"Id": "local", "Name": "local"},
         });
         let mut run = Run {
             interpreter: self,
+            name: execution_name.to_owned(),
             execution,
             events: Vec::new(),
+            past,
+            seq: 0,
         };
         let result = Box::pin(run.machine(machine, input, None)).await;
         Outcome {
@@ -220,7 +285,79 @@ impl Interpreter {
     }
 }
 
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 impl Run<'_> {
+    /// Whether the run is still replaying its history.
+    fn replaying(&self) -> bool {
+        self.seq < self.past.len()
+    }
+
+    /// The next recorded entry, while replaying.
+    fn replay(&mut self) -> Option<Record> {
+        let record = self.past.get(self.seq).cloned()?;
+        self.seq += 1;
+        Some(record)
+    }
+
+    /// Appends the next entry of the history.
+    fn record(&mut self, record: Record) -> Result<(), Failure> {
+        self.interpreter
+            .history
+            .append(&self.name, self.seq, &record)
+            .map_err(|e| Failure::new("States.Runtime", format!("recording the run: {e}")))?;
+        self.seq += 1;
+        Ok(())
+    }
+
+    /// A history that does not fit the machine (the definition changed under a run).
+    fn diverged(&self, found: &Record) -> Failure {
+        Failure::new(
+            "States.Runtime",
+            format!(
+                "entry {} of the run's history ({found:?}) does not fit the state machine",
+                self.seq
+            ),
+        )
+    }
+
+    /// The result of a task (or of a wait for its token): replayed, or produced by `live`
+    /// and recorded.
+    async fn journaled(
+        &mut self,
+        live: impl std::future::Future<Output = Result<Value, Failure>>,
+    ) -> Result<Value, Failure> {
+        match self.replay() {
+            Some(Record::Result(result)) => result,
+            Some(other) => Err(self.diverged(&other)),
+            None => {
+                let result = live.await;
+                self.record(Record::Result(result.clone()))?;
+                result
+            }
+        }
+    }
+
+    /// The token of a `.waitForTaskToken` task and when it was issued: replayed, or new.
+    fn token(&mut self) -> Result<(String, u64), Failure> {
+        match self.replay() {
+            Some(Record::Token { token, issued_ms }) => Ok((token, issued_ms)),
+            Some(other) => Err(self.diverged(&other)),
+            None => {
+                let (token, issued_ms) = (format!("local-token-{}", ulid::Ulid::new()), now_ms());
+                self.record(Record::Token {
+                    token: token.clone(),
+                    issued_ms,
+                })?;
+                Ok((token, issued_ms))
+            }
+        }
+    }
+
     fn context(&self, state: &str, token: Option<&str>, item: Option<(usize, &Value)>) -> Value {
         let mut context = self.execution.clone();
         context["State"] = json!({"Name": state});
@@ -316,7 +453,14 @@ impl Run<'_> {
                     }
                     (None, None) => 0,
                 };
-                self.interpreter.sleep(Duration::from_secs(seconds)).await;
+                match self.replay() {
+                    Some(Record::Waited) => {}
+                    Some(other) => return Err(self.diverged(&other)),
+                    None => {
+                        self.interpreter.sleep(Duration::from_secs(seconds)).await;
+                        self.record(Record::Waited)?;
+                    }
+                }
                 return Ok((self.output(state, effective, &context)?, state.next.clone()));
             }
             StateKind::Task { retry, .. } | StateKind::Map { retry, .. } => {
@@ -439,7 +583,9 @@ impl Run<'_> {
             error: failure.error.clone(),
             delay_ms: delay.as_millis() as u64,
         });
-        self.interpreter.sleep(delay).await;
+        if !self.replaying() {
+            self.interpreter.sleep(delay).await;
+        }
         true
     }
 
@@ -453,7 +599,13 @@ impl Run<'_> {
         heartbeat: Option<u64>,
     ) -> Result<Value, Failure> {
         let waits = resource.ends_with(WAIT_FOR_TOKEN);
-        let token = waits.then(|| format!("local-token-{}", ulid::Ulid::new()));
+        let (token, issued_ms) = match waits {
+            true => {
+                let (token, issued_ms) = self.token()?;
+                (Some(token), Some(issued_ms))
+            }
+            false => (None, None),
+        };
         let context = self.context(name, token.as_deref(), None);
         let payload = match &state.io.parameters {
             Some(parameters) => template(parameters, effective, &context)?,
@@ -485,31 +637,36 @@ impl Run<'_> {
             (resource.to_owned(), payload, false)
         };
         let mut receiver = token.as_deref().map(|t| self.interpreter.tokens.open(t));
-        let invoked = self.interpreter.tasks.invoke(&function, payload);
-        let result = match timeout {
-            Some(seconds) => match tokio::time::timeout(
-                Duration::from_secs(seconds).mul_f64(self.interpreter.time_scale.max(0.001)),
-                invoked,
-            )
-            .await
-            {
-                Ok(result) => result,
-                Err(_) => Err(Failure::new(
-                    "States.Timeout",
-                    format!("{name} ran longer than {seconds} s"),
-                )),
-            },
-            None => invoked.await,
+        let tasks = self.interpreter.tasks.clone();
+        let scale = self.interpreter.time_scale.max(0.001);
+        let invoked = async {
+            match timeout {
+                Some(seconds) => match tokio::time::timeout(
+                    Duration::from_secs(seconds).mul_f64(scale),
+                    tasks.invoke(&function, payload),
+                )
+                .await
+                {
+                    Ok(result) => result,
+                    Err(_) => Err(Failure::new(
+                        "States.Timeout",
+                        format!("{name} ran longer than {seconds} s"),
+                    )),
+                },
+                None => tasks.invoke(&function, payload).await,
+            }
         };
+        let result = self.journaled(invoked).await;
         let result = match (result, receiver.as_mut(), token.as_deref()) {
             (Err(failure), _, Some(token)) => {
                 self.interpreter.tokens.close(token);
                 Err(failure)
             }
             (Ok(_), Some(receiver), Some(token)) => {
-                let waited = self
-                    .wait_for_token(receiver, timeout, heartbeat, name)
-                    .await;
+                let elapsed =
+                    Duration::from_millis(now_ms().saturating_sub(issued_ms.unwrap_or(0)));
+                let waiting = wait_for_token(receiver, timeout, heartbeat, elapsed, scale, name);
+                let waited = self.journaled(waiting).await;
                 self.interpreter.tokens.close(token);
                 waited
             }
@@ -522,52 +679,6 @@ impl Run<'_> {
                 value
             }
         })
-    }
-
-    async fn wait_for_token(
-        &self,
-        receiver: &mut mpsc::UnboundedReceiver<TokenMessage>,
-        timeout: Option<u64>,
-        heartbeat: Option<u64>,
-        name: &str,
-    ) -> Result<Value, Failure> {
-        let scale = self.interpreter.time_scale.max(0.001);
-        let deadline =
-            timeout.map(|s| tokio::time::Instant::now() + Duration::from_secs(s).mul_f64(scale));
-        loop {
-            let beat = heartbeat.map(|s| Duration::from_secs(s).mul_f64(scale));
-            let until_deadline =
-                deadline.map(|d| d.saturating_duration_since(tokio::time::Instant::now()));
-            let wait = match (beat, until_deadline) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            let message = match wait {
-                Some(wait) => match tokio::time::timeout(wait, receiver.recv()).await {
-                    Ok(message) => message,
-                    Err(_) => {
-                        let timed_out = deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
-                        return Err(if timed_out {
-                            Failure::new(
-                                "States.Timeout",
-                                format!("{name} waited longer than its TimeoutSeconds"),
-                            )
-                        } else {
-                            Failure::new(
-                                "States.HeartbeatTimeout",
-                                format!("{name} received no heartbeat within its HeartbeatSeconds"),
-                            )
-                        });
-                    }
-                },
-                None => receiver.recv().await,
-            };
-            match message {
-                Some(TokenMessage::Heartbeat) => continue,
-                Some(TokenMessage::Done(result)) => return result,
-                None => return Err(Failure::new("States.Runtime", "the task token was dropped")),
-            }
-        }
     }
 
     async fn map(
@@ -595,6 +706,57 @@ impl Run<'_> {
             outputs.push(Box::pin(self.machine(processor, input, Some((index, item)))).await?);
         }
         Ok(Value::Array(outputs))
+    }
+}
+
+/// Waits for the token's task to be completed, failed or kept alive. `elapsed` is how long the
+/// token has been out already (a resumed run keeps its deadline); `scale` is the time scale.
+async fn wait_for_token(
+    receiver: &mut mpsc::UnboundedReceiver<TokenMessage>,
+    timeout: Option<u64>,
+    heartbeat: Option<u64>,
+    elapsed: Duration,
+    scale: f64,
+    name: &str,
+) -> Result<Value, Failure> {
+    let start = tokio::time::Instant::now();
+    let deadline = timeout.map(|s| {
+        let total = Duration::from_secs(s).mul_f64(scale);
+        start + total.saturating_sub(elapsed)
+    });
+    loop {
+        let beat = heartbeat.map(|s| Duration::from_secs(s).mul_f64(scale));
+        let until_deadline =
+            deadline.map(|d| d.saturating_duration_since(tokio::time::Instant::now()));
+        let wait = match (beat, until_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let message = match wait {
+            Some(wait) => match tokio::time::timeout(wait, receiver.recv()).await {
+                Ok(message) => message,
+                Err(_) => {
+                    let timed_out = deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
+                    return Err(if timed_out {
+                        Failure::new(
+                            "States.Timeout",
+                            format!("{name} waited longer than its TimeoutSeconds"),
+                        )
+                    } else {
+                        Failure::new(
+                            "States.HeartbeatTimeout",
+                            format!("{name} received no heartbeat within its HeartbeatSeconds"),
+                        )
+                    });
+                }
+            },
+            None => receiver.recv().await,
+        };
+        match message {
+            Some(TokenMessage::Heartbeat) => continue,
+            Some(TokenMessage::Done(result)) => return result,
+            None => return Err(Failure::new("States.Runtime", "the task token was dropped")),
+        }
     }
 }
 
