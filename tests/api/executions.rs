@@ -15,6 +15,7 @@ use vellocity::domain::execution::{ExecutionError, ExecutionStatus};
 use vellocity::domain::ids::{ExecutionId, TeamId};
 use vellocity::ports::table::Table;
 use vellocity::ports::unconfigured::Unconfigured;
+use vellocity::ports::workflows::Workflows;
 use vellocity::ports::Clock;
 
 use crate::helpers::{Response, TestApp, TestTeam};
@@ -378,6 +379,36 @@ async fn approval_resumes_the_workflow_and_rejection_ends_it_with_a_refund() {
         f.app.credits(&f.team.key).await,
         (before.0 + refunded, before.1 - reserved)
     );
+}
+
+#[tokio::test]
+async fn an_approval_that_can_no_longer_resume_its_workflow_ends_the_execution_with_a_refund() {
+    let f = fixture(TestApp::new()).await;
+    let careful = f.approval_agent().await;
+    let started = f
+        .app
+        .start_execution(&f.team.key, &careful, json!({"request": "Summarise"}))
+        .await;
+    let id = started.body["id"].as_str().unwrap().to_owned();
+    f.app.wait_for(&f.team.key, &id, "awaiting_approval").await;
+    // The run stops waiting behind the execution's back, as a timed-out wait would.
+    f.app.stack.workflows.stop(&id, "gone").await.unwrap();
+
+    let path = format!("/v1/executions/{id}/approval");
+    let late = f
+        .app
+        .post(&f.team.key, &path, json!({"approved": true}))
+        .await;
+    assert_eq!((late.status, late.code()), (409, "approval_expired"));
+    let ended = f
+        .app
+        .get(&f.team.key, &format!("/v1/executions/{id}"))
+        .await;
+    assert_eq!(ended.body["status"], "failed", "{ended:?}");
+    assert_eq!(ended.body["error"]["code"], "ApprovalExpired");
+    let (reserved, used, refunded) = credits_of(&ended);
+    assert_eq!((used, refunded), (2, reserved - 2), "planning only");
+    assert_eq!(f.app.credits(&f.team.key).await, (198, 0));
 }
 
 #[tokio::test]

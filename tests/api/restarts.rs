@@ -330,7 +330,7 @@ fn a_queued_execution_not_yet_dispatched_runs_after_a_restart() {
                 "the first stack stopped before dispatching"
             );
             assert_eq!(
-                stack.resume().unwrap(),
+                stack.resume().await.unwrap(),
                 (0, 1),
                 "one message waited for delivery"
             );

@@ -230,7 +230,13 @@ impl LocalWorkflows {
         handle.await.ok()
     }
 
-    fn spawn(&self, name: String, input: Value, past: Vec<Record>) {
+    fn spawn(
+        &self,
+        name: String,
+        input: Value,
+        past: Vec<Record>,
+        caught_up: Option<tokio::sync::oneshot::Sender<()>>,
+    ) {
         let (interpreter, machine, store) = (
             self.interpreter.clone(),
             self.machine.clone(),
@@ -238,7 +244,9 @@ impl LocalWorkflows {
         );
         let run_name = name.clone();
         let handle = tokio::spawn(async move {
-            let outcome = interpreter.resume(&machine, &run_name, input, past).await;
+            let outcome = interpreter
+                .resume(&machine, &run_name, input, past, caught_up)
+                .await;
             let status = if outcome.result.is_ok() {
                 "succeeded"
             } else {
@@ -254,13 +262,21 @@ impl LocalWorkflows {
         running.insert(name, handle);
     }
 
-    /// Resumes every run that had not ended when the engine last stopped.
-    fn resume(&self) -> Result<usize, String> {
+    /// Resumes every run that had not ended when the engine last stopped; returns once each
+    /// has replayed its history, so that approvals sent from then on find their tokens.
+    async fn resume(&self) -> Result<usize, String> {
         let runs = self.store.unfinished_runs()?;
         let count = runs.len();
+        let mut replays = Vec::with_capacity(count);
         for (name, input, past) in runs {
             tracing::info!(run = %name, replayed = past.len(), "resuming a workflow run");
-            self.spawn(name, input, past);
+            let (caught_up, replayed) = tokio::sync::oneshot::channel();
+            self.spawn(name, input, past, Some(caught_up));
+            replays.push(replayed);
+        }
+        for replayed in replays {
+            // An error means the run ended during its replay: caught up as well.
+            let _ = replayed.await;
         }
         Ok(count)
     }
@@ -275,7 +291,7 @@ impl Workflows for LocalWorkflows {
             .create_run(name, input)
             .map_err(WorkflowError::Failed)?
         {
-            self.spawn(name.to_owned(), input.clone(), Vec::new());
+            self.spawn(name.to_owned(), input.clone(), Vec::new(), None);
         }
         Ok(())
     }
@@ -284,6 +300,7 @@ impl Workflows for LocalWorkflows {
         if let Some(handle) = lock(&self.running).remove(name) {
             handle.abort();
         }
+        self.interpreter.tokens.forget_run(name);
         self.store
             .end_run(name, "aborted")
             .map_err(WorkflowError::Failed)
@@ -387,8 +404,8 @@ impl Engine {
 
     /// Picks up where the engine stopped: resumes the unfinished runs, then delivers the
     /// messages not yet dispatched. Returns how many of each.
-    pub fn resume(&self) -> Result<(usize, usize), String> {
-        let runs = self.workflows.resume()?;
+    pub async fn resume(&self) -> Result<(usize, usize), String> {
+        let runs = self.workflows.resume().await?;
         let messages = self.queue.store.pending_messages()?;
         let count = messages.len();
         for (id, body) in messages {

@@ -102,12 +102,13 @@ impl Stack {
 
     /// Picks up the work a stopped server left: resumes unfinished workflow runs and delivers
     /// queued messages. Returns how many of each.
-    pub fn resume(&self) -> Result<(usize, usize), String> {
+    pub async fn resume(&self) -> Result<(usize, usize), String> {
         Engine {
             workflows: self.workflows.clone(),
             queue: self.queue.clone(),
         }
         .resume()
+        .await
     }
 
     /// Answers one request to a public Marketplace page, if the method and path are one's.

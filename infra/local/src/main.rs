@@ -162,7 +162,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Serve { addr } => {
             let stack = Stack::open(&data_dir)?;
             let _only_server = claim(&data_dir)?;
-            let (runs, messages) = stack.resume()?;
+            let (runs, messages) = stack.resume().await?;
             if runs + messages > 0 {
                 tracing::info!(
                     runs,

@@ -402,14 +402,30 @@ pub async fn decide(
     match app.workflows.succeed_task(&token, &output).await {
         Ok(()) => {}
         Err(WorkflowError::InvalidToken(cause)) => {
-            // The wait timed out: the workflow records the failure and refunds the credits.
+            // Nothing waits for this decision any more (the wait timed out, or the run is
+            // gone): end the execution with its refund rather than leave it running with
+            // nothing to run it. If the workflow settled it first, that settlement stands.
             tracing::warn!(%cause, execution_id = %current.id, "approval arrived after the wait ended");
+            let expired = ExecutionError {
+                code: "ApprovalExpired".into(),
+                message: "The execution stopped waiting for approval before the decision arrived."
+                    .into(),
+            };
+            settle(
+                app,
+                &caller.team_id,
+                &current.id,
+                Settlement::failed(expired),
+            )
+            .await?;
             return Err(Error::conflict(
                 "approval_expired",
-                "The execution stopped waiting for approval before this decision arrived.",
+                "The execution stopped waiting for approval before this decision arrived; it has ended and its credits were refunded.",
             ));
         }
         Err(error) => {
+            // The workflow still waits: put the execution back so the decision can be sent
+            // again.
             tracing::error!(%error, execution_id = %current.id, "resuming an approved workflow failed");
             let waiting = Update {
                 key,

@@ -160,6 +160,16 @@ impl TaskTokens {
         self.send(token, TokenMessage::Done(Err(Failure::new(error, cause))))
     }
 
+    /// Forgets every token of the run `run` (stopped): sending to them fails from now on.
+    pub fn forget_run(&self, run: &str) {
+        let prefix = token_of(run);
+        let prefix = &prefix[..prefix.len() - ulid::ULID_LEN];
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|token, _| !token.starts_with(prefix));
+    }
+
     /// Keeps the waiting task alive past its `HeartbeatSeconds`.
     pub fn heartbeat(&self, token: &str) -> Result<(), AslError> {
         self.send(token, TokenMessage::Heartbeat)
@@ -207,6 +217,8 @@ struct Run<'a> {
     events: Vec<Event>,
     /// What the run recorded before it was interrupted.
     past: Vec<Record>,
+    /// Told once the run has replayed all of `past` (its task tokens are open again).
+    caught_up: Option<tokio::sync::oneshot::Sender<()>>,
     /// The number of the next history entry.
     seq: usize,
 }
@@ -245,18 +257,20 @@ impl Interpreter {
 
     /// Runs `machine` to the end.
     pub async fn run(&self, machine: &Machine, execution_name: &str, input: Value) -> Outcome {
-        self.resume(machine, execution_name, input, Vec::new())
+        self.resume(machine, execution_name, input, Vec::new(), None)
             .await
     }
 
     /// Runs `machine` to the end from the history `past` of an interrupted run: replays it,
-    /// then goes on live.
+    /// then goes on live. `caught_up` is told when the replay is over (or the run has ended),
+    /// so that a waiting task's token is open again before anyone sends to it.
     pub async fn resume(
         &self,
         machine: &Machine,
         execution_name: &str,
         input: Value,
         past: Vec<Record>,
+        caught_up: Option<tokio::sync::oneshot::Sender<()>>,
     ) -> Outcome {
         let execution = json!({
             "Execution": {"Id": execution_name, "Name": execution_name, "Input": input.clone()},
@@ -268,6 +282,7 @@ impl Interpreter {
             execution,
             events: Vec::new(),
             past,
+            caught_up,
             seq: 0,
         };
         let result = Box::pin(run.machine(machine, input, None)).await;
@@ -285,6 +300,11 @@ impl Interpreter {
     }
 }
 
+/// A new task token of the run `run`.
+fn token_of(run: &str) -> String {
+    format!("local-token-{run}-{}", ulid::Ulid::new())
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -297,9 +317,14 @@ impl Run<'_> {
         self.seq < self.past.len()
     }
 
-    /// The next recorded entry, while replaying.
+    /// The next recorded entry, while replaying; `None` once the run is live.
     fn replay(&mut self) -> Option<Record> {
-        let record = self.past.get(self.seq).cloned()?;
+        let Some(record) = self.past.get(self.seq).cloned() else {
+            if let Some(caught_up) = self.caught_up.take() {
+                let _ = caught_up.send(());
+            }
+            return None;
+        };
         self.seq += 1;
         Some(record)
     }
@@ -348,7 +373,7 @@ impl Run<'_> {
             Some(Record::Token { token, issued_ms }) => Ok((token, issued_ms)),
             Some(other) => Err(self.diverged(&other)),
             None => {
-                let (token, issued_ms) = (format!("local-token-{}", ulid::Ulid::new()), now_ms());
+                let (token, issued_ms) = (token_of(&self.name), now_ms());
                 self.record(Record::Token {
                     token: token.clone(),
                     issued_ms,
