@@ -136,3 +136,18 @@ async fn expired_forged_or_foreign_jwts_answer_401() {
         assert_eq!(response.status, 401, "{response:?}");
     }
 }
+
+#[tokio::test]
+async fn a_jwt_not_valid_yet_answers_401_and_one_within_a_minute_of_clock_drift_is_accepted() {
+    let app = TestApp::new();
+    let team = app.create_team("Acme").await;
+    let now = jsonwebtoken::get_current_timestamp();
+    let mut early = claims("owner@example.com", Some(&team.id));
+    early["nbf"] = (now + 600).into();
+    let refused = app.get(&jwt(early), "/v1/team").await;
+    assert_eq!(refused.status, 401, "{refused:?}");
+    assert!(refused.message().contains("not valid yet"), "{refused:?}");
+    let mut drifted = claims("owner@example.com", Some(&team.id));
+    drifted["nbf"] = (now + 30).into();
+    assert_eq!(app.get(&jwt(drifted), "/v1/team").await.status, 200);
+}

@@ -185,11 +185,11 @@ async fn an_invitation_needs_a_valid_email_and_role() {
 }
 
 #[tokio::test]
-async fn a_removed_members_api_keys_stop_working() {
+async fn removing_a_member_revokes_their_keys_and_inviting_them_again_brings_none_back() {
     let app = TestApp::new();
     let team = app.create_team("Acme").await;
     let key = app
-        .member_key(&team, "mia@example.com", Role::Member, &ALL_SCOPES)
+        .member_key(&team, "mia@example.com", Role::Admin, &ALL_SCOPES)
         .await;
     assert_eq!(app.get(&key, "/v1/team").await.status, 200);
     let members = app.get(&team.key, "/v1/members").await;
@@ -202,6 +202,42 @@ async fn a_removed_members_api_keys_stop_working() {
         .as_str()
         .unwrap()
         .to_owned();
-    app.delete(&team.key, &format!("/v1/members/{mia}")).await;
+    let removed = app.delete(&team.key, &format!("/v1/members/{mia}")).await;
+    assert_eq!(removed.status, 204, "{removed:?}");
     assert_eq!(app.get(&key, "/v1/team").await.status, 401);
+
+    let keys = app.get(&team.key, "/v1/api-keys").await;
+    let mias: Vec<&serde_json::Value> = keys.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["created_by"] == mia.as_str())
+        .collect();
+    assert_eq!(mias.len(), 1, "{keys:?}");
+    assert!(mias[0]["revoked_at"].is_string());
+    assert_eq!(
+        mias[0]["revoked_reason"],
+        "Its creator was removed from the team."
+    );
+    let owners = keys.body["items"].as_array().unwrap().iter();
+    assert!(
+        owners
+            .filter(|k| k["created_by"] != mia.as_str())
+            .all(|k| k["revoked_at"].is_null()),
+        "other members' keys keep working"
+    );
+
+    let invited = app
+        .post(
+            &team.key,
+            "/v1/members",
+            json!({"email": "mia@example.com", "role": "admin"}),
+        )
+        .await;
+    assert_eq!(invited.status, 201, "{invited:?}");
+    assert_eq!(
+        app.get(&key, "/v1/team").await.status,
+        401,
+        "the old key stays revoked"
+    );
 }

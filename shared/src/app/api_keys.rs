@@ -16,7 +16,7 @@ use crate::domain::ids::{ApiKeyId, TeamId, UserId};
 use crate::domain::team::{ApiKey, ApiKeyRequest, NewApiKey};
 use crate::error::Error;
 use crate::ports::rfc3339;
-use crate::ports::table::{Condition, Index, Query, Update, UpdateAction, WriteOp};
+use crate::ports::table::{Condition, Index, Item, Query, Update, UpdateAction, WriteOp};
 
 /// Every API key secret starts with this.
 pub const SECRET_PREFIX: &str = "vk_";
@@ -83,6 +83,7 @@ pub fn issue(
         expires_at: request.expires_at.map(rfc3339),
         last_used_at: None,
         revoked_at: None,
+        revoked_reason: None,
     };
     let lookup = KeyLookup {
         key_id: key.id.clone(),
@@ -143,30 +144,77 @@ pub async fn list(app: &App, caller: &Caller, page: PageRequest) -> Result<Listi
     listing(app.table.query(query).await?)
 }
 
+/// Why an admin's revocation stopped a key.
+pub const REVOKED_BY_ADMIN: &str = "Revoked by an admin.";
+/// Why removing a member stopped their keys.
+pub const REVOKED_WITH_MEMBER: &str = "Its creator was removed from the team.";
+
 /// Revokes a key: it stops working at once. Revoking a revoked key changes nothing.
 pub async fn revoke(app: &App, caller: &Caller, id: &str) -> Result<(), Error> {
     let id = ApiKeyId::parse(id).map_err(|_| Error::not_found("API key"))?;
-    let listing_key = keys::api_key_listing(&caller.team_id, &id);
-    let Some(item) = app.table.get(&listing_key).await? else {
+    let Some(item) = app
+        .table
+        .get(&keys::api_key_listing(&caller.team_id, &id))
+        .await?
+    else {
         return Err(Error::not_found("API key"));
     };
     let key: ApiKey = from_item(&item)?;
     if key.revoked_at.is_some() {
         return Ok(());
     }
+    let now = rfc3339(app.clock.now());
+    commit(
+        app.table.as_ref(),
+        revocation(&key, &item, REVOKED_BY_ADMIN, &now)?,
+    )
+    .await
+}
+
+/// The writes that revoke every working key `user` created in `team`.
+pub async fn revocations_by_creator(
+    app: &App,
+    team: &TeamId,
+    user: &UserId,
+    reason: &str,
+) -> Result<Vec<Guarded>, Error> {
+    let now = rfc3339(app.clock.now());
+    let mut query = Query::prefix(
+        Index::Table,
+        keys::team_partition(team),
+        keys::API_KEY_PREFIX,
+    );
+    let mut writes = Vec::new();
+    loop {
+        let page = app.table.query(query.clone()).await?;
+        for item in &page.items {
+            let key: ApiKey = from_item(item)?;
+            if key.created_by == *user && key.revoked_at.is_none() {
+                writes.extend(revocation(&key, item, reason, &now)?);
+            }
+        }
+        match page.cursor {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => return Ok(writes),
+        }
+    }
+}
+
+/// The writes that revoke one key: its listing keeps when and why, its lookup item goes.
+fn revocation(key: &ApiKey, item: &Item, reason: &str, now: &str) -> Result<Vec<Guarded>, Error> {
     let hash = item
         .get("secret_sha256")
         .and_then(|v| v.as_str())
         .ok_or_else(|| Error::internal("API key listing without hash"))?;
     let changed = || Error::conflict("conflict", "This key changed while the request ran; retry.");
-    let writes = vec![
+    Ok(vec![
         Guarded::new(
             WriteOp::Update(Update {
-                key: listing_key,
-                actions: vec![UpdateAction::Set(
-                    "revoked_at".into(),
-                    rfc3339(app.clock.now()).into(),
-                )],
+                key: keys::api_key_listing(&key.team_id, &key.id),
+                actions: vec![
+                    UpdateAction::Set("revoked_at".into(), now.into()),
+                    UpdateAction::Set("revoked_reason".into(), reason.into()),
+                ],
                 condition: Some(Condition::And(vec![
                     Condition::item_exists(),
                     Condition::NotExists("revoked_at".into()),
@@ -181,8 +229,7 @@ pub async fn revoke(app: &App, caller: &Caller, id: &str) -> Result<(), Error> {
             },
             changed(),
         ),
-    ];
-    commit(app.table.as_ref(), writes).await
+    ])
 }
 
 /// Records that a key was used, at most once a minute per key so busy keys do not turn every

@@ -62,6 +62,9 @@ impl JwtVerifier {
         .ok_or_else(|| invalid("it is signed with an unknown key"))?;
         let key = DecodingKey::from_jwk(jwk).map_err(|_| invalid("its signing key is unusable"))?;
         let mut validation = Validation::new(Algorithm::RS256);
+        // `exp` and `nbf` both hold, with a minute's leeway for clocks that drift.
+        validation.validate_nbf = true;
+        validation.leeway = JWT_LEEWAY_SECONDS;
         match &self.issuer {
             Some(issuer) => validation.set_issuer(&[issuer]),
             None => {
@@ -81,6 +84,7 @@ impl JwtVerifier {
             use jsonwebtoken::errors::ErrorKind;
             match e.kind() {
                 ErrorKind::ExpiredSignature => invalid("it has expired"),
+                ErrorKind::ImmatureSignature => invalid("it is not valid yet"),
                 ErrorKind::InvalidIssuer => invalid("it was issued by another identity provider"),
                 ErrorKind::InvalidAudience => invalid("it was issued for another audience"),
                 ErrorKind::InvalidSignature => invalid("its signature does not verify"),
@@ -90,6 +94,9 @@ impl JwtVerifier {
         Ok(data.claims)
     }
 }
+
+/// How far a token's `exp` and `nbf` may be off: clocks drift, not by more than a minute.
+const JWT_LEEWAY_SECONDS: u64 = 60;
 
 /// Resolves the credentials of a request. `team_header` is the `X-Team-Id` header, used only
 /// with JWTs that carry no team claim.

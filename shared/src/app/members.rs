@@ -3,7 +3,7 @@
 
 use super::items::{from_item, to_item};
 use super::records::{commit, listing, Guarded, Listing, PageRequest};
-use super::{keys, App, Caller};
+use super::{api_keys, keys, App, Caller};
 use crate::domain::access::Role;
 use crate::domain::ids::{TeamId, UserId};
 use crate::domain::privacy::PrivacySettings;
@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::ports::rfc3339;
 use crate::ports::table::{
     CompareOp, Condition, Index, Item, Query, Update, UpdateAction, Value, WriteOp, GSI1PK, GSI1SK,
+    MAX_TRANSACTION_WRITES,
 };
 
 /// The stored item of a member, indexed on GSI1 by user so a person's teams can be listed.
@@ -160,8 +161,8 @@ pub async fn change_role(
     })
 }
 
-/// Removes a member; the last owner cannot be removed. Their API keys stop working at once,
-/// because a key acts only while its creator is a member.
+/// Removes a member; the last owner cannot be removed. Every API key they created is revoked
+/// (the listing says when and why), so inviting the same person again brings no old key back.
 pub async fn remove(app: &App, caller: &Caller, user_id: &str) -> Result<(), Error> {
     let member = get(app, caller, user_id).await?;
     if member.role == Role::Owner {
@@ -180,5 +181,18 @@ pub async fn remove(app: &App, caller: &Caller, user_id: &str) -> Result<(), Err
     if member.role == Role::Owner {
         writes.push(count_owners(&caller.team_id, -1));
     }
+    let mut revocations = api_keys::revocations_by_creator(
+        app,
+        &caller.team_id,
+        &member.user_id,
+        api_keys::REVOKED_WITH_MEMBER,
+    )
+    .await?;
+    // Keys beyond what one transaction holds are revoked first; the rest go with the member.
+    while writes.len() + revocations.len() > MAX_TRANSACTION_WRITES {
+        let first: Vec<Guarded> = revocations.drain(..MAX_TRANSACTION_WRITES - 10).collect();
+        commit(app.table.as_ref(), first).await?;
+    }
+    writes.extend(revocations);
     commit(app.table.as_ref(), writes).await
 }

@@ -184,6 +184,9 @@ pub struct ApiKey {
     /// When it was revoked (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<String>,
+    /// Why it was revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_reason: Option<String>,
 }
 
 /// A request for a new key: `POST /v1/api-keys`.
