@@ -191,17 +191,66 @@ async fn an_idempotency_key_expires_after_a_day_and_is_scoped_to_the_team() {
 }
 
 #[tokio::test]
-async fn a_malformed_idempotency_key_is_refused() {
+async fn a_malformed_idempotency_key_is_refused_and_nothing_is_created() {
     let app = TestApp::new();
     let team = app.create_team("Acme").await;
     let auth = format!("Bearer {}", team.key);
     let long = "k".repeat(256);
+    for key in [long.as_str(), "caf\u{e9}-1", "two words", ""] {
+        let headers = [
+            ("authorization", auth.as_str()),
+            ("content-type", "application/json"),
+            ("idempotency-key", key),
+        ];
+        let response = app
+            .send(
+                "POST",
+                "/v1/companies",
+                &headers,
+                br#"{"name":"A"}"#.to_vec(),
+            )
+            .await;
+        assert_eq!(
+            (response.status, response.code()),
+            (400, "invalid_idempotency_key"),
+            "{key:?}"
+        );
+    }
+    let listed = app.get(&team.key, "/v1/companies").await;
+    assert_eq!(listed.body["items"], json!([]));
+}
+
+#[tokio::test]
+async fn an_idempotency_key_means_one_request_and_is_refused_on_another_path() {
+    let app = TestApp::new();
+    let team = app.create_team("Acme").await;
+    let agent = json!({"name": "Writer", "allowed_capabilities": ["summarize"]});
+    let (first, second) = (
+        app.post_agent(&team.key, agent.clone()).await,
+        app.post_agent(&team.key, agent).await,
+    );
+    let auth = format!("Bearer {}", team.key);
     let headers = [
         ("authorization", auth.as_str()),
         ("content-type", "application/json"),
-        ("idempotency-key", long.as_str()),
+        ("idempotency-key", "launch-1"),
     ];
-    let response = app
+    let body = br#"{"request":"Summarise the launch"}"#.to_vec();
+    let start = |agent: &str| format!("/v1/agents/{agent}/executions");
+    let started = app
+        .send("POST", &start(&first), &headers, body.clone())
+        .await;
+    assert_eq!(started.status, 202, "{started:?}");
+    let elsewhere = app
+        .send("POST", &start(&second), &headers, body.clone())
+        .await;
+    assert_eq!(
+        (elsewhere.status, elsewhere.code()),
+        (422, "idempotency_key_reused"),
+        "{elsewhere:?}"
+    );
+    assert!(elsewhere.header("idempotent-replayed").is_none());
+    let other_route = app
         .send(
             "POST",
             "/v1/companies",
@@ -209,9 +258,12 @@ async fn a_malformed_idempotency_key_is_refused() {
             br#"{"name":"A"}"#.to_vec(),
         )
         .await;
+    assert_eq!(other_route.code(), "idempotency_key_reused");
+    let listed = app.get(&team.key, "/v1/executions").await;
     assert_eq!(
-        (response.status, response.code()),
-        (400, "invalid_idempotency_key")
+        listed.body["items"].as_array().unwrap().len(),
+        1,
+        "one execution"
     );
 }
 
@@ -236,7 +288,7 @@ async fn a_duplicate_while_the_first_request_runs_is_refused_and_a_failed_one_ca
         idempotency::begin(
             &app.stack.app,
             &caller,
-            "create-company",
+            ("POST", "/v1/companies"),
             "k-1",
             br#"{"name":"A"}"#,
         )

@@ -51,11 +51,13 @@ async fn run(app: &App, route_id: RouteId, req: &ApiRequest) -> Result<ApiRespon
             route.access.scope.as_str()
         )));
     }
-    let key = match (route.idempotent, req.header("idempotency-key")) {
-        (true, Some(key)) => key.to_owned(),
+    let key = match (route.idempotent, req.headers.get("idempotency-key")) {
+        (true, Some(header)) => idempotency::parse_key(header)?,
         _ => return handlers::handle(app, route_id, req).await,
     };
-    let claim = match idempotency::begin(app, &req.caller, route.binary, &key, &req.body).await? {
+    let path = route_path(route.path, &req.path_params);
+    let request = (route.method, path.as_str());
+    let claim = match idempotency::begin(app, &req.caller, request, key, &req.body).await? {
         Begin::Replay(stored) => {
             let mut response = ApiResponse {
                 status: stored.status,
@@ -96,4 +98,13 @@ async fn run(app: &App, route_id: RouteId, req: &ApiRequest) -> Result<ApiRespon
         Err(_) => idempotency::abandon(app, claim).await,
     }
     outcome
+}
+
+/// The path a request was sent to: the route's template with its parameters filled in.
+fn route_path(template: &str, params: &[(String, String)]) -> String {
+    params
+        .iter()
+        .fold(template.to_owned(), |path, (name, value)| {
+            path.replace(&format!("{{{name}}}"), value)
+        })
 }

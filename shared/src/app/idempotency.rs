@@ -1,7 +1,8 @@
 //! `Idempotency-Key` for POSTs that create things: the first request with a key runs and its
-//! response is kept for 24 hours; the same key with the same body gets that response again;
-//! the same key with another body is refused (422); a duplicate that arrives while the first
-//! still runs is refused (409).
+//! response is kept for 24 hours; the same key for the same request (method, path and body)
+//! gets that response again; the same key for another request — another body, another path,
+//! another route — is refused (422); a duplicate that arrives while the first still runs is
+//! refused (409). A key means one request of one team.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -47,9 +48,11 @@ pub enum Begin {
 #[derive(Debug)]
 pub struct Claim(Key);
 
-/// Checks the key's format: 1 to 255 visible ASCII characters.
-pub fn validate_key(key: &str) -> Result<(), Error> {
-    if key.is_empty() || key.len() > KEY_MAX || !key.chars().all(|c| c.is_ascii_graphic()) {
+/// Reads an `Idempotency-Key` header: 1 to 255 visible ASCII characters. Anything else is
+/// refused rather than ignored, or the client's retries would each run.
+pub fn parse_key(header: &http::HeaderValue) -> Result<&str, Error> {
+    let bytes = header.as_bytes();
+    if bytes.is_empty() || bytes.len() > KEY_MAX || !bytes.iter().all(u8::is_ascii_graphic) {
         return Err(Error::bad_request(
             "invalid_idempotency_key",
             format!(
@@ -57,23 +60,31 @@ pub fn validate_key(key: &str) -> Result<(), Error> {
             ),
         ));
     }
-    Ok(())
+    // Visible ASCII is UTF-8.
+    Ok(std::str::from_utf8(bytes).unwrap_or_default())
 }
 
-/// Claims `key` for this request, or says how to answer it.
+/// What a key is bound to: the method, the path and the body of the request.
+fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
+    let mut hash = Sha256::new();
+    for part in [method.as_bytes(), path.as_bytes()] {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part);
+    }
+    hash.update(body);
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Claims `key` for the request `method path` with `body`, or says how to answer it.
 pub async fn begin(
     app: &App,
     caller: &Caller,
-    route: &str,
+    (method, path): (&str, &str),
     key: &str,
     body: &[u8],
 ) -> Result<Begin, Error> {
-    validate_key(key)?;
-    let item_key = keys::idempotency(&caller.team_id, route, key);
-    let request_sha256: String = Sha256::digest(body)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let item_key = keys::idempotency(&caller.team_id, key);
+    let request_sha256 = fingerprint(method, path, body);
     let now = app.clock.now().unix_timestamp();
     let record = Record {
         request_sha256: request_sha256.clone(),
@@ -106,7 +117,7 @@ pub async fn begin(
     if existing.request_sha256 != request_sha256 {
         return Err(Error::unprocessable(
             "idempotency_key_reused",
-            "This Idempotency-Key was used with a different request body; use a new key for a new request.",
+            "This Idempotency-Key was used for a different request (another body or path); use a new key for a new request.",
         ));
     }
     match existing.response {

@@ -43,11 +43,8 @@ pub fn api_key_lookup(secret_sha256: &str) -> Key {
 }
 
 /// A stored response for an `Idempotency-Key`, in the team's own key space.
-pub fn idempotency(team: &TeamId, route: &str, key: &str) -> Key {
-    Key::new(
-        format!("{}#IDEMP#{route}#{key}", team_partition(team)),
-        "IDEMP",
-    )
+pub fn idempotency(team: &TeamId, key: &str) -> Key {
+    Key::new(format!("{}#IDEMP#{key}", team_partition(team)), "IDEMP")
 }
 
 /// A Marketplace customer: one per product and customer reference (see
