@@ -305,3 +305,67 @@ async fn a_duplicate_while_the_first_request_runs_is_refused_and_a_failed_one_ca
     idempotency::abandon(&app.stack.app, claim).await;
     assert!(matches!(begin().await.unwrap(), Begin::Proceed(_)));
 }
+
+#[tokio::test]
+async fn an_array_where_an_object_belongs_is_a_wrong_type_naming_the_field() {
+    let app = TestApp::new();
+    let team = app.create_team("Acme").await;
+    let company = app.post_company(&team.key, "Acme").await;
+    let cases = [
+        (
+            "POST",
+            "/v1/companies".to_owned(),
+            json!({"name": "A", "privacy": [true, false]}),
+            "privacy",
+        ),
+        (
+            "POST",
+            "/v1/companies".to_owned(),
+            json!({"name": "A", "brand_voice": ["calm", "warm"]}),
+            "brand_voice",
+        ),
+        (
+            "PATCH",
+            format!("/v1/companies/{company}"),
+            json!({"brand_voice": ["calm"]}),
+            "brand_voice",
+        ),
+        (
+            "POST",
+            "/v1/partners".to_owned(),
+            json!({"name": "P", "contact": ["Ann", "ann@example.com"]}),
+            "contact",
+        ),
+        (
+            "POST",
+            "/v1/agents".to_owned(),
+            json!({"name": "W", "allowed_capabilities": ["summarize"], "models": ["m"]}),
+            "models",
+        ),
+        (
+            "PATCH",
+            "/v1/team".to_owned(),
+            json!({"privacy_defaults": [true]}),
+            "privacy_defaults",
+        ),
+    ];
+    for (method, path, body, field) in cases {
+        let refused = app.call(method, &path, &team.key, Some(body)).await;
+        assert_eq!(
+            (refused.status, refused.code()),
+            (400, "invalid_body"),
+            "{path}: {refused:?}"
+        );
+        assert_eq!(refused.fields(), [field], "{path}: {refused:?}");
+    }
+    let companies = app.get(&team.key, "/v1/companies").await;
+    assert_eq!(
+        companies.body["items"].as_array().unwrap().len(),
+        1,
+        "nothing written"
+    );
+    let read = app
+        .get(&team.key, &format!("/v1/companies/{company}"))
+        .await;
+    assert!(read.body["brand_voice"].is_object());
+}

@@ -82,9 +82,10 @@ pub fn value_of<T: Serialize>(value: &T) -> Result<Value, Error> {
     value_from_json(serde_json::to_value(value).map_err(Error::internal)?).map_err(Error::internal)
 }
 
-/// Decodes JSON into a typed request; the error names the field at fault.
+/// Decodes JSON into a typed request; the error names the field at fault. Objects must be
+/// objects: an array where a struct belongs is a wrong type.
 pub fn decode_json<T: DeserializeOwned>(json: serde_json::Value) -> Result<T, Error> {
-    serde_path_to_error::deserialize(json).map_err(|e| {
+    serde_path_to_error::deserialize(super::objects_only::ObjectsOnly(json)).map_err(|e| {
         let field = e.path().to_string();
         Error::invalid_body(Some(field), e.into_inner().to_string())
     })
