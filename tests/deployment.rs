@@ -327,6 +327,7 @@ async fn seeded_app() -> App {
         expires_at: None,
         last_used_at: None,
         revoked_at: None,
+        revoked_reason: None,
     };
     let hash = secret_hash(SAMPLE_SECRET);
     let mut listing_item = to_item(
