@@ -124,3 +124,71 @@ async fn everyone_reads_the_capability_registry() {
     );
     assert_eq!(text["max_credits"], 18);
 }
+
+#[tokio::test]
+async fn a_company_or_product_an_agent_uses_as_its_default_cannot_be_deleted_until_the_agent_lets_go(
+) {
+    let app = TestApp::new();
+    let team = app.create_team("Acme").await;
+    let company = app.post_company(&team.key, "Acme").await;
+    let product = app
+        .post(
+            &team.key,
+            "/v1/products",
+            json!({"company_id": company, "name": "Guard"}),
+        )
+        .await;
+    let product = product.body["id"].as_str().unwrap().to_owned();
+    let agent = app
+        .post_agent(
+            &team.key,
+            json!({"name": "Launch crew", "allowed_capabilities": ["summarize"],
+                   "default_company_id": company, "default_product_id": product}),
+        )
+        .await;
+
+    let refused = app
+        .delete(&team.key, &format!("/v1/products/{product}"))
+        .await;
+    assert_eq!((refused.status, refused.code()), (409, "in_use_by_agents"));
+    assert!(refused.message().contains(&agent), "{refused:?}");
+    assert!(refused.message().contains("Launch crew"), "{refused:?}");
+
+    // The agent lets go of the product; the product can go, the company is still named.
+    let patched = app
+        .patch(
+            &team.key,
+            &format!("/v1/agents/{agent}"),
+            json!({"default_product_id": null}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{patched:?}");
+    let gone = app
+        .delete(&team.key, &format!("/v1/products/{product}"))
+        .await;
+    assert_eq!(gone.status, 204, "{gone:?}");
+    let refused = app
+        .delete(&team.key, &format!("/v1/companies/{company}"))
+        .await;
+    assert_eq!((refused.status, refused.code()), (409, "in_use_by_agents"));
+
+    // Once the agent is gone, so can the company be; the agent still runs until then.
+    let run = app
+        .start_execution(
+            &team.key,
+            &agent,
+            json!({"request": "Summarise the launch"}),
+        )
+        .await;
+    assert_eq!(run.status, 202, "{run:?}");
+    assert_eq!(
+        app.delete(&team.key, &format!("/v1/agents/{agent}"))
+            .await
+            .status,
+        204
+    );
+    let gone = app
+        .delete(&team.key, &format!("/v1/companies/{company}"))
+        .await;
+    assert_eq!(gone.status, 204, "{gone:?}");
+}

@@ -18,6 +18,9 @@ use crate::ports::table::{Condition, Key, Query, Update, UpdateAction, WriteOp};
 
 /// Number of products that name a company; a company with products cannot be deleted.
 const PRODUCT_COUNT: &str = "product_count";
+/// Number of agents that name a company or a product as their default; it cannot be deleted
+/// while any do (an agent whose default vanished would fail every later run).
+const AGENT_REFS: &str = "agent_refs";
 
 /// A kind of resource a team keeps.
 pub trait Resource: Draft {
@@ -38,10 +41,14 @@ pub trait Resource: Draft {
         Vec::new()
     }
 
-    /// What must hold for a delete, and the answer when it does not.
-    fn delete_guard() -> Option<(Condition, Error)> {
-        None
+    /// Counters kept on this kind's items that must be zero for a delete, each with the
+    /// answer when it is not.
+    fn delete_guards() -> Vec<(&'static str, Error)> {
+        Vec::new()
     }
+
+    /// The agent field that may name a resource of this kind as the agent's default.
+    const AGENT_DEFAULT: Option<&'static str> = None;
 
     /// This level of the privacy cascade, for kinds that have one.
     fn privacy(&self) -> Option<PrivacySettings> {
@@ -59,17 +66,16 @@ impl Resource for CompanyDraft {
     const SK_PREFIX: &'static str = "COMPANY#";
     type Id = CompanyId;
 
-    fn delete_guard() -> Option<(Condition, Error)> {
-        Some((
-            Condition::Or(vec![
-                Condition::NotExists(PRODUCT_COUNT.into()),
-                Condition::eq(PRODUCT_COUNT, 0),
-            ]),
+    const AGENT_DEFAULT: Option<&'static str> = Some("default_company_id");
+
+    fn delete_guards() -> Vec<(&'static str, Error)> {
+        vec![(
+            PRODUCT_COUNT,
             Error::conflict(
                 "company_has_products",
                 "This company still has products; delete or move them first.",
             ),
-        ))
+        )]
     }
 
     fn privacy(&self) -> Option<PrivacySettings> {
@@ -92,6 +98,7 @@ impl Resource for ProductDraft {
     const KIND: &'static str = "product";
     const SK_PREFIX: &'static str = "PRODUCT#";
     type Id = ProductId;
+    const AGENT_DEFAULT: Option<&'static str> = Some("default_product_id");
 
     fn linked_writes(caller: &Caller, before: Option<&Self>, after: Option<&Self>) -> Vec<Guarded> {
         let old = before.map(|p| &p.company_id);
@@ -124,24 +131,45 @@ impl Resource for PartnerDraft {
     type Id = PartnerId;
 }
 
-/// Requires a record of kind `R` to exist when a reference to it is set or changed.
-fn require<R: Resource>(
+/// Keeps the count of agents that name a resource as their default: the one an agent starts
+/// to name must exist and counts one more, the one it stops naming one less.
+fn count_agent_refs<R: Resource>(
     caller: &Caller,
     field: &str,
     before: Option<&R::Id>,
     after: Option<&R::Id>,
-) -> Option<Guarded> {
-    let id = after.filter(|a| Some(*a) != before)?;
-    Some(Guarded::new(
-        WriteOp::Check {
-            key: record_key::<R>(caller, &id.to_string()),
-            condition: Condition::item_exists(),
-        },
-        Error::invalid_field(
-            field,
-            format!("No {} with this id exists in your team.", R::KIND),
-        ),
-    ))
+) -> Vec<Guarded> {
+    if before == after {
+        return Vec::new();
+    }
+    let count = |id: &R::Id, by: i64| Update {
+        key: record_key::<R>(caller, &id.to_string()),
+        actions: vec![UpdateAction::Add(AGENT_REFS.into(), by)],
+        condition: Some(Condition::item_exists()),
+    };
+    let mut writes = Vec::new();
+    if let Some(id) = after {
+        writes.push(Guarded::new(
+            WriteOp::Update(count(id, 1)),
+            Error::invalid_field(
+                field,
+                format!("No {} with this id exists in your team.", R::KIND),
+            ),
+        ));
+    }
+    if let Some(id) = before {
+        writes.push(Guarded::new(
+            WriteOp::Update(count(id, -1)),
+            Error::conflict(
+                "conflict",
+                format!(
+                    "The agent's default {} changed while this request ran; retry.",
+                    R::KIND
+                ),
+            ),
+        ));
+    }
+    writes
 }
 
 impl Resource for AgentDraft {
@@ -152,23 +180,19 @@ impl Resource for AgentDraft {
     fn linked_writes(caller: &Caller, before: Option<&Self>, after: Option<&Self>) -> Vec<Guarded> {
         let company = |a: Option<&Self>| a.and_then(|a| a.default_company_id.clone());
         let product = |a: Option<&Self>| a.and_then(|a| a.default_product_id.clone());
-        [
-            require::<CompanyDraft>(
-                caller,
-                "default_company_id",
-                company(before).as_ref(),
-                company(after).as_ref(),
-            ),
-            require::<ProductDraft>(
-                caller,
-                "default_product_id",
-                product(before).as_ref(),
-                product(after).as_ref(),
-            ),
-        ]
-        .into_iter()
-        .flatten()
-        .collect()
+        let mut writes = count_agent_refs::<CompanyDraft>(
+            caller,
+            "default_company_id",
+            company(before).as_ref(),
+            company(after).as_ref(),
+        );
+        writes.extend(count_agent_refs::<ProductDraft>(
+            caller,
+            "default_product_id",
+            product(before).as_ref(),
+            product(after).as_ref(),
+        ));
+        writes
     }
 }
 
@@ -306,28 +330,95 @@ pub async fn update<R: Resource>(
     Ok(record)
 }
 
-/// Deletes a resource, with its linked writes, if its delete guard holds.
+/// Deletes a resource, with its linked writes, unless something still refers to it: its
+/// counters say why (a company's products), and agents naming it as their default are named.
 pub async fn delete<R: Resource>(app: &App, caller: &Caller, id: &str) -> Result<(), Error> {
-    let current = get::<R>(app, caller, id).await?;
+    let id = parse_id::<R>(id)?;
+    let key = record_key::<R>(caller, &id.to_string());
+    let item = app
+        .table
+        .get(&key)
+        .await?
+        .ok_or_else(|| Error::not_found(R::KIND))?;
+    let current: Record<R> = from_item(&item)?;
     ensure_may_change(caller, &current)?;
-    let mut conditions = vec![Condition::eq("version", current.version)];
-    let mut on_failure = Error::conflict(
-        "conflict",
-        format!("The {} changed while this request ran; retry.", R::KIND),
-    );
-    if let Some((guard, error)) = R::delete_guard() {
-        conditions.push(guard);
-        on_failure = error;
+    let mut counters: Vec<&str> = Vec::new();
+    for (counter, error) in R::delete_guards() {
+        if item.get(counter).and_then(|v| v.as_i64()).unwrap_or(0) > 0 {
+            return Err(error);
+        }
+        counters.push(counter);
     }
+    if let Some(field) = R::AGENT_DEFAULT {
+        refuse_if_agents_name::<R>(app, caller, field, &current.id).await?;
+        counters.push(AGENT_REFS);
+    }
+    // The same checks, held in the write itself against a product or an agent added meanwhile.
+    let mut conditions = vec![Condition::eq("version", current.version)];
+    conditions.extend(counters.into_iter().map(|counter| {
+        Condition::Or(vec![
+            Condition::NotExists(counter.into()),
+            Condition::eq(counter, 0),
+        ])
+    }));
     let mut writes = vec![Guarded::new(
         WriteOp::Delete {
-            key: record_key::<R>(caller, &current.id),
+            key,
             condition: Some(Condition::And(conditions)),
         },
-        on_failure,
+        Error::conflict(
+            "conflict",
+            format!(
+                "The {} changed while this request ran (something may refer to it now); retry.",
+                R::KIND
+            ),
+        ),
     )];
     writes.extend(R::linked_writes(caller, Some(&current.data), None));
     commit(app.table.as_ref(), writes).await
+}
+
+/// 409 `in_use_by_agents`, naming them, if agents of the team name `id` in `field`.
+async fn refuse_if_agents_name<R: Resource>(
+    app: &App,
+    caller: &Caller,
+    field: &str,
+    id: &str,
+) -> Result<(), Error> {
+    let mut query = Query::prefix(
+        crate::ports::table::Index::Table,
+        keys::team_partition(&caller.team_id),
+        AgentDraft::SK_PREFIX,
+    );
+    let mut naming = Vec::new();
+    loop {
+        let page = app.table.query(query.clone()).await?;
+        for item in &page.items {
+            let agent: Record<Json> = from_item(item)?;
+            if agent.data.get(field).and_then(Json::as_str) == Some(id) {
+                naming.push(format!(
+                    "{} ({})",
+                    agent.data["name"].as_str().unwrap_or_default(),
+                    agent.id
+                ));
+            }
+        }
+        match page.cursor {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => break,
+        }
+    }
+    if naming.is_empty() {
+        return Ok(());
+    }
+    Err(Error::conflict(
+        "in_use_by_agents",
+        format!(
+            "This {} is the default of these agents: {}. Change their `{field}` or delete them first.",
+            R::KIND,
+            naming.join(", ")
+        ),
+    ))
 }
 
 /// Applies an RFC 7386 JSON merge patch: objects merge, `null` removes, anything else replaces.
