@@ -576,3 +576,65 @@ async fn fifty_concurrent_executions_conserve_credits_on_dynamodb_local() {
     let table: Arc<dyn Table> = Arc::new(crate::dynamodb::fresh_table().await);
     credits_are_conserved_under_concurrency(TestApp::with_table(table)).await;
 }
+
+/// Eight cancels and eight rejections of executions waiting for approval, all at once:
+/// exactly one of each answers 200, the others 409, and the credits settle once.
+async fn concurrent_requests_end_an_execution_once(app: TestApp) {
+    let f = Arc::new(fixture(app).await);
+    let careful = f.approval_agent().await;
+    for (action, body, refused) in [
+        ("cancel", json!({}), "execution_finished"),
+        (
+            "approval",
+            json!({"approved": false}),
+            "not_awaiting_approval",
+        ),
+    ] {
+        let started = f
+            .app
+            .start_execution(&f.team.key, &careful, json!({"request": "Summarise"}))
+            .await;
+        let id = started.body["id"].as_str().unwrap().to_owned();
+        f.app.wait_for(&f.team.key, &id, "awaiting_approval").await;
+        let path = format!("/v1/executions/{id}/{action}");
+        let requests: Vec<_> = (0..8)
+            .map(|_| {
+                let (f, path, body) = (f.clone(), path.clone(), body.clone());
+                tokio::spawn(async move { f.app.post(&f.team.key, &path, body).await })
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for request in requests {
+            let response = request.await.unwrap();
+            if response.status == 409 {
+                assert_eq!(response.code(), refused, "{response:?}");
+            }
+            statuses.push(response.status);
+        }
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [200, 409, 409, 409, 409, 409, 409, 409],
+            "{action}"
+        );
+        let ended = f
+            .app
+            .get(&f.team.key, &format!("/v1/executions/{id}"))
+            .await;
+        let (reserved, used, refunded) = credits_of(&ended);
+        assert_eq!((used, refunded), (2, reserved - 2));
+    }
+    assert_eq!(f.app.credits(&f.team.key).await, (196, 0));
+    assert_eq!(f.ledger_sum().await, 196);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_cancels_or_rejections_end_an_execution_once_on_the_embedded_table() {
+    concurrent_requests_end_an_execution_once(TestApp::new()).await;
+}
+
+#[tokio::test]
+async fn concurrent_cancels_or_rejections_end_an_execution_once_on_dynamodb_local() {
+    let table: Arc<dyn Table> = Arc::new(crate::dynamodb::fresh_table().await);
+    concurrent_requests_end_an_execution_once(TestApp::with_table(table)).await;
+}

@@ -299,10 +299,10 @@ pub async fn cancel(app: &App, caller: &Caller, id: &str) -> Result<Execution, E
         error: None,
         approval: None,
     };
-    let settled = settle(app, &caller.team_id, &current.id, settlement).await?;
-    if settled.status != ExecutionStatus::Cancelled {
-        return Err(finished(&settled));
-    }
+    let settled = match end(app, &caller.team_id, &current.id, settlement).await? {
+        Ending::Ended(settled) => settled,
+        Ending::AlreadyEnded(ended) => return Err(finished(&ended)),
+    };
     if let Err(error) = app
         .workflows
         .stop(current.id.as_str(), "Cancelled by a team member")
@@ -323,6 +323,16 @@ fn finished(execution: &Execution) -> Error {
     )
 }
 
+fn not_awaiting_approval(execution: &Execution) -> Error {
+    Error::conflict(
+        "not_awaiting_approval",
+        format!(
+            "The execution is {}, not waiting for approval.",
+            execution.status.as_str()
+        ),
+    )
+}
+
 /// Approves or rejects the plan of an execution waiting for approval. Approval resumes the
 /// workflow; rejection ends the execution as cancelled (planning charged, the rest refunded).
 pub async fn decide(
@@ -336,13 +346,7 @@ pub async fn decide(
     let (Some(token), ExecutionStatus::AwaitingApproval) =
         (current.approval_token.clone(), current.status)
     else {
-        return Err(Error::conflict(
-            "not_awaiting_approval",
-            format!(
-                "The execution is {}, not waiting for approval.",
-                current.status.as_str()
-            ),
-        ));
+        return Err(not_awaiting_approval(&current));
     };
     let approval = Approval {
         approved: request.approved,
@@ -363,7 +367,10 @@ pub async fn decide(
             }),
             approval: Some(approval),
         };
-        let settled = settle(app, &caller.team_id, &current.id, settlement).await?;
+        let settled = match end(app, &caller.team_id, &current.id, settlement).await? {
+            Ending::Ended(settled) => settled,
+            Ending::AlreadyEnded(ended) => return Err(not_awaiting_approval(&ended)),
+        };
         if let Err(error) = app.workflows.fail_task(&token, "Rejected", &reason).await {
             tracing::warn!(%error, execution_id = %current.id, "ending a rejected workflow failed; stopping it");
             if let Err(error) = app.workflows.stop(current.id.as_str(), &reason).await {
@@ -473,6 +480,24 @@ impl Settlement {
 /// How often settling re-reads an execution whose steps changed under it.
 const SETTLE_ATTEMPTS: usize = 5;
 
+/// How a request to end an execution went.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Ending {
+    /// This request ended it.
+    Ended(Execution),
+    /// It had ended already (another request, a retried task); it is as stored.
+    AlreadyEnded(Execution),
+}
+
+impl Ending {
+    /// The execution as it now is.
+    pub fn into_execution(self) -> Execution {
+        match self {
+            Ending::Ended(execution) | Ending::AlreadyEnded(execution) => execution,
+        }
+    }
+}
+
 /// Ends an execution: charges what it used (planning and the steps that succeeded), refunds
 /// the rest of the reservation, releases it from the team's reserved credits and records the
 /// usage, all in one transaction conditional on the steps it charged for being unchanged.
@@ -484,6 +509,19 @@ pub async fn settle(
     id: &ExecutionId,
     settlement: Settlement,
 ) -> Result<Execution, Error> {
+    end(app, team, id, settlement)
+        .await
+        .map(Ending::into_execution)
+}
+
+/// Like [`settle`], saying whether this call ended the execution: of concurrent requests to
+/// end one, exactly one does.
+pub async fn end(
+    app: &App,
+    team: &TeamId,
+    id: &ExecutionId,
+    settlement: Settlement,
+) -> Result<Ending, Error> {
     if !settlement.status.is_final() {
         return Err(Error::internal(format!(
             "cannot settle an execution as {}",
@@ -495,11 +533,11 @@ pub async fn settle(
             .await?
             .ok_or_else(|| Error::not_found("execution"))?;
         if current.status.is_final() {
-            return Ok(current);
+            return Ok(Ending::AlreadyEnded(current));
         }
         match settle_once(app, team, current, &settlement).await {
             Err(error) if error.code == "execution_changed" => continue,
-            other => return other,
+            other => return other.map(Ending::Ended),
         }
     }
     Err(Error::conflict(
