@@ -117,6 +117,11 @@ impl Error {
         )
     }
 
+    /// 431: the request's headers are too large, or too many.
+    pub fn headers_too_large(message: impl Into<String>) -> Self {
+        Error::new(431, "request_header_fields_too_large", message)
+    }
+
     /// 415: the body is not JSON.
     pub fn unsupported_media_type() -> Self {
         Error::new(

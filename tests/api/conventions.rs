@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use crate::helpers::TestApp;
+use crate::http_client::raw;
 
 #[tokio::test]
 async fn unknown_routes_and_methods_answer_in_the_envelope() {
@@ -368,4 +369,77 @@ async fn an_array_where_an_object_belongs_is_a_wrong_type_naming_the_field() {
         .get(&team.key, &format!("/v1/companies/{company}"))
         .await;
     assert!(read.body["brand_voice"].is_object());
+}
+
+#[tokio::test]
+async fn a_method_a_path_does_not_have_answers_405_with_the_allowed_ones() {
+    let app = TestApp::new();
+    let team = app.create_team("Acme").await;
+    let response = app.call("PUT", "/v1/companies", &team.key, None).await;
+    assert_eq!(
+        (response.status, response.code()),
+        (405, "method_not_allowed")
+    );
+    assert_eq!(response.header("allow"), Some("GET, POST"));
+    let one = app.call("POST", "/v1/team", &team.key, None).await;
+    assert_eq!(one.header("allow"), Some("GET, PATCH"));
+}
+
+/// The envelope's request id and the `x-request-id` header of an answer over HTTP.
+fn request_ids(head: &str, body: &str) -> (String, String) {
+    let envelope: serde_json::Value = serde_json::from_str(body).expect("a JSON envelope");
+    let header = head
+        .lines()
+        .find_map(|l| l.strip_prefix("x-request-id: "))
+        .unwrap_or_default();
+    (
+        envelope["error"]["request_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        header.to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn what_the_http_server_refuses_before_routing_answers_in_the_envelope_with_its_own_request_id(
+) {
+    let app = TestApp::new();
+    let team = app.create_team("Acme").await;
+    let addr = app.serve().await;
+    let huge_header = format!("X-Padding: {}\r\n", "p".repeat(40 * 1024));
+    let many_headers: String = (0..150).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let big_body = format!("{{\"name\":\"{}\"}}", "x".repeat(300 * 1024));
+    let cases: Vec<(Vec<u8>, u16, &str)> = vec![
+        (format!("GET /v1/team HTTP/1.1\r\nHost: x\r\n{huge_header}\r\n").into_bytes(), 431, "request_header_fields_too_large"),
+        (format!("GET /v1/team HTTP/1.1\r\nHost: x\r\n{many_headers}\r\n").into_bytes(), 431, "request_header_fields_too_large"),
+        (b"GET /v1/team HTTP/1.1\r\nHost: x\r\nBad Header: v\r\n\r\n".to_vec(), 400, "malformed_request"),
+        (b"GET /v1/team HTTP/1.1\r\nHost: x\r\nX-Bad: a\x01b\r\n\r\n".to_vec(), 400, "malformed_request"),
+        (b"NOT HTTP AT ALL\r\n\r\n".to_vec(), 400, "malformed_request"),
+        (format!("POST /v1/companies HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{big_body}", team.key, big_body.len()).into_bytes(), 413, "payload_too_large"),
+    ];
+    let mut seen = std::collections::HashSet::new();
+    for (request, status, code) in cases {
+        let (answered, head, body) = raw(addr, &request).await.unwrap();
+        assert_eq!(answered, status, "{head}\n{body}");
+        let envelope: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(envelope["error"]["code"], code, "{body}");
+        let (in_body, in_header) = request_ids(&head, &body);
+        assert!(
+            in_body.starts_with("local-") && in_body == in_header,
+            "{head}\n{body}"
+        );
+        assert!(seen.insert(in_body), "every answer has its own request id");
+    }
+    let (status, _, _) = raw(
+        addr,
+        format!(
+            "GET /v1/team HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n",
+            team.key
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "a request that passes reaches the API");
 }

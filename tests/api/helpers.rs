@@ -133,6 +133,16 @@ impl TestApp {
         }
     }
 
+    /// Serves the stack over HTTP on a free loopback port, as `vellocity-local serve` does.
+    pub async fn serve(&self) -> std::net::SocketAddr {
+        let listener = vellocity_local::server::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(vellocity_local::server::serve(self.stack.clone(), listener));
+        addr
+    }
+
     pub async fn create_team(&self, name: &str) -> TestTeam {
         let created = teams::create_team(&self.stack.app, name, "owner@example.com")
             .await

@@ -30,7 +30,6 @@ pub async fn exchange(
     body: &str,
     auth: Option<&str>,
 ) -> std::io::Result<(u16, String, String)> {
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
     let auth = auth
         .map(|a| format!("Authorization: Bearer {a}\r\n"))
         .unwrap_or_default();
@@ -38,7 +37,13 @@ pub async fn exchange(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: {content_type}\r\n{auth}Content-Length: {}\r\n\r\n{body}",
         body.len()
     );
-    stream.write_all(request.as_bytes()).await?;
+    raw(addr, request.as_bytes()).await
+}
+
+/// Sends `request` as it is, byte for byte, and reads the answer: (status, head, body).
+pub async fn raw(addr: SocketAddr, request: &[u8]) -> std::io::Result<(u16, String, String)> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.write_all(request).await?;
     // Read the head, then exactly the body it announces: ChromeDriver keeps the connection
     // open whatever the request says.
     let mut response = Vec::new();

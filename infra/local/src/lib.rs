@@ -28,6 +28,18 @@ use vellocity::ports::SystemClock;
 
 use crate::engine::{Engine, EngineStore, LocalQueue, LocalWorkflows};
 
+/// A request id, as API Gateway gives every request one.
+pub fn new_request_id() -> String {
+    format!("local-{}", ulid::Ulid::new())
+}
+
+/// The envelope of an error answered before a handler ran, with its request id.
+pub fn error_response(error: &Error, request_id: String) -> ApiResponse {
+    let mut response = ApiResponse::error(error, &request_id);
+    response.headers.push(("x-request-id", request_id));
+    response
+}
+
 /// An HTTP request as the local server received it.
 #[derive(Clone, Debug, Default)]
 pub struct HttpRequest {
@@ -127,14 +139,10 @@ impl Stack {
 
     /// Answers one request as the deployed API would.
     pub async fn handle(&self, request: HttpRequest) -> ApiResponse {
-        let request_id = format!("local-{}", ulid::Ulid::new());
+        let request_id = new_request_id();
         match self.route(request, &request_id).await {
             Ok(response) => response,
-            Err(error) => {
-                let mut response = ApiResponse::error(&error, &request_id);
-                response.headers.push(("x-request-id", request_id));
-                response
-            }
+            Err(error) => error_response(&error, request_id),
         }
     }
 
@@ -142,7 +150,10 @@ impl Stack {
         let (route, path_params) = match routes::find(&request.method, &request.path) {
             Match::Found(route, params) => (route, params),
             Match::WrongMethod(allowed) => {
-                return Err(Error::method_not_allowed(&request.method, &allowed))
+                let error = Error::method_not_allowed(&request.method, &allowed);
+                let mut response = error_response(&error, request_id.to_owned());
+                response.headers.push(("allow", allowed.join(", ")));
+                return Ok(response);
             }
             Match::NoRoute => return Err(Error::route_not_found(&request.path)),
         };

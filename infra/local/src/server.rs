@@ -1,6 +1,14 @@
-//! The local HTTP server: hyper on a loopback address, one task per connection.
+//! The local HTTP server: hyper on a loopback address, one task and one request per connection.
+//!
+//! hyper answers a request it cannot parse (oversize or invalid headers, a bad request line)
+//! itself, with an empty body. So the server reads each request's head first and answers what
+//! hyper would refuse in the API's error envelope, with a request id like every other error;
+//! a head that passes is handed to hyper with the bytes already read. Connections are not
+//! kept alive, so every request's head is checked.
 
-use std::net::SocketAddr;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -8,27 +16,26 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use vellocity::api::request::BODY_LIMIT;
-use vellocity::api::response::ApiResponse;
 use vellocity::error::Error;
 
-use crate::{HttpRequest, Stack};
+use crate::{error_response, new_request_id, HttpRequest, Stack};
+
+/// The largest request head (request line and headers) accepted: API Gateway's limit on
+/// headers is 10 KB; this leaves room for a long query string.
+pub const HEAD_LIMIT: usize = 32 * 1024;
+/// The most headers one request may have.
+const MAX_HEADERS: usize = 100;
 
 /// Serves the stack on `listener` until the process is stopped.
-pub async fn serve(stack: Stack, listener: TcpListener) -> std::io::Result<()> {
+pub async fn serve(stack: Stack, listener: TcpListener) -> io::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
         let stack = stack.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let stack = stack.clone();
-                async move { Ok::<_, std::convert::Infallible>(answer(&stack, request).await) }
-            });
-            if let Err(error) = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
+            if let Err(error) = connection(stack, stream).await {
                 tracing::debug!(%error, "connection closed with an error");
             }
         });
@@ -36,15 +43,155 @@ pub async fn serve(stack: Stack, listener: TcpListener) -> std::io::Result<()> {
 }
 
 /// Binds `addr`.
-pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+pub async fn bind(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
     TcpListener::bind(addr).await
+}
+
+async fn connection(stack: Stack, mut stream: TcpStream) -> io::Result<()> {
+    let head = match read_head(&mut stream).await? {
+        Head::Valid(head) => head,
+        Head::Refused(error) => return refuse(&mut stream, &error).await,
+        Head::Closed => return Ok(()),
+    };
+    let service = service_fn(move |request| {
+        let stack = stack.clone();
+        async move { Ok::<_, std::convert::Infallible>(answer(&stack, request).await) }
+    });
+    http1::Builder::new()
+        .keep_alive(false)
+        .max_buf_size(HEAD_LIMIT.max(8192) * 2)
+        .serve_connection(TokioIo::new(Replay { head, stream }), service)
+        .await
+        .map_err(io::Error::other)
+}
+
+enum Head {
+    /// The bytes read so far: a head that parses, and perhaps the start of the body.
+    Valid(Vec<u8>),
+    /// What to answer instead of handing the request to hyper.
+    Refused(Error),
+    /// The client went away before sending a head.
+    Closed,
+}
+
+/// Reads until the end of the request head and checks it as hyper would.
+async fn read_head(stream: &mut TcpStream) -> io::Result<Head> {
+    let mut bytes = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(match bytes.is_empty() {
+                true => Head::Closed,
+                false => Head::Refused(malformed("the request ended inside its head")),
+            });
+        }
+        bytes.extend_from_slice(&chunk[..n]);
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut request = httparse::Request::new(&mut headers);
+        match request.parse(&bytes) {
+            Ok(httparse::Status::Complete(end)) if end > HEAD_LIMIT => {
+                return Ok(Head::Refused(too_large()))
+            }
+            Ok(httparse::Status::Complete(_)) => {
+                let target = request.path.unwrap_or_default();
+                return Ok(match target.parse::<http::Uri>() {
+                    Ok(_) => Head::Valid(bytes),
+                    Err(_) => Head::Refused(malformed("the request target is not a valid URI")),
+                });
+            }
+            Ok(httparse::Status::Partial) if bytes.len() > HEAD_LIMIT => {
+                return Ok(Head::Refused(too_large()))
+            }
+            Ok(httparse::Status::Partial) => continue,
+            Err(httparse::Error::TooManyHeaders) => return Ok(Head::Refused(too_large())),
+            Err(error) => return Ok(Head::Refused(malformed(&error.to_string()))),
+        }
+    }
+}
+
+fn malformed(why: &str) -> Error {
+    Error::bad_request(
+        "malformed_request",
+        format!("The request could not be read as HTTP/1.1: {why}."),
+    )
+}
+
+fn too_large() -> Error {
+    Error::headers_too_large(format!(
+        "The request's headers are larger than {} KB, or more than {MAX_HEADERS}.",
+        HEAD_LIMIT / 1024
+    ))
+}
+
+/// Answers `error` in the envelope and closes the connection.
+async fn refuse(stream: &mut TcpStream, error: &Error) -> io::Result<()> {
+    let response = error_response(error, new_request_id()).into_http();
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        response.status().as_u16(),
+        response.status().canonical_reason().unwrap_or_default(),
+        response.body().len()
+    );
+    for (name, value) in response.headers() {
+        head.push_str(&format!(
+            "{name}: {}\r\n",
+            value.to_str().unwrap_or_default()
+        ));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(response.body().as_bytes()).await?;
+    stream.shutdown().await
+}
+
+/// The connection with the bytes of the head, already read, in front of it.
+struct Replay {
+    head: Vec<u8>,
+    stream: TcpStream,
+}
+
+impl AsyncRead for Replay {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !self.head.is_empty() {
+            let n = self.head.len().min(buf.remaining());
+            buf.put_slice(&self.head[..n]);
+            self.head.drain(..n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Replay {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
 }
 
 async fn answer(stack: &Stack, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = request.into_parts();
     // Read at most one byte past the limit: enough to know the body is too large.
     let response = match Limited::new(body, BODY_LIMIT + 1).collect().await {
-        Err(_) => ApiResponse::error(&Error::payload_too_large(BODY_LIMIT), "local").into_http(),
+        Err(_) => {
+            error_response(&Error::payload_too_large(BODY_LIMIT), new_request_id()).into_http()
+        }
         Ok(collected) => {
             let request = HttpRequest {
                 method: parts.method.to_string(),
