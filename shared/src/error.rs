@@ -1,7 +1,7 @@
 //! The one error type of the API. Every failure leaves as
 //! `{"error":{"code","message","request_id","details"?}}` with the status its constructor
-//! documents; infrastructure failures are logged with their cause and leave as a 500 that
-//! reveals nothing.
+//! documents; infrastructure failures keep their cause, which the edge that turns them into a
+//! 500 or a failed task logs once, and leave as a 500 that reveals nothing.
 
 use crate::domain::validation::{FieldError, FieldErrors};
 use crate::ports::table::TableError;
@@ -17,6 +17,8 @@ pub struct Error {
     pub message: String,
     /// Field-level problems, for validation errors.
     pub details: Option<Vec<FieldError>>,
+    /// What broke, for a server error: logged where it is answered, never sent.
+    pub cause: Option<String>,
 }
 
 impl Error {
@@ -26,6 +28,7 @@ impl Error {
             code,
             message: message.into(),
             details: None,
+            cause: None,
         }
     }
 
@@ -168,14 +171,25 @@ impl Error {
         Error::new(503, "service_unavailable", message)
     }
 
-    /// 500: something broke on our side. The cause is logged, never sent.
+    /// The same error, keeping what broke for the log.
+    pub fn caused_by(self, cause: impl std::fmt::Display) -> Self {
+        Error {
+            cause: Some(cause.to_string()),
+            ..self
+        }
+    }
+
+    /// 500: something broke on our side. The cause is kept for the log, never sent; building
+    /// one logs nothing (a guarded write builds its error before it knows it will fail).
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
-        Error::new(
-            500,
-            "internal_error",
-            "Something went wrong on our side; retry later or contact support with the request id.",
-        )
+        Error {
+            cause: Some(cause.to_string()),
+            ..Error::new(
+                500,
+                "internal_error",
+                "Something went wrong on our side; retry later or contact support with the request id.",
+            )
+        }
     }
 }
 
@@ -204,7 +218,11 @@ impl From<FieldErrors> for Error {
 
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status, self.code, self.message)
+        write!(f, "{} {}: {}", self.status, self.code, self.message)?;
+        match &self.cause {
+            Some(cause) => write!(f, " (cause: {cause})"),
+            None => Ok(()),
+        }
     }
 }
 

@@ -15,11 +15,11 @@ mod helpers;
 mod http_client;
 #[path = "../support/http_endpoint.rs"]
 mod http_endpoint;
+mod local_stack;
 mod marketplace;
 #[path = "../support/marketplace_endpoint.rs"]
 mod marketplace_endpoint;
 mod members;
 mod partners;
 mod products;
-mod restarts;
 mod team;

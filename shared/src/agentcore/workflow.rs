@@ -76,10 +76,7 @@ impl From<Error> for TaskError {
     fn from(error: Error) -> Self {
         match error.status {
             429 => TaskError::Throttled(error.message),
-            _ => TaskError::Internal(format!(
-                "{} {}: {}",
-                error.status, error.code, error.message
-            )),
+            _ => TaskError::Internal(error.to_string()),
         }
     }
 }
@@ -171,7 +168,16 @@ fn text_field(payload: &Value, field: &str) -> String {
 
 /// Runs `task` on the payload the state machine sent it: `{team_id, execution_id}` plus
 /// `task_token` (approval), `index` (a step) or `error` and `cause` (a failure).
+/// This is where a task's server error is logged, once, with its cause.
 pub async fn run_task(app: &App, task: Task, payload: &Value) -> Result<Value, TaskError> {
+    let result = run_task_once(app, task, payload).await;
+    if let Err(error @ TaskError::Internal(_)) = &result {
+        tracing::error!(task = task.binary(), %error, "task failed");
+    }
+    result
+}
+
+async fn run_task_once(app: &App, task: Task, payload: &Value) -> Result<Value, TaskError> {
     let input: TaskInput = serde_json::from_value(payload.clone())
         .map_err(|e| TaskError::Internal(format!("{}: invalid input: {e}", task.binary())))?;
     match task {

@@ -59,8 +59,12 @@ impl ApiResponse {
             .unwrap_or_default()
     }
 
-    /// The error envelope: `{"error":{"code","message","request_id","details"?}}`.
+    /// The error envelope: `{"error":{"code","message","request_id","details"?}}`. This is
+    /// where a server error is logged, once, with its cause.
     pub fn error(error: &Error, request_id: &str) -> ApiResponse {
+        if error.status >= 500 {
+            tracing::error!(%request_id, %error, "answered with a server error");
+        }
         let mut inner = serde_json::json!({
             "code": error.code,
             "message": error.message,

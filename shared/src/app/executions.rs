@@ -187,7 +187,6 @@ pub async fn start(
     };
     let body = serde_json::to_string(&message).map_err(Error::internal)?;
     if let Err(error) = app.queue.send(&body).await {
-        tracing::error!(%error, execution_id = %execution.id, "queueing an execution failed");
         let failure = ExecutionError {
             code: "QueueUnavailable".into(),
             message: "The execution could not be queued.".into(),
@@ -201,7 +200,8 @@ pub async fn start(
         .await?;
         return Err(Error::unavailable(
             "The execution could not be queued and its credits were refunded; retry shortly.",
-        ));
+        )
+        .caused_by(format!("queueing execution {}: {error}", execution.id)));
     }
     Ok(execution)
 }
@@ -433,7 +433,6 @@ pub async fn decide(
         Err(error) => {
             // The workflow still waits: put the execution back so the decision can be sent
             // again.
-            tracing::error!(%error, execution_id = %current.id, "resuming an approved workflow failed");
             let waiting = Update {
                 key,
                 actions: vec![
@@ -449,7 +448,8 @@ pub async fn decide(
             app.table.update(waiting).await?;
             return Err(Error::unavailable(
                 "The workflow could not be resumed right now; the execution still waits for approval. Retry shortly.",
-            ));
+            )
+            .caused_by(format!("resuming execution {}: {error}", current.id)));
         }
     }
     get(app, caller, id).await

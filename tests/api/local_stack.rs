@@ -1,6 +1,7 @@
-//! Nothing acknowledged is lost: the local server run as a real process, killed with SIGKILL
-//! while the API and admin commands write to its data directory, then started again; and
-//! executions that were queued, running or waiting for approval when the stack stopped.
+//! The local stack as people run it, as processes: nothing acknowledged is lost when the
+//! server is killed with SIGKILL while the API and admin commands write to its data
+//! directory; executions queued, running or waiting for approval when it stopped go on after
+//! a restart; the demo runs clean.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -345,5 +346,28 @@ fn a_queued_execution_not_yet_dispatched_runs_after_a_restart() {
             assert_eq!(status, "succeeded");
             assert!(stack.queue.dead_letters().is_empty());
         });
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn the_demo_runs_an_execution_to_success_and_logs_no_error() {
+    let (binary, dir) = (local_binary(), fresh_dir("demo"));
+    let output = Command::new(binary)
+        .arg("--data-dir")
+        .arg(&dir)
+        .arg("demo")
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("vellocity-local runs");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("succeeded"), "{stdout}");
+    assert!(
+        !stderr.lines().any(|line| line.contains("ERROR")),
+        "a successful run logs no error:\n{stderr}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
