@@ -2,6 +2,9 @@
 //! functions and API events, and the sample events in `events/` (each of which is run through
 //! its function's real handler, as `cargo lambda invoke --data-file` would).
 
+#[path = "support/dynamodb.rs"]
+mod dynamodb;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
@@ -13,33 +16,17 @@ use vellocity::agentcore::workflow::{self, Task};
 use vellocity::api::authorizer;
 use vellocity::api::lambda::handle_event;
 use vellocity::api::routes::ROUTES;
-use vellocity::app::api_keys::{secret_hash, KeyLookup};
-use vellocity::app::items::to_item;
-use vellocity::app::records::Record;
-use vellocity::app::{executions, keys, members, App, Caller};
-use vellocity::domain::access::{Role, Scope};
-use vellocity::domain::agent::AgentDraft;
-use vellocity::domain::execution::{Execution, ExecutionCredits, ExecutionStatus};
-use vellocity::domain::ids::{AgentId, ApiKeyId, ExecutionId, TeamId, UserId};
-use vellocity::domain::resources::{CompanyDraft, PartnerDraft, ProductDraft};
-use vellocity::domain::team::{ApiKey, Credits, Member, MemberStatus, Team};
-use vellocity::domain::validation::Email;
+use vellocity::app::api_keys::secret_hash;
+use vellocity::app::{executions, keys, App};
+use vellocity::aws::dynamodb::DynamoDbTable;
+use vellocity::domain::execution::ExecutionStatus;
+use vellocity::domain::ids::{ExecutionId, TeamId};
 use vellocity::local::table::EmbeddedTable;
 use vellocity::marketplace::pages::PAGES;
-use vellocity::ports::table::{Key, Table, Update, UpdateAction, Value};
+use vellocity::ports::table::{Table, INDEXES, PK, SK, TTL};
 use vellocity::ports::SystemClock;
+use vellocity_local::samples::{self, owner, seed_execution, wait_while, SAMPLE_SECRET, TEAM};
 use vellocity_local::Stack;
-
-const TEAM: &str = "team_01JV8X2M7Q0000000000000001";
-const COMPANY: &str = "cmp_01JV8X2M7Q0000000000000002";
-const PRODUCT: &str = "prd_01JV8X2M7Q0000000000000003";
-const PARTNER: &str = "ptn_01JV8X2M7Q0000000000000004";
-const API_KEY: &str = "key_01JV8X2M7Q0000000000000005";
-const SPARE_COMPANY: &str = "cmp_01JV8X2M7Q0000000000000006";
-const AGENT: &str = "agt_01JV8X2M7Q0000000000000007";
-const EXECUTION: &str = "exe_01JV8X2M7Q0000000000000008";
-const EXECUTION_TO_CANCEL: &str = "exe_01JV8X2M7Q0000000000000009";
-const SAMPLE_SECRET: &str = "vk_sample_owner_key_for_events_0000000000000000";
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -181,269 +168,16 @@ fn every_route_has_a_binary_a_template_function_and_a_sample_event() {
     );
 }
 
-fn record<D>(id: &str, data: D, owner: &UserId) -> Record<D> {
-    let at = "2026-11-21T12:00:00Z".to_owned();
-    Record {
-        id: id.into(),
-        data,
-        created_by: owner.clone(),
-        created_at: at.clone(),
-        updated_at: at,
-        version: 1,
-    }
-}
-
-/// The records the sample events refer to.
+/// The records the sample events name, in a fresh in-memory table.
 async fn seeded_app() -> App {
-    let table = EmbeddedTable::in_memory();
-    let team_id = TeamId::parse(TEAM).unwrap();
-    let at = "2026-11-21T12:00:00Z".to_owned();
-    let team = Team {
-        id: team_id.clone(),
-        name: "Acme GTM".into(),
-        plan: "trial".into(),
-        credits: Credits {
-            balance: 500,
-            reserved: 0,
-        },
-        privacy_defaults: Default::default(),
-        owner_count: 1,
-        marketplace: None,
-        created_at: at.clone(),
-        updated_at: at.clone(),
-    };
-    table
-        .put(to_item(&team, &keys::team(&team_id), "team").unwrap(), None)
-        .await
-        .unwrap();
-    let member = |email: &str, role| {
-        let email = Email::parse(email).unwrap();
-        Member {
-            user_id: UserId::for_email(&email),
-            email,
-            role,
-            status: MemberStatus::Active,
-            privacy: Default::default(),
-            created_at: at.clone(),
-            updated_at: at.clone(),
-        }
-    };
-    let owner = member("owner@example.com", Role::Owner);
-    for m in [&owner, &member("member@example.com", Role::Member)] {
-        table
-            .put(members::member_item(&team_id, m).unwrap(), None)
-            .await
-            .unwrap();
-    }
-    let team_pk = keys::team_partition(&team_id);
-    let company = |name: &str| CompanyDraft {
-        name: name.into(),
-        website: None,
-        description: None,
-        brand_voice: Default::default(),
-        privacy: Default::default(),
-    };
-    let mut acme = to_item(
-        &record(COMPANY, company("Acme"), &owner.user_id),
-        &Key::new(&team_pk, format!("COMPANY#{COMPANY}")),
-        "company",
-    )
-    .unwrap();
-    acme.insert("product_count".into(), Value::N(1));
-    table.put(acme, None).await.unwrap();
-    let spare = record(SPARE_COMPANY, company("Spare"), &owner.user_id);
-    table
-        .put(
-            to_item(
-                &spare,
-                &Key::new(&team_pk, format!("COMPANY#{SPARE_COMPANY}")),
-                "company",
-            )
-            .unwrap(),
-            None,
-        )
-        .await
-        .unwrap();
-    let product: ProductDraft =
-        serde_json::from_value(serde_json::json!({"company_id": COMPANY, "name": "Deploy Guard"}))
-            .unwrap();
-    let product = record(PRODUCT, product, &owner.user_id);
-    table
-        .put(
-            to_item(
-                &product,
-                &Key::new(&team_pk, format!("PRODUCT#{PRODUCT}")),
-                "product",
-            )
-            .unwrap(),
-            None,
-        )
-        .await
-        .unwrap();
-    let partner: PartnerDraft =
-        serde_json::from_value(serde_json::json!({"name": "Globex"})).unwrap();
-    let partner = record(PARTNER, partner, &owner.user_id);
-    table
-        .put(
-            to_item(
-                &partner,
-                &Key::new(&team_pk, format!("PARTNER#{PARTNER}")),
-                "partner",
-            )
-            .unwrap(),
-            None,
-        )
-        .await
-        .unwrap();
+    seeded(Arc::new(EmbeddedTable::in_memory())).await
+}
 
-    let agent: AgentDraft = serde_json::from_value(
-        serde_json::json!({"name": "Launch writer", "allowed_capabilities": ["generate_text", "social_posts"], "requires_approval": true}),
-    )
-    .unwrap();
-    let agent = record(AGENT, agent, &owner.user_id);
-    table
-        .put(
-            to_item(
-                &agent,
-                &Key::new(&team_pk, format!("AGENT#{AGENT}")),
-                "agent",
-            )
-            .unwrap(),
-            None,
-        )
-        .await
-        .unwrap();
-
-    let key_id = ApiKeyId::parse(API_KEY).unwrap();
-    let scopes = vec![Scope::Read, Scope::Write, Scope::Admin];
-    let listing = ApiKey {
-        id: key_id.clone(),
-        team_id: team_id.clone(),
-        name: "Sample".into(),
-        scopes: scopes.clone(),
-        prefix: SAMPLE_SECRET[..10].into(),
-        created_by: owner.user_id.clone(),
-        created_at: at.clone(),
-        expires_at: None,
-        last_used_at: None,
-        revoked_at: None,
-        revoked_reason: None,
-    };
-    let hash = secret_hash(SAMPLE_SECRET);
-    let mut listing_item = to_item(
-        &listing,
-        &keys::api_key_listing(&team_id, &key_id),
-        "api_key",
-    )
-    .unwrap();
-    listing_item.insert("secret_sha256".into(), Value::S(hash.clone()));
-    table.put(listing_item, None).await.unwrap();
-    let lookup = KeyLookup {
-        key_id,
-        team_id,
-        scopes,
-        created_by: owner.user_id.clone(),
-        expires_at: None,
-        last_used_at: None,
-    };
-    table
-        .put(
-            to_item(&lookup, &keys::api_key_lookup(&hash), "api_key_lookup").unwrap(),
-            None,
-        )
-        .await
-        .unwrap();
-    let stack = Stack::new(App::new(Arc::new(table), Arc::new(SystemClock)), 0.0).unwrap();
-    seed_waiting_executions(&stack, &owner.user_id).await;
+/// The records the sample events name, seeded into `table` as `seed-events` does.
+async fn seeded(table: Arc<dyn Table>) -> App {
+    let stack = Stack::new(App::new(table, Arc::new(SystemClock)), 0.0).unwrap();
+    samples::seed(&stack).await.unwrap();
     stack.app
-}
-
-/// Writes an execution of the sample agent in `status` with its credits reserved, as a POST
-/// would have.
-async fn seed_execution(app: &App, owner: &UserId, id: &str, status: ExecutionStatus) {
-    let team_id = TeamId::parse(TEAM).unwrap();
-    let caller = Caller {
-        team_id: team_id.clone(),
-        user_id: owner.clone(),
-        role: Role::Owner,
-        scopes: vec![Scope::Read],
-        credential: "seed".into(),
-    };
-    let agent = vellocity::app::resources::get::<AgentDraft>(app, &caller, AGENT)
-        .await
-        .unwrap();
-    let reserved = executions::reservation(&agent.data);
-    let id = ExecutionId::parse(id).unwrap();
-    let execution = Execution {
-        id: id.clone(),
-        agent_id: AgentId::parse(AGENT).unwrap(),
-        request: "Announce Deploy Guard on LinkedIn and X.".into(),
-        company_id: None,
-        product_id: None,
-        partner_id: None,
-        inputs: Default::default(),
-        status,
-        credits: ExecutionCredits {
-            reserved,
-            used: 0,
-            refunded: 0,
-        },
-        steps: Vec::new(),
-        tokens: Default::default(),
-        error: None,
-        created_by: owner.clone(),
-        created_at: "2026-11-21T12:00:00Z".into(),
-        finished_at: None,
-        approval_token: None,
-        approval: None,
-    };
-    let key = executions::execution_key(&team_id, &id);
-    app.table
-        .put(to_item(&execution, &key, "execution").unwrap(), None)
-        .await
-        .unwrap();
-    app.table
-        .update(Update {
-            key: keys::team(&team_id),
-            actions: vec![
-                UpdateAction::Add("credits_balance".into(), -reserved),
-                UpdateAction::Add("credits_reserved".into(), reserved),
-            ],
-            condition: None,
-        })
-        .await
-        .unwrap();
-}
-
-/// Waits until the workflow has moved an execution out of `from`.
-async fn wait_while(app: &App, id: &str, from: ExecutionStatus) -> ExecutionStatus {
-    let (team_id, id) = (
-        TeamId::parse(TEAM).unwrap(),
-        ExecutionId::parse(id).unwrap(),
-    );
-    for _ in 0..2_000 {
-        let current = executions::find(app, &team_id, &id).await.unwrap().unwrap();
-        if current.status != from {
-            return current.status;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
-    panic!("execution {id} stayed {}", from.as_str());
-}
-
-/// The executions the samples read, approve and cancel: queued, then run by the local
-/// workflow engine until they wait for approval.
-async fn seed_waiting_executions(stack: &Stack, owner: &UserId) {
-    let app = &stack.app;
-    for id in [EXECUTION, EXECUTION_TO_CANCEL] {
-        seed_execution(app, owner, id, ExecutionStatus::Queued).await;
-        let input = serde_json::json!({"team_id": TEAM, "execution_id": id});
-        app.workflows.start(id, &input).await.unwrap();
-        let mut status = ExecutionStatus::Queued;
-        while status != ExecutionStatus::AwaitingApproval {
-            status = wait_while(app, id, status).await;
-        }
-    }
 }
 
 /// Reads a sample event.
@@ -451,10 +185,6 @@ fn sample(name: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(root().join(format!("events/{name}.json")))
         .unwrap_or_else(|e| panic!("events/{name}.json: {e}"));
     serde_json::from_str(&text).unwrap()
-}
-
-fn owner() -> UserId {
-    UserId::for_email(&Email::parse("owner@example.com").unwrap())
 }
 
 #[tokio::test]
@@ -466,8 +196,12 @@ async fn every_task_sample_event_runs_through_its_task_function() {
         "exe_01JV8X2M7Q000000000000000A",
         "exe_01JV8X2M7Q000000000000000B",
     );
-    seed_execution(&app, &owner(), whole, ExecutionStatus::Queued).await;
-    seed_execution(&app, &owner(), parked, ExecutionStatus::Running).await;
+    seed_execution(&app, &owner(), whole, ExecutionStatus::Queued)
+        .await
+        .unwrap();
+    seed_execution(&app, &owner(), parked, ExecutionStatus::Running)
+        .await
+        .unwrap();
     let order = [
         Task::LoadContext,
         Task::Plan,
@@ -503,7 +237,9 @@ async fn every_task_sample_event_runs_through_its_task_function() {
 async fn the_dispatcher_sample_starts_the_valid_message_and_reports_the_poison_one() {
     let app = seeded_app().await;
     let queued = "exe_01JV8X2M7Q000000000000000C";
-    seed_execution(&app, &owner(), queued, ExecutionStatus::Queued).await;
+    seed_execution(&app, &owner(), queued, ExecutionStatus::Queued)
+        .await
+        .unwrap();
     let event: SqsEvent = serde_json::from_value(sample("dispatcher")).unwrap();
     let poison = event.records[1].message_id.clone().unwrap();
     let response = dispatch_batch(app.workflows.as_ref(), event).await;
@@ -513,7 +249,9 @@ async fn the_dispatcher_sample_starts_the_valid_message_and_reports_the_poison_o
         .map(|f| f.item_identifier.clone())
         .collect();
     assert_eq!(failed, vec![poison], "only the poison message is reported");
-    let started = wait_while(&app, queued, ExecutionStatus::Queued).await;
+    let started = wait_while(&app, queued, ExecutionStatus::Queued)
+        .await
+        .unwrap();
     assert_ne!(started, ExecutionStatus::Failed);
 }
 
@@ -573,7 +311,75 @@ fn every_placeholder_of_the_state_machine_has_a_substitution_and_the_other_way_r
 
 #[tokio::test]
 async fn every_sample_event_succeeds_through_its_functions_handler() {
-    let app = seeded_app().await;
+    every_route_sample_succeeds(&seeded_app().await).await;
+}
+
+#[tokio::test]
+async fn every_sample_event_succeeds_against_dynamodb_local_after_create_table_and_seeding() {
+    let client = dynamodb::client().await;
+    let table = DynamoDbTable::new(client, format!("vellocity-samples-{}", ulid::Ulid::new()));
+    assert!(
+        table.create().await.unwrap(),
+        "create-table made a new table"
+    );
+    assert!(!table.create().await.unwrap(), "and again finds it there");
+    every_route_sample_succeeds(&seeded(Arc::new(table)).await).await;
+}
+
+#[test]
+fn the_table_template_yaml_deploys_has_the_shape_create_table_creates() {
+    let template = template();
+    let table = &template["Resources"]["Table"]["Properties"];
+    let keys = |schema: &Yaml| -> Vec<(String, String)> {
+        schema
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|k| {
+                let text = |f: &str| k[f].as_str().unwrap().to_owned();
+                (text("AttributeName"), text("KeyType"))
+            })
+            .collect()
+    };
+    let pair = |pk: &str, sk: &str| {
+        vec![
+            (pk.to_owned(), "HASH".to_owned()),
+            (sk.to_owned(), "RANGE".to_owned()),
+        ]
+    };
+    assert_eq!(keys(&table["KeySchema"]), pair(PK, SK));
+    let indexes = table["GlobalSecondaryIndexes"].as_sequence().unwrap();
+    assert_eq!(indexes.len(), INDEXES.len());
+    for ((name, pk, sk), index) in INDEXES.iter().zip(indexes) {
+        assert_eq!(index["IndexName"].as_str(), Some(*name));
+        assert_eq!(keys(&index["KeySchema"]), pair(pk, sk));
+        assert_eq!(index["Projection"]["ProjectionType"].as_str(), Some("ALL"));
+    }
+    let mut declared: Vec<&str> = table["AttributeDefinitions"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| a["AttributeName"].as_str().unwrap())
+        .collect();
+    declared.sort();
+    let mut expected: Vec<&str> = [PK, SK]
+        .into_iter()
+        .chain(INDEXES.iter().flat_map(|(_, pk, sk)| [*pk, *sk]))
+        .collect();
+    expected.sort();
+    assert_eq!(declared, expected);
+    assert_eq!(
+        table["TimeToLiveSpecification"]["AttributeName"].as_str(),
+        Some(TTL)
+    );
+    assert_eq!(
+        table["TimeToLiveSpecification"]["Enabled"].as_bool(),
+        Some(true)
+    );
+}
+
+/// Runs every route's sample event through its handler, as `cargo lambda invoke` would.
+async fn every_route_sample_succeeds(app: &App) {
     // Reads and changes first, removals last, as a person trying the samples would.
     let removes = |binary: &str| {
         binary.starts_with("delete-")
@@ -589,7 +395,7 @@ async fn every_sample_event_succeeds_through_its_functions_handler() {
             std::fs::read_to_string(root().join(format!("events/{}.json", route.binary))).unwrap();
         let request = lambda_http::request::from_str(&text)
             .unwrap_or_else(|e| panic!("events/{}.json: {e}", route.binary));
-        let response = handle_event(&app, route.id, request).await;
+        let response = handle_event(app, route.id, request).await;
         let status = response.status().as_u16();
         let body = String::from_utf8_lossy(response.body().as_ref()).into_owned();
         assert!(

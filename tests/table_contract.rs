@@ -439,6 +439,34 @@ async fn a_transaction_holds_up_to_one_hundred_distinct_items(table: &dyn Table)
     assert_eq!(table.query(query).await.unwrap().items.len(), 100);
 }
 
+async fn a_condition_of_one_part_holds_like_the_part(table: &dyn Table) {
+    let version = Condition::eq("version", 1);
+    let exists_and_positive = Condition::compare("count", CompareOp::Gt, 0);
+    table
+        .put(item("P", "S", &[("version", Value::N(1))]), None)
+        .await
+        .unwrap();
+    for condition in [
+        Condition::And(vec![version.clone()]),
+        Condition::Or(vec![version.clone()]),
+        Condition::And(vec![Condition::Or(vec![Condition::And(vec![
+            version.clone()
+        ])])]),
+    ] {
+        table
+            .put(item("P", "S", &[("version", Value::N(1))]), Some(condition))
+            .await
+            .unwrap();
+    }
+    let refused = table
+        .put(
+            item("P", "S", &[]),
+            Some(Condition::And(vec![exists_and_positive])),
+        )
+        .await;
+    assert!(matches!(refused, Err(TableError::ConditionFailed)));
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod embedded {
@@ -475,6 +503,7 @@ contract!(
     a_cursor_from_another_partition_is_refused,
     a_transaction_writes_everything_or_nothing,
     a_transaction_holds_up_to_one_hundred_distinct_items,
+    a_condition_of_one_part_holds_like_the_part,
 );
 
 #[tokio::test]

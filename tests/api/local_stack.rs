@@ -371,3 +371,58 @@ fn the_demo_runs_an_execution_to_success_and_logs_no_error() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Runs `vellocity-local` against DynamoDB Local: (success, stdout, stderr).
+fn against_dynamodb_local(binary: &Path, args: &[&str]) -> (bool, String, String) {
+    let endpoint = std::env::var("VELLOCITY_TEST_DYNAMODB_ENDPOINT")
+        .expect("scripts/test.sh starts DynamoDB Local");
+    let output = Command::new(binary)
+        .args(args)
+        .env("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .output()
+        .expect("vellocity-local runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn admin_commands_create_and_seed_a_dynamodb_table_and_name_a_missing_one() {
+    let binary = local_binary();
+    let table = format!("vellocity-cli-{}", ulid::Ulid::new());
+    let (ok, _, stderr) = against_dynamodb_local(
+        &binary,
+        &["create-team", "--name", "Acme", "--table", &table],
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains(&format!("table {table} does not exist"))
+            && stderr.contains(&format!("vellocity-local create-table --table {table}")),
+        "{stderr}"
+    );
+
+    let (ok, stdout, stderr) =
+        against_dynamodb_local(&binary, &["create-table", "--table", &table]);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout).unwrap()["created"],
+        true
+    );
+    let (ok, stdout, stderr) = against_dynamodb_local(&binary, &["seed-events", "--table", &table]);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout).unwrap()["team_id"],
+        vellocity_local::samples::TEAM
+    );
+    let (ok, stdout, stderr) = against_dynamodb_local(
+        &binary,
+        &["create-team", "--name", "Acme", "--table", &table],
+    );
+    assert!(ok, "{stderr}");
+    assert!(serde_json::from_str::<Value>(&stdout).unwrap()["api_key"].is_string());
+}

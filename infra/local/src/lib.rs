@@ -5,6 +5,7 @@
 pub mod asl;
 pub mod demo;
 pub mod engine;
+pub mod samples;
 pub mod server;
 pub mod workflow;
 

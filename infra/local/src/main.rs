@@ -14,7 +14,7 @@ use vellocity::domain::plans::Plans;
 use vellocity::local::marketplace::LocalMarketplace;
 use vellocity::marketplace::{lambda, metering};
 use vellocity::ports::SystemClock;
-use vellocity_local::{server, Stack};
+use vellocity_local::{samples, server, Stack};
 
 #[derive(Parser)]
 #[command(
@@ -51,6 +51,21 @@ enum Command {
         /// (uses the usual AWS credentials, region and AWS_ENDPOINT_URL).
         #[arg(long)]
         table: Option<String>,
+    },
+    /// Create a DynamoDB table with the shape `template.yaml` deploys (keys, GSI1, TTL), e.g. in
+    /// DynamoDB Local for `cargo lambda` (uses the usual AWS variables and
+    /// AWS_ENDPOINT_URL_DYNAMODB); nothing happens if it exists.
+    CreateTable {
+        /// The table's name.
+        #[arg(long)]
+        table: String,
+    },
+    /// Write the records the sample events in `events/` name into a DynamoDB table, so that
+    /// `cargo lambda invoke --data-file events/…` finds them.
+    SeedEvents {
+        /// The table's name.
+        #[arg(long)]
+        table: String,
     },
     /// Run the main job end to end: a team, a brand, a product, partners and an agent; one
     /// AgentCore execution through the state machine; its results and credits.
@@ -96,19 +111,24 @@ enum Command {
     },
 }
 
+/// A deployed DynamoDB table (or DynamoDB Local), through the usual AWS variables.
+async fn dynamodb_table(table: String) -> DynamoDbTable {
+    let client = aws_sdk_dynamodb::Client::new(&vellocity::aws::sdk_config().await);
+    DynamoDbTable::new(client, table)
+}
+
+/// The app of a deployed table.
+async fn deployed_app(table: String) -> Result<App, String> {
+    Ok(App {
+        plans: Arc::new(Plans::from_env()?),
+        ..App::new(Arc::new(dynamodb_table(table).await), Arc::new(SystemClock))
+    })
+}
+
 /// The app an admin command works on: the local data directory, or a deployed table.
 async fn admin_app(table: Option<String>, data_dir: &std::path::Path) -> Result<App, String> {
     match table {
-        Some(table) => {
-            let client = aws_sdk_dynamodb::Client::new(&vellocity::aws::sdk_config().await);
-            Ok(App {
-                plans: Arc::new(Plans::from_env()?),
-                ..App::new(
-                    Arc::new(DynamoDbTable::new(client, table)),
-                    Arc::new(SystemClock),
-                )
-            })
-        }
+        Some(table) => deployed_app(table).await,
         None => Ok(Stack::open(data_dir)?.app),
     }
 }
@@ -130,7 +150,7 @@ fn claim(data_dir: &std::path::Path) -> Result<std::fs::File, String> {
     }
 }
 
-/// An API error as one line for a person at a terminal.
+/// An API error as one line for a person at a terminal; an operator sees what broke.
 fn explain(error: vellocity::error::Error) -> String {
     let details: String = error
         .details
@@ -138,7 +158,10 @@ fn explain(error: vellocity::error::Error) -> String {
         .flatten()
         .map(|d| format!(" {}: {}.", d.field, d.message))
         .collect();
-    format!("{}{details}", error.message)
+    match &error.cause {
+        Some(cause) => cause.clone(),
+        None => format!("{}{details}", error.message),
+    }
 }
 
 #[tokio::main]
@@ -190,6 +213,23 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(explain)?;
             let out =
                 serde_json::json!({ "team_id": created.team.id, "api_key": created.key.secret });
+            println!("{out}");
+            Ok(())
+        }
+        Command::CreateTable { table } => {
+            let created = dynamodb_table(table.clone())
+                .await
+                .create()
+                .await
+                .map_err(|e| format!("creating table {table}: {e}"))?;
+            let out = serde_json::json!({ "table": table, "created": created });
+            println!("{out}");
+            Ok(())
+        }
+        Command::SeedEvents { table } => {
+            let stack = Stack::new(deployed_app(table.clone()).await?, 0.0)?;
+            samples::seed(&stack).await.map_err(explain)?;
+            let out = serde_json::json!({ "table": table, "team_id": samples::TEAM });
             println!("{out}");
             Ok(())
         }

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use super::items::{from_item, to_item};
 use super::{keys, App, Caller};
 use crate::error::Error;
-use crate::ports::table::{CompareOp, Condition, Key, TableError, Update, UpdateAction};
+use crate::ports::table::{CompareOp, Condition, Key, TableError, Update, UpdateAction, TTL};
 
 /// How long a stored response is replayed.
 pub const RETENTION: time::Duration = time::Duration::hours(24);
@@ -94,7 +94,7 @@ pub async fn begin(
     // Free if absent, or if a stored one has expired but not yet been removed by TTL.
     let free = Condition::Or(vec![
         Condition::item_absent(),
-        Condition::compare("ttl", CompareOp::Le, now),
+        Condition::compare(TTL, CompareOp::Le, now),
     ]);
     match app
         .table

@@ -7,14 +7,16 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, Put, ReturnValue, TransactWriteItem,
-    Update as DdbUpdate,
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType,
+    TimeToLiveSpecification, TransactWriteItem, Update as DdbUpdate,
 };
 use aws_sdk_dynamodb::Client;
 
 use crate::ports::table::{
     check_transaction, CancelReason, CompareOp, Condition, Cursor, Index, Item, Key, Page, Query,
-    SortKey, Table, TableError, Update, UpdateAction, Value, WriteOp, GSI1_NAME, PK, SK,
+    SortKey, Table, TableError, Update, UpdateAction, Value, WriteOp, GSI1_NAME, INDEXES, PK, SK,
+    TTL,
 };
 
 /// The table behind a DynamoDB client.
@@ -31,6 +33,76 @@ impl DynamoDbTable {
             client,
             table_name: table_name.into(),
         }
+    }
+
+    fn error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+        &self,
+        error: SdkError<E, R>,
+    ) -> TableError {
+        map_error(error, &self.table_name)
+    }
+
+    /// Creates the table with the shape `template.yaml` deploys (keys, [`INDEXES`], [`TTL`]),
+    /// on demand; for DynamoDB Local and new environments. Returns false if it existed already.
+    pub async fn create(&self) -> Result<bool, TableError> {
+        let string = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(build_error)
+        };
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .map_err(build_error)
+        };
+        let mut create = self
+            .client
+            .create_table()
+            .table_name(&self.table_name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(string(PK)?)
+            .attribute_definitions(string(SK)?)
+            .key_schema(key(PK, KeyType::Hash)?)
+            .key_schema(key(SK, KeyType::Range)?);
+        for (name, pk, sk) in INDEXES {
+            let all = Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build();
+            create = create
+                .attribute_definitions(string(pk)?)
+                .attribute_definitions(string(sk)?)
+                .global_secondary_indexes(
+                    GlobalSecondaryIndex::builder()
+                        .index_name(name)
+                        .key_schema(key(pk, KeyType::Hash)?)
+                        .key_schema(key(sk, KeyType::Range)?)
+                        .projection(all)
+                        .build()
+                        .map_err(build_error)?,
+                );
+        }
+        match create.send().await {
+            Ok(_) => {}
+            Err(error) if error.code() == Some("ResourceInUseException") => return Ok(false),
+            Err(error) => return Err(self.error(error)),
+        }
+        let ttl = TimeToLiveSpecification::builder()
+            .attribute_name(TTL)
+            .enabled(true)
+            .build()
+            .map_err(build_error)?;
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table_name)
+            .time_to_live_specification(ttl)
+            .send()
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(true)
     }
 }
 
@@ -172,7 +244,11 @@ impl Expression {
             return format!("({})", empty.replace("PK", &pk));
         }
         let compiled: Vec<String> = parts.iter().map(|c| self.condition(c)).collect();
-        format!("({})", compiled.join(separator))
+        match compiled.as_slice() {
+            // DynamoDB refuses parentheses around a parenthesised condition as redundant.
+            [one] => one.clone(),
+            _ => format!("({})", compiled.join(separator)),
+        }
     }
 
     fn update(&mut self, actions: &[UpdateAction]) -> String {
@@ -212,12 +288,18 @@ impl Expression {
     }
 }
 
-/// Maps an SDK error to the port's errors by its stable error code.
+/// Maps an SDK error to the port's errors by its stable error code; a missing table is named
+/// with the command that creates it.
 fn map_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
     error: SdkError<E, R>,
+    table: &str,
 ) -> TableError {
     let code = error.code().unwrap_or_default().to_owned();
     match code.as_str() {
+        "ResourceNotFoundException" => TableError::Backend(format!(
+            "the DynamoDB table {table} does not exist; create it with \
+             `vellocity-local create-table --table {table}`"
+        )),
         "ConditionalCheckFailedException" => TableError::ConditionFailed,
         "ProvisionedThroughputExceededException"
         | "ThrottlingException"
@@ -259,7 +341,7 @@ impl Table for DynamoDbTable {
             .consistent_read(true)
             .send()
             .await
-            .map_err(map_error)?;
+            .map_err(|e| self.error(e))?;
         output.item().map(from_attributes).transpose()
     }
 
@@ -275,7 +357,7 @@ impl Table for DynamoDbTable {
             .set_expression_attribute_values(expression.values())
             .send()
             .await
-            .map_err(map_error)?;
+            .map_err(|e| self.error(e))?;
         Ok(())
     }
 
@@ -293,7 +375,7 @@ impl Table for DynamoDbTable {
             .return_values(ReturnValue::AllNew)
             .send()
             .await
-            .map_err(map_error)?;
+            .map_err(|e| self.error(e))?;
         from_attributes(output.attributes().unwrap_or(&HashMap::new()))
     }
 
@@ -315,7 +397,7 @@ impl Table for DynamoDbTable {
             .return_values(ReturnValue::AllOld)
             .send()
             .await
-            .map_err(map_error)?;
+            .map_err(|e| self.error(e))?;
         output.attributes().map(from_attributes).transpose()
     }
 
@@ -375,7 +457,7 @@ impl Table for DynamoDbTable {
                 .set_exclusive_start_key(next_start)
                 .send()
                 .await
-                .map_err(map_error)?;
+                .map_err(|e| self.error(e))?;
             for item in output.items() {
                 items.push(from_attributes(item)?);
             }
@@ -477,9 +559,9 @@ impl Table for DynamoDbTable {
                             .collect();
                         Err(TableError::TransactionCanceled { reasons })
                     }
-                    _ => Err(map_error(SdkError::ServiceError(context))),
+                    _ => Err(self.error(SdkError::ServiceError(context))),
                 },
-                Err(other) => Err(map_error(other)),
+                Err(other) => Err(self.error(other)),
             };
             match outcome {
                 Err(TableError::TransactionCanceled { reasons })

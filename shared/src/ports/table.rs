@@ -21,6 +21,12 @@ pub const GSI1PK: &str = "GSI1PK";
 pub const GSI1SK: &str = "GSI1SK";
 /// Name of the first global secondary index.
 pub const GSI1_NAME: &str = "GSI1";
+/// The attribute DynamoDB's time to live reads (epoch seconds).
+pub const TTL: &str = "ttl";
+/// The table's global secondary indexes: name, partition key, sort key; each projects every
+/// attribute. With [`PK`], [`SK`] and [`TTL`] this is the table's whole shape: `template.yaml`
+/// declares it (a test holds the two together) and `vellocity-local create-table` creates it.
+pub const INDEXES: [(&str, &str, &str); 1] = [(GSI1_NAME, GSI1PK, GSI1SK)];
 /// DynamoDB's limit on the writes of one transaction.
 pub const MAX_TRANSACTION_WRITES: usize = 100;
 
