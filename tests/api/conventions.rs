@@ -115,17 +115,9 @@ async fn a_cursor_from_another_team_reads_nothing_of_theirs() {
 async fn an_idempotency_key_replays_the_first_response() {
     let app = TestApp::new();
     let team = app.create_team("Acme").await;
-    let auth = format!("Bearer {}", team.key);
-    let headers = [
-        ("authorization", auth.as_str()),
-        ("content-type", "application/json"),
-        ("idempotency-key", "create-acme-1"),
-    ];
-    let body = br#"{"name":"Acme"}"#.to_vec();
-    let first = app
-        .send("POST", "/v1/companies", &headers, body.clone())
-        .await;
-    let second = app.send("POST", "/v1/companies", &headers, body).await;
+    let post = |body| app.post_once(&team.key, "/v1/companies", "create-acme-1", body);
+    let first = post(r#"{"name":"Acme"}"#).await;
+    let second = post(r#"{"name":"Acme"}"#).await;
     assert_eq!(first.status, 201);
     assert_eq!(second.status, 201);
     assert_eq!(second.body, first.body);
@@ -139,14 +131,7 @@ async fn an_idempotency_key_replays_the_first_response() {
         "created once"
     );
 
-    let different = app
-        .send(
-            "POST",
-            "/v1/companies",
-            &headers,
-            br#"{"name":"Other"}"#.to_vec(),
-        )
-        .await;
+    let different = post(r#"{"name":"Other"}"#).await;
     assert_eq!(
         (different.status, different.code()),
         (422, "idempotency_key_reused")
@@ -158,32 +143,15 @@ async fn an_idempotency_key_expires_after_a_day_and_is_scoped_to_the_team() {
     let app = TestApp::new();
     let team = app.create_team("Acme").await;
     let other = app.create_team("Other").await;
-    let send = |key: String| {
-        let app = &app;
-        async move {
-            let auth = format!("Bearer {key}");
-            let headers = [
-                ("authorization", auth.as_str()),
-                ("content-type", "application/json"),
-                ("idempotency-key", "k1"),
-            ];
-            app.send(
-                "POST",
-                "/v1/companies",
-                &headers,
-                br#"{"name":"Acme"}"#.to_vec(),
-            )
-            .await
-        }
-    };
-    let first = send(team.key.clone()).await;
-    let theirs = send(other.key.clone()).await;
+    let send = |key| app.post_once(key, "/v1/companies", "k1", r#"{"name":"Acme"}"#);
+    let first = send(&team.key).await;
+    let theirs = send(&other.key).await;
     assert_ne!(
         first.body["id"], theirs.body["id"],
         "another team's key space"
     );
     app.clock.advance(time::Duration::hours(25));
-    let later = send(team.key.clone()).await;
+    let later = send(&team.key).await;
     assert_eq!(later.status, 201);
     assert_ne!(
         later.body["id"], first.body["id"],
@@ -195,21 +163,10 @@ async fn an_idempotency_key_expires_after_a_day_and_is_scoped_to_the_team() {
 async fn a_malformed_idempotency_key_is_refused_and_nothing_is_created() {
     let app = TestApp::new();
     let team = app.create_team("Acme").await;
-    let auth = format!("Bearer {}", team.key);
     let long = "k".repeat(256);
     for key in [long.as_str(), "caf\u{e9}-1", "two words", ""] {
-        let headers = [
-            ("authorization", auth.as_str()),
-            ("content-type", "application/json"),
-            ("idempotency-key", key),
-        ];
         let response = app
-            .send(
-                "POST",
-                "/v1/companies",
-                &headers,
-                br#"{"name":"A"}"#.to_vec(),
-            )
+            .post_once(&team.key, "/v1/companies", key, r#"{"name":"A"}"#)
             .await;
         assert_eq!(
             (response.status, response.code()),
@@ -230,20 +187,14 @@ async fn an_idempotency_key_means_one_request_and_is_refused_on_another_path() {
         app.post_agent(&team.key, agent.clone()).await,
         app.post_agent(&team.key, agent).await,
     );
-    let auth = format!("Bearer {}", team.key);
-    let headers = [
-        ("authorization", auth.as_str()),
-        ("content-type", "application/json"),
-        ("idempotency-key", "launch-1"),
-    ];
-    let body = br#"{"request":"Summarise the launch"}"#.to_vec();
+    let body = r#"{"request":"Summarise the launch"}"#;
     let start = |agent: &str| format!("/v1/agents/{agent}/executions");
     let started = app
-        .send("POST", &start(&first), &headers, body.clone())
+        .post_once(&team.key, &start(&first), "launch-1", body)
         .await;
     assert_eq!(started.status, 202, "{started:?}");
     let elsewhere = app
-        .send("POST", &start(&second), &headers, body.clone())
+        .post_once(&team.key, &start(&second), "launch-1", body)
         .await;
     assert_eq!(
         (elsewhere.status, elsewhere.code()),
@@ -252,12 +203,7 @@ async fn an_idempotency_key_means_one_request_and_is_refused_on_another_path() {
     );
     assert!(elsewhere.header("idempotent-replayed").is_none());
     let other_route = app
-        .send(
-            "POST",
-            "/v1/companies",
-            &headers,
-            br#"{"name":"A"}"#.to_vec(),
-        )
+        .post_once(&team.key, "/v1/companies", "launch-1", r#"{"name":"A"}"#)
         .await;
     assert_eq!(other_route.code(), "idempotency_key_reused");
     let listed = app.get(&team.key, "/v1/executions").await;

@@ -64,6 +64,19 @@ impl Fixture {
             .await
     }
 
+    /// Starts an execution of `agent` (one that needs approval) and waits until it waits.
+    async fn waiting_for_approval(&self, agent: &str) -> String {
+        let started = self
+            .app
+            .start_execution(&self.team.key, agent, json!({"request": "Summarise"}))
+            .await;
+        let id = started.body["id"].as_str().unwrap().to_owned();
+        self.app
+            .wait_for(&self.team.key, &id, "awaiting_approval")
+            .await;
+        id
+    }
+
     async fn ledger_sum(&self) -> i64 {
         let team_id = TeamId::parse(&self.team.id).unwrap();
         let mut page = PageRequest {
@@ -177,21 +190,8 @@ async fn a_finished_execution_records_its_usage_for_its_hour() {
 #[tokio::test]
 async fn a_replayed_post_starts_one_execution() {
     let f = fixture(TestApp::new()).await;
-    let auth = format!("Bearer {}", f.team.key);
     let path = format!("/v1/agents/{}/executions", f.agent);
-    let send = |body: &'static str| {
-        let headers = [
-            ("authorization", auth.as_str()),
-            ("content-type", "application/json"),
-            ("idempotency-key", "launch-1"),
-        ];
-        let app = &f.app;
-        let path = path.clone();
-        async move {
-            app.send("POST", &path, &headers, body.as_bytes().to_vec())
-                .await
-        }
-    };
+    let send = |body| f.app.post_once(&f.team.key, &path, "launch-1", body);
     let first = send(r#"{"request": "Summarise our launch"}"#).await;
     let replay = send(r#"{"request": "Summarise our launch"}"#).await;
     assert_eq!((first.status, replay.status), (202, 202));
@@ -384,13 +384,7 @@ async fn approval_resumes_the_workflow_and_rejection_ends_it_with_a_refund() {
 #[tokio::test]
 async fn an_approval_that_can_no_longer_resume_its_workflow_ends_the_execution_with_a_refund() {
     let f = fixture(TestApp::new()).await;
-    let careful = f.approval_agent().await;
-    let started = f
-        .app
-        .start_execution(&f.team.key, &careful, json!({"request": "Summarise"}))
-        .await;
-    let id = started.body["id"].as_str().unwrap().to_owned();
-    f.app.wait_for(&f.team.key, &id, "awaiting_approval").await;
+    let id = f.waiting_for_approval(&f.approval_agent().await).await;
     // The run stops waiting behind the execution's back, as a timed-out wait would.
     f.app.stack.workflows.stop(&id, "gone").await.unwrap();
 
@@ -414,13 +408,7 @@ async fn an_approval_that_can_no_longer_resume_its_workflow_ends_the_execution_w
 #[tokio::test]
 async fn cancel_refunds_what_was_not_used_and_an_ended_execution_cannot_be_cancelled() {
     let f = fixture(TestApp::new()).await;
-    let careful = f.approval_agent().await;
-    let started = f
-        .app
-        .start_execution(&f.team.key, &careful, json!({"request": "Summarise"}))
-        .await;
-    let id = started.body["id"].as_str().unwrap().to_owned();
-    f.app.wait_for(&f.team.key, &id, "awaiting_approval").await;
+    let id = f.waiting_for_approval(&f.approval_agent().await).await;
 
     let cancel = format!("/v1/executions/{id}/cancel");
     let cancelled = f.app.post(&f.team.key, &cancel, json!({})).await;
@@ -590,12 +578,7 @@ async fn concurrent_requests_end_an_execution_once(app: TestApp) {
             "not_awaiting_approval",
         ),
     ] {
-        let started = f
-            .app
-            .start_execution(&f.team.key, &careful, json!({"request": "Summarise"}))
-            .await;
-        let id = started.body["id"].as_str().unwrap().to_owned();
-        f.app.wait_for(&f.team.key, &id, "awaiting_approval").await;
+        let id = f.waiting_for_approval(&careful).await;
         let path = format!("/v1/executions/{id}/{action}");
         let requests: Vec<_> = (0..8)
             .map(|_| {

@@ -232,6 +232,24 @@ impl TestApp {
         call(&self.stack, method, path, key, body).await
     }
 
+    /// A POST of a JSON body (as given, byte for byte) with an `Idempotency-Key`.
+    pub async fn post_once(
+        &self,
+        key: &str,
+        path: &str,
+        idempotency_key: &str,
+        body: &str,
+    ) -> Response {
+        let auth = format!("Bearer {key}");
+        let headers = [
+            ("authorization", auth.as_str()),
+            ("content-type", "application/json"),
+            ("idempotency-key", idempotency_key),
+        ];
+        self.send("POST", path, &headers, body.as_bytes().to_vec())
+            .await
+    }
+
     pub async fn get(&self, key: &str, path: &str) -> Response {
         self.call("GET", path, key, None).await
     }
