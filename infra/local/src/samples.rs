@@ -3,9 +3,11 @@
 //! into any table: `vellocity-local seed-events --table NAME` seeds a DynamoDB table for
 //! `cargo lambda invoke --data-file events/…`, and the tests run every sample against them.
 
+use serde_json::json;
 use vellocity::app::api_keys::{secret_hash, KeyLookup};
 use vellocity::app::items::to_item;
 use vellocity::app::records::Record;
+use vellocity::app::resources::Resource;
 use vellocity::app::{executions, keys, members, App, Caller};
 use vellocity::domain::access::{Role, Scope};
 use vellocity::domain::agent::AgentDraft;
@@ -17,7 +19,7 @@ use vellocity::domain::team::{
 };
 use vellocity::domain::validation::Email;
 use vellocity::error::Error;
-use vellocity::ports::table::{Key, Update, UpdateAction, Value};
+use vellocity::ports::table::{Item, Key, Update, UpdateAction, Value};
 
 use crate::Stack;
 
@@ -45,6 +47,18 @@ pub const SAMPLE_SECRET: &str = "vk_sample_owner_key_for_events_0000000000000000
 /// The samples' owner.
 pub fn owner() -> UserId {
     UserId::for_email(&Email::parse("owner@example.com").expect("a valid address"))
+}
+
+/// The stored item of a resource of the samples' team, as creating it would have written it.
+fn resource_item<R: Resource>(
+    team: &TeamId,
+    id: &str,
+    data: serde_json::Value,
+    owner: &UserId,
+) -> Result<Item, Error> {
+    let data: R = serde_json::from_value(data).map_err(Error::internal)?;
+    let key = Key::new(keys::team_partition(team), format!("{}{id}", R::SK_PREFIX));
+    to_item(&record(id, data, owner), &key, R::KIND)
 }
 
 fn record<D>(id: &str, data: D, owner: &UserId) -> Record<D> {
@@ -98,75 +112,31 @@ pub async fn seed(stack: &Stack) -> Result<(), Error> {
     for m in [&owner, &member("member@example.com", Role::Member)] {
         table.put(members::member_item(&team_id, m)?, None).await?;
     }
-    let team_pk = keys::team_partition(&team_id);
-    let company = |name: &str| CompanyDraft {
-        name: name.into(),
-        website: None,
-        description: None,
-        brand_voice: Default::default(),
-        privacy: Default::default(),
-    };
-    let mut acme = to_item(
-        &record(COMPANY, company("Acme"), &owner.user_id),
-        &Key::new(&team_pk, format!("COMPANY#{COMPANY}")),
-        "company",
-    )?;
+    let owner_id = &owner.user_id;
+    let mut acme =
+        resource_item::<CompanyDraft>(&team_id, COMPANY, json!({"name": "Acme"}), owner_id)?;
+    // As the product's creation would have counted it.
     acme.insert("product_count".into(), Value::N(1));
-    table.put(acme, None).await?;
-    let spare = record(SPARE_COMPANY, company("Spare"), &owner.user_id);
-    table
-        .put(
-            to_item(
-                &spare,
-                &Key::new(&team_pk, format!("COMPANY#{SPARE_COMPANY}")),
-                "company",
-            )?,
-            None,
-        )
-        .await?;
-    let product: ProductDraft =
-        serde_json::from_value(serde_json::json!({"company_id": COMPANY, "name": "Deploy Guard"}))
-            .map_err(Error::internal)?;
-    let product = record(PRODUCT, product, &owner.user_id);
-    table
-        .put(
-            to_item(
-                &product,
-                &Key::new(&team_pk, format!("PRODUCT#{PRODUCT}")),
-                "product",
-            )?,
-            None,
-        )
-        .await?;
-    let partner: PartnerDraft =
-        serde_json::from_value(serde_json::json!({"name": "Globex"})).map_err(Error::internal)?;
-    let partner = record(PARTNER, partner, &owner.user_id);
-    table
-        .put(
-            to_item(
-                &partner,
-                &Key::new(&team_pk, format!("PARTNER#{PARTNER}")),
-                "partner",
-            )?,
-            None,
-        )
-        .await?;
-
-    let agent: AgentDraft = serde_json::from_value(
-        serde_json::json!({"name": "Launch writer", "allowed_capabilities": ["generate_text", "social_posts"], "requires_approval": true}),
-    )
-    .map_err(Error::internal)?;
-    let agent = record(AGENT, agent, &owner.user_id);
-    table
-        .put(
-            to_item(
-                &agent,
-                &Key::new(&team_pk, format!("AGENT#{AGENT}")),
-                "agent",
-            )?,
-            None,
-        )
-        .await?;
+    let items = [
+        acme,
+        resource_item::<CompanyDraft>(&team_id, SPARE_COMPANY, json!({"name": "Spare"}), owner_id)?,
+        resource_item::<ProductDraft>(
+            &team_id,
+            PRODUCT,
+            json!({"company_id": COMPANY, "name": "Deploy Guard"}),
+            owner_id,
+        )?,
+        resource_item::<PartnerDraft>(&team_id, PARTNER, json!({"name": "Globex"}), owner_id)?,
+        resource_item::<AgentDraft>(
+            &team_id,
+            AGENT,
+            json!({"name": "Launch writer", "allowed_capabilities": ["generate_text", "social_posts"], "requires_approval": true}),
+            owner_id,
+        )?,
+    ];
+    for item in items {
+        table.put(item, None).await?;
+    }
 
     let key_id = ApiKeyId::parse(API_KEY).map_err(Error::internal)?;
     let scopes = vec![Scope::Read, Scope::Write, Scope::Admin];
