@@ -36,7 +36,8 @@ fn request(method: &str, path: &str, query: &str, key: &str, body: Option<String
     }
 }
 
-fn report(name: &str, mut samples: Vec<Duration>, wall: Duration) {
+/// Prints a figure's median, p95 and throughput; returns the median.
+fn report(name: &str, mut samples: Vec<Duration>, wall: Duration) -> Duration {
     samples.sort();
     let median = samples[samples.len() / 2];
     let p95 = samples[samples.len() * 95 / 100];
@@ -48,9 +49,19 @@ fn report(name: &str, mut samples: Vec<Duration>, wall: Duration) {
         p95.as_secs_f64() * 1e6,
         throughput
     );
+    median
 }
 
-async fn run(label: &str, table: Arc<dyn Table>) {
+/// Prints how a figure compares with the same figure's baseline measured in the same run.
+fn ratio(name: &str, measured: Duration, baseline: Duration) {
+    println!(
+        "{name:<44} {:.2}× the in-memory median",
+        measured.as_secs_f64() / baseline.as_secs_f64()
+    );
+}
+
+/// POST, GET and list companies; returns the three medians.
+async fn run(label: &str, table: Arc<dyn Table>) -> [Duration; 3] {
     let stack = Stack::new(App::new(table, Arc::new(SystemClock)), 1.0).unwrap();
     let key = teams::create_team(&stack.app, "Bench", "bench@example.com")
         .await
@@ -75,7 +86,7 @@ async fn run(label: &str, table: Arc<dyn Table>) {
             serde_json::from_str(response.body.as_deref().unwrap()).unwrap();
         ids.push(created["id"].as_str().unwrap().to_owned());
     }
-    report(
+    let post = report(
         &format!("{label}: POST /v1/companies"),
         samples,
         started.elapsed(),
@@ -97,7 +108,7 @@ async fn run(label: &str, table: Arc<dyn Table>) {
         samples.push(t.elapsed());
         assert_eq!(response.status, 200);
     }
-    report(
+    let get = report(
         &format!("{label}: GET /v1/companies/{{id}}"),
         samples,
         started.elapsed(),
@@ -113,11 +124,12 @@ async fn run(label: &str, table: Arc<dyn Table>) {
         samples.push(t.elapsed());
         assert_eq!(response.status, 200);
     }
-    report(
+    let list = report(
         &format!("{label}: GET /v1/companies?limit=20"),
         samples,
         started.elapsed(),
     );
+    [post, get, list]
 }
 
 /// A table that counts the items it writes (a transaction counts each of its writes), as
@@ -160,13 +172,24 @@ impl Table for CountingTable {
 const EXECUTIONS: usize = 50;
 
 /// Whole executions one after another: the POST's 202 to the settled execution, as a client
-/// polling every millisecond sees it.
+/// polling every millisecond sees it; in memory with the table's writes counted, and kept in
+/// a data directory as `serve` keeps them (the table and the run histories, durably).
 async fn executions() {
     let table = Arc::new(CountingTable {
         inner: EmbeddedTable::in_memory(),
         writes: AtomicUsize::new(0),
     });
     let stack = Stack::new(App::new(table.clone(), Arc::new(SystemClock)), 1.0).unwrap();
+    let in_memory = execute("in memory", &stack, Some(&table)).await;
+    let dir = std::env::temp_dir().join(format!("vellocity-bench-runs-{}", std::process::id()));
+    let persisted = execute("persisted", &Stack::open(&dir).unwrap(), None).await;
+    ratio("persisted: execution", persisted, in_memory);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Runs [`EXECUTIONS`] executions on `stack`; returns their median time.
+async fn execute(label: &str, stack: &Stack, table: Option<&CountingTable>) -> Duration {
+    let writes_so_far = || table.map_or(0, |t| t.writes.load(Ordering::Relaxed));
     let caller = teams::create_team(&stack.app, "Bench", "bench@example.com")
         .await
         .unwrap();
@@ -189,7 +212,7 @@ async fn executions() {
     let (mut samples, mut transitions, mut writes) = (Vec::new(), Vec::new(), Vec::new());
     let started = Instant::now();
     for _ in 0..EXECUTIONS {
-        let before = table.writes.load(Ordering::Relaxed);
+        let before = writes_so_far();
         let t = Instant::now();
         let response = stack
             .handle(request("POST", &path, "", &key, Some(body.clone())))
@@ -207,20 +230,23 @@ async fn executions() {
         samples.push(t.elapsed());
         assert!(outcome.result.is_ok(), "{:?}", outcome.result);
         transitions.push(outcome.transitions());
-        writes.push(table.writes.load(Ordering::Relaxed) - before);
+        writes.push(writes_so_far() - before);
     }
-    report(
-        "execution: POST to settled (4 steps)",
+    let median = report(
+        &format!("{label}: execution, POST to settled (4 steps)"),
         samples,
         started.elapsed(),
     );
     transitions.sort();
     writes.sort();
-    println!(
-        "execution: median {} state transitions, {} table item writes (POST and workflow)",
-        transitions[EXECUTIONS / 2],
-        writes[EXECUTIONS / 2]
-    );
+    if table.is_some() {
+        println!(
+            "{label}: execution: median {} state transitions, {} table item writes (POST and workflow)",
+            transitions[EXECUTIONS / 2],
+            writes[EXECUTIONS / 2]
+        );
+    }
+    median
 }
 
 const CUSTOMERS: usize = 1_000;
@@ -290,13 +316,21 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        run("in memory", Arc::new(EmbeddedTable::in_memory())).await;
+        let in_memory = run("in memory", Arc::new(EmbeddedTable::in_memory())).await;
         let dir = std::env::temp_dir().join(format!("vellocity-bench-{}", std::process::id()));
-        run(
+        let persisted = run(
             "persisted",
             Arc::new(EmbeddedTable::open(Path::new(&dir)).unwrap()),
         )
         .await;
+        let names = [
+            "POST /v1/companies",
+            "GET /v1/companies/{id}",
+            "GET /v1/companies?limit=20",
+        ];
+        for ((name, measured), baseline) in names.iter().zip(persisted).zip(in_memory) {
+            ratio(&format!("persisted: {name}"), measured, baseline);
+        }
         let _ = std::fs::remove_dir_all(dir);
         executions().await;
         metering().await;
