@@ -12,6 +12,7 @@ use std::sync::Arc;
 use aws_lambda_events::sqs::SqsEvent;
 use serde_yaml::Value as Yaml;
 use vellocity::agentcore::lambda::dispatch_batch;
+use vellocity::agentcore::watchdog;
 use vellocity::agentcore::workflow::{self, Task};
 use vellocity::api::authorizer;
 use vellocity::api::lambda::handle_event;
@@ -24,6 +25,7 @@ use vellocity::domain::ids::{ExecutionId, TeamId};
 use vellocity::local::table::EmbeddedTable;
 use vellocity::marketplace::pages::PAGES;
 use vellocity::ports::table::{Table, INDEXES, PK, SK, TTL};
+use vellocity::ports::unconfigured::Unconfigured;
 use vellocity::ports::SystemClock;
 use vellocity_local::samples::{self, owner, seed_execution, wait_while, SAMPLE_SECRET, TEAM};
 use vellocity_local::Stack;
@@ -153,6 +155,7 @@ fn every_route_has_a_binary_a_template_function_and_a_sample_event() {
                 "dispatcher",
                 "marketplace-events",
                 "meter-usage",
+                "workflow-ended",
             ]
             .map(String::from),
         )
@@ -242,7 +245,7 @@ async fn the_dispatcher_sample_starts_the_valid_message_and_reports_the_poison_o
         .unwrap();
     let event: SqsEvent = serde_json::from_value(sample("dispatcher")).unwrap();
     let poison = event.records[1].message_id.clone().unwrap();
-    let response = dispatch_batch(app.workflows.as_ref(), event).await;
+    let response = dispatch_batch(&app, event).await;
     let failed: Vec<_> = response
         .batch_item_failures
         .iter()
@@ -253,6 +256,120 @@ async fn the_dispatcher_sample_starts_the_valid_message_and_reports_the_poison_o
         .await
         .unwrap();
     assert_ne!(started, ExecutionStatus::Failed);
+}
+
+#[tokio::test]
+async fn a_message_that_cannot_start_its_run_by_its_last_receive_fails_its_execution_with_a_refund()
+{
+    let seeded = seeded_app().await;
+    let app = App {
+        workflows: Arc::new(Unconfigured("STATE_MACHINE_ARN")),
+        ..seeded
+    };
+    let queued = "exe_01JV8X2M7Q000000000000000C";
+    seed_execution(&app, &owner(), queued, ExecutionStatus::Queued)
+        .await
+        .unwrap();
+    let mut event: SqsEvent = serde_json::from_value(sample("dispatcher")).unwrap();
+    event.records.truncate(1);
+    let (team, id) = (
+        TeamId::parse(TEAM).unwrap(),
+        ExecutionId::parse(queued).unwrap(),
+    );
+    let before = executions::find(&app, &team, &id).await.unwrap().unwrap();
+
+    let early = dispatch_batch(&app, event.clone()).await;
+    assert_eq!(
+        early.batch_item_failures.len(),
+        1,
+        "redelivered while receives remain"
+    );
+    let waiting = executions::find(&app, &team, &id).await.unwrap().unwrap();
+    assert_eq!(waiting.status, ExecutionStatus::Queued);
+
+    let receives = watchdog::MAX_RECEIVES.to_string();
+    event.records[0]
+        .attributes
+        .insert("ApproximateReceiveCount".into(), receives);
+    let last = dispatch_batch(&app, event).await;
+    assert!(
+        last.batch_item_failures.is_empty(),
+        "consumed: nothing left to retry"
+    );
+    let failed = executions::find(&app, &team, &id).await.unwrap().unwrap();
+    assert_eq!(
+        (failed.status, failed.error.unwrap().code.as_str()),
+        (ExecutionStatus::Failed, "DispatchFailed")
+    );
+    assert_eq!(
+        failed.credits.refunded, before.credits.reserved,
+        "nothing ran"
+    );
+}
+
+#[tokio::test]
+async fn the_workflow_ended_sample_settles_the_execution_its_run_stranded() {
+    let app = seeded_app().await;
+    let (team, id) = (
+        TeamId::parse(TEAM).unwrap(),
+        ExecutionId::parse(samples::EXECUTION).unwrap(),
+    );
+    let waiting = executions::find(&app, &team, &id).await.unwrap().unwrap();
+    assert_eq!(waiting.status, ExecutionStatus::AwaitingApproval);
+    let before = team_credits(&app).await;
+
+    let event: watchdog::RunEnded = serde_json::from_value(sample("workflow-ended")).unwrap();
+    let ended = watchdog::on_run_ended(&app, event.clone())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ended.status, ExecutionStatus::Failed);
+    assert_eq!(ended.error.as_ref().unwrap().code, "WorkflowTimedOut");
+    let credits = ended.credits;
+    assert_eq!(credits.reserved, credits.used + credits.refunded);
+    let after = team_credits(&app).await;
+    assert_eq!(after.reserved, before.reserved - credits.reserved);
+    assert_eq!(after.balance, before.balance + credits.refunded);
+
+    // Delivered twice, or after the run settled it itself: nothing changes.
+    let again = watchdog::on_run_ended(&app, event).await.unwrap().unwrap();
+    assert_eq!(again, ended);
+    assert_eq!(team_credits(&app).await, after);
+}
+
+/// The samples' team's credits as stored.
+async fn team_credits(app: &App) -> vellocity::domain::team::Credits {
+    let team = TeamId::parse(TEAM).unwrap();
+    let item = app.table.get(&keys::team(&team)).await.unwrap().unwrap();
+    vellocity::app::items::from_item::<vellocity::domain::team::Team>(&item)
+        .unwrap()
+        .credits
+}
+
+#[test]
+fn the_runs_and_queues_that_strand_nothing_are_wired_in_the_template() {
+    let template = template();
+    let resources = &template["Resources"];
+    let redrive = &resources["ExecutionsQueue"]["Properties"]["RedrivePolicy"];
+    assert_eq!(
+        redrive["maxReceiveCount"].as_u64(),
+        Some(u64::from(watchdog::MAX_RECEIVES)),
+        "the dispatcher gives up on the receive the queue would dead-letter"
+    );
+    let function = &resources["WorkflowEndedFunction"];
+    assert_eq!(
+        function["Metadata"]["BuildProperties"]["Binary"].as_str(),
+        Some("workflow-ended")
+    );
+    let pattern = &function["Properties"]["Events"]["RunEnded"]["Properties"]["Pattern"];
+    assert_eq!(pattern["source"][0].as_str(), Some("aws.states"));
+    let statuses: Vec<&str> = pattern["detail"]["status"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["FAILED", "TIMED_OUT", "ABORTED"]);
 }
 
 #[test]

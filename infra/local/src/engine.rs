@@ -17,6 +17,7 @@ use rusqlite::{Connection, OptionalExtension};
 use serde_json::Value;
 use tokio::task::JoinHandle;
 use vellocity::agentcore::dispatch::{dispatch, DispatchError};
+use vellocity::agentcore::watchdog::{self, RunStatus, MAX_RECEIVES};
 use vellocity::app::App;
 use vellocity::local::table::{connect, DATABASE_FILE};
 use vellocity::ports::queue::{Queue, QueueError};
@@ -202,6 +203,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Runs of the AgentCore machine, named like Step Functions executions.
 pub struct LocalWorkflows {
+    app: App,
     interpreter: Arc<Interpreter>,
     machine: Machine,
     store: Arc<EngineStore>,
@@ -216,6 +218,7 @@ impl LocalWorkflows {
         interpreter.time_scale = time_scale;
         interpreter.history = store.clone();
         Ok(LocalWorkflows {
+            app: app.clone(),
             interpreter: Arc::new(interpreter),
             machine: workflow::machine().map_err(|e| e.to_string())?,
             store,
@@ -237,7 +240,8 @@ impl LocalWorkflows {
         past: Vec<Record>,
         caught_up: Option<tokio::sync::oneshot::Sender<()>>,
     ) {
-        let (interpreter, machine, store) = (
+        let (app, interpreter, machine, store) = (
+            self.app.clone(),
             self.interpreter.clone(),
             self.machine.clone(),
             self.store.clone(),
@@ -245,11 +249,17 @@ impl LocalWorkflows {
         let run_name = name.clone();
         let handle = tokio::spawn(async move {
             let outcome = interpreter
-                .resume(&machine, &run_name, input, past, caught_up)
+                .resume(&machine, &run_name, input.clone(), past, caught_up)
                 .await;
             let status = if outcome.result.is_ok() {
                 "succeeded"
             } else {
+                // What EventBridge's "Execution Status Change" does in AWS.
+                if let Ok(input) = serde_json::from_value(input) {
+                    if let Err(error) = watchdog::run_ended(&app, &input, RunStatus::Failed).await {
+                        tracing::error!(%error, run = %run_name, "settling the execution of a failed run failed");
+                    }
+                }
                 "failed"
             };
             if let Err(error) = store.end_run(&run_name, status) {
@@ -321,22 +331,24 @@ impl Workflows for LocalWorkflows {
     }
 }
 
-/// How often a message whose dispatch failed is retried before it is dead-lettered, as the
-/// deployed queue's `maxReceiveCount`.
-const MAX_RECEIVES: u32 = 5;
-
 /// The executions queue: a message is kept in the store before `send` returns, delivered to
 /// the dispatcher on its own task, retried with backoff, and dead-lettered when it cannot be
 /// dispatched; it leaves the store once dispatched.
 pub struct LocalQueue {
+    app: App,
     workflows: Arc<dyn Workflows>,
     store: Arc<EngineStore>,
 }
 
 impl LocalQueue {
-    /// A queue delivering to the dispatcher of `workflows`, kept in `store`.
-    pub fn new(workflows: Arc<dyn Workflows>, store: Arc<EngineStore>) -> Self {
-        LocalQueue { workflows, store }
+    /// A queue delivering to the dispatcher of `workflows`, kept in `store`; executions whose
+    /// message cannot be dispatched end in `app`'s table.
+    pub fn new(app: &App, workflows: Arc<dyn Workflows>, store: Arc<EngineStore>) -> Self {
+        LocalQueue {
+            app: app.clone(),
+            workflows,
+            store,
+        }
     }
 
     /// Messages that could not be dispatched.
@@ -348,7 +360,8 @@ impl LocalQueue {
     }
 
     fn deliver(&self, id: i64, body: String) {
-        let (workflows, store) = (self.workflows.clone(), self.store.clone());
+        let (app, workflows, store) =
+            (self.app.clone(), self.workflows.clone(), self.store.clone());
         tokio::spawn(async move {
             let mut receive = 1;
             let outcome = loop {
@@ -364,7 +377,12 @@ impl LocalQueue {
                         receive += 1;
                     }
                     Err(error) => {
-                        tracing::error!(%error, "dispatch kept failing; dead-lettered");
+                        tracing::error!(%error, "dispatch kept failing; dead-lettered, its execution failed with a refund");
+                        if let Some(Err(error)) =
+                            watchdog::give_up_dispatch(&app, &body, &error.to_string()).await
+                        {
+                            tracing::error!(%error, "failing an undispatchable execution failed");
+                        }
                         break store.dead_letter(id, &error.to_string());
                     }
                 }
@@ -398,7 +416,7 @@ impl Engine {
     pub fn new(app: &App, time_scale: f64, store: EngineStore) -> Result<Self, String> {
         let store = Arc::new(store);
         let workflows = Arc::new(LocalWorkflows::new(app, time_scale, store.clone())?);
-        let queue = Arc::new(LocalQueue::new(workflows.clone(), store));
+        let queue = Arc::new(LocalQueue::new(app, workflows.clone(), store));
         Ok(Engine { workflows, queue })
     }
 

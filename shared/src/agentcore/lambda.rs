@@ -8,11 +8,12 @@ use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
 
 use super::dispatch::{dispatch, DispatchError};
+use super::watchdog;
 use super::workflow::{self, Task, TaskError};
 use crate::api::lambda::build_app_with_sdk;
+use crate::app::App;
 use crate::aws::bedrock::Bedrock;
 use crate::aws::sqs::batch_item_failure;
-use crate::ports::workflows::Workflows;
 
 impl From<TaskError> for Diagnostic {
     /// The error's name becomes Lambda's `errorType`, which the state machine's Retry and
@@ -43,18 +44,36 @@ pub async fn run_task(task: Task) -> Result<(), lambda_runtime::Error> {
 }
 
 /// Dispatches a batch of queue messages; the failed ones are reported by id so that SQS
-/// redelivers only those (and, after the queue's `maxReceiveCount`, moves them to the DLQ).
-pub async fn dispatch_batch(workflows: &dyn Workflows, event: SqsEvent) -> SqsBatchResponse {
+/// redelivers only those. A message received for the last time that still cannot be
+/// dispatched ends its execution with a refund instead of leaving it queued forever.
+pub async fn dispatch_batch(app: &App, event: SqsEvent) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     for record in event.records {
         let id = record.message_id.unwrap_or_default();
-        match dispatch(workflows, record.body.as_deref().unwrap_or_default()).await {
+        let body = record.body.as_deref().unwrap_or_default();
+        let receives: u32 = record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
+        match dispatch(app.workflows.as_ref(), body).await {
             Ok(started) => {
                 tracing::info!(message_id = %id, execution_id = %started.execution_id, "workflow started")
             }
             Err(DispatchError::Poison(reason)) => {
                 tracing::error!(message_id = %id, %reason, "poison message; it will go to the DLQ");
                 response.batch_item_failures.push(batch_item_failure(id));
+            }
+            Err(error) if receives >= watchdog::MAX_RECEIVES => {
+                match watchdog::give_up_dispatch(app, body, &error.to_string()).await {
+                    Some(Ok(_)) => {
+                        tracing::error!(message_id = %id, %error, "dispatch kept failing; the execution failed with a refund")
+                    }
+                    _ => {
+                        tracing::error!(message_id = %id, %error, "dispatch kept failing; it will go to the DLQ");
+                        response.batch_item_failures.push(batch_item_failure(id));
+                    }
+                }
             }
             Err(error) => {
                 tracing::warn!(message_id = %id, %error, "dispatch failed; the message will be redelivered");
@@ -69,10 +88,29 @@ pub async fn dispatch_batch(workflows: &dyn Workflows, event: SqsEvent) -> SqsBa
 pub async fn run_dispatcher() -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init_lambda();
     let (app, _) = build_app_with_sdk().await?;
-    let workflows = app.workflows.clone();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let workflows = workflows.clone();
-        async move { Ok::<_, Diagnostic>(dispatch_batch(workflows.as_ref(), event.payload).await) }
+        let app = app.clone();
+        async move { Ok::<_, Diagnostic>(dispatch_batch(&app, event.payload).await) }
+    }))
+    .await
+}
+
+/// Runs the function EventBridge calls when a run of the state machine ends otherwise than
+/// by succeeding: it settles the run's execution if the run could not.
+pub async fn run_workflow_ended() -> Result<(), lambda_runtime::Error> {
+    crate::telemetry::init_lambda();
+    let (app, _) = build_app_with_sdk().await?;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<watchdog::RunEnded>| {
+        let app = app.clone();
+        async move {
+            watchdog::on_run_ended(&app, event.payload)
+                .await
+                .map(|_| ())
+                .map_err(|error| {
+                    tracing::error!(%error, "settling the execution of an ended run failed");
+                    TaskError::from(error)
+                })
+        }
     }))
     .await
 }

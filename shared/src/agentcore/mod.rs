@@ -8,4 +8,5 @@ pub mod dispatch;
 pub mod lambda;
 pub mod plan;
 pub mod prompts;
+pub mod watchdog;
 pub mod workflow;

@@ -1,0 +1,7 @@
+//! Called by EventBridge when an AgentCore run fails, times out or is aborted: settles its
+//! execution if the run could not.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    vellocity::agentcore::lambda::run_workflow_ended().await
+}
