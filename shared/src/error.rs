@@ -1,194 +1,281 @@
-//! The one error type of the API. Every failure leaves as
-//! `{"error":{"code","message","request_id","details"?}}` with the status its constructor
-//! documents; infrastructure failures keep their cause, which the edge that turns them into a
-//! 500 or a failed task logs once, and leave as a 500 that reveals nothing.
+//! The one error type of the use cases: each variant says what happened. How it is answered
+//! lives at the edges, once each: the HTTP status and code in [`crate::api::response`], the
+//! Step Functions error name in [`crate::agentcore::workflow::TaskError`]. Building an error
+//! logs nothing (a guarded write builds its error before it knows it will fail); the edge that
+//! turns a server error into a 500 or a failed task logs it once, with its cause, and tells the
+//! client nothing of it.
 
 use crate::domain::validation::{FieldError, FieldErrors};
 use crate::ports::table::TableError;
 
-/// An error answered to a client.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error {
-    /// HTTP status.
-    pub status: u16,
-    /// Stable, machine-readable code (`validation_failed`, `not_found`, …).
-    pub code: &'static str,
-    /// What happened and what to do, for a person.
-    pub message: String,
-    /// Field-level problems, for validation errors.
-    pub details: Option<Vec<FieldError>>,
-    /// What broke, for a server error: logged where it is answered, never sent.
-    pub cause: Option<String>,
+/// What went wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The request is malformed: it cannot be read at all.
+    #[error("{message}")]
+    BadRequest {
+        /// What is wrong with it.
+        problem: BadRequest,
+        /// What happened and what to do, for a person.
+        message: String,
+    },
+    /// The body does not parse into the expected shape (wrong types, unknown fields).
+    #[error("The request body is invalid: {message}")]
+    InvalidBody {
+        /// The parser's words.
+        message: String,
+        /// The field at fault, where known.
+        details: Option<Vec<FieldError>>,
+    },
+    /// The body is well-formed, but some values are not acceptable.
+    #[error("Some fields are invalid; see details.")]
+    Validation(Vec<FieldError>),
+    /// No valid credentials.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Authenticated, but the role or the scope is too weak.
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such thing in this team (also for other teams' ids).
+    #[error("No {0} with this id exists in your team.")]
+    NotFound(&'static str),
+    /// No route has this path.
+    #[error("No API route matches {0}.")]
+    RouteNotFound(String),
+    /// The path exists, the method does not.
+    #[error("{method} is not allowed here; use {}.", allowed.join(", "))]
+    MethodNotAllowed {
+        /// The method asked for.
+        method: String,
+        /// The methods the path has.
+        allowed: Vec<&'static str>,
+    },
+    /// The request conflicts with the current state.
+    #[error("{message}")]
+    Conflict {
+        /// Which conflict.
+        kind: Conflict,
+        /// What happened and what to do, for a person.
+        message: String,
+    },
+    /// The same `Idempotency-Key` was used for another request.
+    #[error("This Idempotency-Key was used for a different request (another body or path); use a new key for a new request.")]
+    IdempotencyKeyReused,
+    /// The team has too few credits.
+    #[error("{0}")]
+    InsufficientCredits(String),
+    /// The team's AWS Marketplace subscription is not active.
+    #[error("Your AWS Marketplace subscription is not active, so new executions cannot start; your data stays readable. Renew the subscription in AWS Marketplace.")]
+    SubscriptionInactive,
+    /// The body is over the limit (bytes).
+    #[error("The request body is larger than the limit of {} KB.", .0 / 1024)]
+    PayloadTooLarge(usize),
+    /// The request's headers are too large, or too many.
+    #[error("{0}")]
+    HeadersTooLarge(String),
+    /// The body is not JSON.
+    #[error("Send the body as JSON with Content-Type: application/json.")]
+    UnsupportedMediaType,
+    /// Too many requests right now; retrying later works.
+    #[error("Too many requests right now; retry with backoff.")]
+    Throttled,
+    /// A service this request needs is unavailable right now; retrying later can work.
+    #[error("{message}")]
+    Unavailable {
+        /// What to do, for a person.
+        message: String,
+        /// What broke, for the log.
+        cause: Option<String>,
+    },
+    /// Something broke on our side.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The conflicts a request can run into, each with its stable code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflict {
+    /// The record changed while the request ran.
+    Changed,
+    /// The person is a member already.
+    AlreadyMember,
+    /// A Marketplace customer has a team already.
+    AlreadyRegistered,
+    /// The run stopped waiting for the approval before it arrived.
+    ApprovalExpired,
+    /// A company still has products.
+    CompanyHasProducts,
+    /// A Marketplace customer is stored already.
+    CustomerExists,
+    /// An execution changed while it was being settled.
+    ExecutionChanged,
+    /// An execution has ended.
+    ExecutionFinished,
+    /// A request with the same `Idempotency-Key` is still running.
+    IdempotencyInProgress,
+    /// Agents name the record as their default.
+    InUseByAgents,
+    /// The team's last owner.
+    LastOwner,
+    /// The execution is not waiting for approval.
+    NotAwaitingApproval,
+    /// An execution's usage is recorded already.
+    UsageRecorded,
+}
+
+impl Conflict {
+    /// The code clients see.
+    pub fn code(self) -> &'static str {
+        match self {
+            Conflict::Changed => "conflict",
+            Conflict::AlreadyMember => "already_member",
+            Conflict::AlreadyRegistered => "already_registered",
+            Conflict::ApprovalExpired => "approval_expired",
+            Conflict::CompanyHasProducts => "company_has_products",
+            Conflict::CustomerExists => "customer_exists",
+            Conflict::ExecutionChanged => "execution_changed",
+            Conflict::ExecutionFinished => "execution_finished",
+            Conflict::IdempotencyInProgress => "idempotency_in_progress",
+            Conflict::InUseByAgents => "in_use_by_agents",
+            Conflict::LastOwner => "last_owner",
+            Conflict::NotAwaitingApproval => "not_awaiting_approval",
+            Conflict::UsageRecorded => "usage_recorded",
+        }
+    }
+}
+
+/// Why a request cannot be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadRequest {
+    /// A pagination cursor this API did not return, or one of another listing.
+    InvalidCursor,
+    /// An `Idempotency-Key` that is not 1–255 visible ASCII characters.
+    InvalidIdempotencyKey,
+    /// Unknown, repeated or invalid query parameters.
+    InvalidQuery,
+    /// A body that is not JSON.
+    MalformedJson,
+    /// Not HTTP/1.1 the server can read.
+    MalformedRequest,
+    /// No body where the route needs one.
+    MissingBody,
+}
+
+impl BadRequest {
+    /// The code clients see.
+    pub fn code(self) -> &'static str {
+        match self {
+            BadRequest::InvalidCursor => "invalid_cursor",
+            BadRequest::InvalidIdempotencyKey => "invalid_idempotency_key",
+            BadRequest::InvalidQuery => "invalid_query",
+            BadRequest::MalformedJson => "malformed_json",
+            BadRequest::MalformedRequest => "malformed_request",
+            BadRequest::MissingBody => "missing_body",
+        }
+    }
 }
 
 impl Error {
-    fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        Error {
-            status,
-            code,
+    /// The request cannot be read.
+    pub fn bad_request(problem: BadRequest, message: impl Into<String>) -> Self {
+        Error::BadRequest {
+            problem,
             message: message.into(),
-            details: None,
-            cause: None,
         }
     }
 
-    /// 400: the request is malformed (bad JSON, wrong types, bad query parameters).
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Error::new(400, code, message)
-    }
-
-    /// 400 with field details: the body does not parse into the expected shape.
+    /// The body does not parse; `field` names where, if known.
     pub fn invalid_body(field: Option<String>, message: impl Into<String>) -> Self {
         let message = message.into();
-        let mut error = Error::new(
-            400,
-            "invalid_body",
-            format!("The request body is invalid: {message}"),
-        );
-        if let Some(field) = field.filter(|f| !f.is_empty() && f != ".") {
-            error.details = Some(vec![FieldError { field, message }]);
-        }
-        error
+        let details = field.filter(|f| !f.is_empty() && f != ".").map(|field| {
+            vec![FieldError {
+                field,
+                message: message.clone(),
+            }]
+        });
+        Error::InvalidBody { message, details }
     }
 
-    /// 401: no valid credentials.
+    /// No valid credentials.
     pub fn unauthenticated(message: impl Into<String>) -> Self {
-        Error::new(401, "unauthenticated", message)
+        Error::Unauthenticated(message.into())
     }
 
-    /// 402: the team has too few credits.
+    /// The team has too few credits.
     pub fn insufficient_credits(message: impl Into<String>) -> Self {
-        Error::new(402, "insufficient_credits", message)
+        Error::InsufficientCredits(message.into())
     }
 
-    /// 403: authenticated, but the role or the scope is too weak.
+    /// The role or the scope is too weak.
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Error::new(403, "forbidden", message)
+        Error::Forbidden(message.into())
     }
 
-    /// 403 `subscription_inactive`: the team's AWS Marketplace subscription is not active.
-    pub fn subscription_inactive() -> Self {
-        Error::new(
-            403,
-            "subscription_inactive",
-            "Your AWS Marketplace subscription is not active, so new executions cannot start; \
-             your data stays readable. Renew the subscription in AWS Marketplace.",
-        )
+    /// No such thing in this team.
+    pub fn not_found(what: &'static str) -> Self {
+        Error::NotFound(what)
     }
 
-    /// 404: no such thing in this team (also for other teams' ids).
-    pub fn not_found(what: &str) -> Self {
-        Error::new(
-            404,
-            "not_found",
-            format!("No {what} with this id exists in your team."),
-        )
+    /// A conflict of a named kind.
+    pub fn conflict(kind: Conflict, message: impl Into<String>) -> Self {
+        Error::Conflict {
+            kind,
+            message: message.into(),
+        }
     }
 
-    /// 404: no route has this path.
-    pub fn route_not_found(path: &str) -> Self {
-        Error::new(
-            404,
-            "route_not_found",
-            format!("No API route matches {path}."),
-        )
-    }
-
-    /// 405: the path exists, the method does not.
-    pub fn method_not_allowed(method: &str, allowed: &[&str]) -> Self {
-        Error::new(
-            405,
-            "method_not_allowed",
-            format!("{method} is not allowed here; use {}.", allowed.join(", ")),
-        )
-    }
-
-    /// 409: the request conflicts with the current state.
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Error::new(409, code, message)
-    }
-
-    /// 413: the body is over the limit.
-    pub fn payload_too_large(limit: usize) -> Self {
-        Error::new(
-            413,
-            "payload_too_large",
-            format!(
-                "The request body is larger than the limit of {} KB.",
-                limit / 1024
-            ),
-        )
-    }
-
-    /// 431: the request's headers are too large, or too many.
-    pub fn headers_too_large(message: impl Into<String>) -> Self {
-        Error::new(431, "request_header_fields_too_large", message)
-    }
-
-    /// 415: the body is not JSON.
-    pub fn unsupported_media_type() -> Self {
-        Error::new(
-            415,
-            "unsupported_media_type",
-            "Send the body as JSON with Content-Type: application/json.",
-        )
-    }
-
-    /// 422: the body is well-formed, but its values are not acceptable.
+    /// Invalid values, with a message per field.
     pub fn validation(errors: FieldErrors) -> Self {
-        let mut error = Error::new(
-            422,
-            "validation_failed",
-            "Some fields are invalid; see details.",
-        );
-        error.details = Some(errors.into_vec());
-        error
+        Error::Validation(errors.into_vec())
     }
 
-    /// 422 for one field.
+    /// One invalid field.
     pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
         let mut errors = FieldErrors::default();
         errors.add(field, message);
         Error::validation(errors)
     }
 
-    /// 422 with a specific code and no field details.
-    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
-        Error::new(422, code, message)
-    }
-
-    /// 429: slow down.
-    pub fn too_many_requests() -> Self {
-        Error::new(
-            429,
-            "too_many_requests",
-            "Too many requests right now; retry with backoff.",
-        )
-    }
-
-    /// 503: a service this request needs is unavailable right now; retrying later can work.
+    /// A service this request needs is unavailable right now.
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Error::new(503, "service_unavailable", message)
-    }
-
-    /// The same error, keeping what broke for the log.
-    pub fn caused_by(self, cause: impl std::fmt::Display) -> Self {
-        Error {
-            cause: Some(cause.to_string()),
-            ..self
+        Error::Unavailable {
+            message: message.into(),
+            cause: None,
         }
     }
 
-    /// 500: something broke on our side. The cause is kept for the log, never sent; building
-    /// one logs nothing (a guarded write builds its error before it knows it will fail).
+    /// The same error, keeping what broke for the log (for errors that keep a cause).
+    pub fn caused_by(self, broke: impl std::fmt::Display) -> Self {
+        match self {
+            Error::Unavailable { message, .. } => Error::Unavailable {
+                message,
+                cause: Some(broke.to_string()),
+            },
+            Error::Internal(_) => Error::Internal(broke.to_string()),
+            other => other,
+        }
+    }
+
+    /// Something broke on our side; `cause` is for the log, never for the client.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        Error {
-            cause: Some(cause.to_string()),
-            ..Error::new(
-                500,
-                "internal_error",
-                "Something went wrong on our side; retry later or contact support with the request id.",
-            )
+        Error::Internal(cause.to_string())
+    }
+
+    /// The field-level problems, for validation errors.
+    pub fn details(&self) -> Option<&[FieldError]> {
+        match self {
+            Error::Validation(details) => Some(details),
+            Error::InvalidBody { details, .. } => details.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// What broke, for a server error.
+    pub fn cause(&self) -> Option<&str> {
+        match self {
+            Error::Internal(cause) => Some(cause),
+            Error::Unavailable { cause, .. } => cause.as_deref(),
+            _ => None,
         }
     }
 }
@@ -197,14 +284,14 @@ impl From<TableError> for Error {
     fn from(error: TableError) -> Self {
         match error {
             TableError::ConditionFailed => Error::conflict(
-                "conflict",
+                Conflict::Changed,
                 "The record changed while this request ran; retry it.",
             ),
             TableError::InvalidCursor => Error::bad_request(
-                "invalid_cursor",
+                BadRequest::InvalidCursor,
                 "The cursor does not belong to this listing; start again without it.",
             ),
-            TableError::Throttled => Error::too_many_requests(),
+            TableError::Throttled => Error::Throttled,
             other => Error::internal(other),
         }
     }
@@ -215,15 +302,3 @@ impl From<FieldErrors> for Error {
         Error::validation(errors)
     }
 }
-
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status, self.code, self.message)?;
-        match &self.cause {
-            Some(cause) => write!(f, " (cause: {cause})"),
-            None => Ok(()),
-        }
-    }
-}
-
-impl std::error::Error for Error {}

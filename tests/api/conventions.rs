@@ -244,10 +244,13 @@ async fn a_duplicate_while_the_first_request_runs_is_refused_and_a_failed_one_ca
         panic!("the first request runs");
     };
     let duplicate = begin().await.unwrap_err();
-    assert_eq!(
-        (duplicate.status, duplicate.code),
-        (409, "idempotency_in_progress")
-    );
+    assert!(matches!(
+        duplicate,
+        vellocity::error::Error::Conflict {
+            kind: vellocity::error::Conflict::IdempotencyInProgress,
+            ..
+        }
+    ));
     // A failure on our side releases the claim, so the client's retry runs.
     idempotency::abandon(&app.stack.app, claim).await;
     assert!(matches!(begin().await.unwrap(), Begin::Proceed(_)));

@@ -15,7 +15,7 @@ use vellocity::domain::resources::{CompanyDraft, PartnerDraft, ProductDraft};
 use vellocity::domain::step::StepStatus;
 use vellocity::error::Error;
 
-use crate::Stack;
+use crate::{explain, Stack};
 
 /// The demo's request.
 pub const REQUEST: &str = "Write a launch blog post for Deploy Guard in our brand voice, LinkedIn and X posts to announce it, a banner image, and find the best co-sell partners for it.";
@@ -31,7 +31,7 @@ async fn create<D: resources::Resource>(
 ) -> Result<String, String> {
     let record = resources::create::<D>(app, caller, draft(value)?)
         .await
-        .map_err(|e: Error| e.message)?;
+        .map_err(|e: Error| explain(&e))?;
     Ok(record.id)
 }
 
@@ -46,7 +46,7 @@ pub async fn run(stack: &Stack, out: &mut impl Write) -> Result<Execution, Strin
     let started = Instant::now();
     let created = teams::create_team(app, "Acme GTM", "owner@acme.example")
         .await
-        .map_err(|e| e.message)?;
+        .map_err(|e| explain(&e))?;
     let caller = created.owner_caller("demo");
     say(
         out,
@@ -91,7 +91,7 @@ pub async fn run(stack: &Stack, out: &mut impl Write) -> Result<Execution, Strin
     let request: ExecutionRequest = draft(json!({ "request": REQUEST }))?;
     let execution = executions::start(app, &caller, &agent, request)
         .await
-        .map_err(|e| e.message)?;
+        .map_err(|e| explain(&e))?;
     say(
         out,
         format!(
@@ -105,7 +105,7 @@ pub async fn run(stack: &Stack, out: &mut impl Write) -> Result<Execution, Strin
     let finished = loop {
         let current = executions::find(app, &caller.team_id, &execution.id)
             .await
-            .map_err(|e| e.message)?
+            .map_err(|e| explain(&e))?
             .ok_or("the execution vanished")?;
         if !planned && !current.steps.is_empty() {
             planned = true;
@@ -187,7 +187,9 @@ pub async fn run(stack: &Stack, out: &mut impl Write) -> Result<Execution, Strin
     if let Some(error) = &finished.error {
         say(out, format!("\nError: {} — {}", error.code, error.message));
     }
-    let team = teams::get_team(app, &caller).await.map_err(|e| e.message)?;
+    let team = teams::get_team(app, &caller)
+        .await
+        .map_err(|e| explain(&e))?;
     say(
         out,
         format!(

@@ -29,6 +29,21 @@ use vellocity::ports::SystemClock;
 
 use crate::engine::{Engine, EngineStore, LocalQueue, LocalWorkflows};
 
+/// An error as one line for a person at a terminal: what to do, the fields at fault, or, for a
+/// server error, what broke (the operator running a command is who needs it).
+pub fn explain(error: &Error) -> String {
+    if let Some(cause) = error.cause() {
+        return cause.to_owned();
+    }
+    let details: String = error
+        .details()
+        .unwrap_or_default()
+        .iter()
+        .map(|d| format!(" {}: {}.", d.field, d.message))
+        .collect();
+    format!("{error}{details}")
+}
+
 /// A request id, as API Gateway gives every request one.
 pub fn new_request_id() -> String {
     format!("local-{}", ulid::Ulid::new())
@@ -151,18 +166,18 @@ impl Stack {
         let (route, path_params) = match routes::find(&request.method, &request.path) {
             Match::Found(route, params) => (route, params),
             Match::WrongMethod(allowed) => {
-                let error = Error::method_not_allowed(&request.method, &allowed);
-                let mut response = error_response(&error, request_id.to_owned());
-                response.headers.push(("allow", allowed.join(", ")));
-                return Ok(response);
+                return Err(Error::MethodNotAllowed {
+                    method: request.method,
+                    allowed,
+                })
             }
-            Match::NoRoute => return Err(Error::route_not_found(&request.path)),
+            Match::NoRoute => return Err(Error::RouteNotFound(request.path)),
         };
         let header = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok());
         let caller =
             auth::authenticate(&self.app, header("authorization"), header("x-team-id")).await?;
         if request.body.len() > BODY_LIMIT {
-            return Err(Error::payload_too_large(BODY_LIMIT));
+            return Err(Error::PayloadTooLarge(BODY_LIMIT));
         }
         let query = form_urlencoded::parse(request.query.as_bytes())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))

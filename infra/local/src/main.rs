@@ -14,7 +14,7 @@ use vellocity::domain::plans::Plans;
 use vellocity::local::marketplace::LocalMarketplace;
 use vellocity::marketplace::{lambda, metering};
 use vellocity::ports::SystemClock;
-use vellocity_local::{samples, server, Stack};
+use vellocity_local::{explain, samples, server, Stack};
 
 #[derive(Parser)]
 #[command(
@@ -150,20 +150,6 @@ fn claim(data_dir: &std::path::Path) -> Result<std::fs::File, String> {
     }
 }
 
-/// An API error as one line for a person at a terminal; an operator sees what broke.
-fn explain(error: vellocity::error::Error) -> String {
-    let details: String = error
-        .details
-        .iter()
-        .flatten()
-        .map(|d| format!(" {}: {}.", d.field, d.message))
-        .collect();
-    match &error.cause {
-        Some(cause) => cause.clone(),
-        None => format!("{}{details}", error.message),
-    }
-}
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     vellocity::telemetry::init_local();
@@ -210,7 +196,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let app = admin_app(table, &data_dir).await?;
             let created = teams::create_team(&app, &name, &owner_email)
                 .await
-                .map_err(explain)?;
+                .map_err(|e| explain(&e))?;
             let out =
                 serde_json::json!({ "team_id": created.team.id, "api_key": created.key.secret });
             println!("{out}");
@@ -228,7 +214,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::SeedEvents { table } => {
             let stack = Stack::new(deployed_app(table.clone()).await?, 0.0)?;
-            samples::seed(&stack).await.map_err(explain)?;
+            samples::seed(&stack).await.map_err(|e| explain(&e))?;
             let out = serde_json::json!({ "table": table, "team_id": samples::TEAM });
             println!("{out}");
             Ok(())
@@ -264,7 +250,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             let report = metering::run(&stack.app, &stack.marketplace, metering::Scope::All)
                 .await
-                .map_err(explain)?;
+                .map_err(|e| explain(&e))?;
             println!(
                 "{}",
                 serde_json::to_string(&report).map_err(|e| e.to_string())?
@@ -301,7 +287,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let app = admin_app(table, &data_dir).await?;
             let team = credits::adjust(&app, &team_id, amount, &reason)
                 .await
-                .map_err(explain)?;
+                .map_err(|e| explain(&e))?;
             println!(
                 "{}",
                 serde_json::json!({ "team_id": team.id, "balance": team.credits.balance })

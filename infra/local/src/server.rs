@@ -19,7 +19,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use vellocity::api::request::BODY_LIMIT;
-use vellocity::error::Error;
+use vellocity::error::{BadRequest, Error};
 
 use crate::{error_response, new_request_id, HttpRequest, Stack};
 
@@ -112,13 +112,13 @@ async fn read_head(stream: &mut TcpStream) -> io::Result<Head> {
 
 fn malformed(why: &str) -> Error {
     Error::bad_request(
-        "malformed_request",
+        BadRequest::MalformedRequest,
         format!("The request could not be read as HTTP/1.1: {why}."),
     )
 }
 
 fn too_large() -> Error {
-    Error::headers_too_large(format!(
+    Error::HeadersTooLarge(format!(
         "The request's headers are larger than {} KB, or more than {MAX_HEADERS}.",
         HEAD_LIMIT / 1024
     ))
@@ -189,9 +189,7 @@ async fn answer(stack: &Stack, request: hyper::Request<Incoming>) -> hyper::Resp
     let (parts, body) = request.into_parts();
     // Read at most one byte past the limit: enough to know the body is too large.
     let response = match Limited::new(body, BODY_LIMIT + 1).collect().await {
-        Err(_) => {
-            error_response(&Error::payload_too_large(BODY_LIMIT), new_request_id()).into_http()
-        }
+        Err(_) => error_response(&Error::PayloadTooLarge(BODY_LIMIT), new_request_id()).into_http(),
         Ok(collected) => {
             let request = HttpRequest {
                 method: parts.method.to_string(),

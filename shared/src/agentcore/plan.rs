@@ -105,13 +105,13 @@ pub fn validate(answer: &str, allowed: &[String], max_steps: usize) -> Result<Pl
         }
         if let Err(error) = spec.validate_input(step.input.clone()) {
             let details: Vec<String> = error
-                .details
+                .details()
                 .unwrap_or_default()
-                .into_iter()
+                .iter()
                 .map(|d| format!("{}: {}", d.field, d.message))
                 .collect();
             let why = if details.is_empty() {
-                error.message
+                error.to_string()
             } else {
                 details.join(", ")
             };

@@ -74,8 +74,9 @@ impl TaskError {
 
 impl From<Error> for TaskError {
     fn from(error: Error) -> Self {
-        match error.status {
-            429 => TaskError::Throttled(error.message),
+        match error {
+            Error::Throttled => TaskError::Throttled(error.to_string()),
+            Error::Unavailable { .. } => TaskError::Unavailable(error.to_string()),
             _ => TaskError::Internal(error.to_string()),
         }
     }

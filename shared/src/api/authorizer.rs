@@ -7,6 +7,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use serde::Serialize;
 
 use crate::app::{auth, App, Caller};
+use crate::error::Error;
 
 /// The response API Gateway expects from a REQUEST authorizer.
 #[derive(Debug, Serialize, PartialEq)]
@@ -66,16 +67,19 @@ pub async fn authorize(
             policy_document: policy("Allow", api_wide(&method_arn)),
             context: context_of(&caller),
         }),
-        Err(error) if error.status == 401 => {
-            tracing::info!(reason = %error.message, "credentials refused");
+        Err(Error::Unauthenticated(reason)) => {
+            tracing::info!(%reason, "credentials refused");
             Err(UNAUTHORIZED.into())
         }
-        Err(error) if error.status == 403 => Ok(AuthorizerResponse {
+        Err(Error::Forbidden(reason)) => Ok(AuthorizerResponse {
             principal_id: "denied".into(),
             policy_document: policy("Deny", method_arn),
-            context: serde_json::json!({ "reason": error.message }),
+            context: serde_json::json!({ "reason": reason }),
         }),
-        Err(error) => Err(error.into()),
+        Err(error) => {
+            tracing::error!(%error, "the authorizer failed");
+            Err(error.into())
+        }
     }
 }
 

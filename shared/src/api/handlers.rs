@@ -8,7 +8,7 @@ use crate::domain::agent::AgentDraft;
 use crate::domain::execution::ExecutionStatus;
 use crate::domain::ids::AgentId;
 use crate::domain::resources::{CompanyDraft, PartnerDraft, ProductDraft};
-use crate::error::Error;
+use crate::error::{BadRequest, Error};
 
 use super::request::ApiRequest;
 use super::response::ApiResponse;
@@ -111,8 +111,9 @@ fn execution_filter(req: &ApiRequest) -> Result<ExecutionFilter, Error> {
     let agent_id = req
         .query_value("agent_id")?
         .map(|id| {
-            AgentId::parse(id)
-                .map_err(|e| Error::bad_request("invalid_query", format!("`agent_id` {e}.")))
+            AgentId::parse(id).map_err(|e| {
+                Error::bad_request(BadRequest::InvalidQuery, format!("`agent_id` {e}."))
+            })
         })
         .transpose()?;
     let status = req
@@ -120,7 +121,7 @@ fn execution_filter(req: &ApiRequest) -> Result<ExecutionFilter, Error> {
         .map(|text| {
             serde_json::from_value::<ExecutionStatus>(text.into()).map_err(|_| {
                 Error::bad_request(
-                    "invalid_query",
+                    BadRequest::InvalidQuery,
                     "`status` must be one of queued, running, awaiting_approval, succeeded, failed, cancelled.",
                 )
             })

@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use crate::app::items::decode_json;
 use crate::app::records::PageRequest;
 use crate::app::Caller;
-use crate::error::Error;
+use crate::error::{BadRequest, Error};
 use crate::ports::table::Cursor;
 
 /// The largest accepted body.
@@ -61,7 +61,7 @@ impl ApiRequest {
                 known.join(", ")
             };
             return Err(Error::bad_request(
-                "invalid_query",
+                BadRequest::InvalidQuery,
                 format!("Unknown query parameter `{name}`; this route accepts {expected}."),
             ));
         }
@@ -74,7 +74,7 @@ impl ApiRequest {
         let first = values.next().map(|(_, v)| v.as_str());
         if values.next().is_some() {
             return Err(Error::bad_request(
-                "invalid_query",
+                BadRequest::InvalidQuery,
                 format!("Give `{name}` at most once."),
             ));
         }
@@ -98,7 +98,7 @@ impl ApiRequest {
                 .filter(|n| (1..=MAX_PAGE).contains(n))
                 .ok_or_else(|| {
                     Error::bad_request(
-                        "invalid_query",
+                        BadRequest::InvalidQuery,
                         format!("`limit` must be a whole number from 1 to {MAX_PAGE}."),
                     )
                 })?,
@@ -107,7 +107,7 @@ impl ApiRequest {
             None => None,
             Some(text) => Some(Cursor::decode(text).ok_or_else(|| {
                 Error::bad_request(
-                    "invalid_cursor",
+                    BadRequest::InvalidCursor,
                     "The cursor is not one this API returned; start again without it.",
                 )
             })?),
@@ -119,22 +119,22 @@ impl ApiRequest {
     /// well-formed.
     pub fn json_value(&self) -> Result<serde_json::Value, Error> {
         if self.body.len() > BODY_LIMIT {
-            return Err(Error::payload_too_large(BODY_LIMIT));
+            return Err(Error::PayloadTooLarge(BODY_LIMIT));
         }
         let content_type = self.header("content-type").unwrap_or_default();
         let essence = content_type.split(';').next().unwrap_or_default().trim();
         if self.body.iter().all(u8::is_ascii_whitespace) {
             return Err(Error::bad_request(
-                "missing_body",
+                BadRequest::MissingBody,
                 "This route needs a JSON body.",
             ));
         }
         if !essence.eq_ignore_ascii_case("application/json") {
-            return Err(Error::unsupported_media_type());
+            return Err(Error::UnsupportedMediaType);
         }
         serde_json::from_slice(&self.body).map_err(|e| {
             Error::bad_request(
-                "malformed_json",
+                BadRequest::MalformedJson,
                 format!(
                     "The body is not valid JSON: {e} (line {}, column {}).",
                     e.line(),

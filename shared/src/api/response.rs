@@ -59,32 +59,68 @@ impl ApiResponse {
             .unwrap_or_default()
     }
 
-    /// The error envelope: `{"error":{"code","message","request_id","details"?}}`. This is
-    /// where a server error is logged, once, with its cause.
+    /// The error envelope: `{"error":{"code","message","request_id","details"?}}`, with the
+    /// status of [`status_and_code`]. This is where a server error is logged, once, with its
+    /// cause; the client learns nothing of it.
     pub fn error(error: &Error, request_id: &str) -> ApiResponse {
-        if error.status >= 500 {
-            tracing::error!(%request_id, %error, "answered with a server error");
-        }
+        let (status, code) = status_and_code(error);
+        let message = match error {
+            Error::Internal(cause) => {
+                tracing::error!(%request_id, %cause, "answered 500");
+                "Something went wrong on our side; retry later or contact support with the request id.".to_owned()
+            }
+            Error::Unavailable { message, cause } => {
+                tracing::error!(%request_id, cause = cause.as_deref().unwrap_or("unknown"), "answered 503");
+                message.clone()
+            }
+            other => other.to_string(),
+        };
         let mut inner = serde_json::json!({
-            "code": error.code,
-            "message": error.message,
+            "code": code,
+            "message": message,
             "request_id": request_id,
         });
-        if let Some(details) = &error.details {
-            inner["details"] = serde_json::to_value(details).unwrap_or_default();
+        if let Some(details) = error.details() {
+            inner["details"] = serde_json::json!(details
+                .iter()
+                .map(|d| serde_json::json!({"field": d.field, "message": d.message}))
+                .collect::<Vec<_>>());
         }
-        let body = serde_json::json!({ "error": inner }).to_string();
         let mut headers = Vec::new();
-        if error.status == 401 {
-            headers.push(("www-authenticate", "Bearer".to_owned()));
-        }
-        if error.status == 429 {
-            headers.push(("retry-after", "1".to_owned()));
+        match error {
+            Error::Unauthenticated(_) => headers.push(("www-authenticate", "Bearer".to_owned())),
+            Error::Throttled => headers.push(("retry-after", "1".to_owned())),
+            Error::MethodNotAllowed { allowed, .. } => headers.push(("allow", allowed.join(", "))),
+            _ => {}
         }
         ApiResponse {
-            status: error.status,
-            body: Some(body),
+            status,
+            body: Some(serde_json::json!({ "error": inner }).to_string()),
             headers,
         }
+    }
+}
+
+/// The one mapping of errors to HTTP: status and the stable code clients branch on.
+pub fn status_and_code(error: &Error) -> (u16, &'static str) {
+    match error {
+        Error::BadRequest { problem, .. } => (400, problem.code()),
+        Error::InvalidBody { .. } => (400, "invalid_body"),
+        Error::Unauthenticated(_) => (401, "unauthenticated"),
+        Error::InsufficientCredits(_) => (402, "insufficient_credits"),
+        Error::Forbidden(_) => (403, "forbidden"),
+        Error::SubscriptionInactive => (403, "subscription_inactive"),
+        Error::NotFound(_) => (404, "not_found"),
+        Error::RouteNotFound(_) => (404, "route_not_found"),
+        Error::MethodNotAllowed { .. } => (405, "method_not_allowed"),
+        Error::Conflict { kind, .. } => (409, kind.code()),
+        Error::PayloadTooLarge(_) => (413, "payload_too_large"),
+        Error::UnsupportedMediaType => (415, "unsupported_media_type"),
+        Error::Validation(_) => (422, "validation_failed"),
+        Error::IdempotencyKeyReused => (422, "idempotency_key_reused"),
+        Error::Throttled => (429, "too_many_requests"),
+        Error::HeadersTooLarge(_) => (431, "request_header_fields_too_large"),
+        Error::Internal(_) => (500, "internal_error"),
+        Error::Unavailable { .. } => (503, "service_unavailable"),
     }
 }

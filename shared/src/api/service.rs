@@ -81,23 +81,24 @@ async fn run(app: &App, route_id: RouteId, req: &ApiRequest) -> Result<ApiRespon
             };
             idempotency::finish(app, claim, stored).await?;
         }
-        Err(error) if error.status < 500 && error.status != 409 && error.status != 429 => {
-            let body = ApiResponse::error(error, &req.request_id)
-                .body
-                .unwrap_or_default();
-            idempotency::finish(
-                app,
-                claim,
-                StoredResponse {
-                    status: error.status,
-                    body,
-                },
-            )
-            .await?;
+        Err(error) if replays_the_same(error) => {
+            let answer = ApiResponse::error(error, &req.request_id);
+            let stored = StoredResponse {
+                status: answer.status,
+                body: answer.body.unwrap_or_default(),
+            };
+            idempotency::finish(app, claim, stored).await?;
         }
         Err(_) => idempotency::abandon(app, claim).await,
     }
     outcome
+}
+
+/// Whether the same request would fail the same way again: client errors other than
+/// conflicts and throttling, which a retry may get past.
+fn replays_the_same(error: &Error) -> bool {
+    let (status, _) = super::response::status_and_code(error);
+    status < 500 && !matches!(error, Error::Conflict { .. } | Error::Throttled)
 }
 
 /// The path a request was sent to: the route's template with its parameters filled in.

@@ -14,7 +14,7 @@ use super::{keys, App, Caller};
 use crate::domain::access::Scope;
 use crate::domain::ids::{ApiKeyId, TeamId, UserId};
 use crate::domain::team::{ApiKey, ApiKeyRequest, NewApiKey};
-use crate::error::Error;
+use crate::error::{Conflict, Error};
 use crate::ports::rfc3339;
 use crate::ports::table::{Condition, Index, Item, Query, Update, UpdateAction, WriteOp};
 
@@ -99,7 +99,7 @@ pub fn issue(
         "api_key",
     )?;
     listing_item.insert("secret_sha256".into(), hash.clone().into());
-    let clash = || Error::conflict("conflict", "Key generation collided; retry.");
+    let clash = || Error::conflict(Conflict::Changed, "Key generation collided; retry.");
     let writes = vec![
         Guarded::new(
             WriteOp::Put {
@@ -206,7 +206,12 @@ fn revocation(key: &ApiKey, item: &Item, reason: &str, now: &str) -> Result<Vec<
         .get("secret_sha256")
         .and_then(|v| v.as_str())
         .ok_or_else(|| Error::internal("API key listing without hash"))?;
-    let changed = || Error::conflict("conflict", "This key changed while the request ran; retry.");
+    let changed = || {
+        Error::conflict(
+            Conflict::Changed,
+            "This key changed while the request ran; retry.",
+        )
+    };
     Ok(vec![
         Guarded::new(
             WriteOp::Update(Update {

@@ -8,7 +8,7 @@ use super::records::{commit, listing, Guarded, Listing, PageRequest};
 use super::{keys, App};
 use crate::domain::ids::{LedgerEntryId, TeamId};
 use crate::domain::team::{Team, CREDITS_BALANCE};
-use crate::error::Error;
+use crate::error::{Conflict, Error};
 use crate::ports::rfc3339;
 use crate::ports::table::{CompareOp, Condition, Index, Key, Query, Update, UpdateAction, WriteOp};
 
@@ -74,7 +74,7 @@ pub fn entry(
             item: to_item(&entry, &entry_key(team, &entry.id), "ledger_entry")?,
             condition: Some(Condition::item_absent()),
         },
-        Error::conflict("conflict", "Ledger entry ids collided; retry."),
+        Error::conflict(Conflict::Changed, "Ledger entry ids collided; retry."),
     );
     Ok((entry, write))
 }

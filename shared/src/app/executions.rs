@@ -20,7 +20,7 @@ use crate::domain::execution::{
 use crate::domain::ids::{AgentId, ExecutionId, TeamId};
 use crate::domain::resources::{CompanyDraft, PartnerDraft, ProductDraft};
 use crate::domain::team::{CREDITS_BALANCE, CREDITS_RESERVED};
-use crate::error::Error;
+use crate::error::{Conflict, Error};
 use crate::ports::rfc3339;
 use crate::ports::table::{
     CompareOp, Condition, Cursor, Index, Key, Query, SortKey, Update, UpdateAction, WriteOp,
@@ -131,7 +131,7 @@ pub async fn create(
     let mut writes = vec![
         Guarded::new(
             WriteOp::Put { item, condition: Some(Condition::item_absent()) },
-            Error::conflict("conflict", "Execution ids collided; retry."),
+            Error::conflict(Conflict::Changed, "Execution ids collided; retry."),
         ),
         Guarded::new(
             WriteOp::Update(Update {
@@ -315,7 +315,7 @@ pub async fn cancel(app: &App, caller: &Caller, id: &str) -> Result<Execution, E
 
 fn finished(execution: &Execution) -> Error {
     Error::conflict(
-        "execution_finished",
+        Conflict::ExecutionFinished,
         format!(
             "The execution has already ended ({}); only queued, running or waiting executions can be cancelled.",
             execution.status.as_str()
@@ -325,7 +325,7 @@ fn finished(execution: &Execution) -> Error {
 
 fn not_awaiting_approval(execution: &Execution) -> Error {
     Error::conflict(
-        "not_awaiting_approval",
+        Conflict::NotAwaitingApproval,
         format!(
             "The execution is {}, not waiting for approval.",
             execution.status.as_str()
@@ -399,7 +399,7 @@ pub async fn decide(
         vec![Guarded::new(
             WriteOp::Update(resumed),
             Error::conflict(
-                "not_awaiting_approval",
+                Conflict::NotAwaitingApproval,
                 "The execution changed while it was being approved; read it again.",
             ),
         )],
@@ -426,7 +426,7 @@ pub async fn decide(
             )
             .await?;
             return Err(Error::conflict(
-                "approval_expired",
+                Conflict::ApprovalExpired,
                 "The execution stopped waiting for approval before this decision arrived; it has ended and its credits were refunded.",
             ));
         }
@@ -536,12 +536,15 @@ pub async fn end(
             return Ok(Ending::AlreadyEnded(current));
         }
         match settle_once(app, team, current, &settlement).await {
-            Err(error) if error.code == "execution_changed" => continue,
+            Err(Error::Conflict {
+                kind: Conflict::ExecutionChanged,
+                ..
+            }) => continue,
             other => return other.map(Ending::Ended),
         }
     }
     Err(Error::conflict(
-        "execution_changed",
+        Conflict::ExecutionChanged,
         "The execution kept changing while it was being settled; retry.",
     ))
 }
@@ -593,7 +596,7 @@ async fn settle_once(
                 ])),
             }),
             Error::conflict(
-                "execution_changed",
+                Conflict::ExecutionChanged,
                 "The execution changed while it was being settled; retry.",
             ),
         ),

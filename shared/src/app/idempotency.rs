@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::items::{from_item, to_item};
 use super::{keys, App, Caller};
-use crate::error::Error;
+use crate::error::{BadRequest, Conflict, Error};
 use crate::ports::table::{CompareOp, Condition, Key, TableError, Update, UpdateAction, TTL};
 
 /// How long a stored response is replayed.
@@ -54,7 +54,7 @@ pub fn parse_key(header: &http::HeaderValue) -> Result<&str, Error> {
     let bytes = header.as_bytes();
     if bytes.is_empty() || bytes.len() > KEY_MAX || !bytes.iter().all(u8::is_ascii_graphic) {
         return Err(Error::bad_request(
-            "invalid_idempotency_key",
+            BadRequest::InvalidIdempotencyKey,
             format!(
                 "Idempotency-Key must be 1 to {KEY_MAX} visible ASCII characters, e.g. a UUID."
             ),
@@ -109,21 +109,18 @@ pub async fn begin(
         Some(item) => from_item(&item)?,
         None => {
             return Err(Error::conflict(
-                "idempotency_in_progress",
+                Conflict::IdempotencyInProgress,
                 "A request with this Idempotency-Key just finished or failed; retry.",
             ))
         }
     };
     if existing.request_sha256 != request_sha256 {
-        return Err(Error::unprocessable(
-            "idempotency_key_reused",
-            "This Idempotency-Key was used for a different request (another body or path); use a new key for a new request.",
-        ));
+        return Err(Error::IdempotencyKeyReused);
     }
     match existing.response {
         Some(response) => Ok(Begin::Replay(response)),
         None => Err(Error::conflict(
-            "idempotency_in_progress",
+            Conflict::IdempotencyInProgress,
             "A request with this Idempotency-Key is still being processed; retry shortly.",
         )),
     }

@@ -8,7 +8,7 @@ use crate::domain::access::Role;
 use crate::domain::ids::{TeamId, UserId};
 use crate::domain::privacy::PrivacySettings;
 use crate::domain::team::{Invitation, Member, MemberStatus, RoleChange};
-use crate::error::Error;
+use crate::error::{Conflict, Error};
 use crate::ports::rfc3339;
 use crate::ports::table::{
     CompareOp, Condition, Index, Item, Query, Update, UpdateAction, Value, WriteOp, GSI1PK, GSI1SK,
@@ -80,7 +80,7 @@ fn count_owners(team: &TeamId, by: i64) -> Guarded {
             condition: Some(condition),
         }),
         Error::conflict(
-            "last_owner",
+            Conflict::LastOwner,
             "A team needs at least one owner; make someone else an owner first.",
         ),
     )
@@ -108,7 +108,7 @@ pub async fn invite(app: &App, caller: &Caller, invitation: Invitation) -> Resul
             condition: Some(Condition::item_absent()),
         },
         Error::conflict(
-            "already_member",
+            Conflict::AlreadyMember,
             "This person is already a member of your team.",
         ),
     )];
@@ -144,7 +144,7 @@ pub async fn change_role(
             condition: Some(Condition::eq("role", member.role.as_str())),
         }),
         Error::conflict(
-            "conflict",
+            Conflict::Changed,
             "This member changed while the request ran; retry.",
         ),
     )];
@@ -174,7 +174,7 @@ pub async fn remove(app: &App, caller: &Caller, user_id: &str) -> Result<(), Err
             condition: Some(Condition::eq("role", member.role.as_str())),
         },
         Error::conflict(
-            "conflict",
+            Conflict::Changed,
             "This member changed while the request ran; retry.",
         ),
     )];

@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::UserId;
-use crate::error::Error;
+use crate::error::{Conflict, Error};
 use crate::ports::table::{CancelReason, Cursor, Table, TableError, WriteOp};
 
 /// A resource as stored: the client's fields under `data`, the server's around them.
@@ -129,7 +129,7 @@ pub async fn commit(table: &dyn Table, mut writes: Vec<Guarded>) -> Result<(), E
             match failed.and_then(|i| errors.into_iter().nth(i)) {
                 Some(error) => Err(error),
                 None => Err(Error::conflict(
-                    "conflict",
+                    Conflict::Changed,
                     "Another request changed the same records; retry.",
                 )),
             }

@@ -12,7 +12,7 @@ use crate::domain::agent::AgentDraft;
 use crate::domain::ids::{AgentId, CompanyId, PartnerId, PrefixedId, ProductId};
 use crate::domain::privacy::{EffectivePrivacy, PrivacySettings};
 use crate::domain::resources::{CompanyDraft, Draft, PartnerDraft, ProductDraft};
-use crate::error::Error;
+use crate::error::{Conflict, Error};
 use crate::ports::rfc3339;
 use crate::ports::table::{Condition, Key, Query, Update, UpdateAction, WriteOp};
 
@@ -72,7 +72,7 @@ impl Resource for CompanyDraft {
         vec![(
             PRODUCT_COUNT,
             Error::conflict(
-                "company_has_products",
+                Conflict::CompanyHasProducts,
                 "This company still has products; delete or move them first.",
             ),
         )]
@@ -161,7 +161,7 @@ fn count_agent_refs<R: Resource>(
         writes.push(Guarded::new(
             WriteOp::Update(count(id, -1)),
             Error::conflict(
-                "conflict",
+                Conflict::Changed,
                 format!(
                     "The agent's default {} changed while this request ran; retry.",
                     R::KIND
@@ -268,7 +268,10 @@ pub async fn create<R: Resource>(app: &App, caller: &Caller, draft: R) -> Result
             item: to_item(&record, &key, R::KIND)?,
             condition: Some(Condition::item_absent()),
         },
-        Error::conflict("conflict", "A resource with this id exists already; retry."),
+        Error::conflict(
+            Conflict::Changed,
+            "A resource with this id exists already; retry.",
+        ),
     )];
     writes.extend(R::linked_writes(caller, None, Some(&record.data)));
     commit(app.table.as_ref(), writes).await?;
@@ -314,7 +317,7 @@ pub async fn update<R: Resource>(
             condition: Some(Condition::eq("version", current.version)),
         }),
         Error::conflict(
-            "conflict",
+            Conflict::Changed,
             format!(
                 "The {} changed while this request ran; fetch it and retry.",
                 R::KIND
@@ -367,7 +370,7 @@ pub async fn delete<R: Resource>(app: &App, caller: &Caller, id: &str) -> Result
             condition: Some(Condition::And(conditions)),
         },
         Error::conflict(
-            "conflict",
+            Conflict::Changed,
             format!(
                 "The {} changed while this request ran (something may refer to it now); retry.",
                 R::KIND
@@ -412,7 +415,7 @@ async fn refuse_if_agents_name<R: Resource>(
         return Ok(());
     }
     Err(Error::conflict(
-        "in_use_by_agents",
+        Conflict::InUseByAgents,
         format!(
             "This {} is the default of these agents: {}. Change their `{field}` or delete them first.",
             R::KIND,

@@ -17,7 +17,7 @@ use crate::domain::team::{
     Credits, MarketplaceLink, Member, MemberStatus, NewApiKey, Team, TeamDraft,
 };
 use crate::domain::validation::{Email, FieldErrors};
-use crate::error::Error;
+use crate::error::{Conflict, Error};
 use crate::ports::rfc3339;
 use crate::ports::table::{Condition, Update, UpdateAction, WriteOp};
 
@@ -112,7 +112,12 @@ pub fn new_team(
         expires_at: None,
     };
     let (key, key_writes) = api_keys::issue(&caller, request, now)?;
-    let exists = || Error::conflict("conflict", "A team with this id exists already; retry.");
+    let exists = || {
+        Error::conflict(
+            Conflict::Changed,
+            "A team with this id exists already; retry.",
+        )
+    };
     let mut writes = vec![
         Guarded::new(
             WriteOp::Put {

@@ -13,7 +13,7 @@ use super::records::Guarded;
 use crate::domain::execution::{Execution, ExecutionStatus};
 use crate::domain::ids::TeamId;
 use crate::domain::step::StepStatus;
-use crate::error::Error;
+use crate::error::{Conflict, Error};
 use crate::ports::rfc3339;
 use crate::ports::table::{Condition, Key, Update, UpdateAction, WriteOp, GSI1PK, GSI1SK};
 
@@ -125,7 +125,7 @@ pub fn writes(
                 condition: Some(Condition::item_absent()),
             },
             Error::conflict(
-                "usage_recorded",
+                Conflict::UsageRecorded,
                 "This execution's usage is recorded already.",
             ),
         ),

@@ -13,7 +13,7 @@ use crate::domain::marketplace::{
 use crate::domain::resources::NAME_MAX;
 use crate::domain::team::{MarketplaceLink, Team};
 use crate::domain::validation::{Email, FieldErrors};
-use crate::error::Error;
+use crate::error::{Conflict, Error};
 use crate::ports::marketplace::{MarketplaceError, ResolvedCustomer};
 use crate::ports::rfc3339;
 use crate::ports::table::{
@@ -65,7 +65,10 @@ async fn create_or_find(
             customer_ref: customer_ref.to_owned(),
             customer,
         }),
-        Err(e) if e.code == "customer_exists" => find(app, key)
+        Err(Error::Conflict {
+            kind: Conflict::CustomerExists,
+            ..
+        }) => find(app, key)
             .await?
             .ok_or_else(|| Error::internal("the customer vanished after it was stored")),
         Err(e) => Err(e),
@@ -88,7 +91,7 @@ fn create_writes(customer_ref: &str, customer: &Customer) -> Result<Vec<Guarded>
             item,
             condition: Some(Condition::item_absent()),
         },
-        Error::conflict("customer_exists", "The customer exists already."),
+        Error::conflict(Conflict::CustomerExists, "The customer exists already."),
     )];
     writes.extend(lookup_writes(customer_ref, customer)?);
     Ok(writes)
@@ -251,9 +254,10 @@ async fn store_resolved(
         Ok(()) => {}
         // Known already (a notification came first, or the buyer came back): fill in what
         // Marketplace told us now.
-        Err(e) if e.code == "customer_exists" => {
-            complete_identity(app, &key, &customer_ref, &customer).await?
-        }
+        Err(Error::Conflict {
+            kind: Conflict::CustomerExists,
+            ..
+        }) => complete_identity(app, &key, &customer_ref, &customer).await?,
         Err(e) => return Err(e),
     }
     Ok(key)
@@ -378,11 +382,17 @@ pub async fn register(
                 Condition::NotExists("team_id".into()),
             ])),
         }),
-        Error::conflict("already_registered", "The customer is registered already."),
+        Error::conflict(
+            Conflict::AlreadyRegistered,
+            "The customer is registered already.",
+        ),
     ));
     match commit(app.table.as_ref(), writes).await {
         Ok(()) => Ok(created),
-        Err(e) if e.code == "already_registered" => Err(RegistrationError::AlreadyRegistered),
+        Err(Error::Conflict {
+            kind: Conflict::AlreadyRegistered,
+            ..
+        }) => Err(RegistrationError::AlreadyRegistered),
         Err(e) => Err(e.into()),
     }
 }
@@ -396,7 +406,7 @@ pub fn active_subscription_check(team: &Team) -> Option<Guarded> {
             key: keys::marketplace_customer(&link.product_code, &link.customer_ref),
             condition: Condition::eq("state", SubscriptionState::Active.as_str()),
         },
-        Error::subscription_inactive(),
+        Error::SubscriptionInactive,
     ))
 }
 

@@ -121,9 +121,12 @@ pub async fn run_metering() -> Result<(), lambda_runtime::Error> {
         async move {
             metering::run(&app, &settings, metering::Scope::All)
                 .await
-                .map_err(|error| Diagnostic {
-                    error_type: "MeteringFailed".into(),
-                    error_message: error.message,
+                .map_err(|error| {
+                    tracing::error!(%error, "metering failed");
+                    Diagnostic {
+                        error_type: "MeteringFailed".into(),
+                        error_message: error.to_string(),
+                    }
                 })
         }
     }))
