@@ -47,16 +47,12 @@ impl ApiResponse {
 
     /// The HTTP response: JSON content type when there is a body, the extra headers.
     pub fn into_http(self) -> http::Response<String> {
-        let mut builder = http::Response::builder().status(self.status);
+        let mut headers: Vec<(&str, &str)> = Vec::with_capacity(self.headers.len() + 1);
         if self.body.is_some() {
-            builder = builder.header("content-type", "application/json");
+            headers.push(("content-type", "application/json"));
         }
-        for (name, value) in &self.headers {
-            builder = builder.header(*name, value.as_str());
-        }
-        builder
-            .body(self.body.unwrap_or_default())
-            .unwrap_or_default()
+        headers.extend(self.headers.iter().map(|(n, v)| (*n, v.as_str())));
+        http_response(self.status, &headers, self.body.unwrap_or_default())
     }
 
     /// The error envelope: `{"error":{"code","message","request_id","details"?}}`, with the
@@ -123,4 +119,30 @@ pub fn status_and_code(error: &Error) -> (u16, &'static str) {
         Error::Internal(_) => (500, "internal_error"),
         Error::Unavailable { .. } => (503, "service_unavailable"),
     }
+}
+
+/// An HTTP response with these headers. Nothing about it is silently replaced: a status that
+/// is not one answers 500, and a header value that cannot be sent is left out and logged.
+pub fn http_response(
+    status: u16,
+    headers: &[(&str, &str)],
+    body: String,
+) -> http::Response<String> {
+    let mut response = http::Response::new(body);
+    *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or_else(|_| {
+        tracing::error!(status, "not an HTTP status; answering 500");
+        http::StatusCode::INTERNAL_SERVER_ERROR
+    });
+    for (name, value) in headers {
+        match (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            http::HeaderValue::from_str(value),
+        ) {
+            (Ok(name), Ok(value)) => {
+                response.headers_mut().append(name, value);
+            }
+            _ => tracing::error!(header = name, "a header that cannot be sent"),
+        }
+    }
+    response
 }

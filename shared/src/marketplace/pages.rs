@@ -98,21 +98,21 @@ impl PageResponse {
 
     /// The HTTP response, with headers that keep the page out of caches and frames.
     pub fn into_http(self) -> http::Response<String> {
-        let mut builder = http::Response::builder()
-            .status(self.status)
-            .header("content-type", "text/html; charset=utf-8")
-            .header("cache-control", "no-store")
-            .header("referrer-policy", "no-referrer")
-            .header("x-frame-options", "DENY")
-            .header("x-content-type-options", "nosniff")
-            .header(
+        let mut headers = vec![
+            ("content-type", "text/html; charset=utf-8"),
+            ("cache-control", "no-store"),
+            ("referrer-policy", "no-referrer"),
+            ("x-frame-options", "DENY"),
+            ("x-content-type-options", "nosniff"),
+            (
                 "content-security-policy",
                 "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-            );
+            ),
+        ];
         if let Some(location) = &self.location {
-            builder = builder.header("location", location.as_str());
+            headers.push(("location", location.as_str()));
         }
-        builder.body(self.html).unwrap_or_default()
+        crate::api::response::http_response(self.status, &headers, self.html)
     }
 }
 
