@@ -17,7 +17,7 @@ use vellocity::ports::table::{
     Condition, Item, Key, Page, Query, Table, TableError, Update, WriteOp,
 };
 use vellocity::ports::{Clock, SystemClock};
-use vellocity_local::{HttpRequest, Stack};
+use vellocity_local::{offline, HttpRequest, Stack};
 
 const REQUESTS: usize = 1_000;
 
@@ -62,7 +62,7 @@ fn ratio(name: &str, measured: Duration, baseline: Duration) {
 
 /// POST, GET and list companies; returns the three medians.
 async fn run(label: &str, table: Arc<dyn Table>) -> [Duration; 3] {
-    let stack = Stack::new(App::new(table, Arc::new(SystemClock)), 1.0).unwrap();
+    let stack = Stack::new(offline(App::new(table, Arc::new(SystemClock))), 1.0).unwrap();
     let key = teams::create_team(&stack.app, "Bench", "bench@example.com")
         .await
         .unwrap()
@@ -179,7 +179,7 @@ async fn executions() {
         inner: EmbeddedTable::in_memory(),
         writes: AtomicUsize::new(0),
     });
-    let stack = Stack::new(App::new(table.clone(), Arc::new(SystemClock)), 1.0).unwrap();
+    let stack = Stack::new(offline(App::new(table.clone(), Arc::new(SystemClock))), 1.0).unwrap();
     let in_memory = execute("in memory", &stack, Some(&table)).await;
     let dir = std::env::temp_dir().join(format!("vellocity-bench-runs-{}", std::process::id()));
     let persisted = execute("persisted", &Stack::open(&dir).unwrap(), None).await;

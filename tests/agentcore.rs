@@ -91,7 +91,10 @@ async fn balances(team: &Team) -> (i64, i64) {
 }
 
 fn local_app() -> App {
-    App::new(Arc::new(EmbeddedTable::in_memory()), Arc::new(SystemClock))
+    vellocity_local::offline(App::new(
+        Arc::new(EmbeddedTable::in_memory()),
+        Arc::new(SystemClock),
+    ))
 }
 
 #[tokio::test]

@@ -11,17 +11,17 @@ use std::sync::Arc;
 
 use aws_lambda_events::sqs::SqsEvent;
 use serde_yaml::Value as Yaml;
-use vellocity::agentcore::lambda::dispatch_batch;
 use vellocity::agentcore::watchdog;
 use vellocity::agentcore::workflow::{self, Task};
 use vellocity::api::authorizer;
-use vellocity::api::lambda::handle_event;
 use vellocity::api::routes::ROUTES;
 use vellocity::app::api_keys::secret_hash;
 use vellocity::app::{executions, keys, App};
 use vellocity::aws::dynamodb::DynamoDbTable;
 use vellocity::domain::execution::ExecutionStatus;
 use vellocity::domain::ids::{ExecutionId, TeamId};
+use vellocity::lambda::agentcore::dispatch_batch;
+use vellocity::lambda::routes::handle_event;
 use vellocity::local::table::EmbeddedTable;
 use vellocity::marketplace::pages::PAGES;
 use vellocity::ports::table::{Table, INDEXES, PK, SK, TTL};
@@ -178,7 +178,8 @@ async fn seeded_app() -> App {
 
 /// The records the sample events name, seeded into `table` as `seed-events` does.
 async fn seeded(table: Arc<dyn Table>) -> App {
-    let stack = Stack::new(App::new(table, Arc::new(SystemClock)), 0.0).unwrap();
+    let app = vellocity_local::offline(App::new(table, Arc::new(SystemClock)));
+    let stack = Stack::new(app, 0.0).unwrap();
     samples::seed(&stack).await.unwrap();
     stack.app
 }
@@ -558,8 +559,8 @@ async fn the_authorizer_refuses_a_revoked_key_with_unauthorized() {
 
 #[tokio::test]
 async fn every_marketplace_sample_event_runs_through_its_function() {
+    use vellocity::lambda::marketplace::{apply_batch, handle_page_event};
     use vellocity::local::marketplace::LocalMarketplace;
-    use vellocity::marketplace::lambda::{apply_batch, handle_page_event};
     use vellocity::marketplace::metering::{self, Scope};
     use vellocity::marketplace::pages::PageId;
 

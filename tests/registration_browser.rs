@@ -182,7 +182,10 @@ impl Browser<'_> {
 async fn a_buyer_fills_the_registration_form_in_chromium_and_sees_the_api_key_once() {
     let app = App {
         marketplace: Arc::new(LocalMarketplace::default()),
-        ..App::new(Arc::new(EmbeddedTable::in_memory()), Arc::new(SystemClock))
+        ..vellocity_local::offline(App::new(
+            Arc::new(EmbeddedTable::in_memory()),
+            Arc::new(SystemClock),
+        ))
     };
     let stack = Stack::new(app, 0.0).unwrap();
     let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();

@@ -6,8 +6,9 @@
 //! - [`aws`]: adapters over the AWS SDK; [`local`]: embedded adapters for the local stack.
 //! - [`agentcore`]: the model catalog, the capability registry and the capabilities.
 //! - [`marketplace`]: AWS Marketplace fulfillment, registration, subscription events, metering.
-//! - [`api`]: the HTTP side: route table, request context, validation, errors, pagination,
-//!   idempotency, the Lambda glue and the authorizer.
+//! - [`api`]: the HTTP side: route table, request context, validation, the error envelope,
+//!   pagination, idempotency and the authorizer.
+//! - [`lambda`]: the composition root: what each kind of function builds, and its Lambda glue.
 #![warn(missing_docs)]
 
 pub mod agentcore;
@@ -17,6 +18,7 @@ pub mod aws;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod lambda;
 pub mod local;
 pub mod marketplace;
 pub mod ports;

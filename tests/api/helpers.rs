@@ -122,7 +122,7 @@ impl TestApp {
         .unwrap();
         let mut app = App {
             jwt: Some(Arc::new(jwt)),
-            ..App::new(table, clock.clone())
+            ..vellocity_local::offline(App::new(table, clock.clone()))
         };
         if let Some(marketplace) = marketplace {
             app.marketplace = marketplace;

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use vellocity::app::App;
 use vellocity::aws::marketplace::AwsMarketplace;
 use vellocity::domain::marketplace::MeteringStatus;
-use vellocity::marketplace::lambda::apply_batch;
+use vellocity::lambda::marketplace::apply_batch;
 use vellocity::marketplace::metering::{self, Report, Scope};
 
 use crate::helpers::TestApp;

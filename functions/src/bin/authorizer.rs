@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    vellocity::api::authorizer::run().await
+    vellocity::lambda::routes::run_authorizer().await
 }

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    vellocity::marketplace::lambda::run_events().await
+    vellocity::lambda::marketplace::run_events().await
 }

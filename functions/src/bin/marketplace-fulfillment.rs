@@ -2,6 +2,6 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    vellocity::marketplace::lambda::run_page(vellocity::marketplace::pages::PageId::Fulfillment)
+    vellocity::lambda::marketplace::run_page(vellocity::marketplace::pages::PageId::Fulfillment)
         .await
 }

@@ -2,7 +2,7 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    vellocity::marketplace::lambda::run_page(
+    vellocity::lambda::marketplace::run_page(
         vellocity::marketplace::pages::PageId::RegistrationForm,
     )
     .await

@@ -2,6 +2,6 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    vellocity::agentcore::lambda::run_task(vellocity::agentcore::workflow::Task::RequestApproval)
+    vellocity::lambda::agentcore::run_task(vellocity::agentcore::workflow::Task::RequestApproval)
         .await
 }

@@ -3,5 +3,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    vellocity::agentcore::lambda::run_workflow_ended().await
+    vellocity::lambda::agentcore::run_workflow_ended().await
 }

@@ -22,6 +22,7 @@ use vellocity::domain::plans::Plans;
 use vellocity::error::Error;
 use vellocity::local::marketplace::LocalMarketplace;
 use vellocity::local::objects::LocalObjects;
+use vellocity::local::offline::OfflineModel;
 use vellocity::local::table::EmbeddedTable;
 use vellocity::marketplace::pages::{self, PageRequest, PageResponse};
 use vellocity::marketplace::Settings;
@@ -42,6 +43,18 @@ pub fn explain(error: &Error) -> String {
         .map(|d| format!(" {}: {}.", d.field, d.message))
         .collect();
     format!("{error}{details}")
+}
+
+/// `app` with the local stand-ins for what AWS runs: the offline model (deterministic, every
+/// text labelled) for text and images, and objects in memory. The local stack and the tests ask
+/// for them here; nothing falls back to them on its own.
+pub fn offline(app: App) -> App {
+    App {
+        llm: Arc::new(OfflineModel),
+        images: Arc::new(OfflineModel),
+        objects: Arc::new(LocalObjects::in_memory()),
+        ..app
+    }
 }
 
 /// A request id, as API Gateway gives every request one.
@@ -102,7 +115,7 @@ impl Stack {
             plans: Arc::new(Plans::from_env()?),
             objects: Arc::new(LocalObjects::Directory(data_dir.join("objects"))),
             marketplace: Arc::new(LocalMarketplace::default()),
-            ..App::new(Arc::new(table), Arc::new(SystemClock))
+            ..offline(App::new(Arc::new(table), Arc::new(SystemClock)))
         };
         Stack::with_engine(app, 1.0, engine)
     }

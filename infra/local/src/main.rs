@@ -11,10 +11,11 @@ use vellocity::aws::dynamodb::DynamoDbTable;
 use vellocity::aws::marketplace::AwsMarketplace;
 use vellocity::domain::ids::TeamId;
 use vellocity::domain::plans::Plans;
+use vellocity::lambda::marketplace as lambda;
 use vellocity::local::marketplace::LocalMarketplace;
-use vellocity::marketplace::{lambda, metering};
+use vellocity::marketplace::metering;
 use vellocity::ports::SystemClock;
-use vellocity_local::{explain, samples, server, Stack};
+use vellocity_local::{explain, offline, samples, server, Stack};
 
 #[derive(Parser)]
 #[command(
@@ -213,7 +214,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::SeedEvents { table } => {
-            let stack = Stack::new(deployed_app(table.clone()).await?, 0.0)?;
+            let stack = Stack::new(offline(deployed_app(table.clone()).await?), 0.0)?;
             samples::seed(&stack).await.map_err(|e| explain(&e))?;
             let out = serde_json::json!({ "table": table, "team_id": samples::TEAM });
             println!("{out}");

@@ -5,7 +5,6 @@ pub mod capabilities;
 pub mod catalog;
 pub mod cosell;
 pub mod dispatch;
-pub mod lambda;
 pub mod plan;
 pub mod prompts;
 pub mod watchdog;

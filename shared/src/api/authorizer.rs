@@ -3,7 +3,6 @@
 //! authorizer context. Route functions then check the route's own requirement.
 
 use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
-use lambda_runtime::{service_fn, LambdaEvent};
 use serde::Serialize;
 
 use crate::app::{auth, App, Caller};
@@ -81,19 +80,6 @@ pub async fn authorize(
             Err(error.into())
         }
     }
-}
-
-/// Runs the authorizer function.
-pub async fn run() -> Result<(), lambda_runtime::Error> {
-    crate::telemetry::init_lambda();
-    let app = super::lambda::build_app().await?;
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>| {
-            let app = app.clone();
-            async move { authorize(&app, event.payload).await }
-        },
-    ))
-    .await
 }
 
 #[cfg(test)]

@@ -1,9 +1,8 @@
 //! The HTTP side: the route table, requests and responses in the one error envelope, the
-//! handlers (glue between a route and a use case), and the Lambda adapters.
+//! handlers (glue between a route and a use case), the pipeline and the authorizer.
 
 pub mod authorizer;
 pub mod handlers;
-pub mod lambda;
 pub mod request;
 pub mod response;
 pub mod routes;

@@ -21,8 +21,6 @@ use std::sync::Arc;
 use crate::domain::access::{Role, Scope};
 use crate::domain::ids::{TeamId, UserId};
 use crate::domain::plans::Plans;
-use crate::local::objects::LocalObjects;
-use crate::local::offline::OfflineModel;
 use crate::ports::ai::{ImageGen, Llm};
 use crate::ports::marketplace::Marketplace;
 use crate::ports::objects::ObjectStore;
@@ -58,18 +56,23 @@ pub struct App {
 }
 
 impl App {
-    /// An app over a table and a clock, with the default plans, no JWT sign-in, the offline
-    /// model, objects in memory, and no queue or workflows (those are wired by the process
-    /// that runs executions).
+    /// An app over a table and a clock, with the default plans and no JWT sign-in; every other
+    /// port is unconfigured and fails loudly, naming what configures it, until the process
+    /// wires it (the composition root in [`crate::lambda`], or the local stack, which asks for
+    /// the offline stand-ins).
     pub fn new(table: Arc<dyn Table>, clock: Arc<dyn Clock>) -> App {
         App {
             table,
             clock,
             jwt: None,
             plans: Arc::new(Plans::default()),
-            llm: Arc::new(OfflineModel),
-            images: Arc::new(OfflineModel),
-            objects: Arc::new(LocalObjects::in_memory()),
+            llm: Arc::new(Unconfigured(
+                "a Bedrock client (only the plan and run-step functions have one)",
+            )),
+            images: Arc::new(Unconfigured(
+                "a Bedrock client (only the run-step function has one)",
+            )),
+            objects: Arc::new(Unconfigured("RESULTS_BUCKET")),
             queue: Arc::new(Unconfigured("EXECUTIONS_QUEUE_URL")),
             workflows: Arc::new(Unconfigured("STATE_MACHINE_ARN")),
             marketplace: Arc::new(Unconfigured("MARKETPLACE")),

@@ -35,11 +35,3 @@ impl Queue for SqsQueue {
         Ok(())
     }
 }
-
-/// The entry of a consumer's `SqsBatchResponse` that has SQS redeliver one message (and, after
-/// the queue's `maxReceiveCount`, move it to the DLQ).
-pub fn batch_item_failure(message_id: String) -> aws_lambda_events::sqs::BatchItemFailure {
-    let mut failure = aws_lambda_events::sqs::BatchItemFailure::default();
-    failure.item_identifier = message_id;
-    failure
-}

@@ -4,7 +4,6 @@
 
 pub mod customers;
 pub mod events;
-pub mod lambda;
 pub mod metering;
 pub mod pages;
 pub mod reference;

@@ -82,3 +82,47 @@ impl crate::ports::marketplace::Marketplace for Unconfigured {
         ))
     }
 }
+
+#[async_trait]
+impl crate::ports::ai::Llm for Unconfigured {
+    async fn converse(
+        &self,
+        _request: crate::ports::ai::TextRequest,
+    ) -> Result<crate::ports::ai::TextResponse, crate::ports::ai::AiError> {
+        Err(crate::ports::ai::AiError::Unavailable(self.message()))
+    }
+}
+
+#[async_trait]
+impl crate::ports::ai::ImageGen for Unconfigured {
+    async fn generate(
+        &self,
+        _request: crate::ports::ai::ImageRequest,
+    ) -> Result<crate::ports::ai::ImageResponse, crate::ports::ai::AiError> {
+        Err(crate::ports::ai::AiError::Unavailable(self.message()))
+    }
+}
+
+#[async_trait]
+impl crate::ports::objects::ObjectStore for Unconfigured {
+    async fn put(
+        &self,
+        _key: &str,
+        _bytes: Vec<u8>,
+        _content_type: &str,
+    ) -> Result<(), crate::ports::objects::ObjectError> {
+        Err(crate::ports::objects::ObjectError(self.message()))
+    }
+
+    async fn get(&self, _key: &str) -> Result<Option<Vec<u8>>, crate::ports::objects::ObjectError> {
+        Err(crate::ports::objects::ObjectError(self.message()))
+    }
+
+    async fn link(
+        &self,
+        _key: &str,
+        _seconds: u64,
+    ) -> Result<String, crate::ports::objects::ObjectError> {
+        Err(crate::ports::objects::ObjectError(self.message()))
+    }
+}

@@ -1,69 +1,24 @@
-//! Glue between API Gateway (REST, payload v1) and the pipeline: what every route function's
-//! `main` calls.
+//! Route functions: API Gateway (REST, payload v1) events to the request pipeline, and the
+//! authorizer.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 
-use aws_config::SdkConfig;
 use lambda_http::request::RequestContext;
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
 
+use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
+use lambda_runtime::LambdaEvent;
+
+use super::build_app;
+use crate::api::authorizer;
+use crate::api::request::ApiRequest;
+use crate::api::response::ApiResponse;
+use crate::api::routes::RouteId;
+use crate::api::service;
 use crate::app::{App, Caller};
-use crate::aws::dynamodb::DynamoDbTable;
-use crate::aws::s3::S3Objects;
-use crate::aws::sfn::StepFunctions;
-use crate::aws::sqs::SqsQueue;
-use crate::config::Config;
 use crate::domain::access::{Role, Scope};
 use crate::domain::ids::{TeamId, UserId};
-use crate::domain::plans::Plans;
 use crate::error::Error;
-use crate::ports::table::{Key, Table};
-use crate::ports::SystemClock;
-
-use super::request::ApiRequest;
-use super::response::ApiResponse;
-use super::routes::RouteId;
-use super::service;
-
-/// Builds the dependencies once per cold start: configuration, the DynamoDB client, and a
-/// first (cheap) read so that the TLS connection is open before the first request. The queue,
-/// the state machine and the bucket are wired only where the function's configuration names
-/// them; the others stay [`Unconfigured`](crate::ports::unconfigured::Unconfigured).
-pub async fn build_app() -> Result<App, lambda_runtime::Error> {
-    let (app, _) = build_app_with_sdk().await?;
-    Ok(app)
-}
-
-/// [`build_app`], also returning the SDK configuration for clients only some functions need.
-pub async fn build_app_with_sdk() -> Result<(App, SdkConfig), lambda_runtime::Error> {
-    let config = Config::from_env()?;
-    let sdk = crate::aws::sdk_config().await;
-    let client = aws_sdk_dynamodb::Client::new(&sdk);
-    let table = DynamoDbTable::new(client, config.table_name);
-    if let Err(error) = table.get(&Key::new("WARMUP", "WARMUP")).await {
-        tracing::warn!(%error, "warm-up read failed");
-    }
-    let jwt = match config.jwt {
-        Some(jwt) => Some(Arc::new(jwt.verifier()?)),
-        None => None,
-    };
-    let mut app = App {
-        jwt,
-        plans: Arc::new(Plans::from_env()?),
-        ..App::new(Arc::new(table), Arc::new(SystemClock))
-    };
-    if let Some(url) = config.executions_queue_url {
-        app.queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url));
-    }
-    if let Some(arn) = config.state_machine_arn {
-        app.workflows = Arc::new(StepFunctions::new(aws_sdk_sfn::Client::new(&sdk), arn));
-    }
-    if let Some(bucket) = config.results_bucket {
-        app.objects = Arc::new(S3Objects::new(aws_sdk_s3::Client::new(&sdk), bucket));
-    }
-    Ok((app, sdk))
-}
 
 /// Runs the function of one route.
 pub async fn run_route(route: RouteId) -> Result<(), lambda_runtime::Error> {
@@ -138,4 +93,17 @@ pub async fn handle_event(app: &App, route: RouteId, event: Request) -> Response
             Body::from(body)
         }
     })
+}
+
+/// Runs the authorizer function.
+pub async fn run_authorizer() -> Result<(), lambda_runtime::Error> {
+    crate::telemetry::init_lambda();
+    let app = build_app().await?;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>| {
+            let app = app.clone();
+            async move { authorizer::authorize(&app, event.payload).await }
+        },
+    ))
+    .await
 }

@@ -1,21 +1,21 @@
-//! Glue between Lambda and the Marketplace integration: the public pages (API Gateway, no
-//! authorizer), the subscription events queue's consumer, and the hourly metering job.
+//! Marketplace functions: the public pages (API Gateway, no authorizer), the subscription
+//! events queue's consumer, and the hourly metering job.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_http::{Body, Request, RequestExt};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
 
-use super::customers::{self, EventError};
-use super::pages::{self, PageId, PageRequest};
-use super::{events, metering, Settings};
-use crate::api::lambda::build_app_with_sdk;
+use super::build_app_with_sdk;
+use super::sqs::{self, Handled};
 use crate::app::App;
 use crate::aws::marketplace::AwsMarketplace;
-use crate::aws::sqs::batch_item_failure;
+use crate::marketplace::customers::{self, EventError};
+use crate::marketplace::pages::{self, PageId, PageRequest};
+use crate::marketplace::{events, metering, Settings};
 
 /// The app, with the Marketplace clients where the function calls Marketplace, and the
 /// Marketplace settings (the pages must share the reference secret).
@@ -71,32 +71,28 @@ pub async fn run_page(page: PageId) -> Result<(), lambda_runtime::Error> {
     .await
 }
 
-/// Applies a batch of subscription events; the failed ones are reported by id so SQS
-/// redelivers only those, and after the queue's `maxReceiveCount` moves them to the DLQ.
+/// Applies a batch of subscription events.
 pub async fn apply_batch(app: &App, settings: &Settings, event: SqsEvent) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    for record in event.records {
-        let id = record.message_id.unwrap_or_default();
-        let body = record.body.as_deref().unwrap_or_default();
-        let outcome = match events::parse(body) {
-            Ok(event) => customers::apply_event(app, settings, &event).await,
-            Err(unreadable) => Err(EventError::Unknown(unreadable.to_string())),
-        };
-        match outcome {
-            Ok(applied) => {
-                tracing::info!(message_id = %id, customers = ?applied.customers, stale = applied.stale, "subscription event applied")
-            }
-            Err(EventError::Unknown(reason)) => {
-                tracing::error!(message_id = %id, %reason, "unusable subscription message; it will go to the DLQ");
-                response.batch_item_failures.push(batch_item_failure(id));
-            }
-            Err(EventError::Transient(error)) => {
-                tracing::warn!(message_id = %id, %error, "subscription event failed; it will be redelivered");
-                response.batch_item_failures.push(batch_item_failure(id));
-            }
-        }
+    sqs::consume("marketplace-events", event, |message| {
+        apply_one(app, settings, message)
+    })
+    .await
+}
+
+async fn apply_one(app: &App, settings: &Settings, message: SqsMessage) -> Handled {
+    let body = message.body.as_deref().unwrap_or_default();
+    let outcome = match events::parse(body) {
+        Ok(event) => customers::apply_event(app, settings, &event).await,
+        Err(unreadable) => Err(EventError::Unknown(unreadable.to_string())),
+    };
+    match outcome {
+        Ok(applied) => Handled::Done(format!(
+            "subscription event applied to {:?} (stale: {})",
+            applied.customers, applied.stale
+        )),
+        Err(EventError::Unknown(reason)) => Handled::Poison(reason),
+        Err(EventError::Transient(error)) => Handled::Retry(error.to_string()),
     }
-    response
 }
 
 /// Runs the subscription events queue's consumer.

@@ -1,19 +1,19 @@
-//! Glue between Lambda and the AgentCore workflow: the dispatcher's SQS handler and the
-//! state machine's task functions (what their binaries' `main` calls).
+//! AgentCore functions: the state machine's tasks, the executions queue's dispatcher, and the
+//! watchdog EventBridge calls when a run ends without settling.
 
 use std::sync::Arc;
 
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
 
-use super::dispatch::{dispatch, DispatchError};
-use super::watchdog;
-use super::workflow::{self, Task, TaskError};
-use crate::api::lambda::build_app_with_sdk;
+use super::build_app_with_sdk;
+use super::sqs::{self, Handled};
+use crate::agentcore::dispatch::{dispatch, DispatchError};
+use crate::agentcore::watchdog;
+use crate::agentcore::workflow::{self, Task, TaskError};
 use crate::app::App;
 use crate::aws::bedrock::Bedrock;
-use crate::aws::sqs::batch_item_failure;
 
 impl From<TaskError> for Diagnostic {
     /// The error's name becomes Lambda's `errorType`, which the state machine's Retry and
@@ -43,45 +43,31 @@ pub async fn run_task(task: Task) -> Result<(), lambda_runtime::Error> {
     .await
 }
 
-/// Dispatches a batch of queue messages; the failed ones are reported by id so that SQS
-/// redelivers only those. A message received for the last time that still cannot be
-/// dispatched ends its execution with a refund instead of leaving it queued forever.
+/// Dispatches a batch of queue messages. A message received for the last time that still
+/// cannot be dispatched ends its execution with a refund instead of leaving it queued forever.
 pub async fn dispatch_batch(app: &App, event: SqsEvent) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    for record in event.records {
-        let id = record.message_id.unwrap_or_default();
-        let body = record.body.as_deref().unwrap_or_default();
-        let receives: u32 = record
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(1);
-        match dispatch(app.workflows.as_ref(), body).await {
-            Ok(started) => {
-                tracing::info!(message_id = %id, execution_id = %started.execution_id, "workflow started")
-            }
-            Err(DispatchError::Poison(reason)) => {
-                tracing::error!(message_id = %id, %reason, "poison message; it will go to the DLQ");
-                response.batch_item_failures.push(batch_item_failure(id));
-            }
-            Err(error) if receives >= watchdog::MAX_RECEIVES => {
-                match watchdog::give_up_dispatch(app, body, &error.to_string()).await {
-                    Some(Ok(_)) => {
-                        tracing::error!(message_id = %id, %error, "dispatch kept failing; the execution failed with a refund")
-                    }
-                    _ => {
-                        tracing::error!(message_id = %id, %error, "dispatch kept failing; it will go to the DLQ");
-                        response.batch_item_failures.push(batch_item_failure(id));
-                    }
+    sqs::consume("executions", event, |message| dispatch_one(app, message)).await
+}
+
+async fn dispatch_one(app: &App, message: SqsMessage) -> Handled {
+    let body = message.body.as_deref().unwrap_or_default();
+    match dispatch(app.workflows.as_ref(), body).await {
+        Ok(started) => Handled::Done(format!("workflow of {} started", started.execution_id)),
+        Err(DispatchError::Poison(reason)) => Handled::Poison(reason),
+        Err(error) if sqs::receive_count(&message) >= watchdog::MAX_RECEIVES => {
+            match watchdog::give_up_dispatch(app, body, &error.to_string()).await {
+                Some(Ok(ended)) => Handled::Done(format!(
+                    "dispatch kept failing ({error}); execution {} failed with a refund",
+                    ended.id
+                )),
+                Some(Err(settling)) => {
+                    Handled::Poison(format!("dispatch kept failing ({error}); {settling}"))
                 }
-            }
-            Err(error) => {
-                tracing::warn!(message_id = %id, %error, "dispatch failed; the message will be redelivered");
-                response.batch_item_failures.push(batch_item_failure(id));
+                None => Handled::Poison(error.to_string()),
             }
         }
+        Err(error) => Handled::Retry(error.to_string()),
     }
-    response
 }
 
 /// Runs the dispatcher: the executions queue's consumer.
