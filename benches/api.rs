@@ -258,7 +258,7 @@ async fn metering() {
     use vellocity::domain::marketplace::SubscriptionChange;
     use vellocity::local::marketplace::LocalMarketplace;
     use vellocity::marketplace::events::SubscriptionEvent;
-    use vellocity::marketplace::{customers, metering, Settings};
+    use vellocity::marketplace::{fulfillment, metering, subscriptions, Settings};
 
     let table = Arc::new(CountingTable {
         inner: EmbeddedTable::in_memory(),
@@ -275,7 +275,7 @@ async fn metering() {
     for n in 0..CUSTOMERS {
         let account = format!("{:012}", 100_000_000_000u64 + n as u64);
         let token = LocalMarketplace::token("prod-bench", &account);
-        customers::fulfill(&app, &settings, &token, None)
+        fulfillment::fulfill(&app, &settings, &token, None)
             .await
             .unwrap();
         let event = SubscriptionEvent {
@@ -288,7 +288,7 @@ async fn metering() {
             agreement_id: None,
             event_id: format!("bench-{n}"),
         };
-        customers::apply_event(&app, &settings, &event)
+        subscriptions::apply_event(&app, &settings, &event)
             .await
             .unwrap();
     }

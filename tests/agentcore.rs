@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::json;
-use vellocity::agentcore::workflow::{Task, TaskInput};
+use vellocity::agentcore::workflow::Task;
 use vellocity::app::executions;
 use vellocity::app::{resources, teams, App, Caller};
 use vellocity::domain::agent::AgentDraft;
+use vellocity::domain::execution::TaskInput;
 use vellocity::domain::execution::{Execution, ExecutionRequest, ExecutionStatus};
 use vellocity::domain::resources::{CompanyDraft, PartnerDraft, ProductDraft};
 use vellocity::domain::step::StepStatus;

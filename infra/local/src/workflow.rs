@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::Value;
-use vellocity::agentcore::workflow::{self, Task, TaskInput};
+use vellocity::agentcore::workflow::{self, Task};
 use vellocity::app::App;
+use vellocity::domain::execution::TaskInput;
 
 use crate::asl::definition::{parse_definition, Machine};
 use crate::asl::run::{Failure, Interpreter, Outcome, TaskRunner};

@@ -1,7 +1,7 @@
 //! The dispatcher: turns a queued execution into a run of the AgentCore state machine, named
 //! after the execution id so that a redelivered message cannot start a second run.
 
-use crate::agentcore::workflow::TaskInput;
+use crate::domain::execution::TaskInput;
 use crate::ports::workflows::{WorkflowError, Workflows};
 
 /// Why a message was not dispatched.

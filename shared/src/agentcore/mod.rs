@@ -1,8 +1,7 @@
-//! AgentCore: the model catalog, the capability registry and the deterministic capabilities.
+//! AgentCore: the capability registry, the capabilities, the planner and the workflow tasks.
 
 pub mod analysis;
 pub mod capabilities;
-pub mod catalog;
 pub mod cosell;
 pub mod dispatch;
 pub mod plan;

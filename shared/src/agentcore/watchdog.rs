@@ -6,9 +6,9 @@
 
 use serde::Deserialize;
 
-use super::workflow::TaskInput;
 use crate::app::executions::{self, Settlement};
 use crate::app::App;
+use crate::domain::execution::TaskInput;
 use crate::domain::execution::{Execution, ExecutionError};
 use crate::error::Error;
 

@@ -5,12 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::analysis;
 use super::capabilities::{capability, CosellMatchInput, Kind};
-use super::catalog::{DEFAULT_IMAGE, DEFAULT_TEXT};
 use super::cosell::{self, Needs};
 use super::plan::{self as planning, PlanError, PlanningBrief};
 use super::prompts;
@@ -18,22 +16,14 @@ use crate::app::executions::{self, execution_key, Settlement, MAX_STEPS};
 use crate::app::items::{from_item, value_of};
 use crate::app::{keys, App};
 use crate::domain::agent::AgentDraft;
-use crate::domain::execution::{Execution, ExecutionError, ExecutionStatus, TokenUsage};
-use crate::domain::ids::{ExecutionId, TeamId};
+use crate::domain::catalog::{DEFAULT_IMAGE, DEFAULT_TEXT};
+use crate::domain::execution::{Execution, ExecutionError, ExecutionStatus, TaskInput, TokenUsage};
+use crate::domain::ids::TeamId;
 use crate::domain::resources::{CompanyDraft, PartnerDraft, ProductDraft};
 use crate::domain::step::{Step, StepStatus};
 use crate::error::Error;
 use crate::ports::ai::{AiError, ImageRequest, Message, Speaker, TextRequest, TextResponse};
 use crate::ports::table::{Condition, Index, Key, Query, Update, UpdateAction, Value as Attr};
-
-/// What every task receives: ids only.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TaskInput {
-    /// The team.
-    pub team_id: TeamId,
-    /// The execution.
-    pub execution_id: ExecutionId,
-}
 
 /// A task failure with a stable name for the state machine's Retry and Catch.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -4,7 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use super::App;
-use crate::agentcore::catalog;
+use crate::domain::catalog;
 use crate::domain::execution::Execution;
 use crate::domain::step::StepStatus;
 use crate::error::Error;

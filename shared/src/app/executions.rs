@@ -11,15 +11,16 @@ use super::records::{commit, Guarded, Listing, PageRequest};
 use super::resources::{self, Resource};
 use super::{keys, usage, App, Caller};
 use crate::agentcore::capabilities::capability;
-use crate::agentcore::workflow::TaskInput;
 use crate::domain::agent::AgentDraft;
+use crate::domain::execution::TaskInput;
 use crate::domain::execution::{
     Approval, ApprovalRequest, Execution, ExecutionCredits, ExecutionError, ExecutionRequest,
     ExecutionStatus,
 };
 use crate::domain::ids::{AgentId, ExecutionId, TeamId};
+use crate::domain::marketplace::SubscriptionState;
 use crate::domain::resources::{CompanyDraft, PartnerDraft, ProductDraft};
-use crate::domain::team::{CREDITS_BALANCE, CREDITS_RESERVED};
+use crate::domain::team::{Team, CREDITS_BALANCE, CREDITS_RESERVED};
 use crate::error::{Conflict, Error};
 use crate::ports::rfc3339;
 use crate::ports::table::{
@@ -76,6 +77,19 @@ fn exists<R: Resource>(caller: &Caller, id: &impl std::fmt::Display, field: &str
             format!("No {} with this id exists in your team.", R::KIND),
         ),
     )
+}
+
+/// The check, added to the transaction that starts an execution, that a team registered
+/// through Marketplace still has an active subscription. `None` for direct-plan teams.
+fn active_subscription_check(team: &Team) -> Option<Guarded> {
+    let link = team.marketplace.as_ref()?;
+    Some(Guarded::new(
+        WriteOp::Check {
+            key: keys::marketplace_customer(&link.product_code, &link.customer_ref),
+            condition: Condition::eq("state", SubscriptionState::Active.as_str()),
+        },
+        Error::SubscriptionInactive,
+    ))
 }
 
 /// Creates an execution of an agent and reserves its credits; too few credits → 402 and
@@ -146,7 +160,7 @@ pub async fn create(
         ledger,
     ];
     // First, so an inactive subscription answers 403 even when credits are short too.
-    if let Some(check) = crate::marketplace::customers::active_subscription_check(&team) {
+    if let Some(check) = active_subscription_check(&team) {
         writes.insert(0, check);
     }
     if let Some(id) = &execution.company_id {

@@ -10,6 +10,7 @@ use super::records::{commit, listing, Guarded, Listing, PageRequest, Record};
 use super::{keys, App, Caller};
 use crate::domain::agent::AgentDraft;
 use crate::domain::ids::{AgentId, CompanyId, PartnerId, PrefixedId, ProductId};
+use crate::domain::merge_patch::merge_patch;
 use crate::domain::privacy::{EffectivePrivacy, PrivacySettings};
 use crate::domain::resources::{CompanyDraft, Draft, PartnerDraft, ProductDraft};
 use crate::error::{Conflict, Error};
@@ -424,22 +425,6 @@ async fn refuse_if_agents_name<R: Resource>(
     ))
 }
 
-/// Applies an RFC 7386 JSON merge patch: objects merge, `null` removes, anything else replaces.
-pub fn merge_patch(target: &mut Json, patch: Json) {
-    match (target, patch) {
-        (Json::Object(target), Json::Object(patch)) => {
-            for (name, value) in patch {
-                if value.is_null() {
-                    target.remove(&name);
-                } else {
-                    merge_patch(target.entry(name).or_insert(Json::Null), value);
-                }
-            }
-        }
-        (target, patch) => *target = patch,
-    }
-}
-
 /// Renders records for clients; kinds with privacy settings get `effective_privacy`, the
 /// cascade user → team → company → product resolved for the caller.
 pub async fn render<R: Resource>(
@@ -479,23 +464,4 @@ pub async fn render<R: Resource>(
         rendered.push(json);
     }
     Ok(rendered)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::merge_patch;
-    use serde_json::json;
-
-    #[test]
-    fn a_merge_patch_merges_objects_removes_nulls_and_replaces_the_rest() {
-        let mut doc = json!({"name": "A", "brand_voice": {"tone": "bold", "audience": "CTOs"}, "tags": ["x"]});
-        merge_patch(
-            &mut doc,
-            json!({"brand_voice": {"tone": null, "guidelines": "short"}, "tags": ["y", "z"]}),
-        );
-        assert_eq!(
-            doc,
-            json!({"name": "A", "brand_voice": {"audience": "CTOs", "guidelines": "short"}, "tags": ["y", "z"]})
-        );
-    }
 }

@@ -6,7 +6,7 @@ use super::ids::{CompanyId, ProductId};
 use super::resources::{Draft, NAME_MAX};
 use super::validation::FieldErrors;
 use crate::agentcore::capabilities::capability;
-use crate::agentcore::catalog::{self, ModelKind};
+use crate::domain::catalog::{self, ModelKind};
 
 /// The model an agent uses for each role; unset roles use the catalog's defaults.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::ids::{AgentId, CompanyId, ExecutionId, PartnerId, ProductId, UserId};
+use super::ids::{AgentId, CompanyId, ExecutionId, PartnerId, ProductId, TeamId, UserId};
 use super::step::Step;
 use super::validation::FieldErrors;
 
@@ -237,4 +237,14 @@ impl ExecutionRequest {
         }
         errors.finish(ExecutionRequest { request, ..self })
     }
+}
+
+/// What runs of an execution carry, from the queue message to every task of the state
+/// machine: ids only, so the workflow state stays tiny.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskInput {
+    /// The team.
+    pub team_id: TeamId,
+    /// The execution.
+    pub execution_id: ExecutionId,
 }

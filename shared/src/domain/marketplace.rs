@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::TeamId;
-use crate::ports::marketplace::{Entitlement, EntitlementFilter, MeteredCustomer};
 
 /// Where a customer's subscription stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -487,4 +486,38 @@ mod tests {
             Some(SubscriptionState::Active)
         );
     }
+}
+
+/// How a usage record names its customer. AWS takes one or the other, never both.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum MeteredCustomer {
+    /// The buyer's AWS account, with the license where known.
+    Account {
+        /// The AWS account id.
+        aws_account_id: String,
+        /// The license ARN, where known.
+        license_arn: Option<String>,
+    },
+    /// The legacy customer identifier, for products configured as legacy.
+    Legacy(String),
+}
+
+/// One entitlement of a customer (SaaS contracts).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Entitlement {
+    /// The dimension entitled.
+    pub dimension: String,
+    /// Its value, as text (integer, double, boolean or string entitlements).
+    pub value: Option<String>,
+    /// Until when it holds (RFC 3339), if it expires.
+    pub expires_at: Option<String>,
+}
+
+/// Which customer's entitlements to read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EntitlementFilter {
+    /// By AWS account id.
+    Account(String),
+    /// By legacy customer identifier.
+    Legacy(String),
 }

@@ -2,10 +2,12 @@
 
 pub mod access;
 pub mod agent;
+pub mod catalog;
 pub mod execution;
 pub mod ids;
 pub mod json_text;
 pub mod marketplace;
+pub mod merge_patch;
 pub mod plans;
 pub mod privacy;
 pub mod resources;

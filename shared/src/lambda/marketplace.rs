@@ -13,8 +13,8 @@ use super::build_app_with_sdk;
 use super::sqs::{self, Handled};
 use crate::app::App;
 use crate::aws::marketplace::AwsMarketplace;
-use crate::marketplace::customers::{self, EventError};
 use crate::marketplace::pages::{self, PageId, PageRequest};
+use crate::marketplace::subscriptions::{self, EventError};
 use crate::marketplace::{events, metering, Settings};
 
 /// The app, with the Marketplace clients where the function calls Marketplace, and the
@@ -82,7 +82,7 @@ pub async fn apply_batch(app: &App, settings: &Settings, event: SqsEvent) -> Sqs
 async fn apply_one(app: &App, settings: &Settings, message: SqsMessage) -> Handled {
     let body = message.body.as_deref().unwrap_or_default();
     let outcome = match events::parse(body) {
-        Ok(event) => customers::apply_event(app, settings, &event).await,
+        Ok(event) => subscriptions::apply_event(app, settings, &event).await,
         Err(unreadable) => Err(EventError::Unknown(unreadable.to_string())),
     };
     match outcome {

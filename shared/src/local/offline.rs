@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::agentcore::capabilities::capability;
-use crate::agentcore::catalog::{OFFLINE_IMAGE, OFFLINE_TEXT};
 use crate::agentcore::plan::{CAPABILITIES_CLOSE, CAPABILITIES_OPEN};
+use crate::domain::catalog::{OFFLINE_IMAGE, OFFLINE_TEXT};
 use crate::ports::ai::{
     AiError, ImageGen, ImageRequest, ImageResponse, Llm, Speaker, TextRequest, TextResponse,
 };

@@ -1,12 +1,15 @@
-//! AWS Marketplace SaaS integration: fulfillment and registration pages, subscription events
-//! (SNS via SQS, EventBridge), hourly metering, and the rule that only an active subscription
-//! starts executions.
+//! AWS Marketplace SaaS integration: the stored customers, fulfillment and registration (and
+//! their pages), subscription events (SNS via SQS, EventBridge) and hourly metering. (The
+//! rule that only an active subscription starts executions lives where executions start.)
 
 pub mod customers;
 pub mod events;
+pub mod fulfillment;
 pub mod metering;
 pub mod pages;
 pub mod reference;
+pub mod registration;
+pub mod subscriptions;
 
 use crate::domain::marketplace::{Dimensions, LegacyProducts};
 use crate::domain::plans::{Plans, MARKETPLACE};

@@ -2,7 +2,8 @@
 //! buyer's browser here), the registration form, and the page that shows the new API key once.
 //! Plain server-rendered HTML: no script, every value escaped, never cached.
 
-use super::customers::{self, FulfillmentError, RegistrationError, RegistrationForm};
+use super::fulfillment::{self, FulfillmentError};
+use super::registration::{self, RegistrationError, RegistrationForm};
 use super::Settings;
 use crate::app::App;
 
@@ -251,7 +252,7 @@ pub async fn serve(
         PageId::Fulfillment => fulfillment(app, settings, &request).await,
         PageId::RegistrationForm => {
             let reference = field(&request.query, "ref").unwrap_or_default();
-            match customers::customer_of_reference(app, settings, reference).await {
+            match registration::customer_of_reference(app, settings, reference).await {
                 Ok(_) => form_page(200, reference, &RegistrationForm::default(), &[]),
                 Err(error) => registration_error(error),
             }
@@ -267,7 +268,7 @@ async fn fulfillment(app: &App, settings: &Settings, request: &PageRequest) -> P
     };
     let token = field(&fields, "x-amzn-marketplace-token").unwrap_or_default();
     let offer_type = field(&fields, "x-amzn-marketplace-offer-type");
-    match customers::fulfill(app, settings, token, offer_type).await {
+    match fulfillment::fulfill(app, settings, token, offer_type).await {
         Ok(reference) => {
             let location = format!(
                 "register?ref={}",
@@ -317,7 +318,7 @@ async fn register(app: &App, settings: &Settings, request: &PageRequest) -> Page
             .to_owned(),
         email: field(&fields, "email").unwrap_or_default().to_owned(),
     };
-    match customers::register(app, settings, reference, &form).await {
+    match registration::register(app, settings, reference, &form).await {
         Ok(created) => {
             let body = format!(
                 "<p>Your team <strong>{}</strong> is ready. This is your API key; it is shown \

@@ -5,6 +5,9 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+/// The domain types this port speaks in, where its callers and adapters find them.
+pub use crate::domain::marketplace::{Entitlement, EntitlementFilter, MeteredCustomer};
+
 /// Who a registration token names, as `ResolveCustomer` answers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResolvedCustomer {
@@ -16,20 +19,6 @@ pub struct ResolvedCustomer {
     pub license_arn: Option<String>,
     /// The legacy customer identifier (not filled in for new SaaS integrations).
     pub customer_identifier: Option<String>,
-}
-
-/// How a usage record names its customer. AWS takes one or the other, never both.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum MeteredCustomer {
-    /// The buyer's AWS account, with the license where known.
-    Account {
-        /// The AWS account id.
-        aws_account_id: String,
-        /// The license ARN, where known.
-        license_arn: Option<String>,
-    },
-    /// The legacy customer identifier, for products configured as legacy.
-    Legacy(String),
 }
 
 /// One hourly usage record for `BatchMeterUsage`.
@@ -60,26 +49,6 @@ pub enum RecordOutcome {
 
 /// The answer to one `BatchMeterUsage` call: one outcome per record sent, in order.
 pub type BatchOutcome = Vec<RecordOutcome>;
-
-/// One entitlement of a customer (SaaS contracts).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Entitlement {
-    /// The dimension entitled.
-    pub dimension: String,
-    /// Its value, as text (integer, double, boolean or string entitlements).
-    pub value: Option<String>,
-    /// Until when it holds (RFC 3339), if it expires.
-    pub expires_at: Option<String>,
-}
-
-/// Which customer's entitlements to read.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum EntitlementFilter {
-    /// By AWS account id.
-    Account(String),
-    /// By legacy customer identifier.
-    Legacy(String),
-}
 
 /// What can go wrong talking to Marketplace.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
