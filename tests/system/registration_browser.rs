@@ -2,9 +2,7 @@
 //! through ChromeDriver's WebDriver API, against the local server on loopback. The test
 //! command installs `chromium` and `chromium-driver`.
 
-#[path = "support/http_client.rs"]
-mod http_client;
-
+use crate::http_client;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;

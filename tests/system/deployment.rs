@@ -2,9 +2,7 @@
 //! functions and API events, and the sample events in `events/` (each of which is run through
 //! its function's real handler, as `cargo lambda invoke --data-file` would).
 
-#[path = "support/dynamodb.rs"]
-mod dynamodb;
-
+use crate::dynamodb;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
@@ -165,6 +163,13 @@ fn every_route_has_a_binary_a_template_function_and_a_sample_event() {
         binaries, expected,
         "a binary per route, page and workflow task, the authorizer, the dispatcher and the Marketplace consumers"
     );
+    let manifest = std::fs::read_to_string(root().join("functions/Cargo.toml")).unwrap();
+    for binary in &binaries {
+        assert!(
+            manifest.contains(&format!("name = \"{binary}\"\ntest = false")),
+            "functions/Cargo.toml declares {binary} without a test harness"
+        );
+    }
     assert_eq!(
         template["Resources"]["AuthorizerFunction"]["Metadata"]["BuildProperties"]["Binary"],
         "authorizer"

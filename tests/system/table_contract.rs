@@ -1,9 +1,7 @@
 //! The `Table` contract: every case runs against the embedded adapter and against the
 //! DynamoDB adapter on DynamoDB Local, and must pass identically on both.
 
-#[path = "support/dynamodb.rs"]
-mod dynamodb;
-
+use crate::dynamodb;
 use vellocity::local::table::EmbeddedTable;
 use vellocity::ports::table::{
     CancelReason, CompareOp, Condition, Cursor, Index, Item, Key, Query, SortKey, Table,

@@ -22,7 +22,6 @@ pub async fn client() -> aws_sdk_dynamodb::Client {
 
 /// Creates a new, empty table (as `vellocity-local create-table` does) and returns the
 /// adapter over it.
-#[allow(dead_code)] // the deployment tests create their table by name
 pub async fn fresh_table() -> DynamoDbTable {
     let table = DynamoDbTable::new(
         client().await,

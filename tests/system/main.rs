@@ -1,0 +1,35 @@
+//! The system tests, in one binary (so the AWS SDK is linked once): every API route through
+//! the local stack (one module per route group), the local stack as processes, whole
+//! executions, the storage contract on both adapters, the ASL interpreter, the AWS adapters
+//! against emulators or wire-format endpoints, what deploys against what runs, and the
+//! registration page in Chromium.
+
+mod agentcore;
+mod agents;
+mod api_keys;
+mod asl;
+mod auth;
+mod bedrock;
+mod companies;
+mod conventions;
+mod credits;
+mod deployment;
+#[path = "support/dynamodb.rs"]
+mod dynamodb;
+mod executions;
+mod helpers;
+#[path = "support/http_client.rs"]
+mod http_client;
+#[path = "support/http_endpoint.rs"]
+mod http_endpoint;
+mod local_stack;
+mod marketplace;
+#[path = "support/marketplace_endpoint.rs"]
+mod marketplace_endpoint;
+mod members;
+mod partners;
+mod products;
+mod queue_and_workflows;
+mod registration_browser;
+mod table_contract;
+mod team;
