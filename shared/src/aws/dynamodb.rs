@@ -567,14 +567,18 @@ impl Table for DynamoDbTable {
                 Err(TableError::TransactionCanceled { reasons })
                     if attempt < CONFLICT_ATTEMPTS && only_conflicts(&reasons) =>
                 {
-                    let jitter = u64::from(std::process::id() ^ attempt).wrapping_mul(7_919) % 10;
-                    tokio::time::sleep(std::time::Duration::from_millis(
-                        10 * 2u64.pow(attempt) + jitter,
-                    ))
-                    .await;
+                    tokio::time::sleep(full_jitter(10 * 2u64.pow(attempt))).await;
                 }
                 other => return other,
             }
         }
     }
+}
+
+/// A random delay below `cap_ms` ("full jitter"): retries of writers that collided spread out
+/// instead of colliding again in lockstep. Random per call, not per process: every Lambda
+/// sandbox has the same process id.
+fn full_jitter(cap_ms: u64) -> std::time::Duration {
+    let random = getrandom::u64().unwrap_or(cap_ms / 2);
+    std::time::Duration::from_millis(random % cap_ms.max(1))
 }
