@@ -297,6 +297,21 @@ impl From<TableError> for Error {
     }
 }
 
+impl From<crate::domain::objects_only::Malformed> for Error {
+    fn from(malformed: crate::domain::objects_only::Malformed) -> Self {
+        Error::invalid_body(malformed.field, malformed.message)
+    }
+}
+
+impl From<crate::domain::capabilities::InputProblem> for Error {
+    fn from(problem: crate::domain::capabilities::InputProblem) -> Self {
+        match problem {
+            crate::domain::capabilities::InputProblem::Malformed(malformed) => malformed.into(),
+            crate::domain::capabilities::InputProblem::Invalid(errors) => errors.into(),
+        }
+    }
+}
+
 impl From<FieldErrors> for Error {
     fn from(errors: FieldErrors) -> Self {
         Error::validation(errors)

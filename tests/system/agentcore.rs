@@ -99,6 +99,31 @@ fn local_app() -> App {
 }
 
 #[tokio::test]
+async fn a_landing_page_step_writes_a_hero_sections_and_one_call_to_action_in_the_brand_voice() {
+    let team = team(local_app()).await;
+    let agent = agent(&team, &["landing_page", "generate_text"]).await;
+    let (execution, outcome) = execute(&team, &agent, "A landing page for Deploy Guard").await;
+    assert!(outcome.result.is_ok(), "{:?}", outcome.result);
+    assert_eq!(execution.status, ExecutionStatus::Succeeded);
+    assert_eq!(execution.steps.len(), 1);
+    let step = &execution.steps[0];
+    assert_eq!(step.capability, "landing_page");
+    let output = step.output.as_ref().unwrap();
+    let page = output["text"].as_str().unwrap();
+    assert!(page.starts_with(&format!("{LABEL} # ")), "{page}");
+    assert_eq!(
+        page.matches("\n## ").count(),
+        3,
+        "three sections by default"
+    );
+    assert_eq!(page.lines().filter(|l| l.starts_with("CTA: ")).count(), 1);
+    assert_eq!(output["compliance"]["compliant"], true, "{output}");
+    let credits = execution.credits;
+    assert_eq!(credits.reserved, credits.used + credits.refunded);
+    assert!(step.credits > 0);
+}
+
+#[tokio::test]
 async fn an_execution_plans_runs_every_step_in_the_brand_voice_and_settles_its_credits() {
     let team = team(local_app()).await;
     let agent = agent(

@@ -98,9 +98,13 @@ async fn everyone_reads_the_capability_registry() {
         "joint_gtm_plan",
         "marketplace_listing",
         "summarize",
+        "landing_page",
     ] {
         assert!(ids.contains(&id), "{id}");
     }
+    let page = items.iter().find(|c| c["id"] == "landing_page").unwrap();
+    assert_eq!(page["kind"], "text");
+    assert_eq!(page["input_schema"]["required"], json!(["topic"]));
     let text = items.iter().find(|c| c["id"] == "generate_text").unwrap();
     let schema = &text["input_schema"];
     assert_eq!(schema["required"], json!(["format", "topic"]));

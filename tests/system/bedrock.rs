@@ -136,6 +136,7 @@ fn text_request(model: &str) -> TextRequest {
         }],
         max_tokens: 256,
         temperature: 0.5,
+        task: None,
     }
 }
 

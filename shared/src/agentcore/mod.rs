@@ -1,7 +1,7 @@
-//! AgentCore: the capability registry, the capabilities, the planner and the workflow tasks.
+//! AgentCore: running what the capability registry (in the domain) describes: the planner,
+//! the deterministic capabilities, the workflow's tasks, the dispatcher and the watchdog.
 
 pub mod analysis;
-pub mod capabilities;
 pub mod cosell;
 pub mod dispatch;
 pub mod plan;

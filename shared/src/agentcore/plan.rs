@@ -5,13 +5,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::capabilities::{capability, Capability};
-use crate::ports::ai::{AiError, Llm, Message, Speaker, TextRequest, TextResponse};
-
-/// Marks the capability list in the planner's system prompt (the offline model reads it too).
-pub const CAPABILITIES_OPEN: &str = "<capabilities>";
-/// Ends the capability list.
-pub const CAPABILITIES_CLOSE: &str = "</capabilities>";
+use crate::domain::capabilities::{capability, Capability, InputProblem, PlanningTask};
+use crate::ports::ai::{AiError, Llm, Message, ModelTask, Speaker, TextRequest, TextResponse};
 
 /// One planned step.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -59,6 +54,8 @@ pub struct PlanningBrief<'a> {
     pub request: &'a str,
     /// What the planner should know about the brand, product and partner.
     pub context: &'a str,
+    /// The product the execution names, if any.
+    pub product: Option<&'a str>,
 }
 
 /// The JSON text of a model answer: the outermost `{…}`, so prose around it is ignored.
@@ -103,17 +100,18 @@ pub fn validate(answer: &str, allowed: &[String], max_steps: usize) -> Result<Pl
         if step.title.trim().is_empty() || step.title.chars().count() > 120 {
             problems.push(format!("step {n} needs a title of 1 to 120 characters"));
         }
-        if let Err(error) = spec.validate_input(step.input.clone()) {
-            let details: Vec<String> = error
-                .details()
-                .unwrap_or_default()
-                .iter()
-                .map(|d| format!("{}: {}", d.field, d.message))
-                .collect();
-            let why = if details.is_empty() {
-                error.to_string()
-            } else {
-                details.join(", ")
+        if let Err(problem) = spec.validate_input(step.input.clone()) {
+            let why = match problem {
+                InputProblem::Malformed(malformed) => match malformed.field {
+                    Some(field) => format!("{field}: {}", malformed.message),
+                    None => malformed.message,
+                },
+                InputProblem::Invalid(errors) => errors
+                    .into_vec()
+                    .iter()
+                    .map(|d| format!("{}: {}", d.field, d.message))
+                    .collect::<Vec<_>>()
+                    .join(", "),
             };
             problems.push(format!(
                 "step {n} ({}) has an invalid input: {why}",
@@ -140,12 +138,10 @@ pub fn system_prompt(brief: &PlanningBrief<'_>) -> String {
         "You plan go-to-market work for an AWS ISV partner. Break the request into at most {max} steps. \
          Each step runs one capability from the list below with an input that matches its input_schema exactly. \
          Answer with JSON only: {{\"steps\":[{{\"capability\":\"<id>\",\"title\":\"<a few words>\",\"input\":{{...}}}}]}}.\n\
-         {instructions}\n{open}{list}{close}\n<context>\n{context}\n</context>",
+         {instructions}\n<capabilities>{list}</capabilities>\n<context>\n{context}\n</context>",
         max = brief.max_steps,
         instructions = brief.instructions.map(|i| format!("Agent instructions: {i}")).unwrap_or_default(),
-        open = CAPABILITIES_OPEN,
-        list = serde_json::to_string(&capabilities).unwrap_or_default(),
-        close = CAPABILITIES_CLOSE,
+        list = Value::Array(capabilities),
         context = brief.context,
     )
 }
@@ -165,6 +161,12 @@ pub async fn plan(
         }],
         max_tokens: 2_000,
         temperature: 0.2,
+        task: Some(ModelTask::Plan(PlanningTask {
+            allowed: brief.allowed.to_vec(),
+            max_steps: brief.max_steps,
+            request: brief.request.to_owned(),
+            product: brief.product.map(str::to_owned),
+        })),
     };
     let mut responses = Vec::new();
     let first = llm.converse(request.clone()).await?;
@@ -262,6 +264,7 @@ mod tests {
             max_steps: 3,
             request: "Write a blog post",
             context: "Brand: Acme",
+            product: None,
         }
     }
 
@@ -275,7 +278,7 @@ mod tests {
         assert_eq!(responses.len(), 2);
         let asked = model.1.lock().unwrap();
         assert!(
-            asked[0].system.contains(CAPABILITIES_OPEN)
+            asked[0].system.contains("<capabilities>")
                 && asked[0].system.contains("\"generate_text\"")
         );
         assert!(

@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use super::analysis;
-use super::capabilities::{capability, CosellMatchInput, Kind};
 use super::cosell::{self, Needs};
 use super::plan::{self as planning, PlanError, PlanningBrief};
 use super::prompts;
@@ -16,13 +15,18 @@ use crate::app::executions::{self, execution_key, Settlement, MAX_STEPS};
 use crate::app::items::{from_item, value_of};
 use crate::app::{keys, App};
 use crate::domain::agent::AgentDraft;
+use crate::domain::capabilities::{
+    analyze_content, capability, cosell_match, generate_image, Capability, Runner, WritingBrief,
+};
 use crate::domain::catalog::{DEFAULT_IMAGE, DEFAULT_TEXT};
 use crate::domain::execution::{Execution, ExecutionError, ExecutionStatus, TaskInput, TokenUsage};
 use crate::domain::ids::TeamId;
 use crate::domain::resources::{CompanyDraft, PartnerDraft, ProductDraft};
 use crate::domain::step::{Step, StepStatus};
 use crate::error::Error;
-use crate::ports::ai::{AiError, ImageRequest, Message, Speaker, TextRequest, TextResponse};
+use crate::ports::ai::{
+    AiError, ImageRequest, Message, ModelTask, Speaker, TextRequest, TextResponse,
+};
 use crate::ports::table::{Condition, Index, Key, Query, Update, UpdateAction, Value as Attr};
 
 /// A task failure with a stable name for the state machine's Retry and Catch.
@@ -417,6 +421,7 @@ pub async fn plan(app: &App, input: &TaskInput) -> Result<Value, TaskError> {
             max_steps: MAX_STEPS,
             request: &execution.request,
             context: &context,
+            product: loaded.product.as_ref().map(|p| p.name.as_str()),
         };
         let (plan, responses) =
             planning::plan(app.llm.as_ref(), &brief)
@@ -447,7 +452,7 @@ pub async fn plan(app: &App, input: &TaskInput) -> Result<Value, TaskError> {
     Ok(json!({"team_id": input.team_id, "execution_id": input.execution_id, "steps": indexes}))
 }
 
-/// Runs one planned step and stores its output and cost.
+/// Runs one planned step with its capability's runner and stores its output and cost.
 pub async fn run_step(app: &App, input: &TaskInput, index: usize) -> Result<Value, TaskError> {
     let mut loaded = load(app, input).await?;
     let mut execution = loaded.execution.clone();
@@ -466,9 +471,16 @@ pub async fn run_step(app: &App, input: &TaskInput, index: usize) -> Result<Valu
         .as_ref()
         .map(|c| c.brand_voice.clone())
         .unwrap_or_default();
-    let (output, credits) = match spec.kind {
-        Kind::Text => {
+    let (output, credits) = match spec.runner {
+        Runner::Writer { rules, .. } => {
             loaded.memory = memory(app, input).await?;
+            let brief = WritingBrief {
+                capability: spec.id.to_owned(),
+                input: step.input.clone(),
+                request: execution.request.clone(),
+                brand: loaded.company.as_ref().map(|c| c.name.clone()),
+                promise: voice.value_propositions.first().cloned(),
+            };
             let request = TextRequest {
                 model: loaded
                     .agent
@@ -478,6 +490,7 @@ pub async fn run_step(app: &App, input: &TaskInput, index: usize) -> Result<Valu
                     .unwrap_or_else(|| DEFAULT_TEXT.into()),
                 system: prompts::writer_system(
                     spec.id,
+                    rules,
                     &prompts::brand_voice(loaded.company.as_ref()),
                     &context(&loaded),
                 ),
@@ -485,13 +498,9 @@ pub async fn run_step(app: &App, input: &TaskInput, index: usize) -> Result<Valu
                     speaker: Speaker::User,
                     text: prompts::writer_user(&execution.request, &step.title, &step.input),
                 }],
-                max_tokens: match spec.credits {
-                    super::capabilities::CreditRule::Tokens {
-                        max_output_tokens, ..
-                    } => max_output_tokens as i32,
-                    _ => 1_000,
-                },
+                max_tokens: spec.credits.max_output_tokens().unwrap_or(1_000) as i32,
                 temperature: 0.7,
+                task: Some(ModelTask::Write(brief)),
             };
             let response = app.llm.converse(request).await?;
             add_tokens(&mut execution.tokens, &response);
@@ -501,15 +510,12 @@ pub async fn run_step(app: &App, input: &TaskInput, index: usize) -> Result<Valu
                 spec.credits.charge(response.output_tokens, 0),
             )
         }
-        Kind::Image => {
-            let prompt = step.input["prompt"]
-                .as_str()
-                .unwrap_or(&execution.request)
-                .to_owned();
-            let (width, height) = match step.input["size"].as_str() {
-                Some("landscape") => (1280, 720),
-                Some("portrait") => (720, 1280),
-                _ => (1024, 1024),
+        Runner::Painter => {
+            let image: generate_image::Input = typed_input(&step)?;
+            let (width, height) = image.size.unwrap_or_default().pixels();
+            let prompt = match image.style {
+                Some(style) => format!("{}, {style}", image.prompt),
+                None => image.prompt,
             };
             let model = loaded
                 .agent
@@ -540,8 +546,20 @@ pub async fn run_step(app: &App, input: &TaskInput, index: usize) -> Result<Valu
                 spec.credits.charge(0, 1),
             )
         }
-        Kind::Deterministic => (
-            deterministic(app, input, &loaded, &step, &voice).await?,
+        Runner::Analyzer => {
+            let request: analyze_content::Input = typed_input(&step)?;
+            let result = analysis::analyze(
+                &request.text,
+                &voice,
+                &request.required_terms,
+                &request.keywords,
+            );
+            let output =
+                serde_json::to_value(result).map_err(|e| TaskError::Internal(e.to_string()))?;
+            (output, spec.credits.charge(0, 0))
+        }
+        Runner::PartnerMatcher => (
+            match_partners(app, input, &loaded, typed_input(&step)?).await?,
             spec.credits.charge(0, 0),
         ),
     };
@@ -589,78 +607,55 @@ async fn keep_small(
     Ok(json!({"output_key": key, "bytes": size, "preview": preview}))
 }
 
-async fn deterministic(
+/// A step's input as its capability's type (the planner checked it against the same type).
+fn typed_input<I: serde::de::DeserializeOwned>(step: &Step) -> Result<I, TaskError> {
+    Capability::input(&step.input).map_err(|e| {
+        TaskError::StepFailed(format!("{}: invalid input: {}", step.capability, e.message))
+    })
+}
+
+/// `cosell_match`: the team's partners ranked by overlap with the product's needs.
+async fn match_partners(
     app: &App,
     input: &TaskInput,
     loaded: &Loaded,
-    step: &Step,
-    voice: &crate::domain::resources::BrandVoice,
+    request: cosell_match::Input,
 ) -> Result<Value, TaskError> {
-    let strings = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
+    let product = match &request.product_id {
+        Some(id) => {
+            record::<ProductDraft>(app, &input.team_id, "PRODUCT#", Some(id.as_str())).await?
+        }
+        None => loaded.product.clone(),
     };
-    match step.capability.as_str() {
-        "analyze_content" => {
-            let text = step.input["text"].as_str().unwrap_or_default();
-            let result = analysis::analyze(
-                text,
-                voice,
-                &strings(&step.input["required_terms"]),
-                &strings(&step.input["keywords"]),
-            );
-            Ok(serde_json::to_value(result).map_err(|e| TaskError::Internal(e.to_string()))?)
-        }
-        "cosell_match" => {
-            let request: CosellMatchInput = serde_json::from_value(step.input.clone())
-                .map_err(|e| TaskError::StepFailed(e.to_string()))?;
-            let product = match &request.product_id {
-                Some(id) => {
-                    record::<ProductDraft>(app, &input.team_id, "PRODUCT#", Some(id.as_str()))
-                        .await?
-                }
-                None => loaded.product.clone(),
-            };
-            let mut needs = Needs {
-                industries: request.industries,
-                regions: request.regions,
-                solution_areas: Vec::new(),
-            };
-            if let Some(product) = &product {
-                needs.solution_areas = product
-                    .categories
-                    .iter()
-                    .chain(&product.use_cases)
-                    .cloned()
-                    .collect();
-            }
-            let mut query = Query::prefix(
-                Index::Table,
-                keys::team_partition(&input.team_id),
-                "PARTNER#",
-            );
-            query.limit = 100;
-            let page = app.table.query(query).await.map_err(Error::from)?;
-            let partners: Vec<(String, PartnerDraft)> = page
-                .items
-                .iter()
-                .map(|item| {
-                    from_item::<crate::app::records::Record<PartnerDraft>>(item)
-                        .map(|r| (r.id, r.data))
-                })
-                .collect::<Result<_, _>>()?;
-            let ranked = cosell::rank(&needs, &partners, request.limit.unwrap_or(5) as usize);
-            Ok(json!({"matches": ranked, "partners_considered": partners.len()}))
-        }
-        other => Err(TaskError::StepFailed(format!(
-            "{other} is not a deterministic capability"
-        ))),
+    let mut needs = Needs {
+        industries: request.industries,
+        regions: request.regions,
+        solution_areas: Vec::new(),
+    };
+    if let Some(product) = &product {
+        needs.solution_areas = product
+            .categories
+            .iter()
+            .chain(&product.use_cases)
+            .cloned()
+            .collect();
     }
+    let mut query = Query::prefix(
+        Index::Table,
+        keys::team_partition(&input.team_id),
+        "PARTNER#",
+    );
+    query.limit = 100;
+    let page = app.table.query(query).await.map_err(Error::from)?;
+    let partners: Vec<(String, PartnerDraft)> = page
+        .items
+        .iter()
+        .map(|item| {
+            from_item::<crate::app::records::Record<PartnerDraft>>(item).map(|r| (r.id, r.data))
+        })
+        .collect::<Result<_, _>>()?;
+    let ranked = cosell::rank(&needs, &partners, request.limit.unwrap_or(5) as usize);
+    Ok(json!({"matches": ranked, "partners_considered": partners.len()}))
 }
 
 /// Ends a successful run: charges planning and the steps, refunds the rest.

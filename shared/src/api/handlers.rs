@@ -1,10 +1,10 @@
 //! Route handlers: parse, call one use case, map the result. No business rule lives here.
 
-use crate::agentcore::capabilities::CAPABILITIES;
 use crate::app::executions::{self, ExecutionFilter};
 use crate::app::resources::{self, Resource};
 use crate::app::{api_keys, execution_view, members, teams, App};
 use crate::domain::agent::AgentDraft;
+use crate::domain::capabilities::CAPABILITIES;
 use crate::domain::execution::ExecutionStatus;
 use crate::domain::ids::AgentId;
 use crate::domain::resources::{CompanyDraft, PartnerDraft, ProductDraft};
@@ -71,7 +71,7 @@ pub async fn handle(app: &App, route: RouteId, req: &ApiRequest) -> Result<ApiRe
                     serde_json::json!({
                         "id": c.id,
                         "description": c.description,
-                        "kind": c.kind,
+                        "kind": c.kind(),
                         "input_schema": c.input_schema(),
                         "credits": c.credits,
                         "max_credits": c.credits.reserve(),

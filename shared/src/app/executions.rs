@@ -10,8 +10,8 @@ use super::items::{from_item, to_item, value_of};
 use super::records::{commit, Guarded, Listing, PageRequest};
 use super::resources::{self, Resource};
 use super::{keys, usage, App, Caller};
-use crate::agentcore::capabilities::capability;
 use crate::domain::agent::AgentDraft;
+use crate::domain::capabilities::capability;
 use crate::domain::execution::TaskInput;
 use crate::domain::execution::{
     Approval, ApprovalRequest, Execution, ExecutionCredits, ExecutionError, ExecutionRequest,

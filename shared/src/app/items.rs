@@ -85,10 +85,7 @@ pub fn value_of<T: Serialize>(value: &T) -> Result<Value, Error> {
 /// Decodes JSON into a typed request; the error names the field at fault. Objects must be
 /// objects: an array where a struct belongs is a wrong type.
 pub fn decode_json<T: DeserializeOwned>(json: serde_json::Value) -> Result<T, Error> {
-    serde_path_to_error::deserialize(super::objects_only::ObjectsOnly(json)).map_err(|e| {
-        let field = e.path().to_string();
-        Error::invalid_body(Some(field), e.into_inner().to_string())
-    })
+    crate::domain::objects_only::decode(json).map_err(Error::from)
 }
 
 #[cfg(test)]

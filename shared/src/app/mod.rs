@@ -10,7 +10,6 @@ pub mod idempotency;
 pub mod items;
 pub mod keys;
 pub mod members;
-mod objects_only;
 pub mod records;
 pub mod resources;
 pub mod teams;

@@ -2,10 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::capabilities::capability;
 use super::ids::{CompanyId, ProductId};
 use super::resources::{Draft, NAME_MAX};
 use super::validation::FieldErrors;
-use crate::agentcore::capabilities::capability;
 use crate::domain::catalog::{self, ModelKind};
 
 /// The model an agent uses for each role; unset roles use the catalog's defaults.

@@ -2,12 +2,14 @@
 
 pub mod access;
 pub mod agent;
+pub mod capabilities;
 pub mod catalog;
 pub mod execution;
 pub mod ids;
 pub mod json_text;
 pub mod marketplace;
 pub mod merge_patch;
+pub mod objects_only;
 pub mod plans;
 pub mod privacy;
 pub mod resources;

@@ -1,17 +1,20 @@
 //! The offline model: what the local stack uses when no Bedrock endpoint is configured.
 //! Deterministic (the same request gives the same answer), marked as offline in every output,
-//! and good enough to drive a whole workflow: it answers planner prompts with valid plans
-//! built from the capability list in the prompt, writes labelled text, and draws small PNGs.
+//! and good enough to drive a whole workflow. It reads what a request asks for as data
+//! ([`ModelTask`]), never the prompt's prose, so rewording a prompt changes nothing here: a
+//! plan comes from the capabilities' offline cues, copy from the capability's own offline
+//! writer; images are small PNGs.
 
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::agentcore::capabilities::capability;
-use crate::agentcore::plan::{CAPABILITIES_CLOSE, CAPABILITIES_OPEN};
+use crate::domain::capabilities::{
+    capability, truncate, PlanningSubject, PlanningTask, Runner, WritingBrief, CAPABILITIES,
+};
 use crate::domain::catalog::{OFFLINE_IMAGE, OFFLINE_TEXT};
 use crate::ports::ai::{
-    AiError, ImageGen, ImageRequest, ImageResponse, Llm, Speaker, TextRequest, TextResponse,
+    AiError, ImageGen, ImageRequest, ImageResponse, Llm, ModelTask, TextRequest, TextResponse,
 };
 
 /// Every offline text starts with this label.
@@ -26,218 +29,61 @@ fn tokens(text: &str) -> i64 {
     (text.chars().count() as i64 + 3) / 4
 }
 
-fn truncate(text: &str, max: usize) -> String {
-    text.chars().take(max).collect()
-}
-
-/// Which capabilities a request asks for, in the order they are first mentioned; `topic` is
-/// what the copy is about.
-fn wanted(request: &str, topic: &str) -> Vec<(&'static str, Value)> {
-    let lower = request.to_lowercase();
-    let topic = truncate(topic.trim(), 500);
-    let format = if lower.contains("landing page") {
-        "landing_page"
-    } else if lower.contains("case study") {
-        "case_study"
-    } else if lower.contains("press release") {
-        "press_release"
-    } else {
-        "blog_post"
+/// A plan over the allowed capabilities: those whose cues the request names, in the order it
+/// first names them (one per place), else the first allowed one.
+fn plan(task: &PlanningTask) -> String {
+    let subject = PlanningSubject {
+        request: task.request.clone(),
+        topic: match &task.product {
+            Some(product) => format!("Introducing {product}"),
+            None => task.request.clone(),
+        },
     };
-    let rules: [(&[&str], &'static str, Value); 10] = [
-        (
-            &[
-                "blog",
-                "article",
-                "landing page",
-                "case study",
-                "press release",
-                "long-form",
-            ],
-            "generate_text",
-            json!({"format": format, "topic": topic}),
-        ),
-        (
-            &["linkedin", "social", "tweet", "post on x"],
-            "social_posts",
-            json!({"topic": topic, "platforms": ["linkedin", "x"]}),
-        ),
-        (&["email"], "email_campaign", json!({"goal": topic})),
-        (
-            &["image", "visual", "banner", "picture"],
-            "generate_image",
-            json!({"prompt": truncate(request.trim(), 1_000)}),
-        ),
-        (
-            &["seo", "meta description"],
-            "seo_optimize",
-            json!({"topic": topic}),
-        ),
-        (
-            &["co-sell", "cosell", "partner match", "which partner"],
-            "cosell_match",
-            json!({}),
-        ),
-        (
-            &["gtm plan", "go-to-market plan", "joint plan"],
-            "joint_gtm_plan",
-            json!({}),
-        ),
-        (&["listing"], "marketplace_listing", json!({})),
-        (
-            &["summar"],
-            "summarize",
-            json!({"text": truncate(request.trim(), 50_000)}),
-        ),
-        (
-            &["analy", "readability", "brand check"],
-            "analyze_content",
-            json!({"text": truncate(request.trim(), 50_000)}),
-        ),
-    ];
-    let mut found: Vec<(usize, &'static str, Value)> = rules
-        .into_iter()
-        .filter_map(|(words, id, input)| {
-            words
-                .iter()
-                .filter_map(|w| lower.find(w))
-                .min()
-                .map(|at| (at, id, input))
-        })
+    let request = task.request.to_lowercase();
+    let allowed: Vec<_> = CAPABILITIES
+        .iter()
+        .filter(|c| task.allowed.iter().any(|id| id == c.id))
         .collect();
+    let mut found: Vec<(usize, &str, Value)> = Vec::new();
+    for capability in &allowed {
+        let cue = capability.offline_cue;
+        let first = cue.words.iter().filter_map(|w| request.find(w)).min();
+        if let Some(at) = first {
+            if !found.iter().any(|(other, _, _)| *other == at) {
+                found.push((at, capability.id, (cue.input)(&subject)));
+            }
+        }
+    }
     found.sort_by_key(|(at, _, _)| *at);
-    found
-        .into_iter()
-        .map(|(_, id, input)| (id, input))
-        .collect()
-}
-
-/// The default input of a capability, for a request that names none of the allowed ones.
-fn default_input(id: &str, request: &str) -> Value {
-    let topic = truncate(request.trim(), 500);
-    match id {
-        "generate_text" => json!({"format": "blog_post", "topic": topic}),
-        "social_posts" => json!({"topic": topic, "platforms": ["linkedin", "x"]}),
-        "email_campaign" => json!({"goal": topic}),
-        "generate_image" => json!({"prompt": topic}),
-        "seo_optimize" => json!({"topic": topic}),
-        "summarize" | "analyze_content" => json!({"text": topic}),
-        _ => json!({}),
+    if found.is_empty() {
+        if let Some(first) = allowed.first() {
+            found.push((0, first.id, (first.offline_cue.input)(&subject)));
+        }
     }
-}
-
-/// Answers a planner prompt with a plan over the allowed capabilities.
-fn plan(system: &str, request: &str) -> Option<String> {
-    let start = system.find(CAPABILITIES_OPEN)? + CAPABILITIES_OPEN.len();
-    let end = system[start..].find(CAPABILITIES_CLOSE)? + start;
-    let listed: Vec<Value> = serde_json::from_str(&system[start..end]).ok()?;
-    let allowed: Vec<&str> = listed.iter().filter_map(|c| c["id"].as_str()).collect();
-    let max_steps = system
-        .split("at most ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse::<usize>().ok())
-        .unwrap_or(5);
-    // The subject: the product the context names, as a model would pick it, else the request.
-    let topic = between(system, "Product: ", "\n")
-        .or_else(|| between(system, "Product: ", "</context>"))
-        .map(|p| format!("Introducing {}", p.split(" — ").next().unwrap_or(p).trim()))
-        .unwrap_or_else(|| request.to_owned());
-    let mut steps: Vec<(&str, Value)> = wanted(request, &topic)
+    found.truncate(task.max_steps.max(1));
+    let steps: Vec<Value> = found
         .into_iter()
-        .filter(|(id, _)| allowed.contains(id))
-        .collect();
-    if steps.is_empty() {
-        let first = allowed.first()?;
-        steps.push((first, default_input(first, request)));
-    }
-    steps.truncate(max_steps.max(1));
-    let steps: Vec<Value> = steps
-        .into_iter()
-        .map(|(id, input)| {
+        .map(|(_, id, input)| {
             let title = capability(id)
                 .map(|c| {
                     c.description
-                        .split(['(', ',', '.'])
+                        .split(['(', ',', '.', ':'])
                         .next()
                         .unwrap_or(id)
-                        .trim()
-                        .to_owned()
                 })
-                .unwrap_or_else(|| id.to_owned());
-            json!({"capability": id, "title": truncate(&title, 120), "input": input})
+                .unwrap_or(id)
+                .trim();
+            json!({"capability": id, "title": truncate(title, 120), "input": input})
         })
         .collect();
-    Some(json!({ "steps": steps }).to_string())
+    json!({ "steps": steps }).to_string()
 }
 
-fn between<'a>(text: &'a str, open: &str, close: &str) -> Option<&'a str> {
-    let start = text.find(open)? + open.len();
-    let end = text[start..].find(close)? + start;
-    Some(&text[start..end])
-}
-
-/// Writes labelled copy shaped like the capability asks, within its limits.
-fn write(system: &str, user: &str) -> String {
-    let capability = between(system, "<capability>", "</capability>").unwrap_or_default();
-    let input: Value = between(user, "<input>", "</input>")
-        .and_then(|j| serde_json::from_str(j).ok())
-        .unwrap_or(Value::Null);
-    let brand = system
-        .lines()
-        .find_map(|l| l.strip_prefix("You write for "))
-        .map(|b| b.trim_end_matches('.'))
-        .unwrap_or("our company");
-    let promise = system
-        .lines()
-        .find_map(|l| l.strip_prefix("Value propositions: "))
-        .and_then(|v| v.trim_end_matches('.').split("; ").next())
-        .unwrap_or("Ship with confidence");
-    let request = user
-        .lines()
-        .find_map(|l| l.strip_prefix("Request: "))
-        .unwrap_or(user);
-    let topic = ["topic", "goal", "prompt"]
-        .iter()
-        .find_map(|k| input[*k].as_str())
-        .unwrap_or(request);
-    let topic = truncate(topic.trim(), 120);
-    let body = match capability {
-        "generate_text" => format!(
-            "# {topic}\n\n{brand} helps teams move faster without new risk. {promise}: that is the promise behind this launch.\n\n\
-             ## What changes for you\nEvery release gets the same checks, so the team spends its time on the product, not on the rollout.\n\n\
-             ## Get started\nFind {brand} on AWS Marketplace and start today."
-        ),
-        "social_posts" => {
-            let x = truncate(&format!("{promise}. {topic} — now on AWS Marketplace."), 280);
-            format!("LinkedIn: {brand} is launching: {topic}. {promise}. Read the story and try it on AWS Marketplace.\nX: {x}")
-        }
-        "email_campaign" => format!(
-            "Subject lines:\n1. {}\n2. {}\nPreview: {}\nBody: Hi {{first_name}}, {promise}. {topic}. Start on AWS Marketplace today.",
-            truncate(promise, 60),
-            truncate(&format!("New from {brand}"), 60),
-            truncate(&topic, 90)
-        ),
-        "seo_optimize" => format!(
-            "Title: {}\nMeta description: {}\nKeywords: {}",
-            truncate(&format!("{topic} | {brand}"), 60),
-            truncate(&format!("{promise}. {topic}."), 155),
-            input["target_keywords"].as_array().map(|k| k.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_else(|| brand.to_lowercase())
-        ),
-        "joint_gtm_plan" => format!(
-            "Goals: a joint pipeline for {brand} and the partner.\nMotions: co-branded webinar, AWS Marketplace private offers, joint account planning.\n\
-             Timeline: weeks 1-2 enablement; weeks 3-6 campaigns; weeks 7-12 co-selling.\nResponsibilities: {brand} owns content and demos; the partner owns outreach."
-        ),
-        "marketplace_listing" => format!(
-            "Product title: {}\nShort description: {}\nLong description: {brand} on AWS Marketplace. {promise}.\nHighlights:\n- {promise}\n- Deploys in minutes\n- Billed through your AWS account",
-            truncate(brand, 255),
-            truncate(&format!("{promise}. {topic}."), 1_000)
-        ),
-        "summarize" => {
-            let max = input["max_words"].as_u64().unwrap_or(150) as usize;
-            input["text"].as_str().unwrap_or(request).split_whitespace().take(max).collect::<Vec<_>>().join(" ")
-        }
-        _ => format!("{topic}. {promise}."),
+/// Copy for a step: the capability's own offline writer, labelled.
+fn write(brief: &WritingBrief) -> String {
+    let body = match capability(&brief.capability).map(|c| c.runner) {
+        Some(Runner::Writer { offline, .. }) => offline(brief),
+        _ => format!("{}. {}.", brief.topic(), brief.promise()),
     };
     format!("{LABEL} {body}")
 }
@@ -245,22 +91,17 @@ fn write(system: &str, user: &str) -> String {
 #[async_trait]
 impl Llm for OfflineModel {
     async fn converse(&self, request: TextRequest) -> Result<TextResponse, AiError> {
-        let first_user = request
-            .messages
-            .iter()
-            .find(|m| m.speaker == Speaker::User)
-            .map(|m| m.text.as_str())
-            .unwrap_or_default();
-        let last_user = request
-            .messages
-            .iter()
-            .rev()
-            .find(|m| m.speaker == Speaker::User)
-            .map(|m| m.text.as_str())
-            .unwrap_or_default();
-        let text = match plan(&request.system, first_user) {
-            Some(plan) => plan,
-            None => write(&request.system, last_user),
+        let text = match &request.task {
+            Some(ModelTask::Plan(task)) => plan(task),
+            Some(ModelTask::Write(brief)) => write(brief),
+            None => format!(
+                "{LABEL} {}",
+                request
+                    .messages
+                    .last()
+                    .map(|m| truncate(m.text.trim(), 200))
+                    .unwrap_or_default()
+            ),
         };
         let input_tokens = tokens(&request.system)
             + request
@@ -365,6 +206,7 @@ mod tests {
             max_steps: 4,
             request,
             context: "Brand: Acme",
+            product: None,
         }
     }
 
@@ -403,26 +245,40 @@ mod tests {
         assert_eq!(plan.steps[0].capability, "cosell_match");
     }
 
+    #[tokio::test]
+    async fn a_landing_page_is_planned_with_its_own_capability_where_the_agent_has_it() {
+        let both = ["landing_page", "generate_text"].map(String::from).to_vec();
+        let request = "A landing page for Deploy Guard";
+        let (plan, _) = planning::plan(&OfflineModel, &brief(&both, request))
+            .await
+            .unwrap();
+        let ids: Vec<&str> = plan.steps.iter().map(|s| s.capability.as_str()).collect();
+        assert_eq!(ids, ["landing_page"]);
+        let only_text = vec!["generate_text".to_owned()];
+        let (plan, _) = planning::plan(&OfflineModel, &brief(&only_text, request))
+            .await
+            .unwrap();
+        assert_eq!(plan.steps[0].input["format"], "landing_page");
+    }
+
+    fn writing(capability: &str, input: Value) -> WritingBrief {
+        WritingBrief {
+            capability: capability.into(),
+            input,
+            request: "Announce Deploy Guard".into(),
+            brand: Some("Acme".into()),
+            promise: Some("Ship safely".into()),
+        }
+    }
+
     #[test]
     fn offline_copy_follows_the_capability_and_its_limits() {
-        let system = crate::agentcore::prompts::writer_system(
-            "social_posts",
-            "You write for Acme.\nValue propositions: Ship safely.",
-            "",
-        );
-        let user = crate::agentcore::prompts::writer_user(
-            "Announce Deploy Guard",
-            "Posts",
-            &serde_json::json!({"topic": "Deploy Guard is live", "platforms": ["x"]}),
-        );
-        let text = write(&system, &user);
+        let input = json!({"topic": "Deploy Guard is live", "platforms": ["x"]});
+        let text = write(&writing("social_posts", input.clone()));
         assert!(text.starts_with(LABEL));
         let x = text.lines().find_map(|l| l.strip_prefix("X: ")).unwrap();
         assert!(x.chars().count() <= 280 && x.contains("Deploy Guard is live"));
-        let seo = write(
-            &crate::agentcore::prompts::writer_system("seo_optimize", "You write for Acme.", ""),
-            &user,
-        );
+        let seo = write(&writing("seo_optimize", input));
         let title = seo
             .lines()
             .find_map(|l| l.strip_prefix(&format!("{LABEL} Title: ")))
@@ -431,16 +287,47 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn offline_copy_does_not_depend_on_the_prompt_wording() {
+        let request = |system: &str| TextRequest {
+            model: OFFLINE_TEXT.into(),
+            system: system.into(),
+            messages: vec![crate::ports::ai::Message {
+                speaker: crate::ports::ai::Speaker::User,
+                text: "Request: whatever the prompt says".into(),
+            }],
+            max_tokens: 1_000,
+            temperature: 0.5,
+            task: Some(ModelTask::Write(writing(
+                "generate_text",
+                json!({"format": "blog_post", "topic": "Deploy Guard"}),
+            ))),
+        };
+        let one = OfflineModel
+            .converse(request("You write for Acme."))
+            .await
+            .unwrap();
+        let other = OfflineModel
+            .converse(request(
+                "Completely reworded instructions, no markers at all.",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(one.text, other.text);
+        assert!(one.text.starts_with(&format!("{LABEL} # Deploy Guard")));
+    }
+
+    #[tokio::test]
     async fn offline_text_is_labelled() {
         let request = TextRequest {
             model: OFFLINE_TEXT.into(),
             system: "Write.".into(),
             messages: vec![crate::ports::ai::Message {
-                speaker: Speaker::User,
+                speaker: crate::ports::ai::Speaker::User,
                 text: "A tagline".into(),
             }],
             max_tokens: 100,
             temperature: 0.5,
+            task: None,
         };
         assert!(OfflineModel
             .converse(request)

@@ -3,6 +3,8 @@
 
 use async_trait::async_trait;
 
+use crate::domain::capabilities::{PlanningTask, WritingBrief};
+
 /// Who wrote a message of a conversation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Speaker {
@@ -34,6 +36,18 @@ pub struct TextRequest {
     pub max_tokens: i32,
     /// Sampling temperature (0.0–1.0).
     pub temperature: f32,
+    /// What the request asks for, as data: a real model reads the prompt; the offline model
+    /// reads this, so rewording a prompt changes nothing it does.
+    pub task: Option<ModelTask>,
+}
+
+/// What a text request asks for, as data.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModelTask {
+    /// A plan.
+    Plan(PlanningTask),
+    /// A step's copy.
+    Write(WritingBrief),
 }
 
 /// A text model's answer.

@@ -2,13 +2,30 @@
 //! fields in order: `"privacy": [true, false]` would set two privacy settings by position.
 //! [`ObjectsOnly`] wraps a deserializer and refuses a sequence wherever a struct (or a struct
 //! variant) is expected, at any depth, so every request is held to objects where the API
-//! documents objects. It is applied once, where JSON becomes a typed request
-//! ([`super::items::decode_json`]).
+//! documents objects. It is applied once, where JSON becomes a typed value ([`decode`]).
 
 use serde::de::{
-    self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, Unexpected,
-    VariantAccess, Visitor,
+    self, DeserializeOwned, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess,
+    Unexpected, VariantAccess, Visitor,
 };
+
+/// JSON that does not have the shape of the type it was decoded into.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Malformed {
+    /// Where (`brand_voice.tone`), when known.
+    pub field: Option<String>,
+    /// What is wrong there.
+    pub message: String,
+}
+
+/// Decodes JSON into a typed value: objects must be objects, and the error names the field
+/// at fault.
+pub fn decode<T: DeserializeOwned>(json: serde_json::Value) -> Result<T, Malformed> {
+    serde_path_to_error::deserialize(ObjectsOnly(json)).map_err(|e| Malformed {
+        field: Some(e.path().to_string()),
+        message: e.into_inner().to_string(),
+    })
+}
 
 /// A deserializer whose structs must be maps.
 pub struct ObjectsOnly<D>(pub D);
