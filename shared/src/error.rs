@@ -1,6 +1,6 @@
 //! The one error type of the use cases: each variant says what happened. How it is answered
 //! lives at the edges, once each: the HTTP status and code in [`crate::api::response`], the
-//! Step Functions error name in [`crate::agentcore::workflow::TaskError`]. Building an error
+//! Step Functions error name in [`crate::agentcore::task::TaskError`]. Building an error
 //! logs nothing (a guarded write builds its error before it knows it will fail); the edge that
 //! turns a server error into a 500 or a failed task logs it once, with its cause, and tells the
 //! client nothing of it.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::json;
-use vellocity::agentcore::workflow::Task;
+use vellocity::agentcore::task::Task;
 use vellocity::app::executions;
 use vellocity::app::{resources, teams, App, Caller};
 use vellocity::domain::agent::AgentDraft;

@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use aws_lambda_events::sqs::SqsEvent;
 use serde_yaml::Value as Yaml;
+use vellocity::agentcore::task::Task;
 use vellocity::agentcore::watchdog;
-use vellocity::agentcore::workflow::{self, Task};
+use vellocity::agentcore::workflow;
 use vellocity::api::authorizer;
 use vellocity::api::routes::ROUTES;
 use vellocity::app::api_keys::secret_hash;

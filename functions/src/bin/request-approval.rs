@@ -2,6 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    vellocity::lambda::agentcore::run_task(vellocity::agentcore::workflow::Task::RequestApproval)
-        .await
+    vellocity::lambda::agentcore::run_task(vellocity::agentcore::task::Task::RequestApproval).await
 }

@@ -7,7 +7,7 @@ use serde_json::json;
 use vellocity::app::api_keys::{secret_hash, KeyLookup};
 use vellocity::app::items::to_item;
 use vellocity::app::records::Record;
-use vellocity::app::resources::Resource;
+use vellocity::app::resources::{self, Resource};
 use vellocity::app::{executions, keys, members, App, Caller};
 use vellocity::domain::access::{Role, Scope};
 use vellocity::domain::agent::AgentDraft;
@@ -19,7 +19,7 @@ use vellocity::domain::team::{
 };
 use vellocity::domain::validation::Email;
 use vellocity::error::Error;
-use vellocity::ports::table::{Item, Key, Update, UpdateAction, Value};
+use vellocity::ports::table::{Item, Update, UpdateAction, Value};
 
 use crate::Stack;
 
@@ -57,7 +57,7 @@ fn resource_item<R: Resource>(
     owner: &UserId,
 ) -> Result<Item, Error> {
     let data: R = serde_json::from_value(data).map_err(Error::internal)?;
-    let key = Key::new(keys::team_partition(team), format!("{}{id}", R::SK_PREFIX));
+    let key = resources::record_key::<R>(team, id);
     to_item(&record(id, data, owner), &key, R::KIND)
 }
 

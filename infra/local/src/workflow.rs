@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::Value;
-use vellocity::agentcore::workflow::{self, Task};
+use vellocity::agentcore::task::Task;
+use vellocity::agentcore::workflow;
 use vellocity::app::App;
 use vellocity::domain::execution::TaskInput;
 

@@ -2,9 +2,12 @@
 //! the deterministic capabilities, the workflow's tasks, the dispatcher and the watchdog.
 
 pub mod analysis;
+mod context;
 pub mod cosell;
 pub mod dispatch;
 pub mod plan;
 pub mod prompts;
+mod steps;
+pub mod task;
 pub mod watchdog;
 pub mod workflow;

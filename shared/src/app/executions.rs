@@ -66,10 +66,7 @@ pub fn reservation(agent: &AgentDraft) -> i64 {
 fn exists<R: Resource>(caller: &Caller, id: &impl std::fmt::Display, field: &str) -> Guarded {
     Guarded::new(
         WriteOp::Check {
-            key: Key::new(
-                keys::team_partition(&caller.team_id),
-                format!("{}{id}", R::SK_PREFIX),
-            ),
+            key: resources::record_key::<R>(&caller.team_id, &id.to_string()),
             condition: Condition::item_exists(),
         },
         Error::invalid_field(
@@ -218,6 +215,69 @@ pub async fn start(
         .caused_by(format!("queueing execution {}: {error}", execution.id)));
     }
     Ok(execution)
+}
+
+/// The team's latest executions, newest first (at most `limit`, 1–100).
+pub async fn latest(app: &App, team: &TeamId, limit: u32) -> Result<Vec<Execution>, Error> {
+    let mut query = Query::prefix(Index::Table, keys::team_partition(team), EXECUTION_PREFIX);
+    query.descending = true;
+    query.limit = limit;
+    let page = app.table.query(query).await?;
+    page.items.iter().map(from_item).collect()
+}
+
+/// Writes a running execution's progress (status, steps, tokens), if it is still in `from`;
+/// `Ok(false)` when it was cancelled or has ended meanwhile, and nothing is written.
+pub async fn save_progress(
+    app: &App,
+    team: &TeamId,
+    execution: &Execution,
+    from: ExecutionStatus,
+) -> Result<bool, Error> {
+    let steps = serde_json::to_string(&execution.steps).map_err(Error::internal)?;
+    let update = Update {
+        key: execution_key(team, &execution.id),
+        actions: vec![
+            UpdateAction::Set("status".into(), execution.status.as_str().into()),
+            UpdateAction::Set("steps".into(), steps.into()),
+            UpdateAction::Set("tokens".into(), value_of(&execution.tokens)?),
+        ],
+        condition: Some(Condition::eq("status", from.as_str())),
+    };
+    changed_if_it_held(app.table.update(update).await)
+}
+
+/// Parks a running execution until someone approves its plan, keeping the workflow's task
+/// token for the decision; `Ok(false)` when it no longer runs, and nothing is written.
+pub async fn await_approval(
+    app: &App,
+    team: &TeamId,
+    id: &ExecutionId,
+    task_token: &str,
+) -> Result<bool, Error> {
+    let update = Update {
+        key: execution_key(team, id),
+        actions: vec![
+            UpdateAction::Set(
+                "status".into(),
+                ExecutionStatus::AwaitingApproval.as_str().into(),
+            ),
+            UpdateAction::Set("approval_token".into(), task_token.into()),
+        ],
+        condition: Some(Condition::eq("status", ExecutionStatus::Running.as_str())),
+    };
+    changed_if_it_held(app.table.update(update).await)
+}
+
+/// Whether a conditional update was made (false: its condition did not hold).
+fn changed_if_it_held<T>(
+    outcome: Result<T, crate::ports::table::TableError>,
+) -> Result<bool, Error> {
+    match outcome {
+        Ok(_) => Ok(true),
+        Err(crate::ports::table::TableError::ConditionFailed) => Ok(false),
+        Err(other) => Err(other.into()),
+    }
 }
 
 fn parse_id(id: &str) -> Result<ExecutionId, Error> {

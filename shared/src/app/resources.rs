@@ -9,7 +9,7 @@ use super::items::{decode_json, from_item, to_item, value_of};
 use super::records::{commit, listing, Guarded, Listing, PageRequest, Record};
 use super::{keys, App, Caller};
 use crate::domain::agent::AgentDraft;
-use crate::domain::ids::{AgentId, CompanyId, PartnerId, PrefixedId, ProductId};
+use crate::domain::ids::{AgentId, CompanyId, PartnerId, PrefixedId, ProductId, TeamId};
 use crate::domain::merge_patch::merge_patch;
 use crate::domain::privacy::{EffectivePrivacy, PrivacySettings};
 use crate::domain::resources::{CompanyDraft, Draft, PartnerDraft, ProductDraft};
@@ -87,7 +87,7 @@ impl Resource for CompanyDraft {
 fn count_products(caller: &Caller, company: &CompanyId, by: i64) -> Guarded {
     Guarded::new(
         WriteOp::Update(Update {
-            key: record_key::<CompanyDraft>(caller, company.as_str()),
+            key: record_key::<CompanyDraft>(&caller.team_id, company.as_str()),
             actions: vec![UpdateAction::Add(PRODUCT_COUNT.into(), by)],
             condition: Some(Condition::item_exists()),
         }),
@@ -144,7 +144,7 @@ fn count_agent_refs<R: Resource>(
         return Vec::new();
     }
     let count = |id: &R::Id, by: i64| Update {
-        key: record_key::<R>(caller, &id.to_string()),
+        key: record_key::<R>(&caller.team_id, &id.to_string()),
         actions: vec![UpdateAction::Add(AGENT_REFS.into(), by)],
         condition: Some(Condition::item_exists()),
     };
@@ -197,12 +197,9 @@ impl Resource for AgentDraft {
     }
 }
 
-/// The key of a resource of the caller's team.
-fn record_key<R: Resource>(caller: &Caller, id: &str) -> Key {
-    Key::new(
-        keys::team_partition(&caller.team_id),
-        format!("{}{id}", R::SK_PREFIX),
-    )
+/// The key of a resource of a team: the one key builder of every resource kind.
+pub fn record_key<R: Resource>(team: &TeamId, id: &str) -> Key {
+    Key::new(keys::team_partition(team), format!("{}{id}", R::SK_PREFIX))
 }
 
 /// Refuses ids of the wrong kind before any read.
@@ -224,15 +221,44 @@ fn ensure_may_change<R: Resource>(caller: &Caller, record: &Record<R>) -> Result
 
 /// Reads one resource of the caller's team; other teams' ids answer 404.
 pub async fn get<R: Resource>(app: &App, caller: &Caller, id: &str) -> Result<Record<R>, Error> {
-    let id = parse_id::<R>(id)?;
-    let item = app
-        .table
-        .get(&record_key::<R>(caller, &id.to_string()))
-        .await?;
-    match item {
-        Some(item) => from_item(&item),
-        None => Err(Error::not_found(R::KIND)),
-    }
+    find::<R>(app, &caller.team_id, id)
+        .await?
+        .ok_or_else(|| Error::not_found(R::KIND))
+}
+
+/// Reads one resource of `team`, for work done on a team's behalf without a caller (the
+/// workflow's tasks); `None` for an id that is not one of this kind or not there.
+pub async fn find<R: Resource>(
+    app: &App,
+    team: &TeamId,
+    id: &str,
+) -> Result<Option<Record<R>>, Error> {
+    let Ok(id) = R::Id::parse(id) else {
+        return Ok(None);
+    };
+    let key = record_key::<R>(team, &id.to_string());
+    app.table
+        .get(&key)
+        .await?
+        .as_ref()
+        .map(from_item)
+        .transpose()
+}
+
+/// The first `limit` (1–100) resources of one kind of `team`, oldest first.
+pub async fn first<R: Resource>(
+    app: &App,
+    team: &TeamId,
+    limit: u32,
+) -> Result<Vec<Record<R>>, Error> {
+    let mut query = Query::prefix(
+        crate::ports::table::Index::Table,
+        keys::team_partition(team),
+        R::SK_PREFIX,
+    );
+    query.limit = limit;
+    let page = app.table.query(query).await?;
+    page.items.iter().map(from_item).collect()
 }
 
 /// Lists the caller's team's resources of one kind, oldest first.
@@ -263,7 +289,7 @@ pub async fn create<R: Resource>(app: &App, caller: &Caller, draft: R) -> Result
         updated_at: now,
         version: 1,
     };
-    let key = record_key::<R>(caller, &record.id);
+    let key = record_key::<R>(&caller.team_id, &record.id);
     let mut writes = vec![Guarded::new(
         WriteOp::Put {
             item: to_item(&record, &key, R::KIND)?,
@@ -309,7 +335,7 @@ pub async fn update<R: Resource>(
     // company's product count) stay as they are.
     let mut writes = vec![Guarded::new(
         WriteOp::Update(Update {
-            key: record_key::<R>(caller, &record.id),
+            key: record_key::<R>(&caller.team_id, &record.id),
             actions: vec![
                 UpdateAction::Set("data".into(), value_of(&record.data)?),
                 UpdateAction::Set("updated_at".into(), record.updated_at.clone().into()),
@@ -338,7 +364,7 @@ pub async fn update<R: Resource>(
 /// counters say why (a company's products), and agents naming it as their default are named.
 pub async fn delete<R: Resource>(app: &App, caller: &Caller, id: &str) -> Result<(), Error> {
     let id = parse_id::<R>(id)?;
-    let key = record_key::<R>(caller, &id.to_string());
+    let key = record_key::<R>(&caller.team_id, &id.to_string());
     let item = app
         .table
         .get(&key)

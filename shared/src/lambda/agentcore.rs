@@ -10,8 +10,9 @@ use serde_json::Value;
 use super::build_app_with_sdk;
 use super::sqs::{self, Handled};
 use crate::agentcore::dispatch::{dispatch, DispatchError};
+use crate::agentcore::task::{Task, TaskError};
 use crate::agentcore::watchdog;
-use crate::agentcore::workflow::{self, Task, TaskError};
+use crate::agentcore::workflow;
 use crate::app::App;
 use crate::aws::bedrock::Bedrock;
 

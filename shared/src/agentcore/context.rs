@@ -1,0 +1,161 @@
+//! What a task knows about its execution: the execution with its agent, company, product and
+//! partner (each read through its repository), the team's recent results as memory, and the
+//! context text the planner and the writers are given.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::task::TaskError;
+use crate::app::executions;
+use crate::app::resources::{self, Resource};
+use crate::app::App;
+use crate::domain::agent::AgentDraft;
+use crate::domain::execution::{Execution, ExecutionStatus, TaskInput, TokenUsage};
+use crate::domain::ids::TeamId;
+use crate::domain::resources::{CompanyDraft, PartnerDraft, ProductDraft};
+use crate::error::Error;
+use crate::ports::ai::TextResponse;
+
+/// Everything a task needs about an execution.
+pub(super) struct Loaded {
+    /// The execution.
+    pub execution: Execution,
+    /// The team's latest successful executions, as memory for the planner and the writers.
+    pub memory: Vec<String>,
+    /// Its agent.
+    pub agent: AgentDraft,
+    /// The company it is for, if any.
+    pub company: Option<CompanyDraft>,
+    /// The product it is for, if any.
+    pub product: Option<ProductDraft>,
+    /// The partner it is for, if any.
+    pub partner: Option<PartnerDraft>,
+}
+
+/// A resource of the team by id, as its data; `None` without an id or when it is gone.
+async fn data<R: Resource>(app: &App, team: &TeamId, id: Option<&str>) -> Result<Option<R>, Error> {
+    let Some(id) = id else { return Ok(None) };
+    Ok(resources::find::<R>(app, team, id).await?.map(|r| r.data))
+}
+
+pub(super) async fn load(app: &App, input: &TaskInput) -> Result<Loaded, TaskError> {
+    let execution = executions::find(app, &input.team_id, &input.execution_id)
+        .await?
+        .ok_or_else(|| {
+            TaskError::Internal(format!("execution {} not found", input.execution_id))
+        })?;
+    let team = &input.team_id;
+    let agent = data::<AgentDraft>(app, team, Some(execution.agent_id.as_str()))
+        .await?
+        .ok_or_else(|| TaskError::StepFailed("the execution's agent has been deleted".into()))?;
+    let company = data(app, team, execution.company_id.as_ref().map(|c| c.as_str())).await?;
+    let product = data(app, team, execution.product_id.as_ref().map(|p| p.as_str())).await?;
+    let partner = data(app, team, execution.partner_id.as_ref().map(|p| p.as_str())).await?;
+    Ok(Loaded {
+        execution,
+        memory: Vec::new(),
+        agent,
+        company,
+        product,
+        partner,
+    })
+}
+
+/// How many earlier results the planner and the writers are reminded of.
+const MEMORY_RESULTS: usize = 3;
+
+/// The team's latest successful executions other than this one, one line each: what was
+/// asked and what it produced.
+pub(super) async fn memory(app: &App, input: &TaskInput) -> Result<Vec<String>, TaskError> {
+    let mut lines = Vec::new();
+    for earlier in executions::latest(app, &input.team_id, 20).await? {
+        if earlier.id == input.execution_id || earlier.status != ExecutionStatus::Succeeded {
+            continue;
+        }
+        let request: String = earlier.request.chars().take(160).collect();
+        let produced: Vec<&str> = earlier.steps.iter().map(|s| s.title.as_str()).collect();
+        lines.push(format!(
+            "- {}: \"{request}\" → {}",
+            &earlier.created_at[..10.min(earlier.created_at.len())],
+            produced.join("; ")
+        ));
+        if lines.len() == MEMORY_RESULTS {
+            break;
+        }
+    }
+    Ok(lines)
+}
+
+/// What the planner and the writers know about the brand, product and partner, and the
+/// team's recent results.
+pub(super) fn context(loaded: &Loaded) -> String {
+    let mut lines = Vec::new();
+    if let Some(company) = &loaded.company {
+        lines.push(format!(
+            "Company: {}{}",
+            company.name,
+            company
+                .description
+                .as_ref()
+                .map(|d| format!(" — {d}"))
+                .unwrap_or_default()
+        ));
+    }
+    if let Some(product) = &loaded.product {
+        lines.push(format!(
+            "Product: {}{}",
+            product.name,
+            product
+                .description
+                .as_ref()
+                .map(|d| format!(" — {d}"))
+                .unwrap_or_default()
+        ));
+        if !product.use_cases.is_empty() {
+            lines.push(format!("Use cases: {}", product.use_cases.join("; ")));
+        }
+    }
+    if let Some(partner) = &loaded.partner {
+        lines.push(format!(
+            "Partner: {} (industries: {}; regions: {})",
+            partner.name,
+            partner.industries.join(", "),
+            partner.regions.join(", ")
+        ));
+    }
+    if !loaded.execution.inputs.is_empty() {
+        lines.push(format!(
+            "Inputs: {}",
+            Value::Object(loaded.execution.inputs.clone())
+        ));
+    }
+    if !loaded.memory.is_empty() {
+        lines.push("Recent results of this team:".into());
+        lines.extend(loaded.memory.iter().cloned());
+    }
+    lines.join("\n")
+}
+
+/// Adds a model call's tokens to an execution's, by model.
+pub(super) fn add_tokens(tokens: &mut BTreeMap<String, TokenUsage>, response: &TextResponse) {
+    let usage = tokens.entry(response.model.clone()).or_default();
+    usage.input += response.input_tokens;
+    usage.output += response.output_tokens;
+}
+
+/// Writes the execution's progress if it is still `from`; a cancelled or ended execution
+/// stops the task quietly.
+pub(super) async fn save(
+    app: &App,
+    input: &TaskInput,
+    execution: &Execution,
+    from: ExecutionStatus,
+) -> Result<(), TaskError> {
+    match executions::save_progress(app, &input.team_id, execution, from).await? {
+        true => Ok(()),
+        false => Err(TaskError::Cancelled(
+            "the execution was cancelled or has ended".into(),
+        )),
+    }
+}
