@@ -51,7 +51,21 @@ pub fn idempotency(team: &TeamId, key: &str) -> Key {
 /// [`crate::domain::marketplace::customer_ref`]). Not a tenant item: Marketplace events name
 /// customers, not teams.
 pub fn marketplace_customer(product_code: &str, customer_ref: &str) -> Key {
-    Key::new(format!("MPCUST#{product_code}#{customer_ref}"), "CUSTOMER")
+    Key::new(
+        format!("{MARKETPLACE_CUSTOMER_PREFIX}{product_code}#{customer_ref}"),
+        MARKETPLACE_CUSTOMER_SK,
+    )
+}
+
+const MARKETPLACE_CUSTOMER_PREFIX: &str = "MPCUST#";
+const MARKETPLACE_CUSTOMER_SK: &str = "CUSTOMER";
+
+/// The customer item a registration reference names by its partition key (signed by us);
+/// `None` for a partition that is not a Marketplace customer's.
+pub fn marketplace_customer_in(partition: String) -> Option<Key> {
+    partition
+        .starts_with(MARKETPLACE_CUSTOMER_PREFIX)
+        .then(|| Key::new(partition, MARKETPLACE_CUSTOMER_SK))
 }
 
 /// GSI1 partition of the Marketplace customers in one subscription state: how the metering

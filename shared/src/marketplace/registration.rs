@@ -4,12 +4,12 @@
 use super::customers::{find, StoredCustomer};
 use super::Settings;
 use crate::app::records::{commit, Guarded};
-use crate::app::{teams, App};
+use crate::app::{keys, teams, App};
 use crate::domain::resources::NAME_MAX;
 use crate::domain::team::MarketplaceLink;
 use crate::domain::validation::{Email, FieldErrors};
 use crate::error::{Conflict, Error};
-use crate::ports::table::{Condition, Key, Update, UpdateAction, WriteOp};
+use crate::ports::table::{Condition, Update, UpdateAction, WriteOp};
 
 /// Why a registration reference or form was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,11 +34,13 @@ pub async fn customer_of_reference(
     settings: &Settings,
     reference: &str,
 ) -> Result<StoredCustomer, RegistrationError> {
-    let pk = settings
+    let key = settings
         .signing_key
         .verify(reference, app.clock.now())
-        .map_err(|_| RegistrationError::BadReference)?;
-    let stored = find(app, &Key::new(pk, "CUSTOMER"))
+        .ok()
+        .and_then(keys::marketplace_customer_in)
+        .ok_or(RegistrationError::BadReference)?;
+    let stored = find(app, &key)
         .await?
         .ok_or(RegistrationError::BadReference)?;
     if stored.customer.team_id.is_some() {
