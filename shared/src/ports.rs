@@ -2,6 +2,7 @@
 
 pub mod ai;
 pub mod marketplace;
+pub mod metrics;
 pub mod objects;
 pub mod queue;
 pub mod table;

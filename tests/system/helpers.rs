@@ -7,6 +7,7 @@ use http::HeaderMap;
 use serde_json::{json, Value};
 use vellocity::app::auth::JwtVerifier;
 use vellocity::app::{api_keys, teams, App, Caller};
+use vellocity::aws::emf::EmfLines;
 use vellocity::domain::access::{Role, Scope};
 use vellocity::domain::ids::{TeamId, UserId};
 use vellocity::domain::team::ApiKeyRequest;
@@ -27,6 +28,8 @@ pub const AUDIENCE: &str = "vellocity-web";
 pub struct TestApp {
     pub stack: Stack,
     pub clock: Arc<ManualClock>,
+    /// The business metrics the stack published, as EMF lines.
+    pub metrics: Arc<EmfLines>,
 }
 
 /// A team and its owner's key.
@@ -120,8 +123,10 @@ impl TestApp {
             "custom:team_id".into(),
         )
         .unwrap();
+        let metrics = Arc::new(EmfLines::default());
         let mut app = App {
             jwt: Some(Arc::new(jwt)),
+            metrics: metrics.clone(),
             ..vellocity_local::offline(App::new(table, clock.clone()))
         };
         if let Some(marketplace) = marketplace {
@@ -130,6 +135,7 @@ impl TestApp {
         TestApp {
             stack: Stack::new(app, 0.0).unwrap(),
             clock,
+            metrics,
         }
     }
 

@@ -27,6 +27,7 @@ mod marketplace;
 #[path = "support/marketplace_endpoint.rs"]
 mod marketplace_endpoint;
 mod members;
+mod metrics;
 mod partners;
 mod products;
 mod queue_and_workflows;

@@ -17,6 +17,7 @@ use vellocity::api::response::ApiResponse;
 use vellocity::api::routes::{self, Match};
 use vellocity::api::service;
 use vellocity::app::{auth, App};
+use vellocity::aws::emf::EmfWriter;
 use vellocity::config::JwtSettings;
 use vellocity::domain::plans::Plans;
 use vellocity::error::Error;
@@ -115,6 +116,7 @@ impl Stack {
             plans: Arc::new(Plans::from_env()?),
             objects: Arc::new(LocalObjects::Directory(data_dir.join("objects"))),
             marketplace: Arc::new(LocalMarketplace::default()),
+            metrics: Arc::new(EmfWriter::Stderr),
             ..offline(App::new(Arc::new(table), Arc::new(SystemClock)))
         };
         Stack::with_engine(app, 1.0, engine)

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use vellocity::app::{credits, teams, App};
 use vellocity::aws::dynamodb::DynamoDbTable;
+use vellocity::aws::emf::EmfWriter;
 use vellocity::aws::marketplace::AwsMarketplace;
 use vellocity::domain::ids::TeamId;
 use vellocity::domain::plans::Plans;
@@ -122,6 +123,7 @@ async fn dynamodb_table(table: String) -> DynamoDbTable {
 async fn deployed_app(table: String) -> Result<App, String> {
     Ok(App {
         plans: Arc::new(Plans::from_env()?),
+        metrics: Arc::new(EmfWriter::Stderr),
         ..App::new(Arc::new(dynamodb_table(table).await), Arc::new(SystemClock))
     })
 }

@@ -19,6 +19,7 @@ use crate::domain::execution::{ExecutionStatus, TaskInput};
 use crate::domain::resources::{PartnerDraft, ProductDraft};
 use crate::domain::step::{Step, StepStatus};
 use crate::ports::ai::{ImageRequest, Message, ModelTask, Speaker, TextRequest};
+use crate::ports::metrics::{MetricEvent, Unit};
 
 /// Runs one planned step with its capability's runner and stores its output and cost.
 pub async fn run_step(app: &App, input: &TaskInput, index: usize) -> Result<Value, TaskError> {
@@ -139,6 +140,13 @@ pub async fn run_step(app: &App, input: &TaskInput, index: usize) -> Result<Valu
         ..step
     };
     save(app, input, &execution, ExecutionStatus::Running).await?;
+    app.metrics.emit(
+        MetricEvent::new("StepsSucceeded", 1.0, Unit::Count)
+            .and("StepCredits", credits as f64, Unit::None)
+            .by("Capability", spec.id)
+            .with("team_id", input.team_id.to_string())
+            .with("execution_id", input.execution_id.to_string()),
+    );
     Ok(json!({"index": index, "credits": credits}))
 }
 

@@ -8,6 +8,7 @@ use tracing::Instrument;
 use crate::app::idempotency::{self, Begin, StoredResponse};
 use crate::app::App;
 use crate::error::Error;
+use crate::ports::metrics::{MetricEvent, Unit};
 
 use super::handlers;
 use super::request::ApiRequest;
@@ -26,7 +27,16 @@ pub async fn serve(app: &App, route: RouteId, req: ApiRequest) -> ApiResponse {
         let started = Instant::now();
         let mut response = match run(app, route, &req).await {
             Ok(response) => response,
-            Err(error) => ApiResponse::error(&error, &req.request_id),
+            Err(error) => {
+                if error == Error::Throttled {
+                    app.metrics.emit(
+                        MetricEvent::new("Throttles", 1.0, Unit::Count)
+                            .by("Route", route.route().binary)
+                            .with("team_id", req.caller.team_id.to_string()),
+                    );
+                }
+                ApiResponse::error(&error, &req.request_id)
+            }
         };
         response
             .headers
@@ -67,6 +77,11 @@ async fn run(app: &App, route_id: RouteId, req: &ApiRequest) -> Result<ApiRespon
             response
                 .headers
                 .push(("idempotent-replayed", "true".to_owned()));
+            app.metrics.emit(
+                MetricEvent::new("IdempotentReplays", 1.0, Unit::Count)
+                    .by("Route", route.binary)
+                    .with("team_id", req.caller.team_id.to_string()),
+            );
             return Ok(response);
         }
         Begin::Proceed(claim) => claim,

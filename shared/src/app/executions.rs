@@ -12,6 +12,7 @@ use super::resources::{self, Resource};
 use super::{keys, usage, App, Caller};
 use crate::domain::agent::AgentDraft;
 use crate::domain::capabilities::capability;
+use crate::domain::catalog;
 use crate::domain::execution::TaskInput;
 use crate::domain::execution::{
     Approval, ApprovalRequest, Execution, ExecutionCredits, ExecutionError, ExecutionRequest,
@@ -22,12 +23,13 @@ use crate::domain::marketplace::SubscriptionState;
 use crate::domain::resources::{CompanyDraft, PartnerDraft, ProductDraft};
 use crate::domain::team::{Team, CREDITS_BALANCE, CREDITS_RESERVED};
 use crate::error::{Conflict, Error};
-use crate::ports::rfc3339;
+use crate::ports::metrics::{MetricEvent, Unit};
 use crate::ports::table::{
     CompareOp, Condition, Cursor, Index, Key, Query, SortKey, Update, UpdateAction, WriteOp,
     GSI1PK, GSI1SK,
 };
 use crate::ports::workflows::WorkflowError;
+use crate::ports::{parse_rfc3339, rfc3339};
 
 /// Credits charged for planning an execution.
 pub const PLANNING_CREDITS: i64 = 2;
@@ -170,7 +172,50 @@ pub async fn create(
         writes.push(exists::<PartnerDraft>(caller, id, "partner_id"));
     }
     commit(app.table.as_ref(), writes).await?;
+    app.metrics.emit(
+        MetricEvent::new("ExecutionsStarted", 1.0, Unit::Count)
+            .and("CreditsReserved", reserved as f64, Unit::None)
+            .by("Plan", team.plan.clone())
+            .with("team_id", caller.team_id.to_string())
+            .with("execution_id", execution.id.to_string()),
+    );
     Ok(execution)
+}
+
+/// Reports an execution that this request ended: its outcome, duration and credits, and the
+/// tokens and cost of each model it called.
+fn report_ended(app: &App, team: &TeamId, execution: &Execution) {
+    let duration_ms = execution
+        .finished_at
+        .as_deref()
+        .and_then(parse_rfc3339)
+        .zip(parse_rfc3339(&execution.created_at));
+    let mut ended = MetricEvent::new("ExecutionsEnded", 1.0, Unit::Count)
+        .and("CreditsUsed", execution.credits.used as f64, Unit::None)
+        .and(
+            "CreditsRefunded",
+            execution.credits.refunded as f64,
+            Unit::None,
+        )
+        .by("Outcome", execution.status.as_str())
+        .with("team_id", team.to_string())
+        .with("execution_id", execution.id.to_string());
+    if let Some((finished, created)) = duration_ms {
+        let ms = (finished - created).whole_milliseconds() as f64;
+        ended = ended.and("ExecutionDuration", ms, Unit::Milliseconds);
+    }
+    app.metrics.emit(ended);
+    for (model, usage) in &execution.tokens {
+        let cost = catalog::model(model).map_or(0, |m| m.cost(usage.input, usage.output, 0));
+        app.metrics.emit(
+            MetricEvent::new("InputTokens", usage.input as f64, Unit::None)
+                .and("OutputTokens", usage.output as f64, Unit::None)
+                .and("CostMicroUsd", cost as f64, Unit::None)
+                .by("Model", model.clone())
+                .with("team_id", team.to_string())
+                .with("execution_id", execution.id.to_string()),
+        );
+    }
 }
 
 /// Reads an execution of a team.
@@ -614,7 +659,11 @@ pub async fn end(
                 kind: Conflict::ExecutionChanged,
                 ..
             }) => continue,
-            other => return other.map(Ending::Ended),
+            Ok(ended) => {
+                report_ended(app, team, &ended);
+                return Ok(Ending::Ended(ended));
+            }
+            Err(error) => return Err(error),
         }
     }
     Err(Error::conflict(

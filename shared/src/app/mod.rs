@@ -22,6 +22,7 @@ use crate::domain::ids::{TeamId, UserId};
 use crate::domain::plans::Plans;
 use crate::ports::ai::{ImageGen, Llm};
 use crate::ports::marketplace::Marketplace;
+use crate::ports::metrics::Metrics;
 use crate::ports::objects::ObjectStore;
 use crate::ports::queue::Queue;
 use crate::ports::table::Table;
@@ -52,6 +53,8 @@ pub struct App {
     pub workflows: Arc<dyn Workflows>,
     /// AWS Marketplace (Metering and Entitlement services, or the local stand-in).
     pub marketplace: Arc<dyn Marketplace>,
+    /// Business metrics (CloudWatch Embedded Metric Format).
+    pub metrics: Arc<dyn Metrics>,
 }
 
 impl App {
@@ -75,6 +78,7 @@ impl App {
             queue: Arc::new(Unconfigured("EXECUTIONS_QUEUE_URL")),
             workflows: Arc::new(Unconfigured("STATE_MACHINE_ARN")),
             marketplace: Arc::new(Unconfigured("MARKETPLACE")),
+            metrics: Arc::new(Unconfigured("a metrics writer (the composition root's)")),
         }
     }
 }

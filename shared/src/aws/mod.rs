@@ -4,6 +4,7 @@
 
 pub mod bedrock;
 pub mod dynamodb;
+pub mod emf;
 pub mod marketplace;
 pub mod s3;
 pub mod sfn;

@@ -19,6 +19,7 @@ use aws_config::SdkConfig;
 
 use crate::app::App;
 use crate::aws::dynamodb::DynamoDbTable;
+use crate::aws::emf::EmfWriter;
 use crate::aws::s3::S3Objects;
 use crate::aws::sfn::StepFunctions;
 use crate::aws::sqs::SqsQueue;
@@ -52,6 +53,7 @@ pub async fn build_app_with_sdk() -> Result<(App, SdkConfig), lambda_runtime::Er
     let mut app = App {
         jwt,
         plans: Arc::new(Plans::from_env()?),
+        metrics: Arc::new(EmfWriter::Stdout),
         ..App::new(Arc::new(table), Arc::new(SystemClock))
     };
     if let Some(url) = config.executions_queue_url {

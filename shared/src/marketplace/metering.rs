@@ -19,6 +19,7 @@ use crate::app::{keys, usage, App};
 use crate::domain::marketplace::{MeteringRecord, MeteringStatus, SubscriptionState};
 use crate::error::Error;
 use crate::ports::marketplace::{MarketplaceError, RecordOutcome, UsageRecord, MAX_BATCH_RECORDS};
+use crate::ports::metrics::{MetricEvent, Unit};
 use crate::ports::table::{
     Condition, Index, Item, Key, Query, SortKey, TableError, Update, UpdateAction, GSI1PK, GSI1SK,
 };
@@ -126,6 +127,21 @@ pub async fn run(app: &App, settings: &Settings, scope: Scope) -> Result<Report,
     }
     send(app, pending, now, &mut report).await?;
     tracing::info!(?report, "metering run finished");
+    app.metrics.emit(
+        MetricEvent::new("MeteringRecordsSent", report.sent as f64, Unit::Count)
+            .and(
+                "MeteringRecordsReported",
+                report.reported as f64,
+                Unit::Count,
+            )
+            .and(
+                "MeteringRecordsPending",
+                report.unprocessed as f64,
+                Unit::Count,
+            )
+            .and("MeteringRecordsFailed", report.failed as f64, Unit::Count)
+            .and("MeteringCalls", report.calls as f64, Unit::Count),
+    );
     Ok(report)
 }
 

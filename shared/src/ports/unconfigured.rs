@@ -126,3 +126,18 @@ impl crate::ports::objects::ObjectStore for Unconfigured {
         Err(crate::ports::objects::ObjectError(self.message()))
     }
 }
+
+impl crate::ports::metrics::Metrics for Unconfigured {
+    /// Metrics never fail the work they describe: an unconfigured sink says so once, then
+    /// drops what it is given.
+    fn emit(&self, _event: crate::ports::metrics::MetricEvent) {
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| {
+            tracing::warn!(
+                setting = self.0,
+                "metrics are not published: {}",
+                self.message()
+            )
+        });
+    }
+}
