@@ -196,3 +196,39 @@ async fn a_company_or_product_an_agent_uses_as_its_default_cannot_be_deleted_unt
         .await;
     assert_eq!(gone.status, 204, "{gone:?}");
 }
+
+#[tokio::test]
+async fn everyone_reads_the_model_catalog_with_its_prices_and_defaults() {
+    let app = TestApp::new();
+    let team = app.create_team("Acme").await;
+    let viewer = app
+        .member_key(&team, "vic@example.com", Role::Viewer, &[Scope::Read])
+        .await;
+    let listed = app.get(&viewer, "/v1/models").await;
+    assert_eq!(listed.status, 200, "{listed:?}");
+    let items = listed.body["items"].as_array().unwrap();
+    let sonnet = items
+        .iter()
+        .find(|m| m["id"] == "anthropic.claude-3-5-sonnet-20241022-v2:0")
+        .unwrap();
+    assert_eq!(sonnet["kind"], "text");
+    assert_eq!(
+        sonnet["prices_micro_usd"],
+        json!({"per_million_input_tokens": 3_000_000, "per_million_output_tokens": 15_000_000, "per_image": 0})
+    );
+    assert_eq!(sonnet["default_for"], json!(["planner", "writer"]));
+    assert!(sonnet["purpose"].as_str().is_some_and(|p| !p.is_empty()));
+    let canvas = items
+        .iter()
+        .find(|m| m["id"] == "amazon.nova-canvas-v1:0")
+        .unwrap();
+    assert_eq!(
+        (canvas["kind"].as_str(), canvas["default_for"][0].as_str()),
+        (Some("image"), Some("image"))
+    );
+    assert!(items.iter().all(|m| m["purpose"].is_string()));
+    let refused = app.get(&viewer, "/v1/models?limit=5").await;
+    assert_eq!((refused.status, refused.code()), (400, "invalid_query"));
+    let anonymous = app.send("GET", "/v1/models", &[], Vec::new()).await;
+    assert_eq!(anonymous.status, 401);
+}

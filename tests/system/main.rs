@@ -13,6 +13,7 @@ mod bedrock;
 mod companies;
 mod conventions;
 mod credits;
+mod cross_team;
 mod deployment;
 #[path = "support/dynamodb.rs"]
 mod dynamodb;

@@ -5,6 +5,7 @@ use crate::app::resources::{self, Resource};
 use crate::app::{api_keys, execution_view, members, teams, App};
 use crate::domain::agent::AgentDraft;
 use crate::domain::capabilities::CAPABILITIES;
+use crate::domain::catalog;
 use crate::domain::execution::ExecutionStatus;
 use crate::domain::ids::AgentId;
 use crate::domain::resources::{CompanyDraft, PartnerDraft, ProductDraft};
@@ -75,6 +76,26 @@ pub async fn handle(app: &App, route: RouteId, req: &ApiRequest) -> Result<ApiRe
                         "input_schema": c.input_schema(),
                         "credits": c.credits,
                         "max_credits": c.credits.reserve(),
+                    })
+                })
+                .collect();
+            ApiResponse::ok(&serde_json::json!({ "items": items, "next_cursor": null }))
+        }
+        ListModels => {
+            req.allow_query(&[])?;
+            let items: Vec<_> = catalog::MODELS
+                .iter()
+                .map(|m| {
+                    serde_json::json!({
+                        "id": m.id,
+                        "kind": m.kind,
+                        "purpose": m.purpose,
+                        "prices_micro_usd": {
+                            "per_million_input_tokens": m.input_per_million,
+                            "per_million_output_tokens": m.output_per_million,
+                            "per_image": m.per_image,
+                        },
+                        "default_for": catalog::defaults_of(m.id),
                     })
                 })
                 .collect();

@@ -38,6 +38,7 @@ pub enum RouteId {
     UpdateAgent,
     DeleteAgent,
     ListCapabilities,
+    ListModels,
     StartExecution,
     ListExecutions,
     GetExecution,
@@ -333,6 +334,14 @@ pub const ROUTES: &[Route] = &[
         "/v1/capabilities",
         "list-capabilities",
         "ListCapabilitiesFunction",
+        Access::READ,
+    ),
+    route(
+        ListModels,
+        "GET",
+        "/v1/models",
+        "list-models",
+        "ListModelsFunction",
         Access::READ,
     ),
     creating(route(

@@ -20,6 +20,8 @@ pub struct Model {
     pub id: &'static str,
     /// What it produces.
     pub kind: ModelKind,
+    /// What it is good for, for the people choosing one.
+    pub purpose: &'static str,
     /// Price of one million input tokens.
     pub input_per_million: i64,
     /// Price of one million output tokens.
@@ -33,6 +35,7 @@ pub const MODELS: &[Model] = &[
     Model {
         id: "anthropic.claude-3-5-sonnet-20241022-v2:0",
         kind: ModelKind::Text,
+        purpose: "Planning and long-form writing: the default planner and writer.",
         input_per_million: 3_000_000,
         output_per_million: 15_000_000,
         per_image: 0,
@@ -40,6 +43,7 @@ pub const MODELS: &[Model] = &[
     Model {
         id: "anthropic.claude-3-5-haiku-20241022-v1:0",
         kind: ModelKind::Text,
+        purpose: "Fast, inexpensive writing: short copy, posts, summaries.",
         input_per_million: 800_000,
         output_per_million: 4_000_000,
         per_image: 0,
@@ -47,6 +51,7 @@ pub const MODELS: &[Model] = &[
     Model {
         id: "amazon.nova-canvas-v1:0",
         kind: ModelKind::Image,
+        purpose: "Images: the default image model.",
         input_per_million: 0,
         output_per_million: 0,
         per_image: 40_000,
@@ -54,6 +59,7 @@ pub const MODELS: &[Model] = &[
     Model {
         id: "amazon.titan-image-generator-v2:0",
         kind: ModelKind::Image,
+        purpose: "Images at a lower price.",
         input_per_million: 0,
         output_per_million: 0,
         per_image: 10_000,
@@ -61,6 +67,7 @@ pub const MODELS: &[Model] = &[
     Model {
         id: OFFLINE_TEXT,
         kind: ModelKind::Text,
+        purpose: "The local stack's deterministic stand-in, labelled in its output; free.",
         input_per_million: 0,
         output_per_million: 0,
         per_image: 0,
@@ -68,6 +75,7 @@ pub const MODELS: &[Model] = &[
     Model {
         id: OFFLINE_IMAGE,
         kind: ModelKind::Image,
+        purpose: "The local stack's placeholder images; free.",
         input_per_million: 0,
         output_per_million: 0,
         per_image: 0,
@@ -82,6 +90,18 @@ pub const OFFLINE_IMAGE: &str = "vellocity.offline-image-v1";
 pub const DEFAULT_TEXT: &str = "anthropic.claude-3-5-sonnet-20241022-v2:0";
 /// Default image model.
 pub const DEFAULT_IMAGE: &str = "amazon.nova-canvas-v1:0";
+
+/// The roles a model is the default for (`planner`, `writer`, `image`).
+pub fn defaults_of(id: &str) -> Vec<&'static str> {
+    let mut roles = Vec::new();
+    if id == DEFAULT_TEXT {
+        roles.extend(["planner", "writer"]);
+    }
+    if id == DEFAULT_IMAGE {
+        roles.push("image");
+    }
+    roles
+}
 
 /// Looks a model up by id.
 pub fn model(id: &str) -> Option<&'static Model> {
