@@ -254,6 +254,11 @@ async fn a_duplicate_while_the_first_request_runs_is_refused_and_a_failed_one_ca
     // A failure on our side releases the claim, so the client's retry runs.
     idempotency::abandon(&app.stack.app, claim).await;
     assert!(matches!(begin().await.unwrap(), Begin::Proceed(_)));
+    // A claim whose process died (never finished, never released) lapses after a few minutes.
+    assert!(begin().await.is_err(), "held while it may still run");
+    app.clock
+        .advance(idempotency::CLAIM_HOLD + time::Duration::seconds(1));
+    assert!(matches!(begin().await.unwrap(), Begin::Proceed(_)));
 }
 
 #[tokio::test]
@@ -365,6 +370,9 @@ async fn what_the_http_server_refuses_before_routing_answers_in_the_envelope_wit
         (b"GET /v1/team HTTP/1.1\r\nHost: x\r\nBad Header: v\r\n\r\n".to_vec(), 400, "malformed_request"),
         (b"GET /v1/team HTTP/1.1\r\nHost: x\r\nX-Bad: a\x01b\r\n\r\n".to_vec(), 400, "malformed_request"),
         (b"NOT HTTP AT ALL\r\n\r\n".to_vec(), 400, "malformed_request"),
+        (b"POST /v1/companies HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n".to_vec(), 400, "malformed_request"),
+        (b"POST /v1/companies HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}".to_vec(), 400, "malformed_request"),
+        (b"POST /v1/companies HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}".to_vec(), 400, "malformed_request"),
         (format!("POST /v1/companies HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{big_body}", team.key, big_body.len()).into_bytes(), 413, "payload_too_large"),
     ];
     let mut seen = std::collections::HashSet::new();

@@ -621,3 +621,86 @@ async fn concurrent_cancels_or_rejections_end_an_execution_once_on_dynamodb_loca
     let table: Arc<dyn Table> = Arc::new(crate::dynamodb::fresh_table().await);
     concurrent_requests_end_an_execution_once(TestApp::with_table(table)).await;
 }
+
+/// An approval and a rejection of one waiting execution at once: exactly one wins, and the
+/// execution ends the way the winner said (never approved yet cancelled as rejected).
+async fn approval_and_rejection_at_once_end_the_winners_way(app: TestApp) {
+    let f = Arc::new(fixture(app).await);
+    let careful = f.approval_agent().await;
+    for _ in 0..3 {
+        let id = f.waiting_for_approval(&careful).await;
+        let path = format!("/v1/executions/{id}/approval");
+        let decide = |approved: bool| {
+            let (f, path) = (f.clone(), path.clone());
+            tokio::spawn(async move {
+                f.app
+                    .post(&f.team.key, &path, json!({ "approved": approved }))
+                    .await
+            })
+        };
+        let (approve, reject) = (decide(true), decide(false));
+        let (approve, reject) = (approve.await.unwrap(), reject.await.unwrap());
+        let mut statuses = [approve.status, reject.status];
+        statuses.sort();
+        assert_eq!(statuses, [200, 409], "{approve:?} {reject:?}");
+        let expected = if approve.status == 200 {
+            "succeeded"
+        } else {
+            "cancelled"
+        };
+        let ended = f.app.wait_for(&f.team.key, &id, expected).await;
+        assert_eq!(ended.body["status"], expected, "{ended:?}");
+        let (reserved, used, refunded) = credits_of(&ended);
+        assert_eq!(reserved, used + refunded);
+    }
+    assert_eq!(
+        f.app.credits(&f.team.key).await.1,
+        0,
+        "nothing stays reserved"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_approval_and_a_rejection_at_once_end_one_way_on_the_embedded_table() {
+    approval_and_rejection_at_once_end_the_winners_way(TestApp::new()).await;
+}
+
+#[tokio::test]
+async fn an_approval_and_a_rejection_at_once_end_one_way_on_dynamodb_local() {
+    let table: Arc<dyn Table> = Arc::new(crate::dynamodb::fresh_table().await);
+    approval_and_rejection_at_once_end_the_winners_way(TestApp::with_table(table)).await;
+}
+
+#[tokio::test]
+async fn parking_for_approval_again_with_the_same_token_is_the_same_wait() {
+    let f = fixture(TestApp::new()).await;
+    let id = f.waiting_for_approval(&f.approval_agent().await).await;
+    let team = TeamId::parse(&f.team.id).unwrap();
+    let execution = ExecutionId::parse(&id).unwrap();
+    let stored = executions::find(&f.app.stack.app, &team, &execution)
+        .await
+        .unwrap()
+        .unwrap();
+    let token = stored.approval_token.unwrap();
+    // The approval task run again after its result was lost: still waiting, same token.
+    assert!(
+        executions::await_approval(&f.app.stack.app, &team, &execution, &token)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !executions::await_approval(&f.app.stack.app, &team, &execution, "another-token")
+            .await
+            .unwrap()
+    );
+    let approved = f
+        .app
+        .post(
+            &f.team.key,
+            &format!("/v1/executions/{id}/approval"),
+            json!({"approved": true}),
+        )
+        .await;
+    assert_eq!(approved.status, 200, "{approved:?}");
+    f.app.wait_for(&f.team.key, &id, "succeeded").await;
+}

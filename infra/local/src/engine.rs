@@ -188,9 +188,12 @@ impl History for EngineStore {
     fn append(&self, run: &str, seq: usize, record: &Record) -> Result<(), String> {
         let text = serde_json::to_string(record).map_err(|e| e.to_string())?;
         self.with(|c| {
+            // Only while the run is running: a stopped run's task may still be finishing.
             c.execute(
-                "INSERT OR REPLACE INTO workflow_history (run, seq, record) VALUES (?1, ?2, ?3)",
-                rusqlite::params![run, seq as i64, text],
+                "INSERT OR REPLACE INTO workflow_history (run, seq, record) \
+                 SELECT ?1, ?2, ?3 WHERE EXISTS \
+                 (SELECT 1 FROM workflow_runs WHERE name = ?1 AND status = ?4)",
+                rusqlite::params![run, seq as i64, text, RUNNING],
             )
         })
         .map(|_| ())

@@ -95,9 +95,14 @@ async fn read_head(stream: &mut TcpStream) -> io::Result<Head> {
             }
             Ok(httparse::Status::Complete(_)) => {
                 let target = request.path.unwrap_or_default();
-                return Ok(match target.parse::<http::Uri>() {
-                    Ok(_) => Head::Valid(bytes),
-                    Err(_) => Head::Refused(malformed("the request target is not a valid URI")),
+                if target.parse::<http::Uri>().is_err() {
+                    return Ok(Head::Refused(malformed(
+                        "the request target is not a valid URI",
+                    )));
+                }
+                return Ok(match body_framing(request.headers) {
+                    Ok(()) => Head::Valid(bytes),
+                    Err(why) => Head::Refused(malformed(why)),
                 });
             }
             Ok(httparse::Status::Partial) if bytes.len() > HEAD_LIMIT => {
@@ -108,6 +113,47 @@ async fn read_head(stream: &mut TcpStream) -> io::Result<Head> {
             Err(error) => return Ok(Head::Refused(malformed(&error.to_string()))),
         }
     }
+}
+
+/// Checks how the body is framed, as hyper would (RFC 9112 §6): one `Content-Length` of
+/// digits (repeats must agree), or a `Transfer-Encoding` ending in `chunked`, never both.
+fn body_framing(headers: &[httparse::Header<'_>]) -> Result<(), &'static str> {
+    let named = |name: &'static str| -> Vec<String> {
+        headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| String::from_utf8_lossy(h.value).trim().to_owned())
+            .collect()
+    };
+    let mut lengths = named("content-length").into_iter().flat_map(|v| {
+        v.split(',')
+            .map(|part| part.trim().to_owned())
+            .collect::<Vec<_>>()
+    });
+    let first = lengths.next();
+    if let Some(first) = &first {
+        if first.is_empty() || !first.bytes().all(|b| b.is_ascii_digit()) {
+            return Err("Content-Length is not a number of bytes");
+        }
+        if lengths.any(|other| other != *first) {
+            return Err("the request gives conflicting Content-Lengths");
+        }
+    }
+    let codings = named("transfer-encoding");
+    if !codings.is_empty() {
+        if first.is_some() {
+            return Err("the request gives both Content-Length and Transfer-Encoding");
+        }
+        let last = codings.join(",");
+        let chunked_last = last
+            .rsplit(',')
+            .next()
+            .is_some_and(|c| c.trim().eq_ignore_ascii_case("chunked"));
+        if !chunked_last {
+            return Err("Transfer-Encoding must end in chunked");
+        }
+    }
+    Ok(())
 }
 
 fn malformed(why: &str) -> Error {

@@ -131,6 +131,7 @@ pub async fn finish(app: &App, input: &TaskInput) -> Result<Value, TaskError> {
         status: ExecutionStatus::Succeeded,
         error: None,
         approval: None,
+        only_while: None,
     };
     let settled = executions::settle(app, &input.team_id, &input.execution_id, settlement).await?;
     Ok(json!({"status": settled.status, "credits": settled.credits}))

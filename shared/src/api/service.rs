@@ -94,7 +94,7 @@ async fn run(app: &App, route_id: RouteId, req: &ApiRequest) -> Result<ApiRespon
                 status: response.status,
                 body: response.body.clone().unwrap_or_default(),
             };
-            idempotency::finish(app, claim, stored).await?;
+            keep_for_replay(app, claim, stored).await;
         }
         Err(error) if replays_the_same(error) => {
             let answer = ApiResponse::error(error, &req.request_id);
@@ -102,11 +102,19 @@ async fn run(app: &App, route_id: RouteId, req: &ApiRequest) -> Result<ApiRespon
                 status: answer.status,
                 body: answer.body.unwrap_or_default(),
             };
-            idempotency::finish(app, claim, stored).await?;
+            keep_for_replay(app, claim, stored).await;
         }
         Err(_) => idempotency::abandon(app, claim).await,
     }
     outcome
+}
+
+/// Stores the answer for replay. If that fails, the client still gets the answer it is owed
+/// (a retry then waits for the claim to lapse rather than failing a request that worked).
+async fn keep_for_replay(app: &App, claim: idempotency::Claim, stored: StoredResponse) {
+    if let Err(error) = idempotency::finish(app, claim, stored).await {
+        tracing::warn!(%error, "storing a response for idempotent replay failed");
+    }
 }
 
 /// Whether the same request would fail the same way again: client errors other than

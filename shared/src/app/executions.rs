@@ -309,7 +309,15 @@ pub async fn await_approval(
             ),
             UpdateAction::Set("approval_token".into(), task_token.into()),
         ],
-        condition: Some(Condition::eq("status", ExecutionStatus::Running.as_str())),
+        // Running, or parked already with this token (the task run again after its result
+        // was lost): the same wait either way.
+        condition: Some(Condition::Or(vec![
+            Condition::eq("status", ExecutionStatus::Running.as_str()),
+            Condition::And(vec![
+                Condition::eq("status", ExecutionStatus::AwaitingApproval.as_str()),
+                Condition::eq("approval_token", task_token),
+            ]),
+        ])),
     };
     changed_if_it_held(app.table.update(update).await)
 }
@@ -417,10 +425,11 @@ pub async fn cancel(app: &App, caller: &Caller, id: &str) -> Result<Execution, E
         status: ExecutionStatus::Cancelled,
         error: None,
         approval: None,
+        only_while: None,
     };
     let settled = match end(app, &caller.team_id, &current.id, settlement).await? {
         Ending::Ended(settled) => settled,
-        Ending::AlreadyEnded(ended) => return Err(finished(&ended)),
+        Ending::AlreadyEnded(ended) | Ending::Moved(ended) => return Err(finished(&ended)),
     };
     if let Err(error) = app
         .workflows
@@ -485,10 +494,13 @@ pub async fn decide(
                 message: reason.clone(),
             }),
             approval: Some(approval),
+            only_while: Some(ExecutionStatus::AwaitingApproval),
         };
         let settled = match end(app, &caller.team_id, &current.id, settlement).await? {
             Ending::Ended(settled) => settled,
-            Ending::AlreadyEnded(ended) => return Err(not_awaiting_approval(&ended)),
+            Ending::AlreadyEnded(now) | Ending::Moved(now) => {
+                return Err(not_awaiting_approval(&now))
+            }
         };
         if let Err(error) = app.workflows.fail_task(&token, "Rejected", &reason).await {
             tracing::warn!(%error, execution_id = %current.id, "ending a rejected workflow failed; stopping it");
@@ -583,6 +595,9 @@ pub struct Settlement {
     pub error: Option<ExecutionError>,
     /// The decision that ended it, for a rejected plan.
     pub approval: Option<Approval>,
+    /// Settle only while the execution is in this status (a rejection ends only an execution
+    /// still waiting for approval, not one an approval has just resumed).
+    pub only_while: Option<ExecutionStatus>,
 }
 
 impl Settlement {
@@ -592,6 +607,7 @@ impl Settlement {
             status: ExecutionStatus::Failed,
             error: Some(error),
             approval: None,
+            only_while: None,
         }
     }
 }
@@ -606,13 +622,17 @@ pub enum Ending {
     Ended(Execution),
     /// It had ended already (another request, a retried task); it is as stored.
     AlreadyEnded(Execution),
+    /// It has left the status the settlement was for; it is as stored.
+    Moved(Execution),
 }
 
 impl Ending {
     /// The execution as it now is.
     pub fn into_execution(self) -> Execution {
         match self {
-            Ending::Ended(execution) | Ending::AlreadyEnded(execution) => execution,
+            Ending::Ended(execution)
+            | Ending::AlreadyEnded(execution)
+            | Ending::Moved(execution) => execution,
         }
     }
 }
@@ -653,6 +673,12 @@ pub async fn end(
             .ok_or_else(|| Error::not_found("execution"))?;
         if current.status.is_final() {
             return Ok(Ending::AlreadyEnded(current));
+        }
+        if settlement
+            .only_while
+            .is_some_and(|status| status != current.status)
+        {
+            return Ok(Ending::Moved(current));
         }
         match settle_once(app, team, current, &settlement).await {
             Err(Error::Conflict {

@@ -14,6 +14,9 @@ use crate::ports::table::{CompareOp, Condition, Key, TableError, Update, UpdateA
 
 /// How long a stored response is replayed.
 pub const RETENTION: time::Duration = time::Duration::hours(24);
+/// How long a claim holds while its request runs: longer than any request (API Gateway gives
+/// up after 29 s), so that a request whose process died frees its key for the client's retry.
+pub const CLAIM_HOLD: time::Duration = time::Duration::minutes(5);
 /// The longest accepted key.
 pub const KEY_MAX: usize = 255;
 
@@ -88,7 +91,7 @@ pub async fn begin(
     let now = app.clock.now().unix_timestamp();
     let record = Record {
         request_sha256: request_sha256.clone(),
-        ttl: now + RETENTION.whole_seconds(),
+        ttl: now + CLAIM_HOLD.whole_seconds(),
         response: None,
     };
     // Free if absent, or if a stored one has expired but not yet been removed by TTL.
@@ -129,10 +132,14 @@ pub async fn begin(
 /// Stores the response of a claimed request for replay.
 pub async fn finish(app: &App, claim: Claim, response: StoredResponse) -> Result<(), Error> {
     let response = super::items::value_of(&response)?;
+    let ttl = app.clock.now().unix_timestamp() + RETENTION.whole_seconds();
     app.table
         .update(Update {
             key: claim.0,
-            actions: vec![UpdateAction::Set("response".into(), response)],
+            actions: vec![
+                UpdateAction::Set("response".into(), response),
+                UpdateAction::Set(TTL.into(), ttl.into()),
+            ],
             condition: Some(Condition::item_exists()),
         })
         .await?;

@@ -69,7 +69,7 @@ fn ensure_may_touch_owner(caller: &Caller) -> Result<(), Error> {
 /// Changes the team's owner count by `by`; taking one away requires another owner to remain.
 fn count_owners(team: &TeamId, by: i64) -> Guarded {
     let condition = if by < 0 {
-        Condition::compare("owner_count", CompareOp::Gt, 1)
+        another_owner_remains()
     } else {
         Condition::item_exists()
     };
@@ -79,10 +79,19 @@ fn count_owners(team: &TeamId, by: i64) -> Guarded {
             actions: vec![UpdateAction::Add("owner_count".into(), by)],
             condition: Some(condition),
         }),
-        Error::conflict(
-            Conflict::LastOwner,
-            "A team needs at least one owner; make someone else an owner first.",
-        ),
+        last_owner(),
+    )
+}
+
+/// The team has an owner besides the one leaving.
+fn another_owner_remains() -> Condition {
+    Condition::compare("owner_count", CompareOp::Gt, 1)
+}
+
+fn last_owner() -> Error {
+    Error::conflict(
+        Conflict::LastOwner,
+        "A team needs at least one owner; make someone else an owner first.",
     )
 }
 
@@ -188,10 +197,31 @@ pub async fn remove(app: &App, caller: &Caller, user_id: &str) -> Result<(), Err
         api_keys::REVOKED_WITH_MEMBER,
     )
     .await?;
-    // Keys beyond what one transaction holds are revoked first; the rest go with the member.
+    // Keys beyond what one transaction holds are revoked first, each batch only while the
+    // removal can still happen (the member unchanged; for an owner, not the last one); the
+    // rest go with the member.
     while writes.len() + revocations.len() > MAX_TRANSACTION_WRITES {
-        let first: Vec<Guarded> = revocations.drain(..MAX_TRANSACTION_WRITES - 10).collect();
-        commit(app.table.as_ref(), first).await?;
+        let mut batch: Vec<Guarded> = revocations.drain(..MAX_TRANSACTION_WRITES - 10).collect();
+        batch.push(Guarded::new(
+            WriteOp::Check {
+                key: keys::member(&caller.team_id, &member.user_id),
+                condition: Condition::eq("role", member.role.as_str()),
+            },
+            Error::conflict(
+                Conflict::Changed,
+                "This member changed while the request ran; retry.",
+            ),
+        ));
+        if member.role == Role::Owner {
+            batch.push(Guarded::new(
+                WriteOp::Check {
+                    key: keys::team(&caller.team_id),
+                    condition: another_owner_remains(),
+                },
+                last_owner(),
+            ));
+        }
+        commit(app.table.as_ref(), batch).await?;
     }
     writes.extend(revocations);
     commit(app.table.as_ref(), writes).await

@@ -15,7 +15,7 @@ use crate::domain::privacy::{EffectivePrivacy, PrivacySettings};
 use crate::domain::resources::{CompanyDraft, Draft, PartnerDraft, ProductDraft};
 use crate::error::{Conflict, Error};
 use crate::ports::rfc3339;
-use crate::ports::table::{Condition, Key, Query, Update, UpdateAction, WriteOp};
+use crate::ports::table::{CompareOp, Condition, Key, Query, Update, UpdateAction, WriteOp};
 
 /// Number of products that name a company; a company with products cannot be deleted.
 const PRODUCT_COUNT: &str = "product_count";
@@ -388,7 +388,7 @@ pub async fn delete<R: Resource>(app: &App, caller: &Caller, id: &str) -> Result
     conditions.extend(counters.into_iter().map(|counter| {
         Condition::Or(vec![
             Condition::NotExists(counter.into()),
-            Condition::eq(counter, 0),
+            Condition::compare(counter, CompareOp::Le, 0),
         ])
     }));
     let mut writes = vec![Guarded::new(

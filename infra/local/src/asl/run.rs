@@ -320,13 +320,18 @@ impl Run<'_> {
     /// The next recorded entry, while replaying; `None` once the run is live.
     fn replay(&mut self) -> Option<Record> {
         let Some(record) = self.past.get(self.seq).cloned() else {
-            if let Some(caught_up) = self.caught_up.take() {
-                let _ = caught_up.send(());
-            }
+            self.tell_caught_up();
             return None;
         };
         self.seq += 1;
         Some(record)
+    }
+
+    /// Tells whoever resumed the run that its replay is over (once).
+    fn tell_caught_up(&mut self) {
+        if let Some(caught_up) = self.caught_up.take() {
+            let _ = caught_up.send(());
+        }
     }
 
     /// Appends the next entry of the history.
@@ -609,6 +614,8 @@ impl Run<'_> {
             delay_ms: delay.as_millis() as u64,
         });
         if !self.replaying() {
+            // Live from here: a resumed run waiting out a retry holds up no one.
+            self.tell_caught_up();
             self.interpreter.sleep(delay).await;
         }
         true
