@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 use vellocity::agentcore::dispatch::{dispatch, DispatchError};
@@ -169,18 +169,6 @@ impl EngineStore {
             .iter()
             .map(|t| serde_json::from_str(t).map_err(|e| format!("run {run}'s history: {e}")))
             .collect()
-    }
-
-    /// The status of a run, if it exists.
-    pub fn run_status(&self, name: &str) -> Result<Option<String>, String> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT status FROM workflow_runs WHERE name = ?1",
-                [name],
-                |row| row.get(0),
-            )
-            .optional()
-        })
     }
 }
 
