@@ -1,5 +1,6 @@
-//! Whole AgentCore executions through the local stack: the deployed state machine file run by
-//! the local interpreter, its tasks by the production task handlers, the offline model.
+//! Whole AgentCore executions through the local stack: started through the API, the deployed
+//! state machine file run by the local engine's interpreter, its tasks by the production task
+//! handlers, the offline model (or a test's own text model).
 
 use std::sync::Arc;
 
@@ -7,100 +8,89 @@ use async_trait::async_trait;
 use serde_json::json;
 use vellocity::agentcore::task::Task;
 use vellocity::app::executions;
-use vellocity::app::{resources, teams, App, Caller};
-use vellocity::domain::agent::AgentDraft;
-use vellocity::domain::execution::TaskInput;
-use vellocity::domain::execution::{Execution, ExecutionRequest, ExecutionStatus};
-use vellocity::domain::resources::{CompanyDraft, PartnerDraft, ProductDraft};
+use vellocity::domain::execution::{Execution, ExecutionStatus};
+use vellocity::domain::ids::{ExecutionId, TeamId};
 use vellocity::domain::step::StepStatus;
 use vellocity::local::offline::LABEL;
-use vellocity::local::table::EmbeddedTable;
-use vellocity::ports::ai::{AiError, Llm, TextRequest, TextResponse};
-use vellocity::ports::SystemClock;
+use vellocity::ports::ai::{AiError, Llm, ModelTask, TextRequest, TextResponse};
 use vellocity_local::asl::run::Outcome;
 use vellocity_local::workflow;
 
+use crate::helpers::TestApp;
+
+/// A team with a brand: a company with a voice, its product, two partners; made through the
+/// API like every other test's.
 struct Team {
-    app: App,
-    caller: Caller,
+    app: TestApp,
+    key: String,
+    id: TeamId,
     company: String,
     product: String,
 }
 
-async fn team(app: App) -> Team {
-    let created = teams::create_team(&app, "Acme", "owner@example.com")
-        .await
-        .unwrap();
-    let caller = created.owner_caller("test");
-    let company: CompanyDraft = serde_json::from_value(json!({
-        "name": "Acme Cloud", "brand_voice": {"tone": "warm", "banned_phrases": ["synergy"]}
-    }))
-    .unwrap();
-    let company = resources::create(&app, &caller, company).await.unwrap().id;
-    let product: ProductDraft = serde_json::from_value(json!({
-        "company_id": company, "name": "Deploy Guard", "categories": ["DevOps"], "use_cases": ["Safe deployments"]
-    }))
-    .unwrap();
-    let product = resources::create(&app, &caller, product).await.unwrap().id;
-    for (name, areas) in [("Globex", vec!["DevOps"]), ("Initech", vec!["Analytics"])] {
-        let partner: PartnerDraft =
-            serde_json::from_value(json!({"name": name, "solution_areas": areas})).unwrap();
-        resources::create(&app, &caller, partner).await.unwrap();
+async fn team(app: TestApp) -> Team {
+    let created = app.create_team("Acme").await;
+    let key = created.key;
+    let company = json!({"name": "Acme Cloud", "brand_voice": {"tone": "warm", "banned_phrases": ["synergy"]}});
+    let company = app.post(&key, "/v1/companies", company).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let product = json!({"company_id": company, "name": "Deploy Guard", "categories": ["DevOps"], "use_cases": ["Safe deployments"]});
+    let product = app.post(&key, "/v1/products", product).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (name, area) in [("Globex", "DevOps"), ("Initech", "Analytics")] {
+        let partner = json!({"name": name, "solution_areas": [area]});
+        assert_eq!(app.post(&key, "/v1/partners", partner).await.status, 201);
     }
     Team {
+        id: TeamId::parse(&created.id).unwrap(),
         app,
-        caller,
+        key,
         company,
         product,
     }
 }
 
 async fn agent(team: &Team, capabilities: &[&str]) -> String {
-    let agent: AgentDraft = serde_json::from_value(json!({
-        "name": "Launch crew", "allowed_capabilities": capabilities, "default_company_id": team.company, "default_product_id": team.product
-    }))
-    .unwrap();
-    resources::create(&team.app, &team.caller, agent)
-        .await
-        .unwrap()
-        .id
+    let agent = json!({
+        "name": "Launch crew", "allowed_capabilities": capabilities,
+        "default_company_id": team.company, "default_product_id": team.product
+    });
+    team.app.post_agent(&team.key, agent).await
 }
 
+/// Starts an execution through the API and waits for its run: the stored execution and the
+/// run's history.
 async fn execute(team: &Team, agent: &str, request: &str) -> (Execution, Outcome) {
-    let request: ExecutionRequest = serde_json::from_value(json!({ "request": request })).unwrap();
-    let created = executions::create(&team.app, &team.caller, agent, request)
-        .await
-        .unwrap();
-    let machine = workflow::machine().unwrap();
-    let mut interpreter = workflow::interpreter(&team.app);
-    interpreter.time_scale = 0.0;
-    let input = TaskInput {
-        team_id: team.caller.team_id.clone(),
-        execution_id: created.id.clone(),
+    let started = team
+        .app
+        .start_execution(&team.key, agent, json!({ "request": request }))
+        .await;
+    assert_eq!(started.status, 202, "{started:?}");
+    let id = started.body["id"].as_str().unwrap().to_owned();
+    let outcome = loop {
+        if let Some(outcome) = team.app.stack.workflows.wait(&id).await {
+            break outcome;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     };
-    let outcome = workflow::run(&interpreter, &machine, &input).await;
-    let stored = executions::find(&team.app, &team.caller.team_id, &created.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = executions::find(
+        &team.app.stack.app,
+        &team.id,
+        &ExecutionId::parse(&id).unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     (stored, outcome)
-}
-
-async fn balances(team: &Team) -> (i64, i64) {
-    let t = teams::get_team(&team.app, &team.caller).await.unwrap();
-    (t.credits.balance, t.credits.reserved)
-}
-
-fn local_app() -> App {
-    vellocity_local::offline(App::new(
-        Arc::new(EmbeddedTable::in_memory()),
-        Arc::new(SystemClock),
-    ))
 }
 
 #[tokio::test]
 async fn a_landing_page_step_writes_a_hero_sections_and_one_call_to_action_in_the_brand_voice() {
-    let team = team(local_app()).await;
+    let team = team(TestApp::new()).await;
     let agent = agent(&team, &["landing_page", "generate_text"]).await;
     let (execution, outcome) = execute(&team, &agent, "A landing page for Deploy Guard").await;
     assert!(outcome.result.is_ok(), "{:?}", outcome.result);
@@ -125,7 +115,7 @@ async fn a_landing_page_step_writes_a_hero_sections_and_one_call_to_action_in_th
 
 #[tokio::test]
 async fn an_execution_plans_runs_every_step_in_the_brand_voice_and_settles_its_credits() {
-    let team = team(local_app()).await;
+    let team = team(TestApp::new()).await;
     let agent = agent(
         &team,
         &[
@@ -167,7 +157,15 @@ async fn an_execution_plans_runs_every_step_in_the_brand_voice_and_settles_its_c
     let image_key = execution.steps[2].output.as_ref().unwrap()["image_key"]
         .as_str()
         .unwrap();
-    let png = team.app.objects.get(image_key).await.unwrap().unwrap();
+    let png = team
+        .app
+        .stack
+        .app
+        .objects
+        .get(image_key)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(png.starts_with(b"\x89PNG"));
     let matches = &execution.steps[3].output.as_ref().unwrap()["matches"];
     assert_eq!(
@@ -179,7 +177,7 @@ async fn an_execution_plans_runs_every_step_in_the_brand_voice_and_settles_its_c
     assert_eq!(credits.reserved, credits.used + credits.refunded);
     let step_credits: i64 = execution.steps.iter().map(|s| s.credits).sum();
     assert_eq!(credits.used, 2 + step_credits, "planning plus every step");
-    assert_eq!(balances(&team).await, (200 - credits.used, 0));
+    assert_eq!(team.app.credits(&team.key).await, (200 - credits.used, 0));
     assert!(execution.tokens.contains_key("vellocity.offline-text-v1"));
     assert!(
         outcome.transitions() >= 9,
@@ -193,7 +191,7 @@ struct Refusing;
 #[async_trait]
 impl Llm for Refusing {
     async fn converse(&self, request: TextRequest) -> Result<TextResponse, AiError> {
-        if request.system.contains("<capabilities>") {
+        if matches!(request.task, Some(ModelTask::Plan(_))) {
             return vellocity::local::offline::OfflineModel
                 .converse(request)
                 .await;
@@ -221,11 +219,7 @@ impl Llm for Recording {
 #[tokio::test]
 async fn the_planner_and_the_writers_are_reminded_of_the_teams_recent_results() {
     let model = Arc::new(Recording::default());
-    let app = App {
-        llm: model.clone(),
-        ..local_app()
-    };
-    let team = team(app).await;
+    let team = team(TestApp::with_llm(model.clone())).await;
     let agent = agent(&team, &["generate_text"]).await;
     let (first, _) = execute(&team, &agent, "Write a launch blog post for Deploy Guard").await;
     assert_eq!(first.status, ExecutionStatus::Succeeded);
@@ -252,11 +246,7 @@ async fn the_planner_and_the_writers_are_reminded_of_the_teams_recent_results() 
 
 #[tokio::test]
 async fn a_failing_step_fails_the_execution_and_refunds_what_was_not_used() {
-    let app = App {
-        llm: Arc::new(Refusing),
-        ..local_app()
-    };
-    let team = team(app).await;
+    let team = team(TestApp::with_llm(Arc::new(Refusing))).await;
     let agent = agent(&team, &["cosell_match", "generate_text"]).await;
     let (execution, outcome) = execute(
         &team,
@@ -281,7 +271,10 @@ async fn a_failing_step_fails_the_execution_and_refunds_what_was_not_used() {
         execution.credits.reserved,
         execution.credits.used + execution.credits.refunded
     );
-    assert_eq!(balances(&team).await, (200 - execution.credits.used, 0));
+    assert_eq!(
+        team.app.credits(&team.key).await,
+        (200 - execution.credits.used, 0)
+    );
 }
 
 #[test]
@@ -298,9 +291,11 @@ fn the_deployed_definition_loads_with_every_placeholder_filled() {
 
 #[tokio::test]
 async fn the_demo_runs_the_main_job_to_a_succeeded_execution_with_results() {
-    let stack = vellocity_local::Stack::new(local_app(), 1.0).unwrap();
+    let app = TestApp::new();
     let mut out = Vec::new();
-    let finished = vellocity_local::demo::run(&stack, &mut out).await.unwrap();
+    let finished = vellocity_local::demo::run(&app.stack, &mut out)
+        .await
+        .unwrap();
     let text = String::from_utf8(out).unwrap();
     assert_eq!(finished.status, ExecutionStatus::Succeeded);
     assert!(finished.steps.len() >= 3);

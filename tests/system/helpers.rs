@@ -14,6 +14,7 @@ use vellocity::domain::team::ApiKeyRequest;
 use vellocity::domain::validation::Email;
 use vellocity::local::clock::ManualClock;
 use vellocity::local::table::EmbeddedTable;
+use vellocity::ports::ai::Llm;
 use vellocity::ports::marketplace::Marketplace;
 use vellocity::ports::table::Table;
 use vellocity_local::{HttpRequest, Stack};
@@ -103,15 +104,27 @@ impl TestApp {
 
     /// The local stack on `table`, its workflow delays scaled to nothing.
     pub fn with_table(table: Arc<dyn Table>) -> TestApp {
-        TestApp::with_ports(table, None)
+        TestApp::with_ports(table, |app| app)
     }
 
     /// The local stack on an in-memory table, talking to `marketplace`.
     pub fn with_marketplace(marketplace: Arc<dyn Marketplace>) -> TestApp {
-        TestApp::with_ports(Arc::new(EmbeddedTable::in_memory()), Some(marketplace))
+        TestApp::with_ports(Arc::new(EmbeddedTable::in_memory()), |app| App {
+            marketplace,
+            ..app
+        })
     }
 
-    fn with_ports(table: Arc<dyn Table>, marketplace: Option<Arc<dyn Marketplace>>) -> TestApp {
+    /// The local stack on an in-memory table, its text model `llm`.
+    pub fn with_llm(llm: Arc<dyn Llm>) -> TestApp {
+        TestApp::with_ports(Arc::new(EmbeddedTable::in_memory()), |app| App {
+            llm,
+            ..app
+        })
+    }
+
+    /// The local stack on `table`, with the ports `wire` sets in place of the stand-ins.
+    fn with_ports(table: Arc<dyn Table>, wire: impl FnOnce(App) -> App) -> TestApp {
         let clock = Arc::new(ManualClock::new(
             time::macros::datetime!(2026-11-21 12:00 UTC),
         ));
@@ -129,9 +142,7 @@ impl TestApp {
             metrics: metrics.clone(),
             ..vellocity_local::offline(App::new(table, clock.clone()))
         };
-        if let Some(marketplace) = marketplace {
-            app.marketplace = marketplace;
-        }
+        app = wire(app);
         TestApp {
             stack: Stack::new(app, 0.0).unwrap(),
             clock,

@@ -2,6 +2,7 @@
 //! through ChromeDriver's WebDriver API, against the local server on loopback. The test
 //! command installs `chromium` and `chromium-driver`.
 
+use crate::helpers::TestApp;
 use crate::http_client;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -9,11 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use vellocity::app::App;
 use vellocity::local::marketplace::LocalMarketplace;
-use vellocity::local::table::EmbeddedTable;
-use vellocity::ports::SystemClock;
-use vellocity_local::{server, Stack};
 
 use http_client::http;
 
@@ -178,17 +175,8 @@ impl Browser<'_> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_buyer_fills_the_registration_form_in_chromium_and_sees_the_api_key_once() {
-    let app = App {
-        marketplace: Arc::new(LocalMarketplace::default()),
-        ..vellocity_local::offline(App::new(
-            Arc::new(EmbeddedTable::in_memory()),
-            Arc::new(SystemClock),
-        ))
-    };
-    let stack = Stack::new(app, 0.0).unwrap();
-    let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(server::serve(stack, listener));
+    let app = TestApp::with_marketplace(Arc::new(LocalMarketplace::default()));
+    let addr = app.serve().await;
 
     // Marketplace posts the buyer's browser to the fulfillment URL.
     let token = LocalMarketplace::token("prod-vellocity", "111122223333");
