@@ -2,8 +2,6 @@
 //! through ChromeDriver's WebDriver API, against the local server on loopback. The test
 //! command installs `chromium` and `chromium-driver`.
 
-use crate::helpers::TestApp;
-use crate::http_client;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -12,7 +10,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use vellocity::local::marketplace::LocalMarketplace;
 
-use http_client::http;
+use crate::helpers::TestApp;
+use crate::http_client::http;
 
 /// ChromeDriver, stopped when dropped.
 struct Driver {
