@@ -1,7 +1,6 @@
 //! The Bedrock adapters' real SDK calls against a local endpoint that speaks the Converse and
 //! InvokeModel wire formats (restJson1), including throttling and refusals.
 
-use crate::http_endpoint;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -12,6 +11,8 @@ use http_body_util::Full;
 use serde_json::{json, Value};
 use vellocity::aws::bedrock::Bedrock;
 use vellocity::ports::ai::{AiError, ImageGen, ImageRequest, Llm, Message, Speaker, TextRequest};
+
+use crate::http_endpoint;
 
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
 

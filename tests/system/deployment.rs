@@ -2,7 +2,6 @@
 //! functions and API events, and the sample events in `events/` (each of which is run through
 //! its function's real handler, as `cargo lambda invoke --data-file` would).
 
-use crate::dynamodb;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
@@ -28,6 +27,8 @@ use vellocity::ports::unconfigured::Unconfigured;
 use vellocity::ports::SystemClock;
 use vellocity_local::samples::{self, owner, seed_execution, wait_while, SAMPLE_SECRET, TEAM};
 use vellocity_local::Stack;
+
+use crate::dynamodb;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

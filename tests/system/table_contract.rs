@@ -1,12 +1,13 @@
 //! The `Table` contract: every case runs against the embedded adapter and against the
 //! DynamoDB adapter on DynamoDB Local, and must pass identically on both.
 
-use crate::dynamodb;
 use vellocity::local::table::EmbeddedTable;
 use vellocity::ports::table::{
     CancelReason, CompareOp, Condition, Cursor, Index, Item, Key, Query, SortKey, Table,
     TableError, Update, UpdateAction, Value, WriteOp,
 };
+
+use crate::dynamodb;
 
 fn item(pk: &str, sk: &str, attrs: &[(&str, Value)]) -> Item {
     let mut item = Item::new();
