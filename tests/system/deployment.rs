@@ -18,7 +18,7 @@ use vellocity::app::{executions, keys, App};
 use vellocity::aws::dynamodb::DynamoDbTable;
 use vellocity::domain::execution::ExecutionStatus;
 use vellocity::domain::ids::{ExecutionId, TeamId};
-use vellocity::lambda::agentcore::dispatch_batch;
+use vellocity::lambda::agentcore::{dispatch_batch, settle_dead_letters};
 use vellocity::lambda::routes::handle_event;
 use vellocity::local::table::EmbeddedTable;
 use vellocity::marketplace::pages::PAGES;
@@ -156,6 +156,7 @@ fn every_route_has_a_binary_a_template_function_and_a_sample_event() {
                 "marketplace-events",
                 "meter-usage",
                 "workflow-ended",
+                "executions-dead-letters",
             ]
             .map(String::from),
         )
@@ -313,6 +314,40 @@ async fn a_message_that_cannot_start_its_run_by_its_last_receive_fails_its_execu
         failed.credits.refunded, before.credits.reserved,
         "nothing ran"
     );
+}
+
+#[tokio::test]
+async fn the_dead_letter_sample_settles_its_execution_and_drops_the_message_naming_none() {
+    let app = seeded_app().await;
+    let queued = "exe_01JV8X2M7Q000000000000000C";
+    seed_execution(&app, &owner(), queued, ExecutionStatus::Queued)
+        .await
+        .unwrap();
+    let (team, id) = (
+        TeamId::parse(TEAM).unwrap(),
+        ExecutionId::parse(queued).unwrap(),
+    );
+    let before = team_credits(&app).await;
+    let event: SqsEvent = serde_json::from_value(sample("executions-dead-letters")).unwrap();
+    let response = settle_dead_letters(&app, event.clone()).await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "nothing left to retry"
+    );
+    let failed = executions::find(&app, &team, &id).await.unwrap().unwrap();
+    assert_eq!(
+        (failed.status, failed.error.unwrap().code.as_str()),
+        (ExecutionStatus::Failed, "DispatchFailed")
+    );
+    assert_eq!(failed.credits.refunded, failed.credits.reserved);
+    let after = team_credits(&app).await;
+    assert_eq!(after.reserved, before.reserved - failed.credits.reserved);
+    // Delivered again: already settled, nothing moves.
+    assert!(settle_dead_letters(&app, event)
+        .await
+        .batch_item_failures
+        .is_empty());
+    assert_eq!(team_credits(&app).await, after);
 }
 
 #[tokio::test]

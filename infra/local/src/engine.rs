@@ -414,6 +414,15 @@ impl Engine {
     /// Picks up where the engine stopped: resumes the unfinished runs, then delivers the
     /// messages not yet dispatched. Returns how many of each.
     pub async fn resume(&self) -> Result<(usize, usize), String> {
+        // Dead letters whose executions could not be settled when they died: settle them now
+        // (a no-op for those that were).
+        for body in self.queue.store.dead_letters()? {
+            if let Some(Err(error)) =
+                watchdog::give_up_dispatch(&self.queue.app, &body, "it was dead-lettered").await
+            {
+                tracing::error!(%error, "settling a dead-lettered execution failed");
+            }
+        }
         let runs = self.workflows.resume().await?;
         let messages = self.queue.store.pending_messages()?;
         let count = messages.len();

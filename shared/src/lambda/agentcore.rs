@@ -71,6 +71,36 @@ async fn dispatch_one(app: &App, message: SqsMessage) -> Handled {
     }
 }
 
+/// Settles the executions of the messages that reached the executions queue's dead-letter
+/// queue (the dispatcher's last try could not even settle them): each fails with its refund
+/// once the table answers again; a message that names no execution is logged and dropped.
+pub async fn settle_dead_letters(app: &App, event: SqsEvent) -> SqsBatchResponse {
+    sqs::consume("executions-dead-letters", event, |message| async move {
+        let body = message.body.as_deref().unwrap_or_default();
+        match watchdog::give_up_dispatch(app, body, "it reached the dead-letter queue").await {
+            Some(Ok(ended)) => Handled::Done(format!(
+                "execution {} is {} with its credits settled",
+                ended.id,
+                ended.status.as_str()
+            )),
+            Some(Err(error)) => Handled::Retry(error.to_string()),
+            None => Handled::Done(format!("dropped a message that names no execution: {body}")),
+        }
+    })
+    .await
+}
+
+/// Runs the dead-letter queue's consumer.
+pub async fn run_dead_letters() -> Result<(), lambda_runtime::Error> {
+    crate::telemetry::init_lambda();
+    let (app, _) = build_app_with_sdk().await?;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let app = app.clone();
+        async move { Ok::<_, Diagnostic>(settle_dead_letters(&app, event.payload).await) }
+    }))
+    .await
+}
+
 /// Runs the dispatcher: the executions queue's consumer.
 pub async fn run_dispatcher() -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init_lambda();
