@@ -116,7 +116,7 @@ impl Stack {
             plans: Arc::new(Plans::from_env()?),
             objects: Arc::new(LocalObjects::Directory(data_dir.join("objects"))),
             marketplace: Arc::new(LocalMarketplace::default()),
-            metrics: Arc::new(EmfWriter::Stderr),
+            metrics: Arc::new(EmfWriter::DebugLog),
             ..offline(App::new(Arc::new(table), Arc::new(SystemClock)))
         };
         Stack::with_engine(app, 1.0, engine)

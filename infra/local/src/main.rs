@@ -123,7 +123,7 @@ async fn dynamodb_table(table: String) -> DynamoDbTable {
 async fn deployed_app(table: String) -> Result<App, String> {
     Ok(App {
         plans: Arc::new(Plans::from_env()?),
-        metrics: Arc::new(EmfWriter::Stderr),
+        metrics: Arc::new(EmfWriter::DebugLog),
         ..App::new(Arc::new(dynamodb_table(table).await), Arc::new(SystemClock))
     })
 }

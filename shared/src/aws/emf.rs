@@ -48,25 +48,27 @@ fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
-/// Writes EMF lines to a standard stream: standard output in a Lambda function (its log),
-/// standard error in the local stack (whose standard output is for commands' results).
+/// Where EMF lines go: standard output in a Lambda function (its log, where CloudWatch reads
+/// them); the debug log in the local stack (`RUST_LOG=emf=debug` shows them), whose terminal
+/// and standard output are for people and commands' results.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EmfWriter {
     /// Standard output.
     Stdout,
-    /// Standard error.
-    Stderr,
+    /// The `emf` target of the debug log.
+    DebugLog,
 }
 
 impl Metrics for EmfWriter {
     fn emit(&self, event: MetricEvent) {
         let line = line(&event, now_ms());
-        let written = match self {
-            EmfWriter::Stdout => writeln!(std::io::stdout().lock(), "{line}"),
-            EmfWriter::Stderr => writeln!(std::io::stderr().lock(), "{line}"),
-        };
-        if let Err(error) = written {
-            tracing::warn!(%error, "a metric could not be written");
+        match self {
+            EmfWriter::Stdout => {
+                if let Err(error) = writeln!(std::io::stdout().lock(), "{line}") {
+                    tracing::warn!(%error, "a metric could not be written");
+                }
+            }
+            EmfWriter::DebugLog => tracing::debug!(target: "emf", "{line}"),
         }
     }
 }
