@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use vellocity_local::asl::definition::{parse_definition, parse_machine};
-use vellocity_local::asl::run::{Event, Failure, Interpreter, TaskRunner};
+use vellocity_local::asl::run::{Event, Failure, History, Interpreter, Record, TaskRunner};
 
 /// Task functions for the tests: each call is recorded; `flaky` fails a set number of times.
 #[derive(Default)]
@@ -447,4 +447,67 @@ fn definition_substitutions_fill_every_placeholder_or_fail() {
         .unwrap_err()
         .to_string()
         .contains("${PlanFunctionArn}"));
+}
+
+/// A history kept in memory, as the engine keeps it in the data directory.
+#[derive(Default)]
+struct Kept(Mutex<Vec<Record>>);
+
+impl History for Kept {
+    fn append(&self, _run: &str, seq: usize, record: &Record) -> Result<(), String> {
+        let mut kept = self.0.lock().unwrap();
+        assert_eq!(seq, kept.len(), "entries are appended in order");
+        kept.push(record.clone());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_resumed_run_replays_its_history_without_running_its_tasks_again() {
+    let machine = parse_machine(&json!({
+        "StartAt": "Flaky",
+        "States": {
+            "Flaky": {
+                "Type": "Task", "Resource": "flaky", "ResultPath": "$.flaky",
+                "Retry": [{"ErrorEquals": ["Throttled"], "IntervalSeconds": 1, "MaxAttempts": 3}],
+                "Next": "Pause"
+            },
+            "Pause": {"Type": "Wait", "Seconds": 1, "Next": "Each"},
+            "Each": {
+                "Type": "Map", "ItemsPath": "$.items", "ResultPath": "$.doubled",
+                "ItemProcessor": {"StartAt": "Double", "States": {
+                    "Double": {"Type": "Task", "Resource": "double",
+                               "Parameters": {"value.$": "$"}, "End": true}
+                }},
+                "End": true
+            }
+        }
+    }))
+    .unwrap();
+    let input = json!({"items": [1, 2]});
+    let first = Functions::failing("flaky", 1, "Throttled");
+    let kept = Arc::new(Kept::default());
+    let mut running = interpreter(first.clone());
+    running.history = kept.clone();
+    let done = running.run(&machine, "e", input.clone()).await;
+    let history = kept.0.lock().unwrap().clone();
+    // A failure, its retry, the wait and two Map items.
+    assert_eq!(history.len(), 5, "{history:?}");
+    assert_eq!(first.calls().len(), 4);
+
+    // Interrupted after any entry, the run resumed from it invokes only what was not recorded.
+    for cut in 0..=history.len() {
+        // The planned failure happens again only if its result was not recorded.
+        let again = Functions::failing("flaky", u32::from(cut == 0), "Throttled");
+        let resumed = interpreter(again.clone())
+            .resume(&machine, "e", input.clone(), history[..cut].to_vec(), None)
+            .await;
+        assert_eq!(resumed.result, done.result, "resumed after {cut} entries");
+        let invoked = again.calls().len();
+        let recorded_calls = history[..cut]
+            .iter()
+            .filter(|r| matches!(r, Record::Result(_)))
+            .count();
+        assert_eq!(invoked, 4 - recorded_calls, "resumed after {cut} entries");
+    }
 }
