@@ -631,14 +631,9 @@ impl Run<'_> {
         heartbeat: Option<u64>,
     ) -> Result<Value, Failure> {
         let waits = resource.ends_with(WAIT_FOR_TOKEN);
-        let (token, issued_ms) = match waits {
-            true => {
-                let (token, issued_ms) = self.token()?;
-                (Some(token), Some(issued_ms))
-            }
-            false => (None, None),
-        };
-        let context = self.context(name, token.as_deref(), None);
+        let issued = if waits { Some(self.token()?) } else { None };
+        let token = issued.as_ref().map(|(token, _)| token.as_str());
+        let context = self.context(name, token, None);
         let payload = match &state.io.parameters {
             Some(parameters) => template(parameters, effective, &context)?,
             None => effective.clone(),
@@ -668,38 +663,33 @@ impl Run<'_> {
         } else {
             (resource.to_owned(), payload, false)
         };
-        let mut receiver = token.as_deref().map(|t| self.interpreter.tokens.open(t));
+        let mut receiver = token.map(|t| self.interpreter.tokens.open(t));
         let tasks = self.interpreter.tasks.clone();
         let scale = self.interpreter.time_scale.max(0.001);
         let invoked = async {
-            match timeout {
-                Some(seconds) => match tokio::time::timeout(
-                    Duration::from_secs(seconds).mul_f64(scale),
-                    tasks.invoke(&function, payload),
-                )
-                .await
-                {
-                    Ok(result) => result,
-                    Err(_) => Err(Failure::new(
-                        "States.Timeout",
-                        format!("{name} ran longer than {seconds} s"),
-                    )),
-                },
-                None => tasks.invoke(&function, payload).await,
+            let call = tasks.invoke(&function, payload);
+            let Some(seconds) = timeout else {
+                return call.await;
+            };
+            match tokio::time::timeout(Duration::from_secs(seconds).mul_f64(scale), call).await {
+                Ok(result) => result,
+                Err(_) => Err(Failure::new(
+                    "States.Timeout",
+                    format!("{name} ran longer than {seconds} s"),
+                )),
             }
         };
         let result = self.journaled(invoked).await;
-        let result = match (result, receiver.as_mut(), token.as_deref()) {
-            (Err(failure), _, Some(token)) => {
-                self.interpreter.tokens.close(token);
+        let result = match (result, receiver.as_mut(), issued) {
+            (Err(failure), _, Some((token, _))) => {
+                self.interpreter.tokens.close(&token);
                 Err(failure)
             }
-            (Ok(_), Some(receiver), Some(token)) => {
-                let elapsed =
-                    Duration::from_millis(now_ms().saturating_sub(issued_ms.unwrap_or(0)));
+            (Ok(_), Some(receiver), Some((token, issued_ms))) => {
+                let elapsed = Duration::from_millis(now_ms().saturating_sub(issued_ms));
                 let waiting = wait_for_token(receiver, timeout, heartbeat, elapsed, scale, name);
                 let waited = self.journaled(waiting).await;
-                self.interpreter.tokens.close(token);
+                self.interpreter.tokens.close(&token);
                 waited
             }
             (result, _, _) => result,
