@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use rusqlite::Connection;
 use serde_json::Value;
 use tokio::task::JoinHandle;
-use vellocity::agentcore::dispatch::{dispatch, DispatchError};
-use vellocity::agentcore::watchdog::{self, RunStatus, MAX_RECEIVES};
+use vellocity::agentcore::dispatch::{self, Delivery};
+use vellocity::agentcore::watchdog::{self, RunStatus};
 use vellocity::app::App;
 use vellocity::local::table::{connect, DATABASE_FILE};
 use vellocity::ports::queue::{Queue, QueueError};
@@ -326,8 +326,8 @@ impl Workflows for LocalWorkflows {
 /// the dispatcher on its own task, retried with backoff, and dead-lettered when it cannot be
 /// dispatched; it leaves the store once dispatched.
 pub struct LocalQueue {
+    /// The app whose dispatcher starts runs on the engine's workflows.
     app: App,
-    workflows: Arc<dyn Workflows>,
     store: Arc<EngineStore>,
 }
 
@@ -336,8 +336,10 @@ impl LocalQueue {
     /// message cannot be dispatched end in `app`'s table.
     pub fn new(app: &App, workflows: Arc<dyn Workflows>, store: Arc<EngineStore>) -> Self {
         LocalQueue {
-            app: app.clone(),
-            workflows,
+            app: App {
+                workflows,
+                ..app.clone()
+            },
             store,
         }
     }
@@ -351,30 +353,24 @@ impl LocalQueue {
     }
 
     fn deliver(&self, id: i64, body: String) {
-        let (app, workflows, store) =
-            (self.app.clone(), self.workflows.clone(), self.store.clone());
+        let (app, store) = (self.app.clone(), self.store.clone());
         tokio::spawn(async move {
-            let mut receive = 1;
+            let mut receives = 1;
             let outcome = loop {
-                match dispatch(workflows.as_ref(), &body).await {
-                    Ok(_) => break store.delivered(id),
-                    Err(DispatchError::Poison(reason)) => {
-                        tracing::error!(%reason, "poison message moved to the dead letters");
-                        break store.dead_letter(id, &reason);
+                match dispatch::deliver(&app, &body, receives).await {
+                    Delivery::Started(_) => break store.delivered(id),
+                    Delivery::GaveUp(execution_id) => {
+                        tracing::error!(%execution_id, "dispatch kept failing; the execution failed with a refund");
+                        break store.delivered(id);
                     }
-                    Err(error) if receive < MAX_RECEIVES => {
-                        tracing::warn!(%error, receive, "dispatch failed; the message will be received again");
-                        tokio::time::sleep(Duration::from_millis(100 << receive)).await;
-                        receive += 1;
+                    Delivery::Retry(why) => {
+                        tracing::warn!(%why, receives, "dispatch failed; the message will be received again");
+                        tokio::time::sleep(Duration::from_millis(100 << receives)).await;
+                        receives += 1;
                     }
-                    Err(error) => {
-                        tracing::error!(%error, "dispatch kept failing; dead-lettered, its execution failed with a refund");
-                        if let Some(Err(error)) =
-                            watchdog::give_up_dispatch(&app, &body, &error.to_string()).await
-                        {
-                            tracing::error!(%error, "failing an undispatchable execution failed");
-                        }
-                        break store.dead_letter(id, &error.to_string());
+                    Delivery::DeadLetter(why) => {
+                        tracing::error!(%why, "a message moved to the dead letters");
+                        break store.dead_letter(id, &why);
                     }
                 }
             };

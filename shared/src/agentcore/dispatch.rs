@@ -1,7 +1,10 @@
 //! The dispatcher: turns a queued execution into a run of the AgentCore state machine, named
 //! after the execution id so that a redelivered message cannot start a second run.
 
+use super::watchdog::{self, MAX_RECEIVES};
+use crate::app::App;
 use crate::domain::execution::TaskInput;
+use crate::domain::ids::ExecutionId;
 use crate::ports::workflows::{WorkflowError, Workflows};
 
 /// Why a message was not dispatched.
@@ -24,4 +27,37 @@ pub async fn dispatch(workflows: &dyn Workflows, body: &str) -> Result<TaskInput
         .start(message.execution_id.as_str(), &input)
         .await?;
     Ok(message)
+}
+
+/// What became of one delivery of a queue message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    /// The execution's run started (or had started already).
+    Started(TaskInput),
+    /// Its last delivery could not start it: this execution failed with its refund.
+    GaveUp(ExecutionId),
+    /// It may start later: deliver it again.
+    Retry(String),
+    /// It never will, or its execution could not even be failed: for the dead letters.
+    DeadLetter(String),
+}
+
+/// Delivers a message, received `receives` times so far, to the dispatcher; on the queue's
+/// last receive ([`MAX_RECEIVES`]) an execution it cannot start is failed with its refund
+/// instead of waiting forever. The deployed dispatcher and the local queue both deliver so.
+pub async fn deliver(app: &App, body: &str, receives: u32) -> Delivery {
+    match dispatch(app.workflows.as_ref(), body).await {
+        Ok(started) => Delivery::Started(started),
+        Err(DispatchError::Poison(reason)) => Delivery::DeadLetter(reason),
+        Err(error) if receives >= MAX_RECEIVES => {
+            match watchdog::give_up_dispatch(app, body, &error.to_string()).await {
+                Some(Ok(ended)) => Delivery::GaveUp(ended.id),
+                Some(Err(settling)) => {
+                    Delivery::DeadLetter(format!("dispatch kept failing ({error}); {settling}"))
+                }
+                None => Delivery::DeadLetter(error.to_string()),
+            }
+        }
+        Err(error) => Delivery::Retry(error.to_string()),
+    }
 }

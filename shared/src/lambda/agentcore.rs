@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::build_app_with_sdk;
 use super::sqs::{self, Handled};
-use crate::agentcore::dispatch::{dispatch, DispatchError};
+use crate::agentcore::dispatch::{deliver, Delivery};
 use crate::agentcore::task::{Task, TaskError};
 use crate::agentcore::watchdog;
 use crate::agentcore::workflow;
@@ -52,22 +52,15 @@ pub async fn dispatch_batch(app: &App, event: SqsEvent) -> SqsBatchResponse {
 
 async fn dispatch_one(app: &App, message: SqsMessage) -> Handled {
     let body = message.body.as_deref().unwrap_or_default();
-    match dispatch(app.workflows.as_ref(), body).await {
-        Ok(started) => Handled::Done(format!("workflow of {} started", started.execution_id)),
-        Err(DispatchError::Poison(reason)) => Handled::Poison(reason),
-        Err(error) if sqs::receive_count(&message) >= watchdog::MAX_RECEIVES => {
-            match watchdog::give_up_dispatch(app, body, &error.to_string()).await {
-                Some(Ok(ended)) => Handled::Done(format!(
-                    "dispatch kept failing ({error}); execution {} failed with a refund",
-                    ended.id
-                )),
-                Some(Err(settling)) => {
-                    Handled::Poison(format!("dispatch kept failing ({error}); {settling}"))
-                }
-                None => Handled::Poison(error.to_string()),
-            }
+    match deliver(app, body, sqs::receive_count(&message)).await {
+        Delivery::Started(started) => {
+            Handled::Done(format!("workflow of {} started", started.execution_id))
         }
-        Err(error) => Handled::Retry(error.to_string()),
+        Delivery::GaveUp(id) => Handled::Done(format!(
+            "dispatch kept failing; execution {id} failed with a refund"
+        )),
+        Delivery::Retry(why) => Handled::Retry(why),
+        Delivery::DeadLetter(why) => Handled::Poison(why),
     }
 }
 
