@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use super::items::{from_item, to_item};
-use super::records::{commit, listing, Guarded, Listing, PageRequest};
+use super::records::{commit, listing, query_all, Guarded, Listing, PageRequest};
 use super::{keys, App, Caller};
 use crate::domain::access::Scope;
 use crate::domain::ids::{ApiKeyId, TeamId, UserId};
@@ -179,25 +179,19 @@ pub async fn revocations_by_creator(
     reason: &str,
 ) -> Result<Vec<Guarded>, Error> {
     let now = rfc3339(app.clock.now());
-    let mut query = Query::prefix(
+    let query = Query::prefix(
         Index::Table,
         keys::team_partition(team),
         keys::API_KEY_PREFIX,
     );
     let mut writes = Vec::new();
-    loop {
-        let page = app.table.query(query.clone()).await?;
-        for item in &page.items {
-            let key: ApiKey = from_item(item)?;
-            if key.created_by == *user && key.revoked_at.is_none() {
-                writes.extend(revocation(&key, item, reason, &now)?);
-            }
-        }
-        match page.cursor {
-            Some(cursor) => query.cursor = Some(cursor),
-            None => return Ok(writes),
+    for item in query_all(app.table.as_ref(), query).await? {
+        let key: ApiKey = from_item(&item)?;
+        if key.created_by == *user && key.revoked_at.is_none() {
+            writes.extend(revocation(&key, &item, reason, &now)?);
         }
     }
+    Ok(writes)
 }
 
 /// The writes that revoke one key: its listing keeps when and why, its lookup item goes.

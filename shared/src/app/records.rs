@@ -139,7 +139,8 @@ pub async fn commit(table: &dyn Table, mut writes: Vec<Guarded>) -> Result<(), E
 }
 
 /// Every item a query matches, reading page after page to the end: for jobs that must see
-/// everything (metering), never for request paths, which page.
+/// everything (metering) and rare requests over a team's small sets (its agents when a
+/// company is deleted, a member's keys when they are removed); listings page instead.
 pub async fn query_all(
     table: &dyn Table,
     mut query: crate::ports::table::Query,

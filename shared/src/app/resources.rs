@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde_json::Value as Json;
 
 use super::items::{decode_json, from_item, to_item, value_of};
-use super::records::{commit, listing, Guarded, Listing, PageRequest, Record};
+use super::records::{commit, listing, query_all, Guarded, Listing, PageRequest, Record};
 use super::{keys, App, Caller};
 use crate::domain::agent::AgentDraft;
 use crate::domain::ids::{AgentId, CompanyId, PartnerId, PrefixedId, ProductId, TeamId};
@@ -415,27 +415,20 @@ async fn refuse_if_agents_name<R: Resource>(
     field: &str,
     id: &str,
 ) -> Result<(), Error> {
-    let mut query = Query::prefix(
+    let query = Query::prefix(
         crate::ports::table::Index::Table,
         keys::team_partition(&caller.team_id),
         AgentDraft::SK_PREFIX,
     );
     let mut naming = Vec::new();
-    loop {
-        let page = app.table.query(query.clone()).await?;
-        for item in &page.items {
-            let agent: Record<Json> = from_item(item)?;
-            if agent.data.get(field).and_then(Json::as_str) == Some(id) {
-                naming.push(format!(
-                    "{} ({})",
-                    agent.data["name"].as_str().unwrap_or_default(),
-                    agent.id
-                ));
-            }
-        }
-        match page.cursor {
-            Some(cursor) => query.cursor = Some(cursor),
-            None => break,
+    for item in query_all(app.table.as_ref(), query).await? {
+        let agent: Record<Json> = from_item(&item)?;
+        if agent.data.get(field).and_then(Json::as_str) == Some(id) {
+            naming.push(format!(
+                "{} ({})",
+                agent.data["name"].as_str().unwrap_or_default(),
+                agent.id
+            ));
         }
     }
     if naming.is_empty() {
