@@ -244,15 +244,11 @@ impl Error {
         }
     }
 
-    /// The same error, keeping what broke for the log (for errors that keep a cause).
-    pub fn caused_by(self, broke: impl std::fmt::Display) -> Self {
-        match self {
-            Error::Unavailable { message, .. } => Error::Unavailable {
-                message,
-                cause: Some(broke.to_string()),
-            },
-            Error::Internal(_) => Error::Internal(broke.to_string()),
-            other => other,
+    /// A service this request needs is unavailable right now, because `broke` (for the log).
+    pub fn unavailable_because(message: impl Into<String>, broke: impl std::fmt::Display) -> Self {
+        Error::Unavailable {
+            message: message.into(),
+            cause: Some(broke.to_string()),
         }
     }
 

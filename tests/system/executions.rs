@@ -509,6 +509,10 @@ async fn a_queue_that_refuses_the_message_fails_the_execution_with_a_full_refund
         (refused.status, refused.code()),
         (503, "service_unavailable")
     );
+    assert!(
+        !refused.message().contains("EXECUTIONS_QUEUE_URL"),
+        "what broke is for the log, not the client: {refused:?}"
+    );
     let listed = f.app.get(&f.team.key, "/v1/executions").await;
     let execution = &listed.body["items"][0];
     assert_eq!(execution["status"], "failed");
@@ -536,11 +540,11 @@ async fn credits_are_conserved_under_concurrency(app: TestApp) {
         }
     }
     assert!(
-        !started.is_empty() && started.len() as i64 <= 200 / writer_reservation(),
-        "{} started",
+        !started.is_empty() && started.len() < 50,
+        "{} started: credits for only some of them",
         started.len()
     );
-    let mut used_total = 0;
+    let (mut used_total, mut refunded_total) = (0, 0);
     for id in &started {
         let (balance, _) = f.app.credits(&f.team.key).await;
         assert!(balance >= 0);
@@ -549,7 +553,15 @@ async fn credits_are_conserved_under_concurrency(app: TestApp) {
         let (reserved, used, refunded) = credits_of(&done);
         assert_eq!(reserved, used + refunded);
         used_total += used;
+        refunded_total += refunded;
     }
+    // Every start reserved from what was available: the grant, plus what executions that
+    // ended while others were starting gave back.
+    assert!(
+        started.len() as i64 * writer_reservation() <= 200 + refunded_total,
+        "{} started, {refunded_total} refunded",
+        started.len()
+    );
     assert_eq!(f.app.credits(&f.team.key).await, (200 - used_total, 0));
     assert_eq!(f.ledger_sum().await, 200 - used_total);
 }

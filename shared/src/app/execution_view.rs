@@ -40,8 +40,10 @@ pub async fn detail(app: &App, execution: &Execution) -> Result<Value, Error> {
             for (key_field, url_field) in OBJECT_FIELDS {
                 if let Some(key) = fields.get(key_field).and_then(Value::as_str) {
                     let link = app.objects.link(key, LINK_SECONDS).await.map_err(|e| {
-                        Error::unavailable("An output link could not be made right now; retry.")
-                            .caused_by(e)
+                        Error::unavailable_because(
+                            "An output link could not be made right now; retry.",
+                            e,
+                        )
                     })?;
                     fields.insert(url_field.into(), link.into());
                 }

@@ -254,10 +254,10 @@ pub async fn start(
             Settlement::failed(failure),
         )
         .await?;
-        return Err(Error::unavailable(
+        return Err(Error::unavailable_because(
             "The execution could not be queued and its credits were refunded; retry shortly.",
-        )
-        .caused_by(format!("queueing execution {}: {error}", execution.id)));
+            format!("queueing execution {}: {error}", execution.id),
+        ));
     }
     Ok(execution)
 }
@@ -577,10 +577,10 @@ pub async fn decide(
                 condition: Some(Condition::eq("status", ExecutionStatus::Running.as_str())),
             };
             app.table.update(waiting).await?;
-            return Err(Error::unavailable(
+            return Err(Error::unavailable_because(
                 "The workflow could not be resumed right now; the execution still waits for approval. Retry shortly.",
-            )
-            .caused_by(format!("resuming execution {}: {error}", current.id)));
+                format!("resuming execution {}: {error}", current.id),
+            ));
         }
     }
     get(app, caller, id).await
