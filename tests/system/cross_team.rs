@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use vellocity::api::routes::ROUTES;
 use vellocity::domain::access::Role;
 
-use crate::helpers::{TestApp, ALL_SCOPES};
+use crate::helpers::{user_id_of, TestApp, ALL_SCOPES};
 
 /// The first team's ids, by the path segment that names their kind.
 struct Theirs {
@@ -88,16 +88,7 @@ async fn another_teams_ids_answer_404_on_every_route_and_its_records_stay_as_the
         .await;
     app.member_key(&ours, "mia@example.com", Role::Member, &ALL_SCOPES)
         .await;
-    let members = app.get(&ours.key, "/v1/members").await;
-    let member = members.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["email"] == "mia@example.com")
-        .unwrap()["user_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let member = user_id_of("mia@example.com");
     let keys = app.get(&ours.key, "/v1/api-keys").await;
     let api_key = keys.body["items"][0]["id"].as_str().unwrap().to_owned();
     let theirs = Theirs {

@@ -333,6 +333,11 @@ impl TestApp {
     }
 }
 
+/// The user id of the person with this email: derived from the address, as the API derives it.
+pub fn user_id_of(email: &str) -> String {
+    UserId::for_email(&Email::parse(email).unwrap()).to_string()
+}
+
 /// One request through `stack`, with its headers and body.
 pub async fn send(
     stack: &Stack,

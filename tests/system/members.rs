@@ -1,7 +1,7 @@
 use serde_json::json;
 use vellocity::domain::access::Role;
 
-use crate::helpers::{TestApp, ALL_SCOPES};
+use crate::helpers::{user_id_of, TestApp, ALL_SCOPES};
 
 #[tokio::test]
 async fn an_admin_invites_changes_and_removes_members() {
@@ -192,16 +192,7 @@ async fn removing_a_member_revokes_their_keys_and_inviting_them_again_brings_non
         .member_key(&team, "mia@example.com", Role::Admin, &ALL_SCOPES)
         .await;
     assert_eq!(app.get(&key, "/v1/team").await.status, 200);
-    let members = app.get(&team.key, "/v1/members").await;
-    let mia = members.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["email"] == "mia@example.com")
-        .unwrap()["user_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let mia = user_id_of("mia@example.com");
     let removed = app.delete(&team.key, &format!("/v1/members/{mia}")).await;
     assert_eq!(removed.status, 204, "{removed:?}");
     assert_eq!(app.get(&key, "/v1/team").await.status, 401);
