@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use vellocity::agentcore::dispatch::{self, Delivery};
 use vellocity::agentcore::watchdog::{self, RunStatus};
 use vellocity::app::App;
-use vellocity::local::table::{connect, DATABASE_FILE};
+use vellocity::local::table::{open_database, DATABASE_FILE};
 use vellocity::ports::queue::{Queue, QueueError};
 use vellocity::ports::workflows::{WorkflowError, Workflows};
 
@@ -58,9 +58,8 @@ impl EngineStore {
     /// The state kept in `dir`'s database.
     pub fn open(dir: &Path) -> Result<Self, String> {
         let path = dir.join(DATABASE_FILE);
-        let connection = connect(&path)
-            .and_then(|c| c.execute_batch(SCHEMA).map(|()| c))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let connection =
+            open_database(Some(&path), SCHEMA).map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(EngineStore {
             connection: Mutex::new(connection),
         })
@@ -68,9 +67,7 @@ impl EngineStore {
 
     /// State that lives as long as the process.
     pub fn in_memory() -> Self {
-        let connection = Connection::open_in_memory()
-            .and_then(|c| c.execute_batch(SCHEMA).map(|()| c))
-            .expect("SQLite opens an in-memory database");
+        let connection = open_database(None, SCHEMA).expect("SQLite opens an in-memory database");
         EngineStore {
             connection: Mutex::new(connection),
         }

@@ -56,10 +56,21 @@ pub struct EmbeddedTable {
     connection: Mutex<Connection>,
 }
 
+/// A database with `schema` created: the file at `path`, opened as [`connect`] does, or one in
+/// memory that lives as long as the connection (tests, benchmarks).
+pub fn open_database(path: Option<&Path>, schema: &str) -> rusqlite::Result<Connection> {
+    let connection = match path {
+        Some(path) => connect(path)?,
+        None => Connection::open_in_memory()?,
+    };
+    connection.execute_batch(schema)?;
+    Ok(connection)
+}
+
 /// Opens a SQLite connection the way every part of the local stack shares a data directory:
 /// WAL (readers never block the writer; several processes), durable commits, and a wait for
 /// another process's write lock instead of an immediate failure.
-pub fn connect(path: &Path) -> rusqlite::Result<Connection> {
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let connection = Connection::open(path)?;
     configure(&connection)?;
     let mode: String =
@@ -90,9 +101,7 @@ fn backend(error: rusqlite::Error) -> TableError {
 impl EmbeddedTable {
     /// A table that lives only as long as the process (tests, benchmarks).
     pub fn in_memory() -> Self {
-        let connection = Connection::open_in_memory()
-            .and_then(|c| c.execute_batch(SCHEMA).map(|()| c))
-            .expect("SQLite opens an in-memory database");
+        let connection = open_database(None, SCHEMA).expect("SQLite opens an in-memory database");
         EmbeddedTable {
             connection: Mutex::new(connection),
         }
