@@ -426,3 +426,23 @@ fn admin_commands_create_and_seed_a_dynamodb_table_and_name_a_missing_one() {
     assert!(ok, "{stderr}");
     assert!(serde_json::from_str::<Value>(&stdout).unwrap()["api_key"].is_string());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_the_same_data_directory_is_refused() {
+    let (binary, dir) = (local_binary(), fresh_dir("two-servers"));
+    let first = Server::start(&binary, &dir).await;
+    let second = Command::new(&binary)
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .output()
+        .expect("vellocity-local runs");
+    assert!(!second.status.success());
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(said.contains("another `vellocity-local serve`"), "{said}");
+    let (_, key) = create_team(&binary, &dir, "Acme");
+    let (status, _) = first.call("GET", "/v1/team", &key, None).await;
+    assert_eq!(status, 200, "the first server goes on");
+    drop(first);
+    std::fs::remove_dir_all(dir).unwrap();
+}

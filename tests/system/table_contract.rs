@@ -621,3 +621,36 @@ async fn a_data_directory_of_the_journal_format_is_imported_once() {
     assert_eq!(sks(&page.items), ["TEAM"]);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn a_data_directory_this_version_cannot_read_is_refused_with_what_to_do() {
+    // Written by a newer version: its schema is refused, naming the file.
+    let newer = fresh_dir("newer");
+    drop(EmbeddedTable::open(&newer).unwrap());
+    let database = newer.join(vellocity::local::table::DATABASE_FILE);
+    rusqlite::Connection::open(&database)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    let refused = EmbeddedTable::open(&newer).err().unwrap();
+    assert!(
+        refused.contains("newer Vellocity") && refused.contains(&database.display().to_string()),
+        "{refused}"
+    );
+    // An old snapshot that is not what the old version wrote: refused, nothing imported.
+    let broken = fresh_dir("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("table.json"), "not json").unwrap();
+    let refused = EmbeddedTable::open(&broken).err().unwrap();
+    assert!(
+        refused.contains("table.json") && refused.contains("move it away"),
+        "{refused}"
+    );
+    assert!(
+        broken.join("table.json").exists(),
+        "the old file stays where it was"
+    );
+    for dir in [newer, broken] {
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
