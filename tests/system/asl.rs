@@ -511,3 +511,42 @@ async fn a_resumed_run_replays_its_history_without_running_its_tasks_again() {
         assert_eq!(invoked, 4 - recorded_calls, "resumed after {cut} entries");
     }
 }
+
+#[tokio::test]
+async fn a_resumed_wait_for_a_task_token_keeps_its_deadline_from_when_the_token_was_issued() {
+    let machine = parse_machine(&json!({
+        "StartAt": "Wait for approval",
+        "States": {
+            "Wait for approval": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                "Parameters": {"FunctionName": "approve", "Payload": {"token.$": "$$.Task.Token"}},
+                "TimeoutSeconds": 60,
+                "End": true
+            }
+        }
+    }))
+    .unwrap();
+    let issued_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        - 61_000;
+    // Before the restart the token went out 61 s ago and the task ran; the wait had begun.
+    let past = vec![
+        Record::Token {
+            token: "local-token-e-1".into(),
+            issued_ms,
+        },
+        Record::Result(Ok(json!({"stored_token": "local-token-e-1"}))),
+    ];
+    let mut resumed = interpreter(Arc::new(Functions::default()));
+    resumed.time_scale = 1.0;
+    let outcome = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        resumed.resume(&machine, "e", json!({}), past, None),
+    )
+    .await
+    .expect("the wait ends at its original deadline, not 60 s after the restart");
+    assert_eq!(outcome.result.unwrap_err().error, "States.Timeout");
+}
