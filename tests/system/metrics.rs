@@ -4,7 +4,14 @@
 //! events that happened counted with low-cardinality dimensions, and the team id a property,
 //! never a dimension.
 
+use std::sync::Arc;
+
+use async_trait::async_trait;
 use serde_json::{json, Value};
+use vellocity::local::table::EmbeddedTable;
+use vellocity::ports::table::{
+    Condition, Item, Key, Page, Query, Table, TableError, Update, WriteOp,
+};
 
 use crate::helpers::TestApp;
 
@@ -160,4 +167,68 @@ async fn executions_steps_models_and_replays_are_published_as_valid_emf() {
     let replays = with_metric(&docs, "IdempotentReplays");
     assert_eq!(replays.len(), 1);
     assert_eq!(replays[0]["Route"], "start-execution");
+}
+
+#[tokio::test]
+async fn a_metering_run_is_published_as_valid_emf_without_a_team_dimension() {
+    use vellocity::marketplace::{metering, Settings};
+    let app = TestApp::new();
+    let settings = Settings::from_env(&app.stack.app.plans, false).unwrap();
+    let report = metering::run(&app.stack.app, &settings, metering::Scope::All)
+        .await
+        .unwrap();
+    let docs: Vec<Value> = app.metrics.lines().iter().map(|l| valid_emf(l)).collect();
+    let runs = with_metric(&docs, "MeteringRecordsSent");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["MeteringCalls"].as_f64(), Some(report.calls as f64));
+    assert_eq!(
+        runs[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        json!([[]])
+    );
+}
+
+/// A table whose listings are throttled, as DynamoDB throttles a hot partition.
+struct ThrottledListings(EmbeddedTable);
+
+#[async_trait]
+impl Table for ThrottledListings {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, TableError> {
+        self.0.get(key).await
+    }
+    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), TableError> {
+        self.0.put(item, condition).await
+    }
+    async fn update(&self, update: Update) -> Result<Item, TableError> {
+        self.0.update(update).await
+    }
+    async fn delete(
+        &self,
+        key: &Key,
+        condition: Option<Condition>,
+    ) -> Result<Option<Item>, TableError> {
+        self.0.delete(key, condition).await
+    }
+    async fn query(&self, _query: Query) -> Result<Page, TableError> {
+        Err(TableError::Throttled)
+    }
+    async fn transact(&self, writes: Vec<WriteOp>) -> Result<(), TableError> {
+        self.0.transact(writes).await
+    }
+}
+
+#[tokio::test]
+async fn a_throttled_request_answers_429_and_is_counted_by_route() {
+    let app = TestApp::with_table(Arc::new(ThrottledListings(EmbeddedTable::in_memory())));
+    let team = app.create_team("Acme").await;
+    let throttled = app.get(&team.key, "/v1/companies").await;
+    assert_eq!(
+        (throttled.status, throttled.code()),
+        (429, "too_many_requests")
+    );
+    assert_eq!(throttled.header("retry-after"), Some("1"));
+    let docs: Vec<Value> = app.metrics.lines().iter().map(|l| valid_emf(l)).collect();
+    let throttles = with_metric(&docs, "Throttles");
+    assert_eq!(throttles.len(), 1);
+    assert_eq!(throttles[0]["Route"], "list-companies");
+    assert_eq!(throttles[0]["team_id"], team.id.as_str());
 }
