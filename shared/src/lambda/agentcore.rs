@@ -85,24 +85,12 @@ pub async fn settle_dead_letters(app: &App, event: SqsEvent) -> SqsBatchResponse
 
 /// Runs the dead-letter queue's consumer.
 pub async fn run_dead_letters() -> Result<(), lambda_runtime::Error> {
-    crate::telemetry::init_lambda();
-    let (app, _) = build_app_with_sdk().await?;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let app = app.clone();
-        async move { Ok::<_, Diagnostic>(settle_dead_letters(&app, event.payload).await) }
-    }))
-    .await
+    sqs::run_consumer(|app, event| async move { settle_dead_letters(&app, event).await }).await
 }
 
 /// Runs the dispatcher: the executions queue's consumer.
 pub async fn run_dispatcher() -> Result<(), lambda_runtime::Error> {
-    crate::telemetry::init_lambda();
-    let (app, _) = build_app_with_sdk().await?;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let app = app.clone();
-        async move { Ok::<_, Diagnostic>(dispatch_batch(&app, event.payload).await) }
-    }))
-    .await
+    sqs::run_consumer(|app, event| async move { dispatch_batch(&app, event).await }).await
 }
 
 /// Runs the function EventBridge calls when a run of the state machine ends otherwise than

@@ -6,7 +6,10 @@
 use std::future::Future;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use tracing::Instrument;
+
+use crate::app::App;
 
 /// How handling one message went.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,4 +64,20 @@ where
         }
     }
     response
+}
+
+/// Runs a queue's consumer function: the app is built once per cold start, and `handle`
+/// answers each batch with it.
+pub async fn run_consumer<F, Fut>(handle: F) -> Result<(), lambda_runtime::Error>
+where
+    F: Fn(App, SqsEvent) -> Fut,
+    Fut: Future<Output = SqsBatchResponse>,
+{
+    crate::telemetry::init_lambda();
+    let (app, _) = super::build_app_with_sdk().await?;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let batch = handle(app.clone(), event.payload);
+        async move { Ok::<_, Diagnostic>(batch.await) }
+    }))
+    .await
 }
