@@ -40,6 +40,7 @@ pub async fn run_step(app: &App, input: &TaskInput, index: usize) -> Result<Valu
         .as_ref()
         .map(|c| c.brand_voice.clone())
         .unwrap_or_default();
+    let mut ran = step.clone();
     let (output, credits) = match spec.runner {
         Runner::Writer { rules, .. } => {
             loaded.memory = memory(app, input).await?;
@@ -73,6 +74,9 @@ pub async fn run_step(app: &App, input: &TaskInput, index: usize) -> Result<Valu
             };
             let response = app.llm.converse(request).await?;
             add_tokens(&mut execution.tokens, &response);
+            ran.model = Some(response.model.clone());
+            ran.input_tokens = response.input_tokens;
+            ran.output_tokens = response.output_tokens;
             let compliance = analysis::compliance(&response.text, &voice, &[]);
             (
                 json!({"text": response.text, "compliance": compliance}),
@@ -110,6 +114,8 @@ pub async fn run_step(app: &App, input: &TaskInput, index: usize) -> Result<Valu
                 .put(&key, image.png, "image/png")
                 .await
                 .map_err(|e| TaskError::Unavailable(e.to_string()))?;
+            ran.model = Some(image.model.clone());
+            ran.images = 1;
             (
                 json!({"image_key": key, "model": image.model}),
                 spec.credits.charge(0, 1),
@@ -137,7 +143,7 @@ pub async fn run_step(app: &App, input: &TaskInput, index: usize) -> Result<Valu
         status: StepStatus::Succeeded,
         output: Some(output),
         credits,
-        ..step
+        ..ran
     };
     save(app, input, &execution, ExecutionStatus::Running).await?;
     app.metrics.emit(

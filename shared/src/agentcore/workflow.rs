@@ -13,7 +13,7 @@ use crate::app::executions::{self, Settlement, MAX_STEPS};
 use crate::app::App;
 use crate::domain::catalog::DEFAULT_TEXT;
 use crate::domain::execution::{ExecutionError, ExecutionStatus, TaskInput};
-use crate::domain::step::{Step, StepStatus};
+use crate::domain::step::Step;
 
 fn text_field(payload: &Value, field: &str) -> String {
     payload[field].as_str().unwrap_or_default().to_owned()
@@ -109,15 +109,7 @@ pub async fn plan(app: &App, input: &TaskInput) -> Result<Value, TaskError> {
         execution.steps = plan
             .steps
             .into_iter()
-            .map(|s| Step {
-                capability: s.capability,
-                title: s.title,
-                input: s.input,
-                status: StepStatus::Pending,
-                credits: 0,
-                output: None,
-                error: None,
-            })
+            .map(|s| Step::planned(s.capability, s.title, s.input))
             .collect();
         save(app, input, &execution, ExecutionStatus::Running).await?;
     }

@@ -2,6 +2,7 @@
 
 use crate::app::executions::{self, ExecutionFilter};
 use crate::app::resources::{self, Resource};
+use crate::app::usage::{self, UsageQuery};
 use crate::app::{api_keys, execution_view, members, teams, App};
 use crate::domain::agent::AgentDraft;
 use crate::domain::capabilities::CAPABILITIES;
@@ -100,6 +101,16 @@ pub async fn handle(app: &App, route: RouteId, req: &ApiRequest) -> Result<ApiRe
                 })
                 .collect();
             ApiResponse::ok(&serde_json::json!({ "items": items, "next_cursor": null }))
+        }
+        GetUsage => {
+            req.allow_query(&["from", "to", "group_by"])?;
+            let query = UsageQuery::parse(
+                req.query_value("from")?,
+                req.query_value("to")?,
+                req.query_value("group_by")?,
+                app.clock.now().date(),
+            )?;
+            ApiResponse::ok(&usage::report(app, &caller.team_id, &query).await?)
         }
         StartExecution => {
             let execution = executions::start(app, caller, req.path("id"), req.json()?).await?;

@@ -39,6 +39,7 @@ pub enum RouteId {
     DeleteAgent,
     ListCapabilities,
     ListModels,
+    GetUsage,
     StartExecution,
     ListExecutions,
     GetExecution,
@@ -342,6 +343,14 @@ pub const ROUTES: &[Route] = &[
         "/v1/models",
         "list-models",
         "ListModelsFunction",
+        Access::READ,
+    ),
+    route(
+        GetUsage,
+        "GET",
+        "/v1/usage",
+        "get-usage",
+        "GetUsageFunction",
         Access::READ,
     ),
     creating(route(

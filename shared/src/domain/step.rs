@@ -34,4 +34,39 @@ pub struct Step {
     /// Why it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The model it called, if any (deterministic capabilities call none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Tokens the model read for it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub input_tokens: i64,
+    /// Tokens the model wrote for it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub output_tokens: i64,
+    /// Images it generated.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub images: i64,
+}
+
+impl Step {
+    /// A step as planned, before it runs.
+    pub fn planned(capability: String, title: String, input: serde_json::Value) -> Step {
+        Step {
+            capability,
+            title,
+            input,
+            status: StepStatus::Pending,
+            credits: 0,
+            output: None,
+            error: None,
+            model: None,
+            input_tokens: 0,
+            output_tokens: 0,
+            images: 0,
+        }
+    }
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
