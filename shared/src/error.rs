@@ -119,6 +119,8 @@ pub enum Conflict {
     LastOwner,
     /// The execution is not waiting for approval.
     NotAwaitingApproval,
+    /// A chat reply's hold was released before the reply could be stored.
+    ReplyExpired,
     /// An execution's usage is recorded already.
     UsageRecorded,
 }
@@ -139,6 +141,7 @@ impl Conflict {
             Conflict::InUseByAgents => "in_use_by_agents",
             Conflict::LastOwner => "last_owner",
             Conflict::NotAwaitingApproval => "not_awaiting_approval",
+            Conflict::ReplyExpired => "reply_expired",
             Conflict::UsageRecorded => "usage_recorded",
         }
     }

@@ -19,6 +19,7 @@ struct Theirs {
     execution: String,
     api_key: String,
     member: String,
+    conversation: String,
 }
 
 impl Theirs {
@@ -32,6 +33,7 @@ impl Theirs {
             Some("executions") => &self.execution,
             Some("api-keys") => &self.api_key,
             Some("members") => &self.member,
+            Some("conversations") => &self.conversation,
             other => panic!("the cross-team test does not know the ids of {other:?}: add them"),
         };
         template.replace("{id}", id).replace("{user_id}", id)
@@ -43,6 +45,7 @@ fn body(method: &str, template: &str) -> Option<Value> {
     match (method, template) {
         ("POST", "/v1/agents/{id}/executions") => Some(json!({"request": "Summarise"})),
         ("POST", "/v1/executions/{id}/approval") => Some(json!({"approved": true})),
+        ("POST", "/v1/conversations/{id}/messages") => Some(json!({"content": "Hello"})),
         ("POST", _) => Some(json!({})),
         ("PATCH", "/v1/members/{user_id}") => Some(json!({"role": "viewer"})),
         ("PATCH", _) => Some(json!({"name": "Taken over"})),
@@ -91,6 +94,25 @@ async fn another_teams_ids_answer_404_on_every_route_and_its_records_stay_as_the
     let member = user_id_of("mia@example.com");
     let keys = app.get(&ours.key, "/v1/api-keys").await;
     let api_key = keys.body["items"][0]["id"].as_str().unwrap().to_owned();
+    let conversation = app
+        .post(
+            &ours.key,
+            "/v1/conversations",
+            json!({"title": "Ideas", "company_id": company}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sent = app
+        .post(
+            &ours.key,
+            &format!("/v1/conversations/{conversation}/messages"),
+            json!({"content": "Three headlines, please"}),
+        )
+        .await;
+    assert_eq!(sent.status, 201, "{sent:?}");
     let theirs = Theirs {
         company,
         product,
@@ -99,6 +121,7 @@ async fn another_teams_ids_answer_404_on_every_route_and_its_records_stay_as_the
         execution,
         api_key,
         member,
+        conversation,
     };
     let paths: Vec<String> = ROUTES
         .iter()
@@ -144,6 +167,7 @@ async fn another_teams_ids_answer_404_on_every_route_and_its_records_stay_as_the
             &theirs.execution,
             &theirs.api_key,
             &theirs.member,
+            &theirs.conversation,
         ] {
             assert!(!text.contains(id.as_str()), "{} shows {id}", route.path);
         }

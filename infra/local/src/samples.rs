@@ -11,6 +11,7 @@ use vellocity::app::resources::{self, Resource};
 use vellocity::app::{executions, keys, members, App, Caller};
 use vellocity::domain::access::{Role, Scope};
 use vellocity::domain::agent::AgentDraft;
+use vellocity::domain::conversation::ConversationDraft;
 use vellocity::domain::execution::{Execution, ExecutionCredits, ExecutionStatus};
 use vellocity::domain::ids::{AgentId, ApiKeyId, ExecutionId, TeamId, UserId};
 use vellocity::domain::resources::{CompanyDraft, PartnerDraft, ProductDraft};
@@ -41,6 +42,8 @@ pub const AGENT: &str = "agt_01JV8X2M7Q0000000000000007";
 pub const EXECUTION: &str = "exe_01JV8X2M7Q0000000000000008";
 /// The execution the cancel sample names.
 pub const EXECUTION_TO_CANCEL: &str = "exe_01JV8X2M7Q0000000000000009";
+/// The conversation the chat samples name (about the sample product, in Acme's voice).
+pub const CONVERSATION: &str = "cnv_01JV8X2M7Q0000000000000009";
 /// The secret of the owner's key (`Authorization: Bearer …` in the samples).
 pub const SAMPLE_SECRET: &str = "vk_sample_owner_key_for_events_0000000000000000";
 
@@ -131,6 +134,12 @@ pub async fn seed(stack: &Stack) -> Result<(), Error> {
             &team_id,
             AGENT,
             json!({"name": "Launch writer", "allowed_capabilities": ["generate_text", "social_posts"], "requires_approval": true}),
+            owner_id,
+        )?,
+        resource_item::<ConversationDraft>(
+            &team_id,
+            CONVERSATION,
+            json!({"title": "Launch ideas", "company_id": COMPANY, "product_id": PRODUCT}),
             owner_id,
         )?,
     ];

@@ -90,32 +90,7 @@ pub(super) async fn memory(app: &App, input: &TaskInput) -> Result<Vec<String>, 
 /// What the planner and the writers know about the brand, product and partner, and the
 /// team's recent results.
 pub(super) fn context(loaded: &Loaded) -> String {
-    let mut lines = Vec::new();
-    if let Some(company) = &loaded.company {
-        lines.push(format!(
-            "Company: {}{}",
-            company.name,
-            company
-                .description
-                .as_ref()
-                .map(|d| format!(" — {d}"))
-                .unwrap_or_default()
-        ));
-    }
-    if let Some(product) = &loaded.product {
-        lines.push(format!(
-            "Product: {}{}",
-            product.name,
-            product
-                .description
-                .as_ref()
-                .map(|d| format!(" — {d}"))
-                .unwrap_or_default()
-        ));
-        if !product.use_cases.is_empty() {
-            lines.push(format!("Use cases: {}", product.use_cases.join("; ")));
-        }
-    }
+    let mut lines = facts(loaded.company.as_ref(), loaded.product.as_ref());
     if let Some(partner) = &loaded.partner {
         lines.push(format!(
             "Partner: {} (industries: {}; regions: {})",
@@ -135,6 +110,38 @@ pub(super) fn context(loaded: &Loaded) -> String {
         lines.extend(loaded.memory.iter().cloned());
     }
     lines.join("\n")
+}
+
+/// What the brand and the product are, as context lines: the same for a plan, a step and a
+/// chat reply.
+pub(super) fn facts(company: Option<&CompanyDraft>, product: Option<&ProductDraft>) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(company) = company {
+        lines.push(format!(
+            "Company: {}{}",
+            company.name,
+            company
+                .description
+                .as_ref()
+                .map(|d| format!(" — {d}"))
+                .unwrap_or_default()
+        ));
+    }
+    if let Some(product) = product {
+        lines.push(format!(
+            "Product: {}{}",
+            product.name,
+            product
+                .description
+                .as_ref()
+                .map(|d| format!(" — {d}"))
+                .unwrap_or_default()
+        ));
+        if !product.use_cases.is_empty() {
+            lines.push(format!("Use cases: {}", product.use_cases.join("; ")));
+        }
+    }
+    lines
 }
 
 /// Adds a model call's tokens to an execution's, by model.

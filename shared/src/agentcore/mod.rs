@@ -2,6 +2,7 @@
 //! the deterministic capabilities, the workflow's tasks, the dispatcher and the watchdog.
 
 pub mod analysis;
+pub mod chat;
 mod context;
 pub mod cosell;
 pub mod dispatch;

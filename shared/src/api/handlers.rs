@@ -1,5 +1,7 @@
 //! Route handlers: parse, call one use case, map the result. No business rule lives here.
 
+use crate::agentcore::chat;
+use crate::app::conversations;
 use crate::app::executions::{self, ExecutionFilter};
 use crate::app::resources::{self, Resource};
 use crate::app::usage::{self, UsageQuery};
@@ -112,6 +114,27 @@ pub async fn handle(app: &App, route: RouteId, req: &ApiRequest) -> Result<ApiRe
             )?;
             ApiResponse::ok(&usage::report(app, &caller.team_id, &query).await?)
         }
+        ListConversations => ApiResponse::ok(&conversations::list(app, caller, req.page()?).await?),
+        CreateConversation => {
+            ApiResponse::created(&conversations::create(app, caller, req.json()?).await?)
+        }
+        GetConversation => {
+            req.allow_query(&[])?;
+            ApiResponse::ok(&conversations::get(app, caller, req.path("id")).await?)
+        }
+        UpdateConversation => ApiResponse::ok(
+            &conversations::update(app, caller, req.path("id"), req.json_value()?).await?,
+        ),
+        DeleteConversation => {
+            conversations::delete(app, caller, req.path("id")).await?;
+            Ok(ApiResponse::no_content())
+        }
+        SendMessage => {
+            ApiResponse::created(&chat::send(app, caller, req.path("id"), req.json()?).await?)
+        }
+        ListMessages => ApiResponse::ok(
+            &conversations::messages(app, caller, req.path("id"), req.page()?).await?,
+        ),
         StartExecution => {
             let execution = executions::start(app, caller, req.path("id"), req.json()?).await?;
             ApiResponse::json(202, &execution_view::detail(app, &execution).await?)

@@ -7,7 +7,8 @@ use super::items::{from_item, to_item};
 use super::records::{commit, listing, Guarded, Listing, PageRequest};
 use super::{keys, App};
 use crate::domain::ids::{LedgerEntryId, TeamId};
-use crate::domain::team::{Team, CREDITS_BALANCE};
+use crate::domain::marketplace::SubscriptionState;
+use crate::domain::team::{Team, CREDITS_BALANCE, CREDITS_RESERVED};
 use crate::error::{Conflict, Error};
 use crate::ports::rfc3339;
 use crate::ports::table::{CompareOp, Condition, Index, Key, Query, Update, UpdateAction, WriteOp};
@@ -22,9 +23,9 @@ pub enum LedgerKind {
     Grant,
     /// Credits taken back by an operator.
     Revoke,
-    /// Held for an execution.
+    /// Held for an execution or a chat reply.
     Reserve,
-    /// The unused part of a reservation, given back when the execution ended.
+    /// The unused part of a reservation, given back when the work ended.
     Refund,
 }
 
@@ -42,6 +43,9 @@ pub struct LedgerEntry {
     /// The execution it concerns, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_id: Option<String>,
+    /// The chat reply it concerns, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
     /// When (RFC 3339).
     pub created_at: String,
 }
@@ -52,6 +56,15 @@ fn entry_key(team: &TeamId, id: &LedgerEntryId) -> Key {
     Key::new(keys::team_partition(team), format!("{LEDGER_PREFIX}{id}"))
 }
 
+/// What a reservation is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Work {
+    /// An execution, by id.
+    Execution(String),
+    /// A chat reply, by the id of the message it answers.
+    Message(String),
+}
+
 /// A new ledger entry, and the write that stores it.
 pub fn entry(
     app: &App,
@@ -59,14 +72,21 @@ pub fn entry(
     kind: LedgerKind,
     amount: i64,
     reason: &str,
-    execution_id: Option<String>,
+    work: Option<&Work>,
 ) -> Result<(LedgerEntry, Guarded), Error> {
     let entry = LedgerEntry {
         id: LedgerEntryId::generate(),
         kind,
         amount,
         reason: reason.to_owned(),
-        execution_id,
+        execution_id: match work {
+            Some(Work::Execution(id)) => Some(id.clone()),
+            _ => None,
+        },
+        message_id: match work {
+            Some(Work::Message(id)) => Some(id.clone()),
+            _ => None,
+        },
         created_at: rfc3339(app.clock.now()),
     };
     let write = Guarded::new(
@@ -77,6 +97,85 @@ pub fn entry(
         Error::conflict(Conflict::Changed, "Ledger entry ids collided; retry."),
     );
     Ok((entry, write))
+}
+
+/// The writes that reserve `amount` credits for a piece of work: moved from the team's
+/// available balance to its reserved credits (402 when fewer are available), with a ledger
+/// entry. They go in the transaction that creates the work, so there is no work without its
+/// reservation and no reservation without its work.
+pub fn reserve(
+    app: &App,
+    team: &TeamId,
+    amount: i64,
+    work: &Work,
+    refusal: String,
+) -> Result<Vec<Guarded>, Error> {
+    let reason = match work {
+        Work::Execution(_) => "Reserved for an execution",
+        Work::Message(_) => "Reserved for a chat reply",
+    };
+    let (_, ledger) = entry(app, team, LedgerKind::Reserve, -amount, reason, Some(work))?;
+    Ok(vec![
+        Guarded::new(
+            WriteOp::Update(Update {
+                key: keys::team(team),
+                actions: vec![
+                    UpdateAction::Add(CREDITS_BALANCE.into(), -amount),
+                    UpdateAction::Add(CREDITS_RESERVED.into(), amount),
+                ],
+                condition: Some(Condition::compare(CREDITS_BALANCE, CompareOp::Ge, amount)),
+            }),
+            Error::insufficient_credits(refusal),
+        ),
+        ledger,
+    ])
+}
+
+/// The check, added to the transaction that starts paid work, that a team registered through
+/// Marketplace still has an active subscription. `None` for direct-plan teams.
+pub fn subscription_check(team: &Team) -> Option<Guarded> {
+    let link = team.marketplace.as_ref()?;
+    Some(Guarded::new(
+        WriteOp::Check {
+            key: keys::marketplace_customer(&link.product_code, &link.customer_ref),
+            condition: Condition::eq("state", SubscriptionState::Active.as_str()),
+        },
+        Error::SubscriptionInactive,
+    ))
+}
+
+/// The writes that end a reservation: `used` of the `reserved` credits are charged, the rest
+/// goes back to the available balance with a refund entry. They go in the transaction that
+/// ends the work, which can commit only once.
+pub fn settle(
+    app: &App,
+    team: &TeamId,
+    reserved: i64,
+    used: i64,
+    work: &Work,
+) -> Result<Vec<Guarded>, Error> {
+    let refunded = reserved - used;
+    let mut writes = vec![Guarded::new(
+        WriteOp::Update(Update {
+            key: keys::team(team),
+            actions: vec![
+                UpdateAction::Add(CREDITS_RESERVED.into(), -reserved),
+                UpdateAction::Add(CREDITS_BALANCE.into(), refunded),
+            ],
+            condition: Some(Condition::compare(
+                CREDITS_RESERVED,
+                CompareOp::Ge,
+                reserved,
+            )),
+        }),
+        Error::internal("a team's reserved credits are below a reservation being settled"),
+    )];
+    if refunded > 0 {
+        let reason = format!("Refund of unused credits ({used} of {reserved} used)");
+        let (_, refund) = entry(app, team, LedgerKind::Refund, refunded, &reason, Some(work))?;
+        writes.push(refund);
+    }
+    Ok(writes)
 }
 
 /// Grants (positive) or revokes (negative) credits, with a ledger entry; a revocation larger

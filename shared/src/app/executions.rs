@@ -5,10 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use super::credits::{self, LedgerKind};
+use super::credits::{self, Work};
 use super::items::{from_item, to_item, value_of};
 use super::records::{commit, Guarded, Listing, PageRequest};
-use super::resources::{self, Resource};
+use super::resources;
 use super::{keys, usage, App, Caller};
 use crate::domain::agent::AgentDraft;
 use crate::domain::capabilities::capability;
@@ -19,14 +19,11 @@ use crate::domain::execution::{
     ExecutionStatus,
 };
 use crate::domain::ids::{AgentId, ExecutionId, TeamId};
-use crate::domain::marketplace::SubscriptionState;
 use crate::domain::resources::{CompanyDraft, PartnerDraft, ProductDraft};
-use crate::domain::team::{Team, CREDITS_BALANCE, CREDITS_RESERVED};
 use crate::error::{Conflict, Error};
 use crate::ports::metrics::{MetricEvent, Unit};
 use crate::ports::table::{
-    CompareOp, Condition, Cursor, Index, Key, Query, SortKey, Update, UpdateAction, WriteOp,
-    GSI1PK, GSI1SK,
+    Condition, Cursor, Index, Key, Query, SortKey, Update, UpdateAction, WriteOp, GSI1PK, GSI1SK,
 };
 use crate::ports::workflows::WorkflowError;
 use crate::ports::{parse_rfc3339, rfc3339};
@@ -62,33 +59,6 @@ pub fn reservation(agent: &AgentDraft) -> i64 {
         .max()
         .unwrap_or(0);
     PLANNING_CREDITS + dearest * MAX_STEPS as i64
-}
-
-/// A check that a referenced record of the caller's team exists.
-fn exists<R: Resource>(caller: &Caller, id: &impl std::fmt::Display, field: &str) -> Guarded {
-    Guarded::new(
-        WriteOp::Check {
-            key: resources::record_key::<R>(&caller.team_id, &id.to_string()),
-            condition: Condition::item_exists(),
-        },
-        Error::invalid_field(
-            field,
-            format!("No {} with this id exists in your team.", R::KIND),
-        ),
-    )
-}
-
-/// The check, added to the transaction that starts an execution, that a team registered
-/// through Marketplace still has an active subscription. `None` for direct-plan teams.
-fn active_subscription_check(team: &Team) -> Option<Guarded> {
-    let link = team.marketplace.as_ref()?;
-    Some(Guarded::new(
-        WriteOp::Check {
-            key: keys::marketplace_customer(&link.product_code, &link.customer_ref),
-            condition: Condition::eq("state", SubscriptionState::Active.as_str()),
-        },
-        Error::SubscriptionInactive,
-    ))
 }
 
 /// Creates an execution of an agent and reserves its credits; too few credits → 402 and
@@ -133,43 +103,35 @@ pub async fn create(
         agent_executions_partition(&caller.team_id, &execution.agent_id).into(),
     );
     item.insert(GSI1SK.into(), key.sk.clone().into());
-    let (_, ledger) = credits::entry(
+    let work = Work::Execution(execution.id.to_string());
+    let mut writes = vec![Guarded::new(
+        WriteOp::Put {
+            item,
+            condition: Some(Condition::item_absent()),
+        },
+        Error::conflict(Conflict::Changed, "Execution ids collided; retry."),
+    )];
+    writes.extend(credits::reserve(
         app,
         &caller.team_id,
-        LedgerKind::Reserve,
-        -reserved,
-        "Reserved for an execution",
-        Some(execution.id.to_string()),
-    )?;
-    let mut writes = vec![
-        Guarded::new(
-            WriteOp::Put { item, condition: Some(Condition::item_absent()) },
-            Error::conflict(Conflict::Changed, "Execution ids collided; retry."),
+        reserved,
+        &work,
+        format!(
+            "This agent's executions reserve up to {reserved} credits and your team has fewer available; ask an admin for more credits."
         ),
-        Guarded::new(
-            WriteOp::Update(Update {
-                key: keys::team(&caller.team_id),
-                actions: vec![UpdateAction::Add(CREDITS_BALANCE.into(), -reserved), UpdateAction::Add(CREDITS_RESERVED.into(), reserved)],
-                condition: Some(Condition::compare(CREDITS_BALANCE, CompareOp::Ge, reserved)),
-            }),
-            Error::insufficient_credits(format!(
-                "This agent's executions reserve up to {reserved} credits and your team has fewer available; ask an admin for more credits."
-            )),
-        ),
-        ledger,
-    ];
+    )?);
     // First, so an inactive subscription answers 403 even when credits are short too.
-    if let Some(check) = active_subscription_check(&team) {
+    if let Some(check) = credits::subscription_check(&team) {
         writes.insert(0, check);
     }
     if let Some(id) = &execution.company_id {
-        writes.push(exists::<CompanyDraft>(caller, id, "company_id"));
+        writes.push(resources::exists::<CompanyDraft>(caller, id, "company_id"));
     }
     if let Some(id) = &execution.product_id {
-        writes.push(exists::<ProductDraft>(caller, id, "product_id"));
+        writes.push(resources::exists::<ProductDraft>(caller, id, "product_id"));
     }
     if let Some(id) = &execution.partner_id {
-        writes.push(exists::<PartnerDraft>(caller, id, "partner_id"));
+        writes.push(resources::exists::<PartnerDraft>(caller, id, "partner_id"));
     }
     commit(app.table.as_ref(), writes).await?;
     app.metrics.emit(
@@ -734,49 +696,27 @@ async fn settle_once(
         actions.push(UpdateAction::Set("approval".into(), value_of(approval)?));
     }
     let steps = serde_json::to_string(&current.steps).map_err(Error::internal)?;
-    let mut writes = vec![
-        Guarded::new(
-            WriteOp::Update(Update {
-                key: execution_key(team, &current.id),
-                actions,
-                condition: Some(Condition::And(vec![
-                    Condition::eq("status", current.status.as_str()),
-                    Condition::eq("steps", steps),
-                ])),
-            }),
-            Error::conflict(
-                Conflict::ExecutionChanged,
-                "The execution changed while it was being settled; retry.",
-            ),
+    let mut writes = vec![Guarded::new(
+        WriteOp::Update(Update {
+            key: execution_key(team, &current.id),
+            actions,
+            condition: Some(Condition::And(vec![
+                Condition::eq("status", current.status.as_str()),
+                Condition::eq("steps", steps),
+            ])),
+        }),
+        Error::conflict(
+            Conflict::ExecutionChanged,
+            "The execution changed while it was being settled; retry.",
         ),
-        Guarded::new(
-            WriteOp::Update(Update {
-                key: keys::team(team),
-                actions: vec![
-                    UpdateAction::Add(CREDITS_RESERVED.into(), -reserved),
-                    UpdateAction::Add(CREDITS_BALANCE.into(), credits.refunded),
-                ],
-                condition: Some(Condition::compare(
-                    CREDITS_RESERVED,
-                    CompareOp::Ge,
-                    reserved,
-                )),
-            }),
-            Error::internal("a team's reserved credits are below an execution's reservation"),
-        ),
-    ];
-    if credits.refunded > 0 {
-        let reason = format!("Refund of unused credits ({used} of {reserved} used)");
-        let (_, refund) = credits::entry(
-            app,
-            team,
-            LedgerKind::Refund,
-            credits.refunded,
-            &reason,
-            Some(current.id.to_string()),
-        )?;
-        writes.push(refund);
-    }
+    )];
+    writes.extend(credits::settle(
+        app,
+        team,
+        reserved,
+        used,
+        &Work::Execution(current.id.to_string()),
+    )?);
     writes.extend(usage::writes(team, &settled, now)?);
     commit(app.table.as_ref(), writes).await?;
     Ok(settled)

@@ -3,6 +3,7 @@
 
 pub mod api_keys;
 pub mod auth;
+pub mod conversations;
 pub mod credits;
 pub mod execution_view;
 pub mod executions;

@@ -9,7 +9,10 @@ use super::items::{decode_json, from_item, to_item, value_of};
 use super::records::{commit, listing, query_all, Guarded, Listing, PageRequest, Record};
 use super::{keys, App, Caller};
 use crate::domain::agent::AgentDraft;
-use crate::domain::ids::{AgentId, CompanyId, PartnerId, PrefixedId, ProductId, TeamId};
+use crate::domain::conversation::ConversationDraft;
+use crate::domain::ids::{
+    AgentId, CompanyId, ConversationId, PartnerId, PrefixedId, ProductId, TeamId,
+};
 use crate::domain::merge_patch::merge_patch;
 use crate::domain::privacy::{EffectivePrivacy, PrivacySettings};
 use crate::domain::resources::{CompanyDraft, Draft, PartnerDraft, ProductDraft};
@@ -197,6 +200,44 @@ impl Resource for AgentDraft {
     }
 }
 
+impl Resource for ConversationDraft {
+    const KIND: &'static str = "conversation";
+    const SK_PREFIX: &'static str = "CONV#";
+    type Id = ConversationId;
+
+    /// The company and product a conversation names must exist when it starts naming them.
+    /// (Deleting them later is allowed: replies then go without that voice or those facts.)
+    fn linked_writes(caller: &Caller, before: Option<&Self>, after: Option<&Self>) -> Vec<Guarded> {
+        let Some(after) = after else {
+            return Vec::new();
+        };
+        let mut writes = Vec::new();
+        let company = after.company_id.as_ref();
+        if company.is_some() && company != before.and_then(|b| b.company_id.as_ref()) {
+            writes.extend(company.map(|id| exists::<CompanyDraft>(caller, id, "company_id")));
+        }
+        let product = after.product_id.as_ref();
+        if product.is_some() && product != before.and_then(|b| b.product_id.as_ref()) {
+            writes.extend(product.map(|id| exists::<ProductDraft>(caller, id, "product_id")));
+        }
+        writes
+    }
+}
+
+/// A check, in a transaction, that a record the request names exists in the caller's team.
+pub fn exists<R: Resource>(caller: &Caller, id: &impl std::fmt::Display, field: &str) -> Guarded {
+    Guarded::new(
+        WriteOp::Check {
+            key: record_key::<R>(&caller.team_id, &id.to_string()),
+            condition: Condition::item_exists(),
+        },
+        Error::invalid_field(
+            field,
+            format!("No {} with this id exists in your team.", R::KIND),
+        ),
+    )
+}
+
 /// The key of a resource of a team: the one key builder of every resource kind.
 pub fn record_key<R: Resource>(team: &TeamId, id: &str) -> Key {
     Key::new(keys::team_partition(team), format!("{}{id}", R::SK_PREFIX))
@@ -208,7 +249,7 @@ fn parse_id<R: Resource>(id: &str) -> Result<R::Id, Error> {
 }
 
 /// Members may change only what they created; admins and owners anything.
-fn ensure_may_change<R: Resource>(caller: &Caller, record: &Record<R>) -> Result<(), Error> {
+pub fn ensure_may_change<R: Resource>(caller: &Caller, record: &Record<R>) -> Result<(), Error> {
     if caller.role.edits_all_resources() || record.created_by == caller.user_id {
         Ok(())
     } else {

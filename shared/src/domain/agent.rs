@@ -48,7 +48,7 @@ pub struct AgentDraft {
     pub default_product_id: Option<ProductId>,
 }
 
-fn check_model(
+pub(crate) fn check_model(
     errors: &mut FieldErrors,
     field: &str,
     id: Option<&str>,

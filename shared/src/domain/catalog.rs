@@ -88,14 +88,19 @@ pub const OFFLINE_TEXT: &str = "vellocity.offline-text-v1";
 pub const OFFLINE_IMAGE: &str = "vellocity.offline-image-v1";
 /// Default planner and writer.
 pub const DEFAULT_TEXT: &str = "anthropic.claude-3-5-sonnet-20241022-v2:0";
+/// Default model of a conversation: fast and inexpensive.
+pub const DEFAULT_CHAT: &str = "anthropic.claude-3-5-haiku-20241022-v1:0";
 /// Default image model.
 pub const DEFAULT_IMAGE: &str = "amazon.nova-canvas-v1:0";
 
-/// The roles a model is the default for (`planner`, `writer`, `image`).
+/// The roles a model is the default for (`planner`, `writer`, `chat`, `image`).
 pub fn defaults_of(id: &str) -> Vec<&'static str> {
     let mut roles = Vec::new();
     if id == DEFAULT_TEXT {
         roles.extend(["planner", "writer"]);
+    }
+    if id == DEFAULT_CHAT {
+        roles.push("chat");
     }
     if id == DEFAULT_IMAGE {
         roles.push("image");

@@ -126,6 +126,14 @@ prefixed_id!(
     ExecutionId, "exe"
 );
 prefixed_id!(
+    /// A conversation with the AI.
+    ConversationId, "cnv"
+);
+prefixed_id!(
+    /// A message of a conversation.
+    MessageId, "msg"
+);
+prefixed_id!(
     /// An entry of a team's credit ledger.
     LedgerEntryId, "led"
 );

@@ -4,6 +4,7 @@ pub mod access;
 pub mod agent;
 pub mod capabilities;
 pub mod catalog;
+pub mod conversation;
 pub mod execution;
 pub mod ids;
 pub mod json_text;

@@ -9,21 +9,28 @@ use lambda_http::{service_fn, Body, Request, RequestExt, Response};
 use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
 use lambda_runtime::LambdaEvent;
 
-use super::build_app;
+use std::sync::Arc;
+
+use super::{build_app, build_app_with_sdk};
 use crate::api::authorizer;
 use crate::api::request::ApiRequest;
 use crate::api::response::ApiResponse;
 use crate::api::routes::RouteId;
 use crate::api::service;
 use crate::app::{App, Caller};
+use crate::aws::bedrock::Bedrock;
 use crate::domain::access::{Role, Scope};
 use crate::domain::ids::{TeamId, UserId};
 use crate::error::Error;
 
-/// Runs the function of one route.
+/// Runs the function of one route. Only the chat route calls a model, so only it builds a
+/// Bedrock client.
 pub async fn run_route(route: RouteId) -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init_lambda();
-    let app = build_app().await?;
+    let (mut app, sdk) = build_app_with_sdk().await?;
+    if route == RouteId::SendMessage {
+        app.llm = Arc::new(Bedrock::new(aws_sdk_bedrockruntime::Client::new(&sdk)));
+    }
     lambda_http::run(service_fn(move |event: Request| {
         let app = app.clone();
         async move { Ok::<_, Infallible>(handle_event(&app, route, event).await) }

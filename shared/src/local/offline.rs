@@ -14,7 +14,8 @@ use crate::domain::capabilities::{
 };
 use crate::domain::catalog::{OFFLINE_IMAGE, OFFLINE_TEXT};
 use crate::ports::ai::{
-    AiError, ImageGen, ImageRequest, ImageResponse, Llm, ModelTask, TextRequest, TextResponse,
+    AiError, ChatBrief, ImageGen, ImageRequest, ImageResponse, Llm, ModelTask, TextRequest,
+    TextResponse,
 };
 
 /// Every offline text starts with this label.
@@ -88,12 +89,33 @@ fn write(brief: &WritingBrief) -> String {
     format!("{LABEL} {body}")
 }
 
+/// A chat reply: names the voice, the product and the history it was given, so what reached
+/// the model can be seen.
+fn chat(brief: &ChatBrief) -> String {
+    let voice = brief
+        .brand
+        .as_deref()
+        .map(|b| format!("In {b}'s voice"))
+        .unwrap_or_else(|| "In a clear, professional voice".into());
+    let product = brief
+        .product
+        .as_deref()
+        .map(|p| format!(", about {p}"))
+        .unwrap_or_default();
+    format!(
+        "{LABEL} {voice}{product}, with {} earlier messages in mind: a reply to \"{}\".",
+        brief.earlier_messages,
+        truncate(brief.question.trim(), 200)
+    )
+}
+
 #[async_trait]
 impl Llm for OfflineModel {
     async fn converse(&self, request: TextRequest) -> Result<TextResponse, AiError> {
         let text = match &request.task {
             Some(ModelTask::Plan(task)) => plan(task),
             Some(ModelTask::Write(brief)) => write(brief),
+            Some(ModelTask::Chat(brief)) => chat(brief),
             None => format!(
                 "{LABEL} {}",
                 request

@@ -48,6 +48,21 @@ pub enum ModelTask {
     Plan(PlanningTask),
     /// A step's copy.
     Write(WritingBrief),
+    /// A chat reply.
+    Chat(ChatBrief),
+}
+
+/// What a chat reply is about, as data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChatBrief {
+    /// The company whose voice the reply is in.
+    pub brand: Option<String>,
+    /// The product whose facts the reply knows.
+    pub product: Option<String>,
+    /// The person's message.
+    pub question: String,
+    /// How many earlier messages came with it.
+    pub earlier_messages: usize,
 }
 
 /// A text model's answer.
