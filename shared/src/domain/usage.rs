@@ -297,12 +297,12 @@ mod tests {
         );
         failed.status = StepStatus::Failed;
         let execution: Execution = serde_json::from_value(serde_json::json!({
-            "id": "exe_01JDXXXXXXXXXXXXXXXXXXXXXX", "agent_id": "agt_01JDXXXXXXXXXXXXXXXXXXXXXX",
+            "id": "exe_01JV8X2M7Q0000000000000008", "agent_id": "agt_01JV8X2M7Q0000000000000007",
             "request": "r", "status": "failed",
             "credits": {"reserved": 20, "used": 7, "refunded": 13},
             "steps": serde_json::to_string(&vec![writer, failed]).unwrap(),
             "tokens": {model.clone(): {"input": 1_300, "output": 1_100}},
-            "created_by": "usr_1", "created_at": "2026-12-02T00:00:00Z"
+            "created_by": "usr_68SMY689SG3TQPCSDWSB6PBQDP", "created_at": "2026-12-02T00:00:00Z"
         }))
         .unwrap();
         let lines = execution_lines(&execution);
