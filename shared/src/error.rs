@@ -64,6 +64,12 @@ pub enum Error {
     /// The team has too few credits.
     #[error("{0}")]
     InsufficientCredits(String),
+    /// The work would pass the team's monthly budget, which stops spending.
+    #[error("{0}")]
+    BudgetExceeded(String),
+    /// The work would pass the member's monthly credit limit.
+    #[error("{0}")]
+    MemberLimitExceeded(String),
     /// The team's AWS Marketplace subscription is not active.
     #[error("Your AWS Marketplace subscription is not active, so new executions cannot start; your data stays readable. Renew the subscription in AWS Marketplace.")]
     SubscriptionInactive,

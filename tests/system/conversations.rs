@@ -440,7 +440,7 @@ async fn a_reply_that_never_finished_has_its_credits_released_by_the_next_messag
     };
     let conversation = ConversationId::parse(&c.conversation).unwrap();
     // A function that held a reply's credits and was stopped before the model answered.
-    conversations::hold(&c.app.stack.app, &caller, &conversation, 3)
+    conversations::hold(&c.app.stack.app, &caller, &conversation, 3, 0)
         .await
         .unwrap();
     assert_eq!(c.app.credits(&c.team.key).await, (197, 3));

@@ -10,6 +10,7 @@ mod api_keys;
 mod asl;
 mod auth;
 mod bedrock;
+mod budgets;
 mod companies;
 mod conventions;
 mod conversations;

@@ -92,6 +92,7 @@ pub async fn seed(stack: &Stack) -> Result<(), Error> {
         },
         privacy_defaults: Default::default(),
         owner_count: 1,
+        budget: None,
         marketplace: None,
         created_at: at.clone(),
         updated_at: at.clone(),
@@ -107,6 +108,7 @@ pub async fn seed(stack: &Stack) -> Result<(), Error> {
             role,
             status: MemberStatus::Active,
             privacy: Default::default(),
+            monthly_credit_limit: None,
             created_at: at.clone(),
             updated_at: at.clone(),
         }
@@ -227,6 +229,7 @@ pub async fn seed_execution(
         created_at: "2026-11-21T12:00:00Z".into(),
         finished_at: None,
         approval_token: None,
+        budget: None,
         approval: None,
     };
     let key = executions::execution_key(&team_id, &id);

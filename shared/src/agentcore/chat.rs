@@ -8,10 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use super::context::facts;
 use super::prompts;
-use crate::app::conversations;
 use crate::app::resources;
+use crate::app::{budgets, conversations};
 use crate::app::{App, Caller};
-use crate::domain::catalog::DEFAULT_CHAT;
+use crate::domain::catalog::{self, DEFAULT_CHAT};
 use crate::domain::conversation::{
     check_content, fit_history, ChatMessage, ConversationDraft, Role, Tokens, HISTORY_TOKENS,
     REPLY_CREDITS,
@@ -105,7 +105,19 @@ pub async fn send(
             earlier_messages: history.len(),
         })),
     };
-    let hold = conversations::hold(app, caller, &id, REPLY_CREDITS.reserve()).await?;
+    let most_micro_usd = catalog::model(&model_request.model).map_or(0, |m| {
+        let prompt = model_request.system.len()
+            + model_request
+                .messages
+                .iter()
+                .map(|m| m.text.len())
+                .sum::<usize>();
+        // Bytes bound characters, so this bounds the estimate of the prompt's tokens.
+        let input = (prompt as i64 + 3) / 4;
+        m.cost(input, i64::from(model_request.max_tokens), 0)
+    });
+    let hold =
+        conversations::hold(app, caller, &id, REPLY_CREDITS.reserve(), most_micro_usd).await?;
     let started = Instant::now();
     let response = match app.llm.converse(model_request).await {
         Ok(response) => response,
@@ -162,6 +174,9 @@ pub async fn send(
     {
         conversations::release(app, &caller.team_id, &hold).await?;
         return Err(error);
+    }
+    if let Err(error) = budgets::record_crossings(app, &caller.team_id).await {
+        tracing::warn!(%error, "recording budget thresholds failed; the next settlement records them");
     }
     app.metrics.emit(
         MetricEvent::new("ChatReplies", 1.0, Unit::Count)

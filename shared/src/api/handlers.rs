@@ -1,11 +1,11 @@
 //! Route handlers: parse, call one use case, map the result. No business rule lives here.
 
 use crate::agentcore::chat;
-use crate::app::conversations;
 use crate::app::executions::{self, ExecutionFilter};
 use crate::app::resources::{self, Resource};
 use crate::app::usage::{self, UsageQuery};
 use crate::app::{api_keys, execution_view, members, teams, App};
+use crate::app::{budgets, conversations};
 use crate::domain::agent::AgentDraft;
 use crate::domain::capabilities::CAPABILITIES;
 use crate::domain::catalog;
@@ -34,9 +34,9 @@ pub async fn handle(app: &App, route: RouteId, req: &ApiRequest) -> Result<ApiRe
         ),
         ListMembers => ApiResponse::ok(&members::list(app, caller, req.page()?).await?),
         InviteMember => ApiResponse::created(&members::invite(app, caller, req.json()?).await?),
-        UpdateMember => ApiResponse::ok(
-            &members::change_role(app, caller, req.path("user_id"), req.json()?).await?,
-        ),
+        UpdateMember => {
+            ApiResponse::ok(&members::change(app, caller, req.path("user_id"), req.json()?).await?)
+        }
         RemoveMember => {
             members::remove(app, caller, req.path("user_id")).await?;
             Ok(ApiResponse::no_content())
@@ -114,6 +114,11 @@ pub async fn handle(app: &App, route: RouteId, req: &ApiRequest) -> Result<ApiRe
             )?;
             ApiResponse::ok(&usage::report(app, &caller.team_id, &query).await?)
         }
+        GetBudget => {
+            req.allow_query(&[])?;
+            ApiResponse::ok(&budgets::get(app, caller).await?)
+        }
+        PutBudget => ApiResponse::ok(&budgets::put(app, caller, req.json()?).await?),
         ListConversations => ApiResponse::ok(&conversations::list(app, caller, req.page()?).await?),
         CreateConversation => {
             ApiResponse::created(&conversations::create(app, caller, req.json()?).await?)

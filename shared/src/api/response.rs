@@ -104,6 +104,8 @@ pub fn status_and_code(error: &Error) -> (u16, &'static str) {
         Error::InvalidBody { .. } => (400, "invalid_body"),
         Error::Unauthenticated(_) => (401, "unauthenticated"),
         Error::InsufficientCredits(_) => (402, "insufficient_credits"),
+        Error::BudgetExceeded(_) => (402, "budget_exceeded"),
+        Error::MemberLimitExceeded(_) => (402, "member_limit_exceeded"),
         Error::Forbidden(_) => (403, "forbidden"),
         Error::SubscriptionInactive => (403, "subscription_inactive"),
         Error::NotFound(_) => (404, "not_found"),

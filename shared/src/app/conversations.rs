@@ -9,11 +9,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 use time::{Duration, OffsetDateTime};
 
-use super::credits::{self, Work};
+use super::credits::{self, Spent, Work};
 use super::items::{from_item, to_item};
 use super::records::{commit, query_all, Guarded, Listing, PageRequest, Record};
 use super::resources::{self, Resource};
 use super::{keys, teams, usage, App, Caller};
+use crate::domain::budget::Commitment;
 use crate::domain::conversation::{ChatMessage, ConversationDraft};
 use crate::domain::ids::{ConversationId, MessageId, TeamId, UserId};
 use crate::domain::usage::{Attribution, Line, CHAT};
@@ -204,23 +205,39 @@ pub struct Hold {
     pub member: UserId,
     /// When anyone may release it (RFC 3339).
     pub expires_at: String,
+    /// What it committed against the month's budget and the member's limit.
+    pub commitment: Commitment,
 }
 
-/// Holds a reply's most for the caller's message in a conversation: 402 (and nothing written)
-/// when the team cannot cover it, 403 when its Marketplace subscription is not active.
+/// Holds a reply's most (`reserved` credits, `most_micro_usd`) for the caller's message in a
+/// conversation: 402 (and nothing written) when the team, its budget or the member's limit
+/// cannot cover it, 403 when its Marketplace subscription is not active.
 pub async fn hold(
     app: &App,
     caller: &Caller,
     conversation: &ConversationId,
     reserved: i64,
+    most_micro_usd: i64,
 ) -> Result<Hold, Error> {
     let team = teams::get_team(app, caller).await?;
+    let question_id = MessageId::generate();
+    let (commitment, reservation) = credits::reserve(
+        app,
+        &team,
+        &caller.user_id,
+        reserved,
+        most_micro_usd,
+        &Work::Message(question_id.to_string()),
+        format!("A reply reserves up to {reserved} credits and your team has fewer available; ask an admin for more credits."),
+    )
+    .await?;
     let hold = Hold {
-        question_id: MessageId::generate(),
+        question_id,
         conversation_id: conversation.clone(),
         reserved,
         member: caller.user_id.clone(),
         expires_at: rfc3339(app.clock.now() + HOLD_LIFETIME),
+        commitment,
     };
     let key = hold_key(&caller.team_id, &hold.question_id);
     let mut writes = Vec::new();
@@ -232,13 +249,7 @@ pub async fn hold(
         },
         Error::conflict(Conflict::Changed, "Message ids collided; retry."),
     ));
-    writes.extend(credits::reserve(
-        app,
-        &caller.team_id,
-        reserved,
-        &Work::Message(hold.question_id.to_string()),
-        format!("A reply reserves up to {reserved} credits and your team has fewer available; ask an admin for more credits."),
-    )?);
+    writes.extend(reservation);
     writes.push(Guarded::new(
         WriteOp::Check {
             key: conversation_key(&caller.team_id, conversation),
@@ -255,7 +266,11 @@ pub async fn hold(
 pub async fn release(app: &App, team: &TeamId, hold: &Hold) -> Result<bool, Error> {
     let work = Work::Message(hold.question_id.to_string());
     let mut writes = vec![end_hold(team, hold)];
-    writes.extend(credits::settle(app, team, hold.reserved, 0, &work)?);
+    let spent = Spent {
+        micro_usd: 0,
+        commitment: Some(&hold.commitment),
+    };
+    writes.extend(credits::settle(app, team, hold.reserved, 0, spent, &work)?);
     match commit(app.table.as_ref(), writes).await {
         Ok(()) => Ok(true),
         Err(Error::Conflict {
@@ -292,11 +307,16 @@ pub async fn record_exchange(
 ) -> Result<(), Error> {
     let conversation = &hold.conversation_id;
     let mut writes = vec![end_hold(team, hold)];
+    let spent = Spent {
+        micro_usd: line.cost_micro_usd(),
+        commitment: Some(&hold.commitment),
+    };
     writes.extend(credits::settle(
         app,
         team,
         hold.reserved,
         line.credits,
+        spent,
         &Work::Message(hold.question_id.to_string()),
     )?);
     for (message, turn) in [(question, 1), (reply, 2)] {

@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use super::items::{from_item, to_item};
 use super::records::{commit, listing, Guarded, Listing, PageRequest};
-use super::{keys, App};
-use crate::domain::ids::{LedgerEntryId, TeamId};
+use super::{budgets, keys, members, App};
+use crate::domain::budget::Commitment;
+use crate::domain::ids::{LedgerEntryId, TeamId, UserId};
 use crate::domain::marketplace::SubscriptionState;
 use crate::domain::team::{Team, CREDITS_BALANCE, CREDITS_RESERVED};
 use crate::error::{Conflict, Error};
@@ -99,26 +100,42 @@ pub fn entry(
     Ok((entry, write))
 }
 
-/// The writes that reserve `amount` credits for a piece of work: moved from the team's
-/// available balance to its reserved credits (402 when fewer are available), with a ledger
-/// entry. They go in the transaction that creates the work, so there is no work without its
+/// The writes that reserve `amount` credits for a piece of work a member starts: moved from
+/// the team's available balance to its reserved credits (402 `insufficient_credits` when fewer
+/// are available), with a ledger entry, and committed against the month's budget and the
+/// member's limit with the work's most cost (402 `budget_exceeded`, `member_limit_exceeded`).
+/// They go in the transaction that creates the work, so there is no work without its
 /// reservation and no reservation without its work.
-pub fn reserve(
+pub async fn reserve(
     app: &App,
-    team: &TeamId,
+    team: &Team,
+    member: &UserId,
     amount: i64,
+    most_micro_usd: i64,
     work: &Work,
     refusal: String,
-) -> Result<Vec<Guarded>, Error> {
+) -> Result<(Commitment, Vec<Guarded>), Error> {
     let reason = match work {
         Work::Execution(_) => "Reserved for an execution",
         Work::Message(_) => "Reserved for a chat reply",
     };
-    let (_, ledger) = entry(app, team, LedgerKind::Reserve, -amount, reason, Some(work))?;
-    Ok(vec![
+    let member_limit = members::find(app, &team.id, member)
+        .await?
+        .and_then(|m| m.monthly_credit_limit);
+    let (commitment, budget_writes) =
+        budgets::commit_writes(app, team, member, member_limit, amount, most_micro_usd)?;
+    let (_, ledger) = entry(
+        app,
+        &team.id,
+        LedgerKind::Reserve,
+        -amount,
+        reason,
+        Some(work),
+    )?;
+    let mut writes = vec![
         Guarded::new(
             WriteOp::Update(Update {
-                key: keys::team(team),
+                key: keys::team(&team.id),
                 actions: vec![
                     UpdateAction::Add(CREDITS_BALANCE.into(), -amount),
                     UpdateAction::Add(CREDITS_RESERVED.into(), amount),
@@ -128,7 +145,9 @@ pub fn reserve(
             Error::insufficient_credits(refusal),
         ),
         ledger,
-    ])
+    ];
+    writes.extend(budget_writes);
+    Ok((commitment, writes))
 }
 
 /// The check, added to the transaction that starts paid work, that a team registered through
@@ -152,6 +171,7 @@ pub fn settle(
     team: &TeamId,
     reserved: i64,
     used: i64,
+    spent: Spent<'_>,
     work: &Work,
 ) -> Result<Vec<Guarded>, Error> {
     let refunded = reserved - used;
@@ -175,7 +195,26 @@ pub fn settle(
         let (_, refund) = entry(app, team, LedgerKind::Refund, refunded, &reason, Some(work))?;
         writes.push(refund);
     }
+    if let Some(commitment) = spent.commitment {
+        writes.extend(budgets::settle_writes(
+            team,
+            commitment,
+            used,
+            spent.micro_usd,
+            app.clock.now(),
+        ));
+    }
     Ok(writes)
+}
+
+/// What settled work cost, against the commitment it made (work reserved before budgets
+/// existed has none).
+#[derive(Clone, Copy, Debug)]
+pub struct Spent<'a> {
+    /// Its cost at the catalog's prices.
+    pub micro_usd: i64,
+    /// What it committed when it was reserved.
+    pub commitment: Option<&'a Commitment>,
 }
 
 /// Grants (positive) or revokes (negative) credits, with a ledger entry; a revocation larger

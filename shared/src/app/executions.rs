@@ -5,13 +5,13 @@
 
 use std::collections::BTreeMap;
 
-use super::credits::{self, Work};
+use super::credits::{self, Spent, Work};
 use super::items::{from_item, to_item, value_of};
 use super::records::{commit, Guarded, Listing, PageRequest};
 use super::resources;
-use super::{keys, usage, App, Caller};
+use super::{budgets, keys, usage, App, Caller};
 use crate::domain::agent::AgentDraft;
-use crate::domain::capabilities::capability;
+use crate::domain::capabilities::{capability, Runner};
 use crate::domain::catalog;
 use crate::domain::execution::TaskInput;
 use crate::domain::execution::{
@@ -20,6 +20,7 @@ use crate::domain::execution::{
 };
 use crate::domain::ids::{AgentId, ExecutionId, TeamId};
 use crate::domain::resources::{CompanyDraft, PartnerDraft, ProductDraft};
+use crate::domain::usage as measures;
 use crate::error::{Conflict, Error};
 use crate::ports::metrics::{MetricEvent, Unit};
 use crate::ports::table::{
@@ -48,6 +49,38 @@ pub fn execution_key(team: &TeamId, id: &ExecutionId) -> Key {
     )
 }
 
+/// Tokens an execution's model call is assumed to read at most, for its most cost against a
+/// money budget (prompts are the brand voice, the context and the request: far less).
+pub const INPUT_TOKENS_BOUND: i64 = 8_000;
+/// Tokens the planner may write.
+pub const PLANNING_OUTPUT_TOKENS: i64 = 2_000;
+
+/// The most an execution of `agent` may cost in micro-dollars, what it commits against a money
+/// budget: the planner's call and every step at its dearest allowed capability.
+pub fn cost_bound(agent: &AgentDraft) -> i64 {
+    let price =
+        |id: Option<&String>, default: &str| catalog::model(id.map_or(default, |m| m.as_str()));
+    let planner = price(agent.models.planner.as_ref(), catalog::DEFAULT_TEXT);
+    let writer = price(agent.models.writer.as_ref(), catalog::DEFAULT_TEXT);
+    let painter = price(agent.models.image.as_ref(), catalog::DEFAULT_IMAGE);
+    let planning = planner.map_or(0, |m| m.cost(INPUT_TOKENS_BOUND, PLANNING_OUTPUT_TOKENS, 0));
+    let dearest_step = agent
+        .allowed_capabilities
+        .iter()
+        .filter_map(|id| capability(id))
+        .map(|c| match c.runner {
+            Runner::Writer { .. } => writer.map_or(0, |m| {
+                let output = c.credits.max_output_tokens().unwrap_or(1_000);
+                m.cost(INPUT_TOKENS_BOUND, output, 0)
+            }),
+            Runner::Painter => painter.map_or(0, |m| m.cost(0, 0, 1)),
+            _ => 0,
+        })
+        .max()
+        .unwrap_or(0);
+    planning + dearest_step * MAX_STEPS as i64
+}
+
 /// The most an execution of `agent` can cost: planning plus the dearest allowed capability
 /// for every step.
 pub fn reservation(agent: &AgentDraft) -> i64 {
@@ -73,8 +106,21 @@ pub async fn create(
     let agent = resources::get::<AgentDraft>(app, caller, agent_id).await?;
     let team = super::teams::get_team(app, caller).await?;
     let reserved = reservation(&agent.data);
+    let id = ExecutionId::generate();
+    let (commitment, reservation) = credits::reserve(
+        app,
+        &team,
+        &caller.user_id,
+        reserved,
+        cost_bound(&agent.data),
+        &Work::Execution(id.to_string()),
+        format!(
+            "This agent's executions reserve up to {reserved} credits and your team has fewer available; ask an admin for more credits."
+        ),
+    )
+    .await?;
     let execution = Execution {
-        id: ExecutionId::generate(),
+        id,
         agent_id: AgentId::parse(&agent.id).map_err(Error::internal)?,
         request: request.request,
         company_id: request.company_id.or(agent.data.default_company_id),
@@ -95,6 +141,7 @@ pub async fn create(
         finished_at: None,
         approval_token: None,
         approval: None,
+        budget: Some(commitment),
     };
     let key = execution_key(&caller.team_id, &execution.id);
     let mut item = to_item(&execution, &key, "execution")?;
@@ -103,7 +150,6 @@ pub async fn create(
         agent_executions_partition(&caller.team_id, &execution.agent_id).into(),
     );
     item.insert(GSI1SK.into(), key.sk.clone().into());
-    let work = Work::Execution(execution.id.to_string());
     let mut writes = vec![Guarded::new(
         WriteOp::Put {
             item,
@@ -111,15 +157,7 @@ pub async fn create(
         },
         Error::conflict(Conflict::Changed, "Execution ids collided; retry."),
     )];
-    writes.extend(credits::reserve(
-        app,
-        &caller.team_id,
-        reserved,
-        &work,
-        format!(
-            "This agent's executions reserve up to {reserved} credits and your team has fewer available; ask an admin for more credits."
-        ),
-    )?);
+    writes.extend(reservation);
     // First, so an inactive subscription answers 403 even when credits are short too.
     if let Some(check) = credits::subscription_check(&team) {
         writes.insert(0, check);
@@ -649,6 +687,9 @@ pub async fn end(
             }) => continue,
             Ok(ended) => {
                 report_ended(app, team, &ended);
+                if let Err(error) = budgets::record_crossings(app, team).await {
+                    tracing::warn!(%error, "recording budget thresholds failed; the next settlement records them");
+                }
                 return Ok(Ending::Ended(ended));
             }
             Err(error) => return Err(error),
@@ -710,11 +751,16 @@ async fn settle_once(
             "The execution changed while it was being settled; retry.",
         ),
     )];
+    let spent = Spent {
+        micro_usd: measures::cost_micro_usd(&measures::execution_lines(&settled)),
+        commitment: current.budget.as_ref(),
+    };
     writes.extend(credits::settle(
         app,
         team,
         reserved,
         used,
+        spent,
         &Work::Execution(current.id.to_string()),
     )?);
     writes.extend(usage::writes(team, &settled, now)?);

@@ -3,17 +3,20 @@
 
 use super::items::{from_item, to_item};
 use super::records::{commit, listing, Guarded, Listing, PageRequest};
-use super::{api_keys, keys, App, Caller};
+use super::{api_keys, budgets, keys, App, Caller};
 use crate::domain::access::Role;
+use crate::domain::budget::LIMIT_MAX;
 use crate::domain::ids::{TeamId, UserId};
 use crate::domain::privacy::PrivacySettings;
-use crate::domain::team::{Invitation, Member, MemberStatus, RoleChange};
+use crate::domain::team::{Invitation, Member, MemberChange, MemberStatus};
 use crate::error::{Conflict, Error};
 use crate::ports::rfc3339;
 use crate::ports::table::{
     CompareOp, Condition, Index, Item, Query, Update, UpdateAction, Value, WriteOp, GSI1PK, GSI1SK,
     MAX_TRANSACTION_WRITES,
 };
+
+const MONTHLY_CREDIT_LIMIT: &str = "monthly_credit_limit";
 
 /// The stored item of a member, indexed on GSI1 by user so a person's teams can be listed.
 pub fn member_item(team: &TeamId, member: &Member) -> Result<Item, Error> {
@@ -43,8 +46,22 @@ async fn get(app: &App, caller: &Caller, user_id: &str) -> Result<Member, Error>
         .ok_or_else(|| Error::not_found("member"))
 }
 
+/// A member as clients see it: with the credits their work used this month.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct MemberView {
+    /// The member.
+    #[serde(flatten)]
+    pub member: Member,
+    /// Credits their executions and chat replies used this month.
+    pub credits_used_this_month: i64,
+}
+
 /// Lists the team's members.
-pub async fn list(app: &App, caller: &Caller, page: PageRequest) -> Result<Listing<Member>, Error> {
+pub async fn list(
+    app: &App,
+    caller: &Caller,
+    page: PageRequest,
+) -> Result<Listing<MemberView>, Error> {
     let mut query = Query::prefix(
         Index::Table,
         keys::team_partition(&caller.team_id),
@@ -52,7 +69,12 @@ pub async fn list(app: &App, caller: &Caller, page: PageRequest) -> Result<Listi
     );
     query.limit = page.limit;
     query.cursor = page.cursor;
-    listing(app.table.query(query).await?)
+    let members: Listing<Member> = listing(app.table.query(query).await?)?;
+    let used = budgets::members_used(app, &caller.team_id).await?;
+    Ok(members.map(|member| MemberView {
+        credits_used_this_month: used.get(member.user_id.as_str()).copied().unwrap_or(0),
+        member,
+    }))
 }
 
 /// Only owners hand out or take away ownership.
@@ -108,6 +130,7 @@ pub async fn invite(app: &App, caller: &Caller, invitation: Invitation) -> Resul
         role,
         status: MemberStatus::Invited,
         privacy: PrivacySettings::default(),
+        monthly_credit_limit: None,
         created_at: now.clone(),
         updated_at: now,
     };
@@ -128,28 +151,52 @@ pub async fn invite(app: &App, caller: &Caller, invitation: Invitation) -> Resul
     Ok(member)
 }
 
-/// Changes a member's role; the last owner cannot be demoted.
-pub async fn change_role(
+/// Changes a member's role (the last owner cannot be demoted) or monthly credit limit (null
+/// removes it; the next reservation is held to the new one).
+pub async fn change(
     app: &App,
     caller: &Caller,
     user_id: &str,
-    change: RoleChange,
-) -> Result<Member, Error> {
-    let member = get(app, caller, user_id).await?;
-    if member.role == change.role {
-        return Ok(member);
+    change: MemberChange,
+) -> Result<MemberView, Error> {
+    if change.role.is_none() && change.monthly_credit_limit.is_none() {
+        return Err(Error::invalid_body(
+            None,
+            "give `role` or `monthly_credit_limit` to change",
+        ));
     }
-    if member.role == Role::Owner || change.role == Role::Owner {
+    if let Some(Some(limit)) = change.monthly_credit_limit {
+        if !(0..=LIMIT_MAX).contains(&limit) {
+            return Err(Error::invalid_field(
+                "monthly_credit_limit",
+                format!("must be between 0 and {LIMIT_MAX}, or null for no limit"),
+            ));
+        }
+    }
+    let member = get(app, caller, user_id).await?;
+    let role = change.role.unwrap_or(member.role);
+    let limit = change
+        .monthly_credit_limit
+        .unwrap_or(member.monthly_credit_limit);
+    if role == member.role && limit == member.monthly_credit_limit {
+        return view(app, &caller.team_id, member).await;
+    }
+    if role != member.role && (member.role == Role::Owner || role == Role::Owner) {
         ensure_may_touch_owner(caller)?;
     }
     let updated_at = rfc3339(app.clock.now());
+    let mut actions = vec![
+        UpdateAction::Set("role".into(), role.as_str().into()),
+        UpdateAction::Set("updated_at".into(), updated_at.clone().into()),
+    ];
+    actions.push(match limit {
+        Some(limit) => UpdateAction::Set(MONTHLY_CREDIT_LIMIT.into(), limit.into()),
+        None => UpdateAction::Remove(MONTHLY_CREDIT_LIMIT.into()),
+    });
     let mut writes = vec![Guarded::new(
         WriteOp::Update(Update {
             key: keys::member(&caller.team_id, &member.user_id),
-            actions: vec![
-                UpdateAction::Set("role".into(), change.role.as_str().into()),
-                UpdateAction::Set("updated_at".into(), updated_at.clone().into()),
-            ],
+            actions,
             condition: Some(Condition::eq("role", member.role.as_str())),
         }),
         Error::conflict(
@@ -157,16 +204,25 @@ pub async fn change_role(
             "This member changed while the request ran; retry.",
         ),
     )];
-    if member.role == Role::Owner {
+    if role != member.role && member.role == Role::Owner {
         writes.push(count_owners(&caller.team_id, -1));
-    } else if change.role == Role::Owner {
+    } else if role != member.role && role == Role::Owner {
         writes.push(count_owners(&caller.team_id, 1));
     }
     commit(app.table.as_ref(), writes).await?;
-    Ok(Member {
-        role: change.role,
+    let member = Member {
+        role,
+        monthly_credit_limit: limit,
         updated_at,
         ..member
+    };
+    view(app, &caller.team_id, member).await
+}
+
+async fn view(app: &App, team: &TeamId, member: Member) -> Result<MemberView, Error> {
+    Ok(MemberView {
+        credits_used_this_month: budgets::member_used(app, team, &member.user_id).await?,
+        member,
     })
 }
 

@@ -3,8 +3,10 @@
 
 pub mod api_keys;
 pub mod auth;
+pub mod budgets;
 pub mod conversations;
 pub mod credits;
+pub mod events;
 pub mod execution_view;
 pub mod executions;
 pub mod idempotency;

@@ -86,6 +86,7 @@ pub fn new_team(
         },
         privacy_defaults: PrivacySettings::default(),
         owner_count: 1,
+        budget: None,
         marketplace,
         created_at: stamp.clone(),
         updated_at: stamp.clone(),
@@ -96,6 +97,7 @@ pub fn new_team(
         role: Role::Owner,
         status: MemberStatus::Active,
         privacy: PrivacySettings::default(),
+        monthly_credit_limit: None,
         created_at: stamp.clone(),
         updated_at: stamp,
     };

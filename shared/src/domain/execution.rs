@@ -131,6 +131,10 @@ pub struct Execution {
     /// The person's decision on the plan, once made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<Approval>,
+    /// What it committed against the month's budget and its member's limit until it settles
+    /// (none for executions started before budgets existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<super::budget::Commitment>,
 }
 
 impl Execution {

@@ -134,6 +134,10 @@ prefixed_id!(
     MessageId, "msg"
 );
 prefixed_id!(
+    /// A domain event.
+    EventId, "evt"
+);
+prefixed_id!(
     /// An entry of a team's credit ledger.
     LedgerEntryId, "led"
 );

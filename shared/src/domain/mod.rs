@@ -2,9 +2,11 @@
 
 pub mod access;
 pub mod agent;
+pub mod budget;
 pub mod capabilities;
 pub mod catalog;
 pub mod conversation;
+pub mod events;
 pub mod execution;
 pub mod ids;
 pub mod json_text;

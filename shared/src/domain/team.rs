@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::access::{Role, Scope};
+use super::budget::Budget;
 use super::ids::{ApiKeyId, TeamId, UserId};
 use super::privacy::PrivacySettings;
 use super::resources::{Draft, NAME_MAX};
@@ -46,6 +47,9 @@ pub struct Team {
     /// plan. Such a team may start executions only while the subscription is active.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub marketplace: Option<MarketplaceLink>,
+    /// The monthly budget, once an admin sets one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
     /// Creation time (RFC 3339).
     pub created_at: String,
     /// Last change (RFC 3339).
@@ -120,6 +124,9 @@ pub struct Member {
     /// User-level privacy settings: the first level of the cascade.
     #[serde(default)]
     pub privacy: PrivacySettings,
+    /// The most credits the member's work may use in a month; `None` for no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monthly_credit_limit: Option<i64>,
     /// Creation time (RFC 3339).
     pub created_at: String,
     /// Last change (RFC 3339).
@@ -153,9 +160,13 @@ impl Invitation {
 /// A role change: `PATCH /v1/members/{user_id}`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RoleChange {
+pub struct MemberChange {
     /// The new role.
-    pub role: Role,
+    #[serde(default)]
+    pub role: Option<Role>,
+    /// The new monthly credit limit; null removes it.
+    #[serde(default, deserialize_with = "super::budget::present")]
+    pub monthly_credit_limit: Option<Option<i64>>,
 }
 
 /// An API key as listed: everything but the secret, which is shown once at creation.

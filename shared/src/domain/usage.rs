@@ -234,6 +234,11 @@ pub fn execution_lines(execution: &Execution) -> Vec<Line> {
     lines
 }
 
+/// What the lines cost together, in micro-dollars.
+pub fn cost_micro_usd(lines: &[Line]) -> i64 {
+    lines.iter().map(Line::cost_micro_usd).sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

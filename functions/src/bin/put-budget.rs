@@ -1,0 +1,6 @@
+//! `PUT /v1/budget`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    vellocity::lambda::routes::run_route(vellocity::api::routes::RouteId::PutBudget).await
+}
