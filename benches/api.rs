@@ -3,7 +3,7 @@
 //! data directory as `vellocity-local serve` runs it); and whole AgentCore executions (POST,
 //! queue, dispatcher, the deployed state machine in the interpreter, the offline model) with
 //! their state transitions and table writes; and an hourly Marketplace metering run for many
-//! customers. Run: `cargo bench --bench api`.
+//! customers; and usage reports over many settlements. Run: `cargo bench --bench api`.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -133,10 +133,11 @@ async fn run(label: &str, table: Arc<dyn Table>) -> [Duration; 3] {
 }
 
 /// A table that counts the items it writes (a transaction counts each of its writes), as
-/// DynamoDB bills them.
+/// DynamoDB bills them, and the items its queries return.
 struct CountingTable {
     inner: EmbeddedTable,
     writes: AtomicUsize,
+    queried: AtomicUsize,
 }
 
 #[async_trait]
@@ -161,7 +162,9 @@ impl Table for CountingTable {
         self.inner.delete(key, condition).await
     }
     async fn query(&self, query: Query) -> Result<Page, TableError> {
-        self.inner.query(query).await
+        let page = self.inner.query(query).await?;
+        self.queried.fetch_add(page.items.len(), Ordering::Relaxed);
+        Ok(page)
     }
     async fn transact(&self, writes: Vec<WriteOp>) -> Result<(), TableError> {
         self.writes.fetch_add(writes.len(), Ordering::Relaxed);
@@ -178,6 +181,7 @@ async fn executions() {
     let table = Arc::new(CountingTable {
         inner: EmbeddedTable::in_memory(),
         writes: AtomicUsize::new(0),
+        queried: AtomicUsize::new(0),
     });
     let stack = Stack::new(offline(App::new(table.clone(), Arc::new(SystemClock))), 1.0).unwrap();
     let in_memory = execute("in memory", &stack, Some(&table)).await;
@@ -263,6 +267,7 @@ async fn metering() {
     let table = Arc::new(CountingTable {
         inner: EmbeddedTable::in_memory(),
         writes: AtomicUsize::new(0),
+        queried: AtomicUsize::new(0),
     });
     let clock = Arc::new(vellocity::local::clock::ManualClock::new(
         time::macros::datetime!(2026-11-21 12:00 UTC),
@@ -310,6 +315,90 @@ async fn metering() {
     }
 }
 
+/// What one settlement adds to the usage aggregates: an execution (a plan and two steps, of
+/// one of five agents, by one of ten members) or a chat reply, on one of 30 days.
+async fn settle_usage(table: &dyn Table, team: &vellocity::domain::ids::TeamId, n: usize) {
+    use vellocity::app::records::commit;
+    use vellocity::app::usage::aggregate_writes;
+    use vellocity::domain::catalog::{DEFAULT_CHAT, DEFAULT_TEXT};
+    use vellocity::domain::usage::{Attribution, Line, CHAT, EXECUTION, PLANNING};
+
+    let line = |model: &str, capability: &str, credits| Line {
+        model: Some(model.into()),
+        capability: capability.into(),
+        input_tokens: 1_200,
+        output_tokens: 600,
+        images: 0,
+        credits,
+    };
+    let chat = n % 2 == 1;
+    let who = Attribution {
+        day: format!("2026-11-{:02}", n % 30 + 1),
+        agent: (!chat).then(|| format!("agent-{}", n % 5)),
+        member: format!("member-{}", n % 10),
+        source: if chat { CHAT } else { EXECUTION },
+    };
+    let lines = if chat {
+        vec![line(DEFAULT_CHAT, CHAT, 3)]
+    } else {
+        vec![
+            line(DEFAULT_TEXT, PLANNING, 2),
+            line(DEFAULT_CHAT, "summarize", 4),
+            line(DEFAULT_TEXT, "generate_text", 8),
+        ]
+    };
+    commit(table, aggregate_writes(team, &who, &lines))
+        .await
+        .unwrap();
+}
+
+/// `GET /v1/usage` for 30 days by day, with 200 and with 20,000 executions and messages
+/// behind it (half each): the report reads the days' aggregates, so its cost does not grow.
+async fn usage_reports() {
+    let table = Arc::new(CountingTable {
+        inner: EmbeddedTable::in_memory(),
+        writes: AtomicUsize::new(0),
+        queried: AtomicUsize::new(0),
+    });
+    let clock = Arc::new(vellocity::local::clock::ManualClock::new(
+        time::macros::datetime!(2026-11-30 12:00 UTC),
+    ));
+    let stack = Stack::new(offline(App::new(table.clone(), clock)), 1.0).unwrap();
+    let mut medians = Vec::new();
+    for settled in [200, 20_000] {
+        let created = teams::create_team(&stack.app, "Bench", "bench@example.com")
+            .await
+            .unwrap();
+        for n in 0..settled {
+            settle_usage(table.as_ref(), &created.team.id, n).await;
+        }
+        let key = created.key.secret;
+        let mut samples = Vec::with_capacity(200);
+        let before = table.queried.load(Ordering::Relaxed);
+        let started = Instant::now();
+        for _ in 0..200 {
+            let query = "from=2026-11-01&to=2026-11-30&group_by=day";
+            let t = Instant::now();
+            let response = stack
+                .handle(request("GET", "/v1/usage", query, &key, None))
+                .await;
+            samples.push(t.elapsed());
+            assert_eq!(response.status, 200);
+        }
+        let read = (table.queried.load(Ordering::Relaxed) - before) / 200;
+        medians.push(report(
+            &format!("GET /v1/usage 30 days, {settled} behind ({read} items read)"),
+            samples,
+            started.elapsed(),
+        ));
+    }
+    println!(
+        "{:<44} {:.2}× the report with 200 behind it",
+        "GET /v1/usage with 20,000 behind it",
+        medians[1].as_secs_f64() / medians[0].as_secs_f64()
+    );
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -334,5 +423,6 @@ fn main() {
         let _ = std::fs::remove_dir_all(dir);
         executions().await;
         metering().await;
+        usage_reports().await;
     });
 }
