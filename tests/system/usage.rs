@@ -45,11 +45,17 @@ async fn used_by_records(app: &TestApp, team: &TestTeam) -> (i64, i64, i64, i64)
             .await
             .body;
         credits += execution["credits"]["used"].as_i64().unwrap();
+        cost += execution["cost_micro_usd"].as_i64().unwrap();
+        let mut by_model = 0;
         for usage in execution["tokens"].as_object().unwrap().values() {
             input += usage["input"].as_i64().unwrap();
             output += usage["output"].as_i64().unwrap();
-            cost += usage["cost_micro_usd"].as_i64().unwrap();
+            by_model += usage["cost_micro_usd"].as_i64().unwrap();
         }
+        assert_eq!(
+            by_model, execution["cost_micro_usd"],
+            "no images, so the models' costs add up"
+        );
     }
     let conversations = app.get(&team.key, "/v1/conversations").await;
     for conversation in conversations.body["items"].as_array().unwrap() {

@@ -2,13 +2,16 @@
 //! company (brand voice), a product, two partners and an agent, starts an execution (queued,
 //! dispatched, and run by `statemachines/agentcore.asl.json` in the local workflow engine with
 //! the offline model), shows each step as it finishes, and prints the results and the credits
-//! used.
+//! used; then asks a question in a conversation about the product and prints this month's
+//! usage.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use vellocity::app::{executions, resources, teams, App, Caller};
+use vellocity::agentcore::chat::{self, MessageRequest};
+use vellocity::app::usage::{self, UsageQuery};
+use vellocity::app::{conversations, executions, resources, teams, App, Caller};
 use vellocity::domain::agent::AgentDraft;
 use vellocity::domain::execution::{Execution, ExecutionRequest};
 use vellocity::domain::resources::{CompanyDraft, PartnerDraft, ProductDraft};
@@ -214,5 +217,61 @@ pub async fn run(stack: &Stack, out: &mut impl Write) -> Result<Execution, Strin
             started.elapsed().as_secs_f64() * 1_000.0
         ),
     );
+    chat_and_usage(app, &caller, &company, &product, out).await?;
     Ok(finished)
+}
+
+/// A question about the product in a conversation (answered in the brand voice), and this
+/// month's usage by capability, executions and chat together.
+async fn chat_and_usage(
+    app: &App,
+    caller: &Caller,
+    company: &str,
+    product: &str,
+    out: &mut impl Write,
+) -> Result<(), String> {
+    let conversation =
+        json!({"title": "Launch follow-ups", "company_id": company, "product_id": product});
+    let conversation = conversations::create(app, caller, draft(conversation)?)
+        .await
+        .map_err(|e| explain(&e))?;
+    let question = MessageRequest {
+        content: "Suggest three subject lines for the launch email.".into(),
+    };
+    let id = conversation["id"].as_str().unwrap_or_default();
+    let exchange = chat::send(app, caller, id, question)
+        .await
+        .map_err(|e| explain(&e))?;
+    say(
+        out,
+        format!("\n--- Chat ---\n> {}", exchange.message.content),
+    );
+    say(
+        out,
+        format!(
+            "{}\n({} credits)",
+            exchange.reply.content,
+            exchange.reply.credits.unwrap_or_default()
+        ),
+    );
+    let query = UsageQuery::parse(None, None, Some("capability"), app.clock.now().date())
+        .map_err(|e| explain(&e))?;
+    let report = usage::report(app, &caller.team_id, &query)
+        .await
+        .map_err(|e| explain(&e))?;
+    say(
+        out,
+        format!("\nUsage {} to {} by capability:", report.from, report.to),
+    );
+    for row in &report.rows {
+        let f = &row.figures;
+        say(
+            out,
+            format!(
+                "  {:<22} {:>3} requests {:>7} tokens in {:>6} out {:>4} credits",
+                row.key, f.requests, f.input_tokens, f.output_tokens, f.credits
+            ),
+        );
+    }
+    Ok(())
 }

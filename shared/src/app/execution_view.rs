@@ -1,5 +1,6 @@
 //! How an execution is shown: progress, the plan with each step's output (objects as
-//! time-limited links), credits, tokens and cost by model, timing. Never the task token.
+//! time-limited links), model, tokens and cost, credits, tokens and cost by model, the whole
+//! cost (images included), timing. Never the task token.
 
 use serde_json::{json, Map, Value};
 
@@ -7,6 +8,7 @@ use super::App;
 use crate::domain::catalog;
 use crate::domain::execution::Execution;
 use crate::domain::step::StepStatus;
+use crate::domain::usage::{cost_micro_usd, execution_lines, Line};
 use crate::error::Error;
 use crate::ports::parse_rfc3339;
 
@@ -56,6 +58,16 @@ pub async fn detail(app: &App, execution: &Execution) -> Result<Value, Error> {
             "status": step.status,
             "input": step.input,
             "credits": step.credits,
+            "model": step.model,
+            "tokens": {"input": step.input_tokens, "output": step.output_tokens},
+            "cost_micro_usd": Line {
+                model: step.model.clone(),
+                images: step.images,
+                input_tokens: step.input_tokens,
+                output_tokens: step.output_tokens,
+                ..Line::default()
+            }
+            .cost_micro_usd(),
             "output": output,
             "error": step.error,
         }));
@@ -113,6 +125,10 @@ fn common(execution: &Execution) -> Map<String, Value> {
     );
     view.insert("credits".into(), json!(execution.credits));
     view.insert("tokens".into(), Value::Object(tokens));
+    view.insert(
+        "cost_micro_usd".into(),
+        cost_micro_usd(&execution_lines(execution)).into(),
+    );
     view.insert("error".into(), json!(execution.error));
     view.insert("approval".into(), json!(execution.approval));
     view.insert("created_by".into(), execution.created_by.to_string().into());
