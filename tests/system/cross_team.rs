@@ -95,16 +95,8 @@ async fn another_teams_ids_answer_404_on_every_route_and_its_records_stay_as_the
     let keys = app.get(&ours.key, "/v1/api-keys").await;
     let api_key = keys.body["items"][0]["id"].as_str().unwrap().to_owned();
     let conversation = app
-        .post(
-            &ours.key,
-            "/v1/conversations",
-            json!({"title": "Ideas", "company_id": company}),
-        )
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .post_conversation(&ours.key, json!({"title": "Ideas", "company_id": company}))
+        .await;
     let sent = app
         .post(
             &ours.key,

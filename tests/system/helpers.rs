@@ -299,6 +299,13 @@ impl TestApp {
         created.body["id"].as_str().unwrap().to_owned()
     }
 
+    /// Starts a conversation and returns its id.
+    pub async fn post_conversation(&self, key: &str, conversation: Value) -> String {
+        let created = self.post(key, "/v1/conversations", conversation).await;
+        assert_eq!(created.status, 201, "{created:?}");
+        created.body["id"].as_str().unwrap().to_owned()
+    }
+
     /// Starts an execution of `agent`; the response is the API's.
     pub async fn start_execution(&self, key: &str, agent: &str, body: Value) -> Response {
         self.post(key, &format!("/v1/agents/{agent}/executions"), body)

@@ -117,13 +117,7 @@ async fn every_grouping_adds_up_to_totals_that_equal_the_executions_and_messages
         )
         .await;
     assert_eq!(rejected.body["status"], "cancelled", "{rejected:?}");
-    let conversation = app
-        .post(&team.key, "/v1/conversations", json!({}))
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let conversation = app.post_conversation(&team.key, json!({})).await;
     for content in ["Hello", "Three headlines"] {
         let sent = app
             .post(

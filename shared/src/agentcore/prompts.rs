@@ -59,6 +59,14 @@ pub fn writer_user(request: &str, title: &str, input: &Value) -> String {
     format!("Request: {request}\nStep: {title}\n<input>{input}</input>")
 }
 
+/// The system prompt of a chat reply: the voice, what the assistant is for, the facts.
+pub fn chat_system(voice: &str, facts: &[String]) -> String {
+    format!(
+        "{voice}\nYou are the team's go-to-market assistant: answer questions and draft copy about the brand and its products, in the voice above, briefly.\n<context>\n{}\n</context>",
+        facts.join("\n")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,12 +94,4 @@ mod tests {
         );
         assert!(brand_voice(None).contains("No brand voice"));
     }
-}
-
-/// The system prompt of a chat reply: the voice, what the assistant is for, the facts.
-pub fn chat_system(voice: &str, facts: &[String]) -> String {
-    format!(
-        "{voice}\nYou are the team's go-to-market assistant: answer questions and draft copy about the brand and its products, in the voice above, briefly.\n<context>\n{}\n</context>",
-        facts.join("\n")
-    )
 }
