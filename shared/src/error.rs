@@ -127,6 +127,8 @@ pub enum Conflict {
     NotAwaitingApproval,
     /// A chat reply's hold was released before the reply could be stored.
     ReplyExpired,
+    /// A newer change has been applied already.
+    Superseded,
     /// An execution's usage is recorded already.
     UsageRecorded,
 }
@@ -148,6 +150,7 @@ impl Conflict {
             Conflict::LastOwner => "last_owner",
             Conflict::NotAwaitingApproval => "not_awaiting_approval",
             Conflict::ReplyExpired => "reply_expired",
+            Conflict::Superseded => "superseded",
             Conflict::UsageRecorded => "usage_recorded",
         }
     }

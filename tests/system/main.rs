@@ -19,6 +19,7 @@ mod cross_team;
 mod deployment;
 #[path = "support/dynamodb.rs"]
 mod dynamodb;
+mod events;
 mod executions;
 mod helpers;
 #[path = "support/http_client.rs"]

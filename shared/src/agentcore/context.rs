@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::task::TaskError;
-use crate::app::executions;
+use crate::app::executions::{self, Progress};
 use crate::app::resources::{self, Resource};
 use crate::app::App;
 use crate::domain::agent::AgentDraft;
@@ -158,8 +158,9 @@ pub(super) async fn save(
     input: &TaskInput,
     execution: &Execution,
     from: ExecutionStatus,
+    progress: Progress,
 ) -> Result<(), TaskError> {
-    match executions::save_progress(app, &input.team_id, execution, from).await? {
+    match executions::save_progress(app, &input.team_id, execution, from, progress).await? {
         true => Ok(()),
         false => Err(TaskError::Cancelled(
             "the execution was cancelled or has ended".into(),

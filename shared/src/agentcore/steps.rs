@@ -9,6 +9,7 @@ use super::context::{add_tokens, context, load, memory, save, Loaded};
 use super::cosell::{self, Needs};
 use super::prompts;
 use super::task::TaskError;
+use crate::app::executions::Progress;
 use crate::app::resources;
 use crate::app::App;
 use crate::domain::capabilities::{
@@ -145,7 +146,8 @@ pub async fn run_step(app: &App, input: &TaskInput, index: usize) -> Result<Valu
         credits,
         ..ran
     };
-    save(app, input, &execution, ExecutionStatus::Running).await?;
+    let progress = Progress::StepSucceeded(index);
+    save(app, input, &execution, ExecutionStatus::Running, progress).await?;
     app.metrics.emit(
         MetricEvent::new("StepsSucceeded", 1.0, Unit::Count)
             .and("StepCredits", credits as f64, Unit::None)

@@ -9,7 +9,7 @@ use super::context::{add_tokens, context, load, memory, save};
 use super::plan::{self as planning, PlanError, PlanningBrief};
 use super::steps::run_step;
 use super::task::{Task, TaskError};
-use crate::app::executions::{self, Settlement, MAX_STEPS};
+use crate::app::executions::{self, Progress, Settlement, MAX_STEPS};
 use crate::app::App;
 use crate::domain::catalog::DEFAULT_TEXT;
 use crate::domain::execution::{ExecutionError, ExecutionStatus, TaskInput};
@@ -60,7 +60,14 @@ pub async fn load_context(app: &App, input: &TaskInput) -> Result<Value, TaskErr
         ExecutionStatus::Queued => {
             let mut execution = loaded.execution.clone();
             execution.status = ExecutionStatus::Running;
-            save(app, input, &execution, ExecutionStatus::Queued).await?;
+            save(
+                app,
+                input,
+                &execution,
+                ExecutionStatus::Queued,
+                Progress::Started,
+            )
+            .await?;
         }
         ExecutionStatus::Running => {}
         other => {
@@ -111,7 +118,14 @@ pub async fn plan(app: &App, input: &TaskInput) -> Result<Value, TaskError> {
             .into_iter()
             .map(|s| Step::planned(s.capability, s.title, s.input))
             .collect();
-        save(app, input, &execution, ExecutionStatus::Running).await?;
+        save(
+            app,
+            input,
+            &execution,
+            ExecutionStatus::Running,
+            Progress::Planned,
+        )
+        .await?;
     }
     let indexes: Vec<usize> = (0..execution.steps.len()).collect();
     Ok(json!({"team_id": input.team_id, "execution_id": input.execution_id, "steps": indexes}))
@@ -124,6 +138,7 @@ pub async fn finish(app: &App, input: &TaskInput) -> Result<Value, TaskError> {
         error: None,
         approval: None,
         only_while: None,
+        by: None,
     };
     let settled = executions::settle(app, &input.team_id, &input.execution_id, settlement).await?;
     Ok(json!({"status": settled.status, "credits": settled.credits}))

@@ -5,13 +5,15 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use super::items::{from_item, to_item};
 use super::records::{commit, listing, query_all, Guarded, Listing, PageRequest};
-use super::{keys, App, Caller};
+use super::{events, keys, App, Caller};
 use crate::domain::access::Scope;
+use crate::domain::events::{API_KEY_CREATED, API_KEY_REVOKED};
 use crate::domain::ids::{ApiKeyId, TeamId, UserId};
 use crate::domain::team::{ApiKey, ApiKeyRequest, NewApiKey};
 use crate::error::{Conflict, Error};
@@ -127,7 +129,17 @@ pub async fn create(
 ) -> Result<IssuedKey, Error> {
     let now = app.clock.now();
     let request = request.validate(now)?;
-    let (issued, writes) = issue(caller, request, now)?;
+    let (issued, mut writes) = issue(caller, request, now)?;
+    let data =
+        json!({"api_key_id": issued.key.id, "name": issued.key.name, "scopes": issued.key.scopes});
+    let (_, event) = events::record(
+        &caller.team_id,
+        API_KEY_CREATED,
+        Some(caller.user_id.clone()),
+        data,
+        now,
+    )?;
+    writes.push(event);
     commit(app.table.as_ref(), writes).await?;
     Ok(issued)
 }
@@ -163,12 +175,22 @@ pub async fn revoke(app: &App, caller: &Caller, id: &str) -> Result<(), Error> {
     if key.revoked_at.is_some() {
         return Ok(());
     }
-    let now = rfc3339(app.clock.now());
-    commit(
-        app.table.as_ref(),
-        revocation(&key, &item, REVOKED_BY_ADMIN, &now)?,
-    )
-    .await
+    let revoked = Revoked {
+        reason: REVOKED_BY_ADMIN,
+        by: &caller.user_id,
+        at: app.clock.now(),
+    };
+    commit(app.table.as_ref(), revocation(&key, &item, &revoked)?).await
+}
+
+/// Why, by whom and when keys are revoked.
+pub struct Revoked<'a> {
+    /// Why, in words.
+    pub reason: &'a str,
+    /// The member who revoked them (or removed their creator).
+    pub by: &'a UserId,
+    /// When.
+    pub at: OffsetDateTime,
 }
 
 /// The writes that revoke every working key `user` created in `team`.
@@ -176,9 +198,8 @@ pub async fn revocations_by_creator(
     app: &App,
     team: &TeamId,
     user: &UserId,
-    reason: &str,
+    revoked: &Revoked<'_>,
 ) -> Result<Vec<Guarded>, Error> {
-    let now = rfc3339(app.clock.now());
     let query = Query::prefix(
         Index::Table,
         keys::team_partition(team),
@@ -188,14 +209,25 @@ pub async fn revocations_by_creator(
     for item in query_all(app.table.as_ref(), query).await? {
         let key: ApiKey = from_item(&item)?;
         if key.created_by == *user && key.revoked_at.is_none() {
-            writes.extend(revocation(&key, &item, reason, &now)?);
+            writes.extend(revocation(&key, &item, revoked)?);
         }
     }
     Ok(writes)
 }
 
-/// The writes that revoke one key: its listing keeps when and why, its lookup item goes.
-fn revocation(key: &ApiKey, item: &Item, reason: &str, now: &str) -> Result<Vec<Guarded>, Error> {
+/// The writes that revoke one key: its listing keeps when and why, its lookup item goes, and
+/// an `api_key.revoked` event tells of it.
+fn revocation(key: &ApiKey, item: &Item, revoked: &Revoked<'_>) -> Result<Vec<Guarded>, Error> {
+    let now = rfc3339(revoked.at);
+    let reason = revoked.reason;
+    let data = json!({"api_key_id": key.id, "name": key.name, "reason": reason});
+    let (_, event) = events::record(
+        &key.team_id,
+        API_KEY_REVOKED,
+        Some(revoked.by.clone()),
+        data,
+        revoked.at,
+    )?;
     let hash = item
         .get("secret_sha256")
         .and_then(|v| v.as_str())
@@ -211,7 +243,7 @@ fn revocation(key: &ApiKey, item: &Item, reason: &str, now: &str) -> Result<Vec<
             WriteOp::Update(Update {
                 key: keys::api_key_listing(&key.team_id, &key.id),
                 actions: vec![
-                    UpdateAction::Set("revoked_at".into(), now.into()),
+                    UpdateAction::Set("revoked_at".into(), now.as_str().into()),
                     UpdateAction::Set("revoked_reason".into(), reason.into()),
                 ],
                 condition: Some(Condition::And(vec![
@@ -228,6 +260,7 @@ fn revocation(key: &ApiKey, item: &Item, reason: &str, now: &str) -> Result<Vec<
             },
             changed(),
         ),
+        event,
     ])
 }
 

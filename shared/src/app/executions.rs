@@ -9,25 +9,33 @@ use super::credits::{self, Spent, Work};
 use super::items::{from_item, to_item, value_of};
 use super::records::{commit, Guarded, Listing, PageRequest};
 use super::resources;
-use super::{budgets, keys, usage, App, Caller};
+use super::{budgets, events, keys, usage, App, Caller};
 use crate::domain::agent::AgentDraft;
 use crate::domain::capabilities::{capability, Runner};
 use crate::domain::catalog;
+use crate::domain::events::{
+    EXECUTION_AWAITING_APPROVAL, EXECUTION_CANCELLED, EXECUTION_FAILED, EXECUTION_PLANNED,
+    EXECUTION_QUEUED, EXECUTION_STARTED, EXECUTION_STEP_FAILED, EXECUTION_STEP_SUCCEEDED,
+    EXECUTION_SUCCEEDED,
+};
 use crate::domain::execution::TaskInput;
 use crate::domain::execution::{
     Approval, ApprovalRequest, Execution, ExecutionCredits, ExecutionError, ExecutionRequest,
     ExecutionStatus,
 };
-use crate::domain::ids::{AgentId, ExecutionId, TeamId};
+use crate::domain::ids::{AgentId, ExecutionId, TeamId, UserId};
 use crate::domain::resources::{CompanyDraft, PartnerDraft, ProductDraft};
+use crate::domain::step::StepStatus;
 use crate::domain::usage as measures;
 use crate::error::{Conflict, Error};
 use crate::ports::metrics::{MetricEvent, Unit};
+use crate::ports::table::TableError;
 use crate::ports::table::{
     Condition, Cursor, Index, Key, Query, SortKey, Update, UpdateAction, WriteOp, GSI1PK, GSI1SK,
 };
 use crate::ports::workflows::WorkflowError;
 use crate::ports::{parse_rfc3339, rfc3339};
+use serde_json::{json, Value};
 
 /// Credits charged for planning an execution.
 pub const PLANNING_CREDITS: i64 = 2;
@@ -158,6 +166,14 @@ pub async fn create(
         Error::conflict(Conflict::Changed, "Execution ids collided; retry."),
     )];
     writes.extend(reservation);
+    writes.push(execution_event(
+        app,
+        &caller.team_id,
+        EXECUTION_QUEUED,
+        &execution,
+        Some(caller.user_id.clone()),
+        json!({}),
+    )?);
     // First, so an inactive subscription answers 403 even when credits are short too.
     if let Some(check) = credits::subscription_check(&team) {
         writes.insert(0, check);
@@ -271,13 +287,48 @@ pub async fn latest(app: &App, team: &TeamId, limit: u32) -> Result<Vec<Executio
     page.items.iter().map(from_item).collect()
 }
 
-/// Writes a running execution's progress (status, steps, tokens), if it is still in `from`;
-/// `Ok(false)` when it was cancelled or has ended meanwhile, and nothing is written.
+/// What a progress write tells, as its event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// The workflow picked the execution up.
+    Started,
+    /// The plan was made.
+    Planned,
+    /// The step at this index succeeded.
+    StepSucceeded(usize),
+}
+
+/// The event of a change to an execution, with its thin data (ids, statuses, figures).
+fn execution_event(
+    app: &App,
+    team: &TeamId,
+    kind: &str,
+    execution: &Execution,
+    by: Option<UserId>,
+    extra: Value,
+) -> Result<Guarded, Error> {
+    let mut data = json!({
+        "execution_id": execution.id,
+        "agent_id": execution.agent_id,
+        "status": execution.status,
+        "credits": execution.credits,
+    });
+    if let (Some(data), Value::Object(extra)) = (data.as_object_mut(), extra) {
+        data.extend(extra);
+    }
+    let (_, write) = events::record(team, kind, by, data, app.clock.now())?;
+    Ok(write)
+}
+
+/// Writes a running execution's progress (status, steps, tokens) with the event that tells
+/// of it, if it is still in `from`; `Ok(false)` when it was cancelled or has ended meanwhile,
+/// and nothing is written.
 pub async fn save_progress(
     app: &App,
     team: &TeamId,
     execution: &Execution,
     from: ExecutionStatus,
+    progress: Progress,
 ) -> Result<bool, Error> {
     let steps = serde_json::to_string(&execution.steps).map_err(Error::internal)?;
     let update = Update {
@@ -289,18 +340,64 @@ pub async fn save_progress(
         ],
         condition: Some(Condition::eq("status", from.as_str())),
     };
-    changed_if_it_held(app.table.update(update).await)
+    let (kind, extra) = match progress {
+        Progress::Started => (EXECUTION_STARTED, json!({})),
+        Progress::Planned => {
+            let steps: Vec<Value> = execution
+                .steps
+                .iter()
+                .enumerate()
+                .map(|(index, s)| json!({"index": index, "capability": s.capability, "title": s.title}))
+                .collect();
+            (EXECUTION_PLANNED, json!({ "steps": steps }))
+        }
+        Progress::StepSucceeded(index) => {
+            let step = execution.steps.get(index);
+            let extra = json!({
+                "step": {
+                    "index": index,
+                    "capability": step.map(|s| s.capability.as_str()),
+                    "credits": step.map(|s| s.credits),
+                    "model": step.and_then(|s| s.model.as_deref()),
+                    "tokens": step.map(|s| json!({"input": s.input_tokens, "output": s.output_tokens})),
+                }
+            });
+            (EXECUTION_STEP_SUCCEEDED, extra)
+        }
+    };
+    let event = execution_event(app, team, kind, execution, None, extra)?;
+    let writes = vec![
+        Guarded::new(WriteOp::Update(update), left_its_status()),
+        event,
+    ];
+    changed_if_it_held(commit(app.table.as_ref(), writes).await)
+}
+
+/// The answer of a write whose execution had left the status it was read in.
+fn left_its_status() -> Error {
+    Error::conflict(
+        Conflict::ExecutionChanged,
+        "The execution left the status it was in.",
+    )
 }
 
 /// Parks a running execution until someone approves its plan, keeping the workflow's task
-/// token for the decision; `Ok(false)` when it no longer runs, and nothing is written.
+/// token for the decision, with the event that tells of it; `Ok(false)` when it no longer
+/// runs, and nothing is written.
 pub async fn await_approval(
     app: &App,
     team: &TeamId,
     id: &ExecutionId,
     task_token: &str,
 ) -> Result<bool, Error> {
-    let update = Update {
+    let Some(current) = find(app, team, id).await? else {
+        return Ok(false);
+    };
+    let waiting = Execution {
+        status: ExecutionStatus::AwaitingApproval,
+        ..current
+    };
+    let update = |condition| Update {
         key: execution_key(team, id),
         actions: vec![
             UpdateAction::Set(
@@ -309,27 +406,50 @@ pub async fn await_approval(
             ),
             UpdateAction::Set("approval_token".into(), task_token.into()),
         ],
-        // Running, or parked already with this token (the task run again after its result
-        // was lost): the same wait either way.
-        condition: Some(Condition::Or(vec![
-            Condition::eq("status", ExecutionStatus::Running.as_str()),
-            Condition::And(vec![
-                Condition::eq("status", ExecutionStatus::AwaitingApproval.as_str()),
-                Condition::eq("approval_token", task_token),
-            ]),
-        ])),
+        condition: Some(condition),
     };
-    changed_if_it_held(app.table.update(update).await)
+    let running = Condition::eq("status", ExecutionStatus::Running.as_str());
+    let event = execution_event(
+        app,
+        team,
+        EXECUTION_AWAITING_APPROVAL,
+        &waiting,
+        None,
+        json!({}),
+    )?;
+    let parked = commit(
+        app.table.as_ref(),
+        vec![
+            Guarded::new(WriteOp::Update(update(running)), left_its_status()),
+            event,
+        ],
+    )
+    .await;
+    if changed_if_it_held(parked)? {
+        return Ok(true);
+    }
+    // Parked already with this token (the task ran again after its result was lost): the same
+    // wait, told once.
+    let same_wait = Condition::And(vec![
+        Condition::eq("status", ExecutionStatus::AwaitingApproval.as_str()),
+        Condition::eq("approval_token", task_token),
+    ]);
+    match app.table.update(update(same_wait)).await {
+        Ok(_) => Ok(true),
+        Err(TableError::ConditionFailed) => Ok(false),
+        Err(other) => Err(other.into()),
+    }
 }
 
-/// Whether a conditional update was made (false: its condition did not hold).
-fn changed_if_it_held<T>(
-    outcome: Result<T, crate::ports::table::TableError>,
-) -> Result<bool, Error> {
+/// Whether a conditional write was made (false: the execution had left its status).
+fn changed_if_it_held<T>(outcome: Result<T, Error>) -> Result<bool, Error> {
     match outcome {
         Ok(_) => Ok(true),
-        Err(crate::ports::table::TableError::ConditionFailed) => Ok(false),
-        Err(other) => Err(other.into()),
+        Err(Error::Conflict {
+            kind: Conflict::ExecutionChanged,
+            ..
+        }) => Ok(false),
+        Err(other) => Err(other),
     }
 }
 
@@ -426,6 +546,7 @@ pub async fn cancel(app: &App, caller: &Caller, id: &str) -> Result<Execution, E
         error: None,
         approval: None,
         only_while: None,
+        by: Some(caller.user_id.clone()),
     };
     let settled = match end(app, &caller.team_id, &current.id, settlement).await? {
         Ending::Ended(settled) => settled,
@@ -495,6 +616,7 @@ pub async fn decide(
             }),
             approval: Some(approval),
             only_while: Some(ExecutionStatus::AwaitingApproval),
+            by: Some(caller.user_id.clone()),
         };
         let settled = match end(app, &caller.team_id, &current.id, settlement).await? {
             Ending::Ended(settled) => settled,
@@ -598,6 +720,8 @@ pub struct Settlement {
     /// Settle only while the execution is in this status (a rejection ends only an execution
     /// still waiting for approval, not one an approval has just resumed).
     pub only_while: Option<ExecutionStatus>,
+    /// The member who ended it (a cancel or a rejection), for its event.
+    pub by: Option<UserId>,
 }
 
 impl Settlement {
@@ -608,8 +732,56 @@ impl Settlement {
             error: Some(error),
             approval: None,
             only_while: None,
+            by: None,
         }
     }
+}
+
+/// The events of an ending: the step that failed (for a failed execution with a plan), and
+/// the execution's end with its credits and cost.
+fn settlement_events(
+    app: &App,
+    team: &TeamId,
+    settled: &Execution,
+    settlement: &Settlement,
+    cost_micro_usd: i64,
+) -> Result<Vec<Guarded>, Error> {
+    let error = settled
+        .error
+        .as_ref()
+        .map(|e| json!({"code": e.code, "message": e.message}));
+    let mut writes = Vec::new();
+    let failed_step = settled
+        .steps
+        .iter()
+        .position(|s| s.status != StepStatus::Succeeded);
+    if let (ExecutionStatus::Failed, Some(index)) = (settled.status, failed_step) {
+        let step = json!({"index": index, "capability": settled.steps[index].capability});
+        let extra = json!({"step": step, "error": error});
+        writes.push(execution_event(
+            app,
+            team,
+            EXECUTION_STEP_FAILED,
+            settled,
+            None,
+            extra,
+        )?);
+    }
+    let kind = match settled.status {
+        ExecutionStatus::Succeeded => EXECUTION_SUCCEEDED,
+        ExecutionStatus::Cancelled => EXECUTION_CANCELLED,
+        _ => EXECUTION_FAILED,
+    };
+    let extra = json!({"error": error, "cost_micro_usd": cost_micro_usd});
+    writes.push(execution_event(
+        app,
+        team,
+        kind,
+        settled,
+        settlement.by.clone(),
+        extra,
+    )?);
+    Ok(writes)
 }
 
 /// How often settling re-reads an execution whose steps changed under it.
@@ -751,10 +923,12 @@ async fn settle_once(
             "The execution changed while it was being settled; retry.",
         ),
     )];
+    let cost = measures::cost_micro_usd(&measures::execution_lines(&settled));
     let spent = Spent {
-        micro_usd: measures::cost_micro_usd(&measures::execution_lines(&settled)),
+        micro_usd: cost,
         commitment: current.budget.as_ref(),
     };
+    writes.extend(settlement_events(app, team, &settled, settlement, cost)?);
     writes.extend(credits::settle(
         app,
         team,

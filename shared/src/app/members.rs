@@ -1,11 +1,14 @@
 //! Members and roles. Owners are counted on the team item so that removing or demoting the
 //! last owner fails inside the same transaction that would do it.
 
+use serde_json::json;
+
 use super::items::{from_item, to_item};
 use super::records::{commit, listing, Guarded, Listing, PageRequest};
-use super::{api_keys, budgets, keys, App, Caller};
+use super::{api_keys, budgets, events, keys, App, Caller};
 use crate::domain::access::Role;
 use crate::domain::budget::LIMIT_MAX;
+use crate::domain::events::{MEMBER_CHANGED, MEMBER_INVITED, MEMBER_REMOVED};
 use crate::domain::ids::{TeamId, UserId};
 use crate::domain::privacy::PrivacySettings;
 use crate::domain::team::{Invitation, Member, MemberChange, MemberStatus};
@@ -147,8 +150,36 @@ pub async fn invite(app: &App, caller: &Caller, invitation: Invitation) -> Resul
     if role == Role::Owner {
         writes.push(count_owners(&caller.team_id, 1));
     }
+    writes.push(member_event(app, caller, MEMBER_INVITED, &member, None)?);
     commit(app.table.as_ref(), writes).await?;
     Ok(member)
+}
+
+/// The event telling of a change to `member` (ids, role and limit; never the email address,
+/// which events do not carry), by the caller.
+fn member_event(
+    app: &App,
+    caller: &Caller,
+    kind: &str,
+    member: &Member,
+    previous_role: Option<Role>,
+) -> Result<Guarded, Error> {
+    let mut data = json!({
+        "user_id": member.user_id,
+        "role": member.role,
+        "monthly_credit_limit": member.monthly_credit_limit,
+    });
+    if let Some(previous) = previous_role {
+        data["previous_role"] = json!(previous);
+    }
+    let (_, write) = events::record(
+        &caller.team_id,
+        kind,
+        Some(caller.user_id.clone()),
+        data,
+        app.clock.now(),
+    )?;
+    Ok(write)
 }
 
 /// Changes a member's role (the last owner cannot be demoted) or monthly credit limit (null
@@ -209,13 +240,21 @@ pub async fn change(
     } else if role != member.role && role == Role::Owner {
         writes.push(count_owners(&caller.team_id, 1));
     }
-    commit(app.table.as_ref(), writes).await?;
+    let previous_role = member.role;
     let member = Member {
         role,
         monthly_credit_limit: limit,
         updated_at,
         ..member
     };
+    writes.push(member_event(
+        app,
+        caller,
+        MEMBER_CHANGED,
+        &member,
+        Some(previous_role),
+    )?);
+    commit(app.table.as_ref(), writes).await?;
     view(app, &caller.team_id, member).await
 }
 
@@ -246,18 +285,20 @@ pub async fn remove(app: &App, caller: &Caller, user_id: &str) -> Result<(), Err
     if member.role == Role::Owner {
         writes.push(count_owners(&caller.team_id, -1));
     }
-    let mut revocations = api_keys::revocations_by_creator(
-        app,
-        &caller.team_id,
-        &member.user_id,
-        api_keys::REVOKED_WITH_MEMBER,
-    )
-    .await?;
-    // Keys beyond what one transaction holds are revoked first, each batch only while the
+    writes.push(member_event(app, caller, MEMBER_REMOVED, &member, None)?);
+    let revoked = api_keys::Revoked {
+        reason: api_keys::REVOKED_WITH_MEMBER,
+        by: &caller.user_id,
+        at: app.clock.now(),
+    };
+    let mut revocations =
+        api_keys::revocations_by_creator(app, &caller.team_id, &member.user_id, &revoked).await?;
+    // Keys beyond what one transaction holds are revoked first (three writes a key, so a
+    // batch never splits one), each batch only while the
     // removal can still happen (the member unchanged; for an owner, not the last one); the
     // rest go with the member.
     while writes.len() + revocations.len() > MAX_TRANSACTION_WRITES {
-        let mut batch: Vec<Guarded> = revocations.drain(..MAX_TRANSACTION_WRITES - 10).collect();
+        let mut batch: Vec<Guarded> = revocations.drain(..MAX_TRANSACTION_WRITES - 13).collect();
         batch.push(Guarded::new(
             WriteOp::Check {
                 key: keys::member(&caller.team_id, &member.user_id),

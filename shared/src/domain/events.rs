@@ -5,10 +5,68 @@ use serde::{Deserialize, Serialize};
 
 use super::ids::{TeamId, UserId};
 
+/// An execution was created with its credits reserved and waits for its workflow.
+pub const EXECUTION_QUEUED: &str = "execution.queued";
+/// The workflow picked the execution up.
+pub const EXECUTION_STARTED: &str = "execution.started";
+/// The planner made the execution's plan.
+pub const EXECUTION_PLANNED: &str = "execution.planned";
+/// The plan waits for a person's approval.
+pub const EXECUTION_AWAITING_APPROVAL: &str = "execution.awaiting_approval";
+/// A step of the plan finished with its output.
+pub const EXECUTION_STEP_SUCCEEDED: &str = "execution.step_succeeded";
+/// A step of the plan failed (the execution fails with it).
+pub const EXECUTION_STEP_FAILED: &str = "execution.step_failed";
+/// Every step ran; the credits are settled.
+pub const EXECUTION_SUCCEEDED: &str = "execution.succeeded";
+/// The plan or a step failed; the credits are settled.
+pub const EXECUTION_FAILED: &str = "execution.failed";
+/// A person cancelled the execution or rejected its plan; the credits are settled.
+pub const EXECUTION_CANCELLED: &str = "execution.cancelled";
+/// A person was invited.
+pub const MEMBER_INVITED: &str = "member.invited";
+/// A member's role or monthly credit limit changed.
+pub const MEMBER_CHANGED: &str = "member.changed";
+/// A member was removed.
+pub const MEMBER_REMOVED: &str = "member.removed";
+/// An API key was created.
+pub const API_KEY_CREATED: &str = "api_key.created";
+/// An API key was revoked.
+pub const API_KEY_REVOKED: &str = "api_key.revoked";
+/// The team's AWS Marketplace subscription changed state.
+pub const SUBSCRIPTION_CHANGED: &str = "subscription.changed";
 /// A budget threshold was crossed this month.
 pub const BUDGET_THRESHOLD_CROSSED: &str = "budget.threshold_crossed";
 /// Spending reached the budget's limit this month.
 pub const BUDGET_EXCEEDED: &str = "budget.exceeded";
+
+/// A test event an admin sent to an endpoint.
+pub const WEBHOOK_TEST: &str = "webhook.test";
+/// An endpoint was disabled: it answered 410, or failed every attempt for five days.
+pub const WEBHOOK_DISABLED: &str = "webhook.disabled";
+
+/// Every event type, as endpoints subscribe to them.
+pub const EVENT_TYPES: [&str; 19] = [
+    EXECUTION_QUEUED,
+    EXECUTION_STARTED,
+    EXECUTION_PLANNED,
+    EXECUTION_AWAITING_APPROVAL,
+    EXECUTION_STEP_SUCCEEDED,
+    EXECUTION_STEP_FAILED,
+    EXECUTION_SUCCEEDED,
+    EXECUTION_FAILED,
+    EXECUTION_CANCELLED,
+    MEMBER_INVITED,
+    MEMBER_CHANGED,
+    MEMBER_REMOVED,
+    API_KEY_CREATED,
+    API_KEY_REVOKED,
+    SUBSCRIPTION_CHANGED,
+    BUDGET_THRESHOLD_CROSSED,
+    BUDGET_EXCEEDED,
+    WEBHOOK_TEST,
+    WEBHOOK_DISABLED,
+];
 
 /// One event: thin data (ids, figures), never generated content.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

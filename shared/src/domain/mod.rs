@@ -20,3 +20,4 @@ pub mod step;
 pub mod team;
 pub mod usage;
 pub mod validation;
+pub mod webhook;

@@ -23,8 +23,9 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params_from_iter, Connection, OptionalExtension, ToSql, TransactionBehavior};
 
 use crate::ports::table::{
-    check_transaction, CancelReason, CompareOp, Condition, Cursor, Index, Item, Key, Page, Query,
-    SortKey, Table, TableError, Update, UpdateAction, Value, WriteOp, GSI1PK, GSI1SK, PK, SK,
+    check_transaction, CancelReason, CompareOp, Condition, Cursor, EventsFeed, Index, Item, Key,
+    Page, Query, SortKey, Table, TableError, Update, UpdateAction, Value, WriteOp, GSI1PK, GSI1SK,
+    PK, SK,
 };
 
 /// The database file inside a data directory.
@@ -45,6 +46,15 @@ CREATE TABLE IF NOT EXISTS items (
     PRIMARY KEY (pk, sk)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS items_gsi1 ON items (gsi1pk, gsi1sk, pk, sk) WHERE gsi1pk IS NOT NULL;
+CREATE TABLE IF NOT EXISTS events_feed (
+    seq  INTEGER PRIMARY KEY AUTOINCREMENT,
+    item TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS events_feed_record AFTER INSERT ON items
+WHEN NEW.sk LIKE 'EVENT#%'
+BEGIN
+    INSERT INTO events_feed (item) VALUES (NEW.item);
+END;
 ";
 
 /// How long a write waits for another process's write transaction before it gives up with
@@ -169,6 +179,32 @@ impl EmbeddedTable {
         }
         tx.commit().map_err(backend)?;
         Ok(out)
+    }
+}
+
+#[async_trait]
+impl EventsFeed for EmbeddedTable {
+    async fn pending(&self, limit: usize) -> Result<Vec<(i64, Item)>, TableError> {
+        let connection = self.lock();
+        let rows: Vec<(i64, String)> = connection
+            .prepare_cached("SELECT seq, item FROM events_feed ORDER BY seq LIMIT ?1")
+            .and_then(|mut statement| {
+                statement
+                    .query_map([limit as i64], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .collect()
+            })
+            .map_err(backend)?;
+        drop(connection);
+        rows.into_iter()
+            .map(|(seq, text)| Ok((seq, parse_item(&text)?)))
+            .collect()
+    }
+
+    async fn acknowledge(&self, sequence: i64) -> Result<(), TableError> {
+        self.lock()
+            .execute("DELETE FROM events_feed WHERE seq = ?1", [sequence])
+            .map(|_| ())
+            .map_err(backend)
     }
 }
 
@@ -440,6 +476,10 @@ impl Table for EmbeddedTable {
             None
         };
         Ok(Page { items, cursor })
+    }
+
+    fn events_feed(&self) -> Option<&dyn EventsFeed> {
+        Some(self)
     }
 
     async fn transact(&self, writes: Vec<WriteOp>) -> Result<(), TableError> {

@@ -1,19 +1,22 @@
 //! Subscription events (SNS notifications and EventBridge agreement and license events):
 //! each moves a customer's subscription state, in order, once.
 
+use serde_json::json;
+
 use super::customers::{create_or_find, find, lookup_writes, reference_for, StoredCustomer};
 use super::events::SubscriptionEvent;
 use super::Settings;
 use crate::app::items::value_of;
-use crate::app::records::{commit, query_all};
-use crate::app::{keys, usage, App};
+use crate::app::records::{commit, query_all, Guarded};
+use crate::app::{events, keys, usage, App};
+use crate::domain::events::SUBSCRIPTION_CHANGED;
 use crate::domain::marketplace::{
     state_from_entitlements, Customer, SubscriptionChange, SubscriptionState,
 };
-use crate::error::Error;
+use crate::error::{Conflict, Error};
 use crate::ports::rfc3339;
 use crate::ports::table::{
-    CompareOp, Condition, Index, Query, TableError, Update, UpdateAction, GSI1PK,
+    CompareOp, Condition, Index, Query, Update, UpdateAction, WriteOp, GSI1PK,
 };
 
 /// Why a subscription event was not applied.
@@ -217,10 +220,31 @@ async fn transition(
         actions,
         condition: Some(Condition::compare("state_at", CompareOp::Le, at)),
     };
-    match app.table.update(update).await {
-        Ok(_) => {}
-        Err(TableError::ConditionFailed) => return Ok(false),
-        Err(e) => return Err(Error::from(e).into()),
+    let stale = || Error::conflict(Conflict::Superseded, "a newer event set the state");
+    let mut writes = vec![Guarded::new(WriteOp::Update(update), stale())];
+    // A registered customer's team is told when its subscription changes state.
+    if let Some(team) = stored
+        .customer
+        .team_id
+        .as_ref()
+        .filter(|_| state != stored.customer.state)
+    {
+        let data = json!({
+            "product_code": stored.customer.product_code,
+            "previous_state": stored.customer.state.as_str(),
+            "state": state.as_str(),
+            "change": event.change.describe(),
+        });
+        let (_, told) = events::record(team, SUBSCRIPTION_CHANGED, None, data, app.clock.now())?;
+        writes.push(told);
+    }
+    match commit(app.table.as_ref(), writes).await {
+        Ok(()) => {}
+        Err(Error::Conflict {
+            kind: Conflict::Superseded,
+            ..
+        }) => return Ok(false),
+        Err(e) => return Err(e.into()),
     }
     if let (Some(account), None) = (&event.aws_account_id, &stored.customer.aws_account_id) {
         let mut customer = stored.customer.clone();

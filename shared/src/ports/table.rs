@@ -432,6 +432,24 @@ pub trait Table: Send + Sync {
 
     /// Writes up to [`MAX_TRANSACTION_WRITES`] items as a whole, or nothing.
     async fn transact(&self, writes: Vec<WriteOp>) -> Result<(), TableError>;
+
+    /// The feed of the events outbox, where this table keeps one itself (the embedded table);
+    /// `None` where the platform delivers it (DynamoDB Streams invoke the consumer in AWS).
+    fn events_feed(&self) -> Option<&dyn EventsFeed> {
+        None
+    }
+}
+
+/// The events outbox as a feed: every event item (`SK` starting `EVENT#`), recorded in the
+/// transaction that writes it and kept until acknowledged, in the order written — what
+/// DynamoDB Streams are to the table in AWS.
+#[async_trait]
+pub trait EventsFeed: Send + Sync {
+    /// Up to `limit` of the oldest records not yet acknowledged, with their sequence numbers.
+    async fn pending(&self, limit: usize) -> Result<Vec<(i64, Item)>, TableError>;
+
+    /// Forgets the record `sequence` (it has been handled).
+    async fn acknowledge(&self, sequence: i64) -> Result<(), TableError>;
 }
 
 /// Checks what both adapters refuse before touching the store: the size of a transaction and
