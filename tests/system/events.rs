@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 use vellocity::app::items::value_to_json;
 use vellocity::domain::access::{Role, Scope};
-use vellocity::ports::table::{Index, Query, Table, Value as Attribute};
+use vellocity::ports::table::{Index, Query, Value as Attribute};
 
 use crate::helpers::{user_id_of, TestApp, TestTeam};
 
@@ -52,7 +52,7 @@ async fn an_execution_tells_each_change_from_queued_to_its_settlement() {
 
     let events = events_of(&app, &team).await;
     let mut expected = vec!["execution.queued", "execution.started", "execution.planned"];
-    expected.extend(std::iter::repeat("execution.step_succeeded").take(steps));
+    expected.extend(std::iter::repeat_n("execution.step_succeeded", steps));
     expected.push("execution.succeeded");
     assert_eq!(types(&events), expected);
     for (_, event) in &events {
