@@ -12,6 +12,8 @@ pub struct Config {
     pub jwt: Option<JwtSettings>,
     /// Where new executions are queued (`EXECUTIONS_QUEUE_URL`), for the functions that queue.
     pub executions_queue_url: Option<String>,
+    /// Where webhook attempts wait (`WEBHOOK_QUEUE_URL`), for the functions that queue them.
+    pub webhook_queue_url: Option<String>,
     /// The AgentCore state machine (`STATE_MACHINE_ARN`), for the functions that start, stop or
     /// resume its runs.
     pub state_machine_arn: Option<String>,
@@ -51,6 +53,7 @@ impl Config {
             table_name,
             jwt: JwtSettings::from_env(),
             executions_queue_url: optional("EXECUTIONS_QUEUE_URL"),
+            webhook_queue_url: optional("WEBHOOK_QUEUE_URL"),
             state_machine_arn: optional("STATE_MACHINE_ARN"),
             results_bucket: optional("RESULTS_BUCKET"),
         })

@@ -3,7 +3,8 @@
 //! - [`domain`]: pure types and rules.
 //! - [`app`]: use cases over the ports.
 //! - [`ports`]: the traits the use cases need from the outside world.
-//! - [`aws`]: adapters over the AWS SDK; [`local`]: embedded adapters for the local stack.
+//! - [`aws`]: adapters over the AWS SDK; [`local`]: embedded adapters for the local stack;
+//!   [`net`]: the webhook sender over the network.
 //! - [`agentcore`]: the model catalog, the capability registry and the capabilities.
 //! - [`marketplace`]: AWS Marketplace fulfillment, registration, subscription events, metering.
 //! - [`api`]: the HTTP side: route table, request context, validation, the error envelope,
@@ -21,5 +22,6 @@ pub mod error;
 pub mod lambda;
 pub mod local;
 pub mod marketplace;
+pub mod net;
 pub mod ports;
 pub mod telemetry;

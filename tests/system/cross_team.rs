@@ -20,6 +20,8 @@ struct Theirs {
     api_key: String,
     member: String,
     conversation: String,
+    webhook: String,
+    delivery: String,
 }
 
 impl Theirs {
@@ -34,9 +36,13 @@ impl Theirs {
             Some("api-keys") => &self.api_key,
             Some("members") => &self.member,
             Some("conversations") => &self.conversation,
+            Some("webhooks") => &self.webhook,
             other => panic!("the cross-team test does not know the ids of {other:?}: add them"),
         };
-        template.replace("{id}", id).replace("{user_id}", id)
+        template
+            .replace("{id}", id)
+            .replace("{user_id}", id)
+            .replace("{delivery_id}", &self.delivery)
     }
 }
 
@@ -55,7 +61,7 @@ fn body(method: &str, template: &str) -> Option<Value> {
 
 #[tokio::test]
 async fn another_teams_ids_answer_404_on_every_route_and_its_records_stay_as_they_were() {
-    let app = TestApp::new();
+    let app = TestApp::with_local_webhooks();
     let ours = app.create_team("Acme").await;
     let them = app.create_team("Other").await;
     let company = app.post_company(&ours.key, "Acme").await;
@@ -105,6 +111,32 @@ async fn another_teams_ids_answer_404_on_every_route_and_its_records_stay_as_the
         )
         .await;
     assert_eq!(sent.status, 201, "{sent:?}");
+    let hooked = app
+        .post(
+            &ours.key,
+            "/v1/webhooks",
+            json!({"url": "http://127.0.0.1:9/hooks", "events": ["*"]}),
+        )
+        .await;
+    let webhook = hooked.body["id"].as_str().unwrap().to_owned();
+    app.post(
+        &ours.key,
+        &format!("/v1/webhooks/{webhook}/test"),
+        json!({}),
+    )
+    .await;
+    // Once its first attempt is recorded (nothing listens there), the delivery waits for a
+    // retry the test's clock never reaches: it stays as it is.
+    let delivery = loop {
+        let listed = app
+            .get(&ours.key, &format!("/v1/webhooks/{webhook}/deliveries"))
+            .await;
+        let first = &listed.body["items"][0];
+        if first["attempts"].as_array().is_some_and(|a| !a.is_empty()) {
+            break first["id"].as_str().unwrap().to_owned();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     let theirs = Theirs {
         company,
         product,
@@ -114,6 +146,8 @@ async fn another_teams_ids_answer_404_on_every_route_and_its_records_stay_as_the
         api_key,
         member,
         conversation,
+        webhook,
+        delivery,
     };
     let paths: Vec<String> = ROUTES
         .iter()
@@ -160,6 +194,7 @@ async fn another_teams_ids_answer_404_on_every_route_and_its_records_stay_as_the
             &theirs.api_key,
             &theirs.member,
             &theirs.conversation,
+            &theirs.webhook,
         ] {
             assert!(!text.contains(id.as_str()), "{} shows {id}", route.path);
         }

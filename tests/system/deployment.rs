@@ -157,6 +157,8 @@ fn every_route_has_a_binary_a_template_function_and_a_sample_event() {
                 "meter-usage",
                 "workflow-ended",
                 "executions-dead-letters",
+                "events-stream",
+                "webhook-deliveries",
             ]
             .map(String::from),
         )
@@ -164,7 +166,7 @@ fn every_route_has_a_binary_a_template_function_and_a_sample_event() {
         .collect();
     assert_eq!(
         binaries, expected,
-        "a binary per route, page and workflow task, the authorizer, the dispatcher and the Marketplace consumers"
+        "a binary per route, page and workflow task, the authorizer, the dispatcher, the Marketplace consumers and the events outbox's"
     );
     let manifest = std::fs::read_to_string(root().join("functions/Cargo.toml")).unwrap();
     for binary in &binaries {
@@ -597,6 +599,32 @@ async fn the_authorizer_refuses_a_revoked_key_with_unauthorized() {
         .await
         .unwrap_err();
     assert_eq!(error.to_string(), authorizer::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn the_events_stream_sample_hands_its_event_to_the_sample_endpoint_and_a_spent_attempt_changes_nothing(
+) {
+    use vellocity::lambda::events::{attempt_batch, handle_stream};
+    use vellocity::ports::table::Key;
+
+    let app = seeded_app().await;
+    let stream = serde_json::from_value(sample("events-stream")).unwrap();
+    let answer = handle_stream(&app, stream).await;
+    assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
+    let delivery = Key::new(
+        format!("TEAM#{}", samples::TEAM),
+        format!(
+            "WHDELIVERY#{}#evt_01JV8X2M7Q000000000000000D",
+            samples::WEBHOOK
+        ),
+    );
+    assert!(
+        app.table.get(&delivery).await.unwrap().is_some(),
+        "the sample endpoint wants every event"
+    );
+    let batch: SqsEvent = serde_json::from_value(sample("webhook-deliveries")).unwrap();
+    let answer = attempt_batch(&app, batch).await;
+    assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
 }
 
 #[tokio::test]

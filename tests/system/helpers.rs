@@ -17,6 +17,7 @@ use vellocity::local::table::EmbeddedTable;
 use vellocity::ports::ai::Llm;
 use vellocity::ports::marketplace::Marketplace;
 use vellocity::ports::table::Table;
+use vellocity::ports::Clock;
 use vellocity_local::{HttpRequest, Stack};
 
 /// Every scope: for keys whose limits come from their member's role alone.
@@ -121,6 +122,19 @@ impl TestApp {
             llm,
             ..app
         })
+    }
+
+    /// The local stack on an in-memory table, letting webhooks go to `http://` loopback
+    /// receivers (`serve --allow-local-webhooks`), its clock set to the real time (receivers
+    /// check a signature's timestamp against theirs).
+    pub fn with_local_webhooks() -> TestApp {
+        let app = TestApp::with_ports(Arc::new(EmbeddedTable::in_memory()), |app| App {
+            allow_loopback_webhooks: true,
+            ..app
+        });
+        app.clock
+            .advance(time::OffsetDateTime::now_utc() - app.clock.now());
+        app
     }
 
     /// The local stack on `table`, with the ports `wire` sets in place of the stand-ins.

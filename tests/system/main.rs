@@ -39,3 +39,4 @@ mod registration_browser;
 mod table_contract;
 mod team;
 mod usage;
+mod webhooks;

@@ -33,6 +33,11 @@ CREATE TABLE IF NOT EXISTS queue_messages (
     body        TEXT NOT NULL,
     dead_reason TEXT
 );
+CREATE TABLE IF NOT EXISTS delayed_messages (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    body       TEXT NOT NULL,
+    visible_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS workflow_runs (
     name   TEXT PRIMARY KEY,
     input  TEXT NOT NULL,
@@ -84,6 +89,42 @@ impl EngineStore {
             c.execute("INSERT INTO queue_messages (body) VALUES (?1)", [body])?;
             Ok(c.last_insert_rowid())
         })
+    }
+
+    /// Keeps a webhook message until it is handled, hidden until `visible_at` (Unix ms).
+    fn hold(&self, body: &str, visible_at: i64) -> Result<(), String> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO delayed_messages (body, visible_at) VALUES (?1, ?2)",
+                rusqlite::params![body, visible_at],
+            )
+        })
+        .map(|_| ())
+    }
+
+    /// The held messages visible at `now` (Unix ms), oldest first.
+    fn due(&self, now: i64, limit: usize) -> Result<Vec<(i64, String)>, String> {
+        self.with(|c| {
+            c.prepare("SELECT id, body FROM delayed_messages WHERE visible_at <= ?1 ORDER BY visible_at, id LIMIT ?2")?
+                .query_map(rusqlite::params![now, limit as i64], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect()
+        })
+    }
+
+    /// Hides a held message until `visible_at` (its handling failed; it is tried again).
+    fn postpone(&self, id: i64, visible_at: i64) -> Result<(), String> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE delayed_messages SET visible_at = ?2 WHERE id = ?1",
+                rusqlite::params![id, visible_at],
+            )
+        })
+        .map(|_| ())
+    }
+
+    fn handled(&self, id: i64) -> Result<(), String> {
+        self.with(|c| c.execute("DELETE FROM delayed_messages WHERE id = ?1", [id]))
+            .map(|_| ())
     }
 
     fn delivered(&self, id: i64) -> Result<(), String> {
@@ -387,12 +428,56 @@ impl Queue for LocalQueue {
     }
 }
 
+/// The webhook queue: messages kept in the store, each visible from when its delay (on the
+/// app's clock) has passed, until the relay has handled it — what SQS with `DelaySeconds` is
+/// in AWS.
+pub struct LocalDelayQueue {
+    clock: Arc<dyn vellocity::ports::Clock>,
+    store: Arc<EngineStore>,
+}
+
+fn unix_ms(at: time::OffsetDateTime) -> i64 {
+    (at.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+impl LocalDelayQueue {
+    /// Up to `limit` messages due now: (id, body).
+    pub fn due(&self, limit: usize) -> Result<Vec<(i64, String)>, String> {
+        self.store.due(unix_ms(self.clock.now()), limit)
+    }
+
+    /// Forgets a handled message.
+    pub fn handled(&self, id: i64) -> Result<(), String> {
+        self.store.handled(id)
+    }
+
+    /// Tries a message again after `delay`.
+    pub fn retry_after(&self, id: i64, delay: Duration) -> Result<(), String> {
+        let at = unix_ms(self.clock.now()) + delay.as_millis() as i64;
+        self.store.postpone(id, at)
+    }
+}
+
+#[async_trait]
+impl Queue for LocalDelayQueue {
+    async fn send(&self, body: &str) -> Result<(), QueueError> {
+        self.send_after(body, Duration::ZERO).await
+    }
+
+    async fn send_after(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
+        let visible_at = unix_ms(self.clock.now()) + delay.as_millis() as i64;
+        self.store.hold(body, visible_at).map_err(QueueError)
+    }
+}
+
 /// The queue and the workflows over one store.
 pub struct Engine {
     /// The state machine runs.
     pub workflows: Arc<LocalWorkflows>,
     /// The executions queue.
     pub queue: Arc<LocalQueue>,
+    /// The webhook queue.
+    pub webhooks: Arc<LocalDelayQueue>,
 }
 
 impl Engine {
@@ -400,8 +485,16 @@ impl Engine {
     pub fn new(app: &App, time_scale: f64, store: EngineStore) -> Result<Self, String> {
         let store = Arc::new(store);
         let workflows = Arc::new(LocalWorkflows::new(app, time_scale, store.clone())?);
+        let webhooks = Arc::new(LocalDelayQueue {
+            clock: app.clock.clone(),
+            store: store.clone(),
+        });
         let queue = Arc::new(LocalQueue::new(app, workflows.clone(), store));
-        Ok(Engine { workflows, queue })
+        Ok(Engine {
+            workflows,
+            queue,
+            webhooks,
+        })
     }
 
     /// Picks up where the engine stopped: resumes the unfinished runs, then delivers the

@@ -5,6 +5,7 @@
 pub mod asl;
 pub mod demo;
 pub mod engine;
+pub mod relay;
 pub mod samples;
 pub mod server;
 pub mod workflow;
@@ -27,9 +28,10 @@ use vellocity::local::offline::OfflineModel;
 use vellocity::local::table::EmbeddedTable;
 use vellocity::marketplace::pages::{self, PageRequest, PageResponse};
 use vellocity::marketplace::Settings;
+use vellocity::net::NetworkSender;
 use vellocity::ports::SystemClock;
 
-use crate::engine::{Engine, EngineStore, LocalQueue, LocalWorkflows};
+use crate::engine::{Engine, EngineStore, LocalDelayQueue, LocalQueue, LocalWorkflows};
 
 /// An error as one line for a person at a terminal: what to do, the fields at fault, or, for a
 /// server error, what broke (the operator running a command is who needs it).
@@ -96,6 +98,8 @@ pub struct Stack {
     pub workflows: Arc<LocalWorkflows>,
     /// The executions queue (SQS locally).
     pub queue: Arc<LocalQueue>,
+    /// The webhook queue (SQS locally).
+    pub webhooks: Arc<LocalDelayQueue>,
 }
 
 impl Stack {
@@ -124,34 +128,55 @@ impl Stack {
 
     /// The stack over `app`, with the queue and workflow engine wired in and kept in memory;
     /// `time_scale` multiplies the state machine's Wait and Retry delays (1.0 = real time).
+    /// Its events relay runs from the start (where a runtime runs).
     pub fn new(app: App, time_scale: f64) -> Result<Stack, String> {
-        Stack::with_engine(app, time_scale, EngineStore::in_memory())
+        let stack = Stack::with_engine(app, time_scale, EngineStore::in_memory())?;
+        if tokio::runtime::Handle::try_current().is_ok() {
+            stack.start_relay();
+        }
+        Ok(stack)
     }
 
     fn with_engine(app: App, time_scale: f64, store: EngineStore) -> Result<Stack, String> {
-        let Engine { workflows, queue } = Engine::new(&app, time_scale, store)?;
+        let Engine {
+            workflows,
+            queue,
+            webhooks,
+        } = Engine::new(&app, time_scale, store)?;
         let marketplace = Arc::new(Settings::from_env(&app.plans, false)?);
         Ok(Stack {
             marketplace,
             app: App {
                 queue: queue.clone(),
                 workflows: workflows.clone(),
+                webhook_queue: webhooks.clone(),
+                webhook_sender: Arc::new(NetworkSender::new()?),
                 ..app
             },
             workflows,
             queue,
+            webhooks,
         })
+    }
+
+    /// Starts the events relay: events to the webhook endpoints, due webhook attempts made.
+    /// Only one process on a data directory runs it (the server).
+    pub fn start_relay(&self) {
+        relay::spawn(self.app.clone(), self.webhooks.clone());
     }
 
     /// Picks up the work a stopped server left: resumes unfinished workflow runs and delivers
     /// queued messages. Returns how many of each.
     pub async fn resume(&self) -> Result<(usize, usize), String> {
-        Engine {
+        let resumed = Engine {
             workflows: self.workflows.clone(),
             queue: self.queue.clone(),
+            webhooks: self.webhooks.clone(),
         }
         .resume()
-        .await
+        .await?;
+        self.start_relay();
+        Ok(resumed)
     }
 
     /// Answers one request to a public Marketplace page, if the method and path are one's.

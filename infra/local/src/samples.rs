@@ -8,6 +8,7 @@ use vellocity::app::api_keys::{secret_hash, KeyLookup};
 use vellocity::app::items::to_item;
 use vellocity::app::records::Record;
 use vellocity::app::resources::{self, Resource};
+use vellocity::app::webhooks::{Delivery, DeliveryStatus};
 use vellocity::app::{executions, keys, members, App, Caller};
 use vellocity::domain::access::{Role, Scope};
 use vellocity::domain::agent::AgentDraft;
@@ -19,8 +20,9 @@ use vellocity::domain::team::{
     ApiKey, Credits, Member, MemberStatus, Team, CREDITS_BALANCE, CREDITS_RESERVED,
 };
 use vellocity::domain::validation::Email;
+use vellocity::domain::webhook::WebhookDraft;
 use vellocity::error::Error;
-use vellocity::ports::table::{Item, Update, UpdateAction, Value};
+use vellocity::ports::table::{Item, Key, Update, UpdateAction, Value};
 
 use crate::Stack;
 
@@ -44,6 +46,12 @@ pub const EXECUTION: &str = "exe_01JV8X2M7Q0000000000000008";
 pub const EXECUTION_TO_CANCEL: &str = "exe_01JV8X2M7Q0000000000000009";
 /// The conversation the chat samples name (about the sample product, in Acme's voice).
 pub const CONVERSATION: &str = "cnv_01JV8X2M7Q0000000000000009";
+/// The webhook endpoint the webhook samples name.
+pub const WEBHOOK: &str = "whk_01JV8X2M7Q000000000000000B";
+/// The event (and delivery) the webhook samples name.
+pub const EVENT: &str = "evt_01JV8X2M7Q000000000000000C";
+/// The sample endpoint's signing secret.
+pub const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 /// The secret of the owner's key (`Authorization: Bearer …` in the samples).
 pub const SAMPLE_SECRET: &str = "vk_sample_owner_key_for_events_0000000000000000";
 
@@ -148,6 +156,7 @@ pub async fn seed(stack: &Stack) -> Result<(), Error> {
     for item in items {
         table.put(item, None).await?;
     }
+    seed_webhook(table, &team_id, owner_id).await?;
 
     let key_id = ApiKeyId::parse(API_KEY).map_err(Error::internal)?;
     let scopes = vec![Scope::Read, Scope::Write, Scope::Admin];
@@ -187,6 +196,45 @@ pub async fn seed(stack: &Stack) -> Result<(), Error> {
         )
         .await?;
     seed_waiting_executions(stack, &owner.user_id).await
+}
+
+/// The sample endpoint (at a public address, so the samples need no name resolution) and one
+/// delivery to it of a test event, as registering it and testing it would have left them.
+async fn seed_webhook(
+    table: &dyn vellocity::ports::table::Table,
+    team_id: &TeamId,
+    owner: &UserId,
+) -> Result<(), Error> {
+    let endpoint = json!({"url": "https://93.184.215.14/webhooks/vellocity", "events": ["*"]});
+    let mut item = resource_item::<WebhookDraft>(team_id, WEBHOOK, endpoint, owner)?;
+    let secrets = json!([{ "secret": WEBHOOK_SECRET }]);
+    item.insert(
+        "secrets".into(),
+        vellocity::app::items::value_from_json(secrets).map_err(Error::internal)?,
+    );
+    table.put(item, None).await?;
+    let at = "2026-11-21T12:00:00Z".to_owned();
+    let event = json!({
+        "id": EVENT, "type": "webhook.test", "team_id": TEAM, "occurred_at": at,
+        "actor": owner, "data": {"webhook_id": WEBHOOK},
+    });
+    let delivery = Delivery {
+        id: EVENT.into(),
+        webhook_id: WEBHOOK.into(),
+        event_type: "webhook.test".into(),
+        status: DeliveryStatus::Failed,
+        attempts: Vec::new(),
+        next_attempt_at: None,
+        payload: event.to_string(),
+        created_at: at,
+    };
+    let key = Key::new(
+        keys::team_partition(team_id),
+        format!("WHDELIVERY#{WEBHOOK}#{EVENT}"),
+    );
+    let mut item = to_item(&delivery, &key, "webhook_delivery")?;
+    item.insert("payload".into(), Value::S(event.to_string()));
+    table.put(item, None).await.map_err(Error::from)
 }
 
 /// Writes an execution of the sample agent in `status` with its credits reserved, as a POST

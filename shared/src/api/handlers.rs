@@ -5,7 +5,7 @@ use crate::app::executions::{self, ExecutionFilter};
 use crate::app::resources::{self, Resource};
 use crate::app::usage::{self, UsageQuery};
 use crate::app::{api_keys, execution_view, members, teams, App};
-use crate::app::{budgets, conversations};
+use crate::app::{budgets, conversations, webhooks};
 use crate::domain::agent::AgentDraft;
 use crate::domain::capabilities::CAPABILITIES;
 use crate::domain::catalog;
@@ -139,6 +139,33 @@ pub async fn handle(app: &App, route: RouteId, req: &ApiRequest) -> Result<ApiRe
         }
         ListMessages => ApiResponse::ok(
             &conversations::messages(app, caller, req.path("id"), req.page()?).await?,
+        ),
+        ListWebhooks => ApiResponse::ok(&webhooks::list(app, caller, req.page()?).await?),
+        CreateWebhook => ApiResponse::created(&webhooks::create(app, caller, req.json()?).await?),
+        GetWebhook => {
+            req.allow_query(&[])?;
+            ApiResponse::ok(&webhooks::get(app, caller, req.path("id")).await?)
+        }
+        UpdateWebhook => ApiResponse::ok(
+            &webhooks::update(app, caller, req.path("id"), req.json_value()?).await?,
+        ),
+        DeleteWebhook => {
+            webhooks::delete(app, caller, req.path("id")).await?;
+            Ok(ApiResponse::no_content())
+        }
+        RotateWebhookSecret => {
+            ApiResponse::ok(&webhooks::rotate_secret(app, caller, req.path("id")).await?)
+        }
+        TestWebhook => ApiResponse::json(
+            202,
+            &webhooks::send_test(app, caller, req.path("id")).await?,
+        ),
+        ListWebhookDeliveries => {
+            ApiResponse::ok(&webhooks::deliveries(app, caller, req.path("id"), req.page()?).await?)
+        }
+        ReplayWebhookDelivery => ApiResponse::json(
+            202,
+            &webhooks::replay(app, caller, req.path("id"), req.path("delivery_id")).await?,
         ),
         StartExecution => {
             let execution = executions::start(app, caller, req.path("id"), req.json()?).await?;

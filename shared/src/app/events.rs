@@ -10,7 +10,7 @@ use crate::domain::events::DomainEvent;
 use crate::domain::ids::{EventId, TeamId, UserId};
 use crate::error::{Conflict, Error};
 use crate::ports::rfc3339;
-use crate::ports::table::{Condition, Key, Value, WriteOp, TTL};
+use crate::ports::table::{Condition, Item, Key, Value, WriteOp, TTL};
 
 /// Sort key prefix of a team's events.
 pub const EVENT_PREFIX: &str = "EVENT#";
@@ -48,4 +48,13 @@ pub fn record(
         Error::conflict(Conflict::Changed, "Event ids collided; retry."),
     );
     Ok((event, write))
+}
+
+/// The event an outbox item holds.
+pub fn read(item: &Item) -> Result<DomainEvent, Error> {
+    let event = item
+        .get("event")
+        .ok_or_else(|| Error::internal("an outbox item without its event"))?;
+    serde_json::from_value(super::items::value_to_json(event))
+        .map_err(|e| Error::internal(format!("an outbox item's event: {e}")))
 }

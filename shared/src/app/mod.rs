@@ -13,10 +13,12 @@ pub mod idempotency;
 pub mod items;
 pub mod keys;
 pub mod members;
+pub mod outbox;
 pub mod records;
 pub mod resources;
 pub mod teams;
 pub mod usage;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -30,6 +32,7 @@ use crate::ports::objects::ObjectStore;
 use crate::ports::queue::Queue;
 use crate::ports::table::Table;
 use crate::ports::unconfigured::Unconfigured;
+use crate::ports::webhooks::WebhookSender;
 use crate::ports::workflows::Workflows;
 use crate::ports::Clock;
 
@@ -58,6 +61,13 @@ pub struct App {
     pub marketplace: Arc<dyn Marketplace>,
     /// Business metrics (CloudWatch Embedded Metric Format).
     pub metrics: Arc<dyn Metrics>,
+    /// Where webhook deliveries wait for their next attempt (SQS, or the local stack's).
+    pub webhook_queue: Arc<dyn Queue>,
+    /// What POSTs webhook messages.
+    pub webhook_sender: Arc<dyn WebhookSender>,
+    /// Whether webhooks may go to `http://` loopback receivers (the local stack's switch for
+    /// trying them out; never in AWS).
+    pub allow_loopback_webhooks: bool,
 }
 
 impl App {
@@ -82,6 +92,11 @@ impl App {
             workflows: Arc::new(Unconfigured("STATE_MACHINE_ARN")),
             marketplace: Arc::new(Unconfigured("MARKETPLACE")),
             metrics: Arc::new(Unconfigured("a metrics writer (the composition root's)")),
+            webhook_queue: Arc::new(Unconfigured("WEBHOOK_QUEUE_URL")),
+            webhook_sender: Arc::new(Unconfigured(
+                "a webhook sender (only the webhook delivery function has one)",
+            )),
+            allow_loopback_webhooks: false,
         }
     }
 }

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 
-use crate::ports::queue::{Queue, QueueError};
+use crate::ports::queue::{Queue, QueueError, MAX_DELAY};
 
 /// One SQS queue.
 #[derive(Clone)]
@@ -29,6 +29,18 @@ impl Queue for SqsQueue {
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(body)
+            .send()
+            .await
+            .map_err(|e| QueueError(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()))?;
+        Ok(())
+    }
+
+    async fn send_after(&self, body: &str, delay: std::time::Duration) -> Result<(), QueueError> {
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .delay_seconds(delay.min(MAX_DELAY).as_secs() as i32)
             .send()
             .await
             .map_err(|e| QueueError(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()))?;

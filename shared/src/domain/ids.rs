@@ -134,6 +134,10 @@ prefixed_id!(
     MessageId, "msg"
 );
 prefixed_id!(
+    /// A webhook endpoint.
+    WebhookId, "whk"
+);
+prefixed_id!(
     /// A domain event.
     EventId, "evt"
 );

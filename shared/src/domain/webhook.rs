@@ -12,6 +12,7 @@ use sha2::Sha256;
 use time::Duration;
 
 use super::events::EVENT_TYPES;
+use super::resources::Draft;
 use super::validation::FieldErrors;
 
 /// The prefix of a signing secret; what follows is the key, base64-encoded.
@@ -60,12 +61,13 @@ fn enabled() -> bool {
     true
 }
 
-impl WebhookDraft {
-    /// Trims and checks every field; `allow_loopback` lets `http://127.0.0.1:…` through (the
-    /// local stack's switch for trying webhooks out).
-    pub fn validate(self, allow_loopback: bool) -> Result<Self, FieldErrors> {
+impl Draft for WebhookDraft {
+    /// Trims and checks every field. The URL's shape is checked here with loopback allowed;
+    /// whether this deployment allows loopback, and where the host resolves to, the use case
+    /// checks.
+    fn validate(self) -> Result<Self, FieldErrors> {
         let mut errors = FieldErrors::default();
-        if let Err(problem) = check_url(&self.url, allow_loopback) {
+        if let Err(problem) = check_url(&self.url, true) {
             errors.add("url", problem);
         }
         let events = errors.list("events", &self.events, 50, 100);
@@ -92,7 +94,9 @@ impl WebhookDraft {
             enabled: self.enabled,
         })
     }
+}
 
+impl WebhookDraft {
     /// Whether the endpoint wants events of this type.
     pub fn wants(&self, kind: &str) -> bool {
         self.enabled && self.events.iter().any(|e| e == ALL_EVENTS || e == kind)

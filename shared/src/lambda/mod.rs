@@ -6,9 +6,11 @@
 //! - [`routes`]: API routes and the authorizer;
 //! - [`agentcore`]: the state machine's tasks, the dispatcher and the end-of-run watchdog;
 //! - [`marketplace`]: the public pages, the subscription events consumer, metering;
+//! - [`events`]: the events outbox's stream consumer and the webhook deliveries;
 //! - [`sqs`]: the one queue consumer every queue's function uses.
 
 pub mod agentcore;
+pub mod events;
 pub mod marketplace;
 pub mod routes;
 pub mod sqs;
@@ -58,6 +60,9 @@ pub async fn build_app_with_sdk() -> Result<(App, SdkConfig), lambda_runtime::Er
     };
     if let Some(url) = config.executions_queue_url {
         app.queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url));
+    }
+    if let Some(url) = config.webhook_queue_url {
+        app.webhook_queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url));
     }
     if let Some(arn) = config.state_machine_arn {
         app.workflows = Arc::new(StepFunctions::new(aws_sdk_sfn::Client::new(&sdk), arn));

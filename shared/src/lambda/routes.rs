@@ -22,14 +22,22 @@ use crate::aws::bedrock::Bedrock;
 use crate::domain::access::{Role, Scope};
 use crate::domain::ids::{TeamId, UserId};
 use crate::error::Error;
+use crate::net::NetworkSender;
 
 /// Runs the function of one route. Only the chat route calls a model, so only it builds a
-/// Bedrock client.
+/// Bedrock client; only the webhook registration routes resolve receivers.
 pub async fn run_route(route: RouteId) -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init_lambda();
     let (mut app, sdk) = build_app_with_sdk().await?;
-    if route == RouteId::SendMessage {
-        app.llm = Arc::new(Bedrock::new(aws_sdk_bedrockruntime::Client::new(&sdk)));
+    match route {
+        RouteId::SendMessage => {
+            app.llm = Arc::new(Bedrock::new(aws_sdk_bedrockruntime::Client::new(&sdk)));
+        }
+        // Registering a receiver resolves its host and checks the addresses.
+        RouteId::CreateWebhook | RouteId::UpdateWebhook => {
+            app.webhook_sender = Arc::new(NetworkSender::new()?);
+        }
+        _ => {}
     }
     lambda_http::run(service_fn(move |event: Request| {
         let app = app.clone();

@@ -26,6 +26,25 @@ impl Queue for Unconfigured {
 }
 
 #[async_trait]
+impl crate::ports::webhooks::WebhookSender for Unconfigured {
+    async fn resolve(
+        &self,
+        _url: &url::Url,
+        _allow_loopback: bool,
+    ) -> Result<Vec<std::net::IpAddr>, crate::ports::webhooks::SendError> {
+        Err(crate::ports::webhooks::SendError::Failed(self.message()))
+    }
+
+    async fn send(
+        &self,
+        _message: &crate::ports::webhooks::Outbound,
+        _allow_loopback: bool,
+    ) -> Result<crate::ports::webhooks::Answer, crate::ports::webhooks::SendError> {
+        Err(crate::ports::webhooks::SendError::Failed(self.message()))
+    }
+}
+
+#[async_trait]
 impl Workflows for Unconfigured {
     async fn start(&self, _name: &str, _input: &Value) -> Result<(), WorkflowError> {
         Err(WorkflowError::Failed(self.message()))

@@ -1,0 +1,6 @@
+//! `POST /v1/webhooks`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    vellocity::lambda::routes::run_route(vellocity::api::routes::RouteId::CreateWebhook).await
+}

@@ -1,0 +1,6 @@
+//! `DELETE /v1/webhooks/{id}`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    vellocity::lambda::routes::run_route(vellocity::api::routes::RouteId::DeleteWebhook).await
+}

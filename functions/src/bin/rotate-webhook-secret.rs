@@ -1,0 +1,6 @@
+//! `POST /v1/webhooks/{id}/rotate-secret`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    vellocity::lambda::routes::run_route(vellocity::api::routes::RouteId::RotateWebhookSecret).await
+}

@@ -1,0 +1,6 @@
+//! `PATCH /v1/webhooks/{id}`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    vellocity::lambda::routes::run_route(vellocity::api::routes::RouteId::UpdateWebhook).await
+}

@@ -1,0 +1,13 @@
+//! The one consumer of the events outbox: what happens to each event once its change is
+//! written — it is handed to the endpoints that want it. DynamoDB Streams invoke it in AWS (the
+//! `events-stream` function); the local stack's relay reads the embedded table's feed. Both
+//! may hand an event over more than once; everything it does is idempotent.
+
+use super::{webhooks, App};
+use crate::domain::events::DomainEvent;
+use crate::error::Error;
+
+/// Handles one recorded event.
+pub async fn handle(app: &App, event: &DomainEvent) -> Result<(), Error> {
+    webhooks::fan_out(app, event).await.map(|_| ())
+}
