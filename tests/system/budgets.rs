@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use vellocity::domain::access::{Role, Scope};
-use vellocity::ports::table::{Index, Query, Table};
+use vellocity::ports::table::Table;
 
 use crate::helpers::{user_id_of, Response, TestApp, TestTeam};
 
@@ -57,21 +57,13 @@ impl Spender {
         assert_eq!(set.status, 200, "{set:?}");
     }
 
-    /// The team's events, oldest first, as (type, threshold).
+    /// The team's threshold events, oldest first, as (type, threshold).
     async fn events(&self) -> Vec<(String, Option<i64>)> {
-        let query = Query::prefix(Index::Table, format!("TEAM#{}", self.team.id), "EVENT#");
-        let page = self.app.stack.app.table.query(query).await.unwrap();
-        page.items
-            .iter()
-            .map(|item| {
-                let event = vellocity::app::items::value_to_json(
-                    &vellocity::ports::table::Value::M(item.clone()),
-                );
-                (
-                    event["event"]["type"].as_str().unwrap().to_owned(),
-                    event["event"]["data"]["threshold"].as_i64(),
-                )
-            })
+        crate::events::events_of(&self.app, &self.team)
+            .await
+            .into_iter()
+            .filter(|(kind, _)| kind == "budget.threshold_crossed" || kind == "budget.exceeded")
+            .map(|(kind, event)| (kind, event["data"]["threshold"].as_i64()))
             .collect()
     }
 }

@@ -230,6 +230,7 @@ async fn a_duplicate_while_the_first_request_runs_is_refused_and_a_failed_one_ca
         role: Role::Owner,
         scopes: crate::helpers::ALL_SCOPES.to_vec(),
         credential: "test".into(),
+        request_id: None,
     };
     let begin = || {
         idempotency::begin(

@@ -437,6 +437,7 @@ async fn a_reply_that_never_finished_has_its_credits_released_by_the_next_messag
         role: Role::Owner,
         scopes: ALL_SCOPES.to_vec(),
         credential: "test".into(),
+        request_id: None,
     };
     let conversation = ConversationId::parse(&c.conversation).unwrap();
     // A function that held a reply's credits and was stopped before the model answered.

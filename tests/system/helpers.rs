@@ -207,6 +207,7 @@ impl TestApp {
             role,
             scopes: scopes.to_vec(),
             credential: "test".into(),
+            request_id: None,
         };
         let request = ApiKeyRequest {
             name: format!("{role_name} key"),

@@ -8,6 +8,7 @@ mod agentcore;
 mod agents;
 mod api_keys;
 mod asl;
+mod audit;
 mod auth;
 mod bedrock;
 mod budgets;

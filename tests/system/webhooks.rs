@@ -287,7 +287,14 @@ async fn a_team_never_receives_another_teams_events_nor_another_endpoints_test()
     run_execution(&app, &ours).await;
     our_receiver.wait_for(5).await;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert_eq!(their_receiver.count(), 0);
+    for (_, body) in their_receiver.got.lock().unwrap().iter() {
+        let event: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(
+            event["team_id"],
+            theirs.id.as_str(),
+            "only their own events: {event}"
+        );
+    }
     let foreign = app
         .post(
             &ours.key,

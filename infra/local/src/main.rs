@@ -40,6 +40,10 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:3000")]
         addr: SocketAddr,
+        /// Let webhooks go to `http://` receivers on loopback (127.0.0.1, ::1), for trying
+        /// them out on this machine; without it loopback is refused, as in AWS.
+        #[arg(long)]
+        allow_local_webhooks: bool,
     },
     /// Create a team with an owner and an owner API key; prints {"team_id","api_key"}.
     CreateTeam {
@@ -171,8 +175,12 @@ async fn run(cli: Cli) -> Result<(), String> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(".vellocity"));
     match cli.command {
-        Command::Serve { addr } => {
-            let stack = Stack::open(&data_dir)?;
+        Command::Serve {
+            addr,
+            allow_local_webhooks,
+        } => {
+            let mut stack = Stack::open(&data_dir)?;
+            stack.app.allow_loopback_webhooks = allow_local_webhooks;
             let _only_server = claim(&data_dir)?;
             let (runs, messages) = stack.resume().await?;
             if runs + messages > 0 {

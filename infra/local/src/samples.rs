@@ -252,6 +252,7 @@ pub async fn seed_execution(
         role: Role::Owner,
         scopes: vec![Scope::Read],
         credential: "seed".into(),
+        request_id: None,
     };
     let agent = vellocity::app::resources::get::<AgentDraft>(app, &caller, AGENT).await?;
     let reserved = executions::reservation(&agent.data);

@@ -1,6 +1,7 @@
 //! Route handlers: parse, call one use case, map the result. No business rule lives here.
 
 use crate::agentcore::chat;
+use crate::app::audit::{self, AuditFilter};
 use crate::app::executions::{self, ExecutionFilter};
 use crate::app::resources::{self, Resource};
 use crate::app::usage::{self, UsageQuery};
@@ -167,6 +168,26 @@ pub async fn handle(app: &App, route: RouteId, req: &ApiRequest) -> Result<ApiRe
             202,
             &webhooks::replay(app, caller, req.path("id"), req.path("delivery_id")).await?,
         ),
+        ListAudit => {
+            let page = req.page_with(&["actor", "action", "from", "to"])?;
+            let filter = AuditFilter::parse(
+                req.query_value("actor")?,
+                req.query_value("action")?,
+                req.query_value("from")?,
+                req.query_value("to")?,
+            )?;
+            ApiResponse::ok(&audit::list(app, caller, &filter, page).await?)
+        }
+        AgentActivity => {
+            let page = req.page()?;
+            let agent = resources::get::<AgentDraft>(app, caller, req.path("id")).await?;
+            let filter = ExecutionFilter {
+                agent_id: Some(AgentId::parse(&agent.id).map_err(Error::internal)?),
+                status: None,
+            };
+            let listing = executions::list(app, caller, &filter, page).await?;
+            ApiResponse::ok(&listing.map(|e| execution_view::activity(&e)))
+        }
         StartExecution => {
             let execution = executions::start(app, caller, req.path("id"), req.json()?).await?;
             ApiResponse::json(202, &execution_view::detail(app, &execution).await?)

@@ -16,7 +16,8 @@ use super::response::ApiResponse;
 use super::routes::RouteId;
 
 /// Answers an authenticated request on `route`. Never fails: every error becomes an envelope.
-pub async fn serve(app: &App, route: RouteId, req: ApiRequest) -> ApiResponse {
+pub async fn serve(app: &App, route: RouteId, mut req: ApiRequest) -> ApiResponse {
+    req.caller.request_id = Some(req.request_id.clone());
     let span = tracing::info_span!(
         "request",
         request_id = %req.request_id,

@@ -13,7 +13,7 @@ use super::items::{from_item, to_item};
 use super::records::{commit, listing, query_all, Guarded, Listing, PageRequest};
 use super::{events, keys, App, Caller};
 use crate::domain::access::Scope;
-use crate::domain::events::{API_KEY_CREATED, API_KEY_REVOKED};
+use crate::domain::events::{Actor, API_KEY_CREATED, API_KEY_REVOKED};
 use crate::domain::ids::{ApiKeyId, TeamId, UserId};
 use crate::domain::team::{ApiKey, ApiKeyRequest, NewApiKey};
 use crate::error::{Conflict, Error};
@@ -135,7 +135,7 @@ pub async fn create(
     let (_, event) = events::record(
         &caller.team_id,
         API_KEY_CREATED,
-        Some(caller.user_id.clone()),
+        Some(caller.actor()),
         data,
         now,
     )?;
@@ -177,7 +177,7 @@ pub async fn revoke(app: &App, caller: &Caller, id: &str) -> Result<(), Error> {
     }
     let revoked = Revoked {
         reason: REVOKED_BY_ADMIN,
-        by: &caller.user_id,
+        by: caller.actor(),
         at: app.clock.now(),
     };
     commit(app.table.as_ref(), revocation(&key, &item, &revoked)?).await
@@ -187,8 +187,8 @@ pub async fn revoke(app: &App, caller: &Caller, id: &str) -> Result<(), Error> {
 pub struct Revoked<'a> {
     /// Why, in words.
     pub reason: &'a str,
-    /// The member who revoked them (or removed their creator).
-    pub by: &'a UserId,
+    /// Who revoked them (or removed their creator).
+    pub by: Actor,
     /// When.
     pub at: OffsetDateTime,
 }

@@ -168,6 +168,7 @@ async fn authenticate_key(app: &App, secret: &str) -> Result<Caller, Error> {
         role: member.role,
         scopes: lookup.scopes.clone(),
         credential: lookup.key_id.to_string(),
+        request_id: None,
     })
 }
 
@@ -231,5 +232,6 @@ async fn authenticate_jwt(
         role: member.role,
         scopes: vec![Scope::Read, Scope::Write, Scope::Admin],
         credential: "jwt".into(),
+        request_id: None,
     })
 }

@@ -15,7 +15,7 @@ use super::items::{from_item, value_of};
 use super::records::{commit, Guarded};
 use super::{events, keys, App, Caller};
 use crate::domain::budget::{Budget, BudgetRequest, Commitment};
-use crate::domain::events::{BUDGET_EXCEEDED, BUDGET_THRESHOLD_CROSSED};
+use crate::domain::events::{BUDGET_CHANGED, BUDGET_EXCEEDED, BUDGET_THRESHOLD_CROSSED};
 use crate::domain::ids::{TeamId, UserId};
 use crate::domain::team::Team;
 use crate::error::{Conflict, Error};
@@ -364,12 +364,25 @@ pub async fn put(app: &App, caller: &Caller, request: BudgetRequest) -> Result<B
         actions: vec![UpdateAction::Set("budget".into(), value_of(&budget)?)],
         condition: Some(Condition::item_exists()),
     };
+    let data = json!({
+        "limit_micro_usd": budget.limit_micro_usd,
+        "credit_limit": budget.credit_limit,
+        "thresholds": budget.thresholds,
+        "hard_stop": budget.hard_stop,
+    });
+    let (_, changed) = events::record(
+        &caller.team_id,
+        BUDGET_CHANGED,
+        Some(caller.actor()),
+        data,
+        app.clock.now(),
+    )?;
     commit(
         app.table.as_ref(),
-        vec![Guarded::new(
-            WriteOp::Update(update),
-            Error::not_found("team"),
-        )],
+        vec![
+            Guarded::new(WriteOp::Update(update), Error::not_found("team")),
+            changed,
+        ],
     )
     .await?;
     view(app, &team(app, &caller.team_id).await?).await

@@ -6,8 +6,8 @@ use time::{Duration, OffsetDateTime};
 use super::items::to_item;
 use super::keys;
 use super::records::Guarded;
-use crate::domain::events::DomainEvent;
-use crate::domain::ids::{EventId, TeamId, UserId};
+use crate::domain::events::{Actor, DomainEvent};
+use crate::domain::ids::{EventId, TeamId};
 use crate::error::{Conflict, Error};
 use crate::ports::rfc3339;
 use crate::ports::table::{Condition, Item, Key, Value, WriteOp, TTL};
@@ -21,12 +21,12 @@ pub const RETENTION: Duration = Duration::days(30);
 pub fn record(
     team: &TeamId,
     kind: &str,
-    actor: Option<UserId>,
+    actor: Option<Actor>,
     data: serde_json::Value,
     at: OffsetDateTime,
 ) -> Result<(DomainEvent, Guarded), Error> {
     let event = DomainEvent {
-        id: EventId::generate().to_string(),
+        id: EventId::at(at).to_string(),
         kind: kind.to_owned(),
         team_id: team.clone(),
         occurred_at: rfc3339(at),

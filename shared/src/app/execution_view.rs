@@ -77,6 +77,32 @@ pub async fn detail(app: &App, execution: &Execution) -> Result<Value, Error> {
     Ok(Value::Object(view))
 }
 
+/// An execution as an entry of its agent's activity feed: what was asked, by whom, each step
+/// with its status, credits and model, and how it ended.
+pub fn activity(execution: &Execution) -> Value {
+    let steps: Vec<Value> = execution
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(index, s)| {
+            json!({"index": index, "capability": s.capability, "title": s.title, "status": s.status,
+                   "credits": s.credits, "model": s.model})
+        })
+        .collect();
+    json!({
+        "execution_id": execution.id,
+        "request": execution.request,
+        "status": execution.status,
+        "created_by": execution.created_by,
+        "started_at": execution.created_at,
+        "finished_at": execution.finished_at,
+        "credits_used": execution.credits.used,
+        "cost_micro_usd": cost_micro_usd(&execution_lines(execution)),
+        "error": execution.error,
+        "steps": steps,
+    })
+}
+
 fn common(execution: &Execution) -> Map<String, Value> {
     let completed = execution
         .steps

@@ -7,23 +7,24 @@ use std::collections::BTreeMap;
 
 use super::credits::{self, Spent, Work};
 use super::items::{from_item, to_item, value_of};
-use super::records::{commit, Guarded, Listing, PageRequest};
+use super::records::{commit, filtered, Guarded, Listing, PageRequest};
 use super::resources;
 use super::{budgets, events, keys, usage, App, Caller};
 use crate::domain::agent::AgentDraft;
 use crate::domain::capabilities::{capability, Runner};
 use crate::domain::catalog;
+use crate::domain::events::Actor;
 use crate::domain::events::{
-    EXECUTION_AWAITING_APPROVAL, EXECUTION_CANCELLED, EXECUTION_FAILED, EXECUTION_PLANNED,
-    EXECUTION_QUEUED, EXECUTION_STARTED, EXECUTION_STEP_FAILED, EXECUTION_STEP_SUCCEEDED,
-    EXECUTION_SUCCEEDED,
+    EXECUTION_APPROVED, EXECUTION_AWAITING_APPROVAL, EXECUTION_CANCELLED, EXECUTION_FAILED,
+    EXECUTION_PLANNED, EXECUTION_QUEUED, EXECUTION_STARTED, EXECUTION_STEP_FAILED,
+    EXECUTION_STEP_SUCCEEDED, EXECUTION_SUCCEEDED,
 };
 use crate::domain::execution::TaskInput;
 use crate::domain::execution::{
     Approval, ApprovalRequest, Execution, ExecutionCredits, ExecutionError, ExecutionRequest,
     ExecutionStatus,
 };
-use crate::domain::ids::{AgentId, ExecutionId, TeamId, UserId};
+use crate::domain::ids::{AgentId, ExecutionId, TeamId};
 use crate::domain::resources::{CompanyDraft, PartnerDraft, ProductDraft};
 use crate::domain::step::StepStatus;
 use crate::domain::usage as measures;
@@ -31,7 +32,7 @@ use crate::error::{Conflict, Error};
 use crate::ports::metrics::{MetricEvent, Unit};
 use crate::ports::table::TableError;
 use crate::ports::table::{
-    Condition, Cursor, Index, Key, Query, SortKey, Update, UpdateAction, WriteOp, GSI1PK, GSI1SK,
+    Condition, Index, Key, Query, SortKey, Update, UpdateAction, WriteOp, GSI1PK, GSI1SK,
 };
 use crate::ports::workflows::WorkflowError;
 use crate::ports::{parse_rfc3339, rfc3339};
@@ -171,7 +172,7 @@ pub async fn create(
         &caller.team_id,
         EXECUTION_QUEUED,
         &execution,
-        Some(caller.user_id.clone()),
+        Some(caller.actor()),
         json!({}),
     )?);
     // First, so an inactive subscription answers 403 even when credits are short too.
@@ -304,7 +305,7 @@ fn execution_event(
     team: &TeamId,
     kind: &str,
     execution: &Execution,
-    by: Option<UserId>,
+    by: Option<Actor>,
     extra: Value,
 ) -> Result<Guarded, Error> {
     let mut data = json!({
@@ -473,10 +474,6 @@ pub struct ExecutionFilter {
     pub status: Option<ExecutionStatus>,
 }
 
-/// The most items one listing request examines for a status filter before it returns a
-/// (possibly short) page with a cursor, as DynamoDB's own filters do.
-const MAX_EXAMINED: usize = 1_000;
-
 /// Lists the team's executions, newest first, optionally of one agent and in one status.
 pub async fn list(
     app: &App,
@@ -491,7 +488,7 @@ pub async fn list(
         ),
         None => (Index::Table, keys::team_partition(&caller.team_id)),
     };
-    let mut query = Query {
+    let query = Query {
         index,
         partition,
         sort_key: SortKey::BeginsWith(EXECUTION_PREFIX.into()),
@@ -503,34 +500,10 @@ pub async fn list(
         let page = app.table.query(query).await?;
         return super::records::listing(page);
     };
-    query.limit = 100;
-    let (mut items, mut examined) = (Vec::new(), 0);
-    loop {
-        let result = app.table.query(query.clone()).await?;
-        for item in &result.items {
-            examined += 1;
-            let execution: Execution = from_item(item)?;
-            if execution.status == status {
-                items.push(execution);
-                if items.len() == page.limit as usize {
-                    let next = Cursor::after(item, index).encode();
-                    return Ok(Listing {
-                        items,
-                        next_cursor: Some(next),
-                    });
-                }
-            }
-        }
-        match result.cursor {
-            Some(cursor) if examined < MAX_EXAMINED => query.cursor = Some(cursor),
-            cursor => {
-                return Ok(Listing {
-                    items,
-                    next_cursor: cursor.map(|c| c.encode()),
-                })
-            }
-        }
-    }
+    filtered(app.table.as_ref(), query, page.limit, |e: &Execution| {
+        e.status == status
+    })
+    .await
 }
 
 /// Cancels an execution that has not ended: settles what it used so far, refunds the rest, and
@@ -546,7 +519,7 @@ pub async fn cancel(app: &App, caller: &Caller, id: &str) -> Result<Execution, E
         error: None,
         approval: None,
         only_while: None,
-        by: Some(caller.user_id.clone()),
+        by: Some(caller.actor()),
     };
     let settled = match end(app, &caller.team_id, &current.id, settlement).await? {
         Ending::Ended(settled) => settled,
@@ -616,7 +589,7 @@ pub async fn decide(
             }),
             approval: Some(approval),
             only_while: Some(ExecutionStatus::AwaitingApproval),
-            by: Some(caller.user_id.clone()),
+            by: Some(caller.actor()),
         };
         let settled = match end(app, &caller.team_id, &current.id, settlement).await? {
             Ending::Ended(settled) => settled,
@@ -647,15 +620,29 @@ pub async fn decide(
             ExecutionStatus::AwaitingApproval.as_str(),
         )),
     };
+    let approved = execution_event(
+        app,
+        &caller.team_id,
+        EXECUTION_APPROVED,
+        &Execution {
+            status: ExecutionStatus::Running,
+            ..current.clone()
+        },
+        Some(caller.actor()),
+        json!({"comment": approval.comment}),
+    )?;
     commit(
         app.table.as_ref(),
-        vec![Guarded::new(
-            WriteOp::Update(resumed),
-            Error::conflict(
-                Conflict::NotAwaitingApproval,
-                "The execution changed while it was being approved; read it again.",
+        vec![
+            Guarded::new(
+                WriteOp::Update(resumed),
+                Error::conflict(
+                    Conflict::NotAwaitingApproval,
+                    "The execution changed while it was being approved; read it again.",
+                ),
             ),
-        )],
+            approved,
+        ],
     )
     .await?;
     let output = serde_json::json!({"approved": true, "comment": approval.comment});
@@ -720,8 +707,8 @@ pub struct Settlement {
     /// Settle only while the execution is in this status (a rejection ends only an execution
     /// still waiting for approval, not one an approval has just resumed).
     pub only_while: Option<ExecutionStatus>,
-    /// The member who ended it (a cancel or a rejection), for its event.
-    pub by: Option<UserId>,
+    /// Who ended it (a cancel or a rejection), for its event.
+    pub by: Option<Actor>,
 }
 
 impl Settlement {

@@ -175,7 +175,7 @@ fn member_event(
     let (_, write) = events::record(
         &caller.team_id,
         kind,
-        Some(caller.user_id.clone()),
+        Some(caller.actor()),
         data,
         app.clock.now(),
     )?;
@@ -288,7 +288,7 @@ pub async fn remove(app: &App, caller: &Caller, user_id: &str) -> Result<(), Err
     writes.push(member_event(app, caller, MEMBER_REMOVED, &member, None)?);
     let revoked = api_keys::Revoked {
         reason: api_keys::REVOKED_WITH_MEMBER,
-        by: &caller.user_id,
+        by: caller.actor(),
         at: app.clock.now(),
     };
     let mut revocations =

@@ -2,6 +2,7 @@
 //! domain results or an [`Error`](crate::error::Error).
 
 pub mod api_keys;
+pub mod audit;
 pub mod auth;
 pub mod budgets;
 pub mod conversations;
@@ -23,6 +24,7 @@ pub mod webhooks;
 use std::sync::Arc;
 
 use crate::domain::access::{Role, Scope};
+use crate::domain::events::Actor;
 use crate::domain::ids::{TeamId, UserId};
 use crate::domain::plans::Plans;
 use crate::ports::ai::{ImageGen, Llm};
@@ -114,4 +116,17 @@ pub struct Caller {
     pub scopes: Vec<Scope>,
     /// The credential: an API key id, or `jwt`.
     pub credential: String,
+    /// The API request this caller made, where there is one.
+    pub request_id: Option<String>,
+}
+
+impl Caller {
+    /// Who the caller is, as events and the audit log name them.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user_id: self.user_id.clone(),
+            credential: self.credential.clone(),
+            request_id: self.request_id.clone(),
+        }
+    }
 }

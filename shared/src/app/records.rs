@@ -79,6 +79,50 @@ pub fn listing<T: DeserializeOwned>(page: crate::ports::table::Page) -> Result<L
     })
 }
 
+/// The most items one filtered listing request examines before it returns a (possibly
+/// short) page with a cursor, as DynamoDB's own filters do.
+pub const MAX_EXAMINED: usize = 1_000;
+
+/// A page of the entities `query` reads that `keep` keeps, `limit` at most; a request examines
+/// at most [`MAX_EXAMINED`] items, so a rare match answers a short page with a cursor rather
+/// than reading a whole partition.
+pub async fn filtered<T: DeserializeOwned>(
+    table: &dyn crate::ports::table::Table,
+    mut query: crate::ports::table::Query,
+    limit: u32,
+    keep: impl Fn(&T) -> bool,
+) -> Result<Listing<T>, Error> {
+    let index = query.index;
+    query.limit = 100;
+    let (mut items, mut examined) = (Vec::new(), 0);
+    loop {
+        let result = table.query(query.clone()).await?;
+        for item in &result.items {
+            examined += 1;
+            let entity: T = super::items::from_item(item)?;
+            if keep(&entity) {
+                items.push(entity);
+                if items.len() == limit as usize {
+                    let next = Cursor::after(item, index).encode();
+                    return Ok(Listing {
+                        items,
+                        next_cursor: Some(next),
+                    });
+                }
+            }
+        }
+        match result.cursor {
+            Some(cursor) if examined < MAX_EXAMINED => query.cursor = Some(cursor),
+            cursor => {
+                return Ok(Listing {
+                    items,
+                    next_cursor: cursor.map(|c| c.encode()),
+                })
+            }
+        }
+    }
+}
+
 /// A write, and what to answer if its condition does not hold.
 pub struct Guarded {
     /// The write.

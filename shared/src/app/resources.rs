@@ -342,8 +342,28 @@ pub async fn create<R: Resource>(app: &App, caller: &Caller, draft: R) -> Result
         ),
     )];
     writes.extend(R::linked_writes(caller, None, Some(&record.data)));
+    writes.push(record_event::<R>(app, caller, "created", &record.id)?);
     commit(app.table.as_ref(), writes).await?;
     Ok(record)
+}
+
+/// The event telling that a record of the caller's team was created, changed or deleted.
+pub fn record_event<R: Resource>(
+    app: &App,
+    caller: &Caller,
+    what: &str,
+    id: &str,
+) -> Result<Guarded, Error> {
+    let data = serde_json::json!({ format!("{}_id", R::KIND): id });
+    let kind = format!("{}.{what}", R::KIND);
+    let (_, write) = super::events::record(
+        &caller.team_id,
+        &kind,
+        Some(caller.actor()),
+        data,
+        app.clock.now(),
+    )?;
+    Ok(write)
 }
 
 /// Applies a JSON merge patch (RFC 7386) to a resource, validates the result as a whole and
@@ -397,6 +417,7 @@ pub async fn update<R: Resource>(
         Some(&current.data),
         Some(&record.data),
     ));
+    writes.push(record_event::<R>(app, caller, "changed", &record.id)?);
     commit(app.table.as_ref(), writes).await?;
     Ok(record)
 }
@@ -446,6 +467,7 @@ pub async fn delete<R: Resource>(app: &App, caller: &Caller, id: &str) -> Result
         ),
     )];
     writes.extend(R::linked_writes(caller, Some(&current.data), None));
+    writes.push(record_event::<R>(app, caller, "deleted", &current.id)?);
     commit(app.table.as_ref(), writes).await
 }
 

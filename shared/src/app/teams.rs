@@ -41,6 +41,7 @@ impl CreatedTeam {
             role: self.owner.role,
             scopes: vec![Scope::Read, Scope::Write, Scope::Admin],
             credential: credential.to_owned(),
+            request_id: None,
         }
     }
 }
@@ -107,6 +108,7 @@ pub fn new_team(
         role: Role::Owner,
         scopes: vec![Scope::Read, Scope::Write, Scope::Admin],
         credential: "admin-command".into(),
+        request_id: None,
     };
     let request = NewApiKey {
         name: "Owner key".into(),

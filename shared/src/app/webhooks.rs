@@ -19,7 +19,7 @@ use super::items::{from_item, to_item, value_of};
 use super::records::{commit, listing, query_all, Guarded, Listing, PageRequest, Record};
 use super::resources::{self, Resource};
 use super::{events, keys, App, Caller};
-use crate::domain::events::{DomainEvent, WEBHOOK_DISABLED, WEBHOOK_TEST};
+use crate::domain::events::{DomainEvent, WEBHOOK_DISABLED, WEBHOOK_SECRET_ROTATED, WEBHOOK_TEST};
 use crate::domain::ids::{EventId, TeamId, WebhookId};
 use crate::domain::resources::Draft;
 use crate::domain::webhook::{
@@ -160,15 +160,19 @@ pub async fn create(app: &App, caller: &Caller, draft: WebhookDraft) -> Result<J
         expires_at: None,
     }];
     item.insert(SECRETS.into(), value_of(&secrets)?);
+    let created = resources::record_event::<WebhookDraft>(app, caller, "created", &record.id)?;
     commit(
         app.table.as_ref(),
-        vec![Guarded::new(
-            WriteOp::Put {
-                item,
-                condition: Some(Condition::item_absent()),
-            },
-            Error::conflict(Conflict::Changed, "Webhook ids collided; retry."),
-        )],
+        vec![
+            Guarded::new(
+                WriteOp::Put {
+                    item,
+                    condition: Some(Condition::item_absent()),
+                },
+                Error::conflict(Conflict::Changed, "Webhook ids collided; retry."),
+            ),
+            created,
+        ],
     )
     .await?;
     let mut view = record.to_json()?;
@@ -253,12 +257,23 @@ pub async fn rotate_secret(app: &App, caller: &Caller, id: &str) -> Result<Json,
         actions: vec![UpdateAction::Set(SECRETS.into(), value_of(&secrets)?)],
         condition: Some(Condition::eq("version", current.record.version)),
     };
+    let data = json!({"webhook_id": current.record.id});
+    let (_, rotated) = events::record(
+        &caller.team_id,
+        WEBHOOK_SECRET_ROTATED,
+        Some(caller.actor()),
+        data,
+        now,
+    )?;
     commit(
         app.table.as_ref(),
-        vec![Guarded::new(
-            WriteOp::Update(update),
-            Error::conflict(Conflict::Changed, "The webhook changed meanwhile; retry."),
-        )],
+        vec![
+            Guarded::new(
+                WriteOp::Update(update),
+                Error::conflict(Conflict::Changed, "The webhook changed meanwhile; retry."),
+            ),
+            rotated,
+        ],
     )
     .await?;
     let mut view = current.view()?;
@@ -275,7 +290,7 @@ pub async fn send_test(app: &App, caller: &Caller, id: &str) -> Result<DomainEve
     let (event, write) = events::record(
         &caller.team_id,
         WEBHOOK_TEST,
-        Some(caller.user_id.clone()),
+        Some(caller.actor()),
         data,
         app.clock.now(),
     )?;

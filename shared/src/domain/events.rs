@@ -45,28 +45,68 @@ pub const WEBHOOK_TEST: &str = "webhook.test";
 /// An endpoint was disabled: it answered 410, or failed every attempt for five days.
 pub const WEBHOOK_DISABLED: &str = "webhook.disabled";
 
-/// Every event type, as endpoints subscribe to them.
-pub const EVENT_TYPES: [&str; 19] = [
-    EXECUTION_QUEUED,
-    EXECUTION_STARTED,
-    EXECUTION_PLANNED,
-    EXECUTION_AWAITING_APPROVAL,
-    EXECUTION_STEP_SUCCEEDED,
-    EXECUTION_STEP_FAILED,
-    EXECUTION_SUCCEEDED,
-    EXECUTION_FAILED,
-    EXECUTION_CANCELLED,
-    MEMBER_INVITED,
-    MEMBER_CHANGED,
-    MEMBER_REMOVED,
-    API_KEY_CREATED,
-    API_KEY_REVOKED,
-    SUBSCRIPTION_CHANGED,
-    BUDGET_THRESHOLD_CROSSED,
-    BUDGET_EXCEEDED,
-    WEBHOOK_TEST,
-    WEBHOOK_DISABLED,
+/// An execution's plan was approved (rejection cancels it: `execution.cancelled`).
+pub const EXECUTION_APPROVED: &str = "execution.approved";
+/// The team's budget was set.
+pub const BUDGET_CHANGED: &str = "budget.changed";
+/// An endpoint's signing secret was rotated.
+pub const WEBHOOK_SECRET_ROTATED: &str = "webhook.secret_rotated";
+
+/// The kinds of record whose creation, change and deletion are told as `<kind>.created`,
+/// `<kind>.changed` and `<kind>.deleted`.
+pub const RECORD_KINDS: [&str; 6] = [
+    "company",
+    "product",
+    "partner",
+    "agent",
+    "conversation",
+    "webhook",
 ];
+
+/// Every event type, as endpoints subscribe to them.
+pub fn event_types() -> Vec<String> {
+    let told = [
+        EXECUTION_QUEUED,
+        EXECUTION_STARTED,
+        EXECUTION_PLANNED,
+        EXECUTION_AWAITING_APPROVAL,
+        EXECUTION_APPROVED,
+        EXECUTION_STEP_SUCCEEDED,
+        EXECUTION_STEP_FAILED,
+        EXECUTION_SUCCEEDED,
+        EXECUTION_FAILED,
+        EXECUTION_CANCELLED,
+        MEMBER_INVITED,
+        MEMBER_CHANGED,
+        MEMBER_REMOVED,
+        API_KEY_CREATED,
+        API_KEY_REVOKED,
+        SUBSCRIPTION_CHANGED,
+        BUDGET_CHANGED,
+        BUDGET_THRESHOLD_CROSSED,
+        BUDGET_EXCEEDED,
+        WEBHOOK_TEST,
+        WEBHOOK_DISABLED,
+        WEBHOOK_SECRET_ROTATED,
+    ];
+    let records = RECORD_KINDS
+        .iter()
+        .flat_map(|kind| ["created", "changed", "deleted"].map(|what| format!("{kind}.{what}")));
+    told.iter().map(|t| t.to_string()).chain(records).collect()
+}
+
+/// Who made a change: the member, the credential they used (an API key id, or `jwt`) and the
+/// API request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// The member.
+    pub user_id: UserId,
+    /// The API key id, or `jwt`.
+    pub credential: String,
+    /// The API request, where the change came from one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
 
 /// One event: thin data (ids, figures), never generated content.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,7 +122,7 @@ pub struct DomainEvent {
     pub occurred_at: String,
     /// Who did it, when a person did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub actor: Option<UserId>,
+    pub actor: Option<Actor>,
     /// The facts.
     pub data: serde_json::Value,
 }

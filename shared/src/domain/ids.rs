@@ -150,6 +150,31 @@ prefixed_id!(
     ApiKeyId, "key"
 );
 
+impl EventId {
+    /// A new id of an event that happened `at`: events sort by the time they happened (the
+    /// app's clock, which tests move), ids of the same millisecond apart by their randomness.
+    pub fn at(at: time::OffsetDateTime) -> Self {
+        /// The randomness part counts up from a random start, so ids made in this process
+        /// keep the order they were made in whenever their times are equal (the events of
+        /// one transaction; everything under a clock that does not move).
+        static COUNTER: std::sync::Mutex<Option<u128>> = std::sync::Mutex::new(None);
+        let ms = (at.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
+        let mut counter = COUNTER.lock().unwrap_or_else(|p| p.into_inner());
+        let next = match *counter {
+            Some(last) => last + 1,
+            None => {
+                let mut bytes = [0u8; 16];
+                let _ = getrandom::fill(&mut bytes);
+                // Half the 80 bits of randomness, leaving room to count up.
+                u128::from_be_bytes(bytes) >> 49
+            }
+        };
+        *counter = Some(next);
+        let random = next & ((1u128 << 80) - 1);
+        EventId(format!("evt_{}", Ulid::from_parts(ms, random)))
+    }
+}
+
 impl UserId {
     /// The user id of an email address: the same address always gives the same id.
     pub fn for_email(email: &super::validation::Email) -> Self {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use time::Duration;
 
-use super::events::EVENT_TYPES;
+use super::events::event_types;
 use super::resources::Draft;
 use super::validation::FieldErrors;
 
@@ -74,14 +74,12 @@ impl Draft for WebhookDraft {
         if events.is_empty() {
             errors.add("events", "name at least one event type, or \"*\" for all");
         }
+        let known = event_types();
         for (i, kind) in events.iter().enumerate() {
-            if kind != ALL_EVENTS && !EVENT_TYPES.contains(&kind.as_str()) {
+            if kind != ALL_EVENTS && !known.contains(kind) {
                 errors.add(
                     format!("events[{i}]"),
-                    format!(
-                        "unknown event type `{kind}`; one of {}",
-                        EVENT_TYPES.join(", ")
-                    ),
+                    format!("unknown event type `{kind}`; one of {}", known.join(", ")),
                 );
             }
         }

@@ -61,6 +61,7 @@ fn caller_from_context(context: &RequestContext) -> Option<Caller> {
             .filter_map(Scope::parse)
             .collect(),
         credential: field("credential")?.to_owned(),
+        request_id: None,
     })
 }
 

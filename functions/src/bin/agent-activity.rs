@@ -1,0 +1,6 @@
+//! `GET /v1/agents/{id}/activity`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    vellocity::lambda::routes::run_route(vellocity::api::routes::RouteId::AgentActivity).await
+}

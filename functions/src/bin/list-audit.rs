@@ -1,0 +1,6 @@
+//! `GET /v1/audit`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    vellocity::lambda::routes::run_route(vellocity::api::routes::RouteId::ListAudit).await
+}
