@@ -162,14 +162,19 @@ async fn members_and_api_keys_tell_their_changes_without_personal_data() {
 
 #[tokio::test]
 async fn the_embedded_tables_feed_keeps_every_event_in_order_until_acknowledged() {
-    let app = TestApp::new();
-    let team = app.create_team("Acme").await;
-    app.member_key(&team, "mia@example.com", Role::Member, &[Scope::Read])
-        .await;
-    let feed = app
-        .stack
-        .app
-        .table
+    use vellocity::app::{events, records};
+    use vellocity::ports::table::Table;
+
+    // A bare table: no relay reads its feed.
+    let table = vellocity::local::table::EmbeddedTable::in_memory();
+    let team = vellocity::domain::ids::TeamId::generate();
+    let at = time::macros::datetime!(2026-11-21 12:00 UTC);
+    let writes = ["member.invited", "api_key.created"]
+        .iter()
+        .map(|kind| events::record(&team, kind, None, json!({}), at).unwrap().1)
+        .collect();
+    records::commit(&table, writes).await.unwrap();
+    let feed = table
         .events_feed()
         .expect("the embedded table keeps a feed");
     let pending = feed.pending(10).await.unwrap();
@@ -182,4 +187,57 @@ async fn the_embedded_tables_feed_keeps_every_event_in_order_until_acknowledged(
     let left = feed.pending(10).await.unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].0, pending[1].0);
+}
+
+#[test]
+fn the_published_event_schema_is_the_one_the_code_makes() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/events.schema.json");
+    let made =
+        serde_json::to_string_pretty(&vellocity::domain::events::json_schema()).unwrap() + "\n";
+    if std::env::var_os("VELLOCITY_WRITE_DOCS").is_some() {
+        std::fs::write(&path, &made).unwrap();
+    }
+    let published = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        published == made,
+        "docs/events.schema.json is out of date: VELLOCITY_WRITE_DOCS=1 cargo test --test system the_published_event_schema"
+    );
+}
+
+#[tokio::test]
+async fn every_recorded_event_has_the_published_shape() {
+    let app = TestApp::new();
+    let team = app.create_team("Acme").await;
+    let agent = app
+        .post_agent(
+            &team.key,
+            json!({"name": "Writer", "allowed_capabilities": ["summarize"]}),
+        )
+        .await;
+    let started = app
+        .start_execution(&team.key, &agent, json!({"request": "Summarise"}))
+        .await;
+    app.wait_for(&team.key, started.body["id"].as_str().unwrap(), "succeeded")
+        .await;
+    app.member_key(&team, "mia@example.com", Role::Member, &[Scope::Read])
+        .await;
+    let schema = vellocity::domain::events::json_schema();
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    let allowed: Vec<&String> = schema["properties"].as_object().unwrap().keys().collect();
+    let types = &schema["properties"]["type"]["enum"];
+    for (kind, event) in events_of(&app, &team).await {
+        let fields = event.as_object().unwrap();
+        assert!(required.iter().all(|r| fields.contains_key(*r)), "{event}");
+        assert!(fields.keys().all(|k| allowed.contains(&k)), "{event}");
+        assert!(
+            types.as_array().unwrap().contains(&json!(kind)),
+            "{kind} is a published type"
+        );
+        assert!(event["id"].as_str().unwrap().starts_with("evt_"));
+    }
 }

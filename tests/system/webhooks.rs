@@ -435,3 +435,90 @@ async fn only_admins_manage_webhooks_and_bad_endpoints_are_refused_by_field() {
         .await;
     assert_eq!((unknown.status, unknown.code()), (400, "invalid_body"));
 }
+
+#[tokio::test]
+async fn an_endpoint_failing_every_attempt_for_five_days_is_disabled_and_an_event_says_so() {
+    let app = TestApp::with_local_webhooks();
+    let team = app.create_team("Acme").await;
+    let (receiver, addr) = Receiver::start(&[500; 20]).await;
+    let (webhook, _) = register(&app, &team, addr, json!(["webhook.test"])).await;
+    app.post(
+        &team.key,
+        &format!("/v1/webhooks/{webhook}/test"),
+        json!({}),
+    )
+    .await;
+    receiver.wait_for(1).await;
+    let path = format!("/v1/webhooks/{webhook}");
+    let failing = app.get(&team.key, &path).await.body;
+    assert!(
+        failing["failing_since"].is_string() && failing["enabled"] == true,
+        "{failing}"
+    );
+
+    app.clock.advance(Duration::days(5) + Duration::seconds(10));
+    receiver.wait_for(2).await;
+    let mut endpoint = Value::Null;
+    for _ in 0..200 {
+        endpoint = app.get(&team.key, &path).await.body;
+        if endpoint["enabled"] == false {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        endpoint["disabled_reason"], "Every attempt failed for five days.",
+        "{endpoint}"
+    );
+    let events = crate::events::events_of(&app, &team).await;
+    assert!(events.iter().any(|(kind, _)| kind == "webhook.disabled"));
+}
+
+#[tokio::test]
+async fn events_recorded_while_no_relay_runs_are_delivered_after_a_restart() {
+    use vellocity_local::Stack;
+
+    let dir = std::env::temp_dir().join(format!("vellocity-relay-{}", ulid::Ulid::new()));
+    let (receiver, addr) = Receiver::start(&[]).await;
+    let open = || {
+        let mut stack = Stack::open(&dir).unwrap();
+        stack.app.allow_loopback_webhooks = true;
+        stack
+    };
+    // An admin command's stack: it records events but runs no relay.
+    let first = open();
+    let created = vellocity::app::teams::create_team(&first.app, "Acme", "owner@example.com")
+        .await
+        .unwrap();
+    let key = created.key.secret;
+    let url = format!("http://{addr}/hooks");
+    let hooked = crate::helpers::call(
+        &first,
+        "POST",
+        "/v1/webhooks",
+        &key,
+        Some(json!({"url": url, "events": ["company.created"]})),
+    )
+    .await;
+    assert_eq!(hooked.status, 201, "{hooked:?}");
+    let company = crate::helpers::call(
+        &first,
+        "POST",
+        "/v1/companies",
+        &key,
+        Some(json!({"name": "Acme Cloud"})),
+    )
+    .await;
+    assert_eq!(company.status, 201);
+    drop(first);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(receiver.count(), 0, "nothing delivered yet");
+
+    let server = open();
+    server.resume().await.unwrap();
+    let got = receiver.wait_for(1).await;
+    let event: Value = serde_json::from_str(&got[0].1).unwrap();
+    assert_eq!(event["type"], "company.created");
+    assert_eq!(event["data"]["company_id"], company.body["id"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

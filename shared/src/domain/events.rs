@@ -95,6 +95,38 @@ pub fn event_types() -> Vec<String> {
     told.iter().map(|t| t.to_string()).chain(records).collect()
 }
 
+/// The JSON Schema (2020-12) of an event as webhooks deliver it, with every event type;
+/// published as `docs/events.schema.json` (a test holds the two together).
+pub fn json_schema() -> serde_json::Value {
+    let id = |prefix: &str| serde_json::json!({"type": "string", "pattern": format!("^{prefix}_[0-9A-Z]{{26}}$")});
+    serde_json::json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Vellocity event",
+        "description": "A change worth telling, recorded with the change itself. `data` is thin: ids, statuses and figures, never generated content.",
+        "type": "object",
+        "required": ["id", "type", "team_id", "occurred_at", "data"],
+        "additionalProperties": false,
+        "properties": {
+            "id": id("evt"),
+            "type": {"enum": event_types()},
+            "team_id": id("team"),
+            "occurred_at": {"type": "string", "format": "date-time"},
+            "actor": {
+                "description": "Who made the change; absent for the workflow and AWS Marketplace.",
+                "type": "object",
+                "required": ["user_id", "credential"],
+                "additionalProperties": false,
+                "properties": {
+                    "user_id": id("usr"),
+                    "credential": {"type": "string", "description": "The API key id, or `jwt`."},
+                    "request_id": {"type": "string"}
+                }
+            },
+            "data": {"type": "object"}
+        }
+    })
+}
+
 /// Who made a change: the member, the credential they used (an API key id, or `jwt`) and the
 /// API request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
