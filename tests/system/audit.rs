@@ -4,7 +4,6 @@
 
 use serde_json::{json, Value};
 use vellocity::api::routes::ROUTES;
-use vellocity::domain::access::{Role, Scope};
 
 use crate::helpers::{user_id_of, TestApp, TestTeam};
 
@@ -101,14 +100,7 @@ async fn each_action_is_audited_with_its_actor_credential_request_and_target() {
 async fn only_admins_read_the_audit_log_and_nothing_changes_it() {
     let app = TestApp::new();
     let team = app.create_team("Acme").await;
-    let mia = app
-        .member_key(
-            &team,
-            "mia@example.com",
-            Role::Member,
-            &[Scope::Read, Scope::Write],
-        )
-        .await;
+    let mia = app.writer_key(&team, "mia@example.com").await;
     assert_eq!(app.get(&mia, "/v1/audit").await.status, 403);
     for (query, code) in [
         ("from=yesterday", "invalid_query"),

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use vellocity::domain::access::{Role, Scope};
 use vellocity::ports::table::Table;
 
 use crate::helpers::{user_id_of, Response, TestApp, TestTeam};
@@ -32,14 +31,6 @@ impl Spender {
         let path = format!("/v1/conversations/{}/messages", self.conversation);
         self.app
             .post(key, &path, json!({"content": "One more idea"}))
-            .await
-    }
-
-    /// A key of a new member of the team.
-    async fn member(&self, email: &str) -> String {
-        let scopes = [Scope::Read, Scope::Write];
-        self.app
-            .member_key(&self.team, email, Role::Member, &scopes)
             .await
     }
 
@@ -92,7 +83,7 @@ async fn the_budget_shows_its_defaults_and_this_months_spending() {
 #[tokio::test]
 async fn only_admins_set_the_budget_and_every_field_is_checked() {
     let s = spender(TestApp::new()).await;
-    let mia = s.member("mia@example.com").await;
+    let mia = s.app.writer_key(&s.team, "mia@example.com").await;
     let denied = s
         .app
         .call("PUT", "/v1/budget", &mia, Some(json!({"credit_limit": 10})))
@@ -226,7 +217,7 @@ async fn with_a_hard_stop_work_that_would_pass_the_limit_is_refused_before_anyth
 async fn a_members_monthly_credit_limit_refuses_their_work_past_it_and_shows_their_use() {
     let s = spender(TestApp::new()).await;
     let mia_id = user_id_of("mia@example.com");
-    let mia = s.member("mia@example.com").await;
+    let mia = s.app.writer_key(&s.team, "mia@example.com").await;
     let mine = s.app.post_conversation(&mia, json!({})).await;
     let member_path = format!("/v1/members/{mia_id}");
     let limited = s

@@ -260,11 +260,7 @@ async fn a_replayed_message_stores_one_exchange_and_answers_the_same() {
 #[tokio::test]
 async fn members_change_only_their_own_conversations_admins_any_and_viewers_only_read() {
     let c = chat(TestApp::new()).await;
-    let writes = [Scope::Read, Scope::Write];
-    let mia = c
-        .app
-        .member_key(&c.team, "mia@example.com", Role::Member, &writes)
-        .await;
+    let mia = c.app.writer_key(&c.team, "mia@example.com").await;
     let vic = c
         .app
         .member_key(&c.team, "vic@example.com", Role::Viewer, &[Scope::Read])

@@ -314,6 +314,30 @@ impl TestApp {
         created.body["id"].as_str().unwrap().to_owned()
     }
 
+    /// A key of a new member (role member, scopes read and write) of `team`.
+    pub async fn writer_key(&self, team: &TestTeam, email: &str) -> String {
+        self.member_key(team, email, Role::Member, &[Scope::Read, Scope::Write])
+            .await
+    }
+
+    /// Creates an agent allowed to summarise and runs one execution of it to success; returns
+    /// the agent's and the execution's ids.
+    pub async fn run_summary(&self, key: &str, request: &str) -> (String, String) {
+        let agent = self
+            .post_agent(
+                key,
+                json!({"name": "Writer", "allowed_capabilities": ["summarize"]}),
+            )
+            .await;
+        let started = self
+            .start_execution(key, &agent, json!({ "request": request }))
+            .await;
+        let id = started.body["id"].as_str().unwrap().to_owned();
+        let done = self.wait_for(key, &id, "succeeded").await;
+        assert_eq!(done.body["status"], "succeeded", "{done:?}");
+        (agent, id)
+    }
+
     /// Starts a conversation and returns its id.
     pub async fn post_conversation(&self, key: &str, conversation: Value) -> String {
         let created = self.post(key, "/v1/conversations", conversation).await;

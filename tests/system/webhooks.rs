@@ -79,21 +79,6 @@ async fn register(
     )
 }
 
-async fn run_execution(app: &TestApp, team: &TestTeam) -> String {
-    let agent = app
-        .post_agent(
-            &team.key,
-            json!({"name": "Writer", "allowed_capabilities": ["summarize"]}),
-        )
-        .await;
-    let started = app
-        .start_execution(&team.key, &agent, json!({"request": "Summarise"}))
-        .await;
-    let id = started.body["id"].as_str().unwrap().to_owned();
-    app.wait_for(&team.key, &id, "succeeded").await;
-    id
-}
-
 async fn deliveries(app: &TestApp, team: &TestTeam, webhook: &str) -> Response {
     app.get(&team.key, &format!("/v1/webhooks/{webhook}/deliveries"))
         .await
@@ -112,7 +97,7 @@ async fn a_succeeded_execution_is_delivered_once_signed_as_standard_webhooks_ver
         "the secret is shown once"
     );
 
-    let execution = run_execution(&app, &team).await;
+    let execution = app.run_summary(&team.key, "Summarise").await.1;
     let got = receiver.wait_for(1).await;
     let (headers, body) = &got[0];
     standardwebhooks::Webhook::new(&secret)
@@ -139,7 +124,7 @@ async fn a_receiver_that_fails_twice_gets_the_same_message_on_the_third_attempt(
     let team = app.create_team("Acme").await;
     let (receiver, addr) = Receiver::start(&[500, 500]).await;
     let (webhook, _) = register(&app, &team, addr, json!(["execution.succeeded"])).await;
-    run_execution(&app, &team).await;
+    app.run_summary(&team.key, "Summarise").await;
     receiver.wait_for(1).await;
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert_eq!(receiver.count(), 1, "the retry waits for its delay (5 s)");
@@ -284,7 +269,7 @@ async fn a_team_never_receives_another_teams_events_nor_another_endpoints_test()
     let (their_receiver, their_addr) = Receiver::start(&[]).await;
     register(&app, &ours, our_addr, json!(["*"])).await;
     let (their_webhook, _) = register(&app, &theirs, their_addr, json!(["*"])).await;
-    run_execution(&app, &ours).await;
+    app.run_summary(&ours.key, "Summarise").await;
     our_receiver.wait_for(5).await;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     for (_, body) in their_receiver.got.lock().unwrap().iter() {
@@ -392,17 +377,9 @@ async fn every_ssrf_target_is_refused_at_registration() {
 
 #[tokio::test]
 async fn only_admins_manage_webhooks_and_bad_endpoints_are_refused_by_field() {
-    use vellocity::domain::access::{Role, Scope};
     let app = TestApp::with_local_webhooks();
     let team = app.create_team("Acme").await;
-    let mia = app
-        .member_key(
-            &team,
-            "mia@example.com",
-            Role::Member,
-            &[Scope::Read, Scope::Write],
-        )
-        .await;
+    let mia = app.writer_key(&team, "mia@example.com").await;
     let body = json!({"url": "http://127.0.0.1:9/in", "events": ["*"]});
     assert_eq!(
         app.post(&mia, "/v1/webhooks", body.clone()).await.status,
