@@ -538,6 +538,11 @@ fn the_table_template_yaml_deploys_has_the_shape_create_table_creates() {
         table["TimeToLiveSpecification"]["Enabled"].as_bool(),
         Some(true)
     );
+    assert_eq!(
+        table["StreamSpecification"]["StreamViewType"].as_str(),
+        Some("NEW_IMAGE"),
+        "the events outbox leaves through the stream, as create-table makes it"
+    );
 }
 
 /// Runs every route's sample event through its handler, as `cargo lambda invoke` would.

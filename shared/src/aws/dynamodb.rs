@@ -67,7 +67,15 @@ impl DynamoDbTable {
             .attribute_definitions(string(PK)?)
             .attribute_definitions(string(SK)?)
             .key_schema(key(PK, KeyType::Hash)?)
-            .key_schema(key(SK, KeyType::Range)?);
+            .key_schema(key(SK, KeyType::Range)?)
+            // The events outbox leaves the table through its stream, as in template.yaml.
+            .stream_specification(
+                aws_sdk_dynamodb::types::StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::NewImage)
+                    .build()
+                    .map_err(build_error)?,
+            );
         for (name, pk, sk) in INDEXES {
             let all = Projection::builder()
                 .projection_type(ProjectionType::All)
