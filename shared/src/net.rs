@@ -145,3 +145,39 @@ where
         retry_after_seconds,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(url: &str) -> Outbound {
+        Outbound {
+            url: url::Url::parse(url).unwrap(),
+            headers: Vec::new(),
+            body: "{}".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_delivery_to_a_refused_address_is_refused_before_any_connection() {
+        let sender = NetworkSender::new().unwrap();
+        for url in [
+            "http://127.0.0.1:9/in",
+            "https://localhost:9/in",
+            "https://10.0.0.1/in",
+            "https://[::ffff:169.254.169.254]/in",
+        ] {
+            let sent = sender.send(&message(url), false).await;
+            assert!(
+                matches!(sent, Err(SendError::Refused(_))),
+                "{url}: {sent:?}"
+            );
+        }
+        // With the local switch, loopback is reached (nothing listens on port 9: a failure,
+        // not a refusal); private addresses stay refused.
+        let local = sender.send(&message("http://127.0.0.1:9/in"), true).await;
+        assert!(matches!(local, Err(SendError::Failed(_))), "{local:?}");
+        let private = sender.send(&message("https://10.0.0.1/in"), true).await;
+        assert!(matches!(private, Err(SendError::Refused(_))), "{private:?}");
+    }
+}
