@@ -27,6 +27,7 @@ mod helpers;
 mod http_client;
 #[path = "support/http_endpoint.rs"]
 mod http_endpoint;
+mod live_progress;
 mod local_stack;
 mod marketplace;
 #[path = "support/marketplace_endpoint.rs"]

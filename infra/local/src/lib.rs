@@ -17,6 +17,7 @@ use vellocity::api::request::{ApiRequest, BODY_LIMIT};
 use vellocity::api::response::ApiResponse;
 use vellocity::api::routes::{self, Match};
 use vellocity::api::service;
+use vellocity::api::stream::{wants_stream, ExecutionEvents};
 use vellocity::app::{auth, App};
 use vellocity::aws::emf::EmfWriter;
 use vellocity::config::JwtSettings;
@@ -191,6 +192,41 @@ impl Stack {
             body: request.body.clone(),
         };
         Some(pages::serve(&self.app, &self.marketplace, page.id, page_request).await)
+    }
+
+    /// Opens the Server-Sent Events stream a request asks for (`GET /v1/executions/{id}/events`
+    /// with `Accept: text/event-stream`), authenticated as every route is; `None` for any other
+    /// request, an error response when the stream cannot be opened.
+    pub async fn stream(
+        &self,
+        request: &HttpRequest,
+    ) -> Option<Result<ExecutionEvents, ApiResponse>> {
+        let header = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok());
+        if request.method != "GET" || !wants_stream(header("accept")) {
+            return None;
+        }
+        let Match::Found(route, params) = routes::find(&request.method, &request.path) else {
+            return None;
+        };
+        if route.id != routes::RouteId::ListExecutionEvents {
+            return None;
+        }
+        let request_id = new_request_id();
+        let opened = async {
+            let caller =
+                auth::authenticate(&self.app, header("authorization"), header("x-team-id")).await?;
+            let id = params
+                .iter()
+                .find(|(name, _)| name == "id")
+                .map(|(_, value)| value.as_str())
+                .unwrap_or_default();
+            ExecutionEvents::open(&self.app, &caller, id, header("last-event-id")).await
+        };
+        Some(
+            opened
+                .await
+                .map_err(|error| error_response(&error, request_id)),
+        )
     }
 
     /// Answers one request as the deployed API would.

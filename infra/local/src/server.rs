@@ -11,7 +11,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use std::convert::Infallible;
+
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, Limited, StreamBody};
+use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -19,6 +23,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use vellocity::api::request::BODY_LIMIT;
+use vellocity::api::stream::{ExecutionEvents, EVENT_STREAM};
 use vellocity::error::{BadRequest, Error};
 
 use crate::{error_response, new_request_id, HttpRequest, Stack};
@@ -231,7 +236,10 @@ impl AsyncWrite for Replay {
     }
 }
 
-async fn answer(stack: &Stack, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+/// A response body: whole, or streamed (Server-Sent Events).
+type AnswerBody = UnsyncBoxBody<Bytes, Infallible>;
+
+async fn answer(stack: &Stack, request: hyper::Request<Incoming>) -> hyper::Response<AnswerBody> {
     let (parts, body) = request.into_parts();
     // Read at most one byte past the limit: enough to know the body is too large.
     let response = match Limited::new(body, BODY_LIMIT + 1).collect().await {
@@ -244,11 +252,34 @@ async fn answer(stack: &Stack, request: hyper::Request<Incoming>) -> hyper::Resp
                 headers: parts.headers,
                 body: collected.to_bytes().to_vec(),
             };
+            if let Some(opened) = stack.stream(&request).await {
+                return match opened {
+                    Ok(events) => event_stream(events),
+                    Err(refused) => whole(refused.into_http()),
+                };
+            }
             match stack.page(&request).await {
                 Some(page) => page.into_http(),
                 None => stack.handle(request).await.into_http(),
             }
         }
     };
-    response.map(|body| Full::new(Bytes::from(body)))
+    whole(response)
+}
+
+fn whole(response: hyper::Response<String>) -> hyper::Response<AnswerBody> {
+    response.map(|body| Full::new(Bytes::from(body)).boxed_unsync())
+}
+
+/// Streams an execution's events as they happen, until its terminal event.
+fn event_stream(events: ExecutionEvents) -> hyper::Response<AnswerBody> {
+    let chunks = futures_util::stream::unfold(events, |mut events| async move {
+        let chunk = events.next_chunk().await?;
+        Some((Ok::<_, Infallible>(Frame::data(Bytes::from(chunk))), events))
+    });
+    let mut response = hyper::Response::new(StreamBody::new(chunks).boxed_unsync());
+    let headers = response.headers_mut();
+    headers.insert("content-type", http::HeaderValue::from_static(EVENT_STREAM));
+    headers.insert("cache-control", http::HeaderValue::from_static("no-cache"));
+    response
 }

@@ -11,7 +11,7 @@ use crate::domain::agent::AgentDraft;
 use crate::domain::capabilities::CAPABILITIES;
 use crate::domain::catalog;
 use crate::domain::execution::ExecutionStatus;
-use crate::domain::ids::AgentId;
+use crate::domain::ids::{AgentId, EventId};
 use crate::domain::resources::{CompanyDraft, PartnerDraft, ProductDraft};
 use crate::error::{BadRequest, Error};
 
@@ -187,6 +187,29 @@ pub async fn handle(app: &App, route: RouteId, req: &ApiRequest) -> Result<ApiRe
             };
             let listing = executions::list(app, caller, &filter, page).await?;
             ApiResponse::ok(&listing.map(|e| execution_view::activity(&e)))
+        }
+        ListExecutionEvents => {
+            let page = req.page_with(&["after"])?;
+            if page.cursor.is_some() {
+                return Err(Error::bad_request(
+                    BadRequest::InvalidQuery,
+                    "Events page with `after=<the last event id you have>`, not `cursor`.",
+                ));
+            }
+            let execution = executions::get(app, caller, req.path("id")).await?;
+            let after = req
+                .query_value("after")?
+                .map(|id| {
+                    EventId::parse(id).map_err(|e| {
+                        Error::bad_request(BadRequest::InvalidQuery, format!("`after` {e}."))
+                    })
+                })
+                .transpose()?;
+            let after = after.as_ref().map(|id| id.as_str());
+            let items =
+                executions::events_after(app, &caller.team_id, &execution.id, after, page.limit)
+                    .await?;
+            ApiResponse::ok(&serde_json::json!({ "items": items }))
         }
         StartExecution => {
             let execution = executions::start(app, caller, req.path("id"), req.json()?).await?;

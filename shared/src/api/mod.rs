@@ -7,3 +7,4 @@ pub mod request;
 pub mod response;
 pub mod routes;
 pub mod service;
+pub mod stream;

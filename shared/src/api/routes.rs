@@ -63,6 +63,7 @@ pub enum RouteId {
     StartExecution,
     ListExecutions,
     GetExecution,
+    ListExecutionEvents,
     CancelExecution,
     DecideApproval,
 }
@@ -555,6 +556,14 @@ pub const ROUTES: &[Route] = &[
         "/v1/executions/{id}",
         "get-execution",
         "GetExecutionFunction",
+        Access::READ,
+    ),
+    route(
+        ListExecutionEvents,
+        "GET",
+        "/v1/executions/{id}/events",
+        "list-execution-events",
+        "ListExecutionEventsFunction",
         Access::READ,
     ),
     route(

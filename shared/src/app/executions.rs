@@ -13,7 +13,7 @@ use super::{budgets, events, keys, usage, App, Caller};
 use crate::domain::agent::AgentDraft;
 use crate::domain::capabilities::{capability, Runner};
 use crate::domain::catalog;
-use crate::domain::events::Actor;
+use crate::domain::events::{Actor, DomainEvent};
 use crate::domain::events::{
     EXECUTION_APPROVED, EXECUTION_AWAITING_APPROVAL, EXECUTION_CANCELLED, EXECUTION_FAILED,
     EXECUTION_PLANNED, EXECUTION_QUEUED, EXECUTION_STARTED, EXECUTION_STEP_FAILED,
@@ -317,8 +317,56 @@ fn execution_event(
     if let (Some(data), Value::Object(extra)) = (data.as_object_mut(), extra) {
         data.extend(extra);
     }
-    let (_, write) = events::record(team, kind, by, data, app.clock.now())?;
+    let (event, mut write) = events::record(team, kind, by, data, app.clock.now())?;
+    // Also on GSI1 under the execution, so its progress reads without the team's other events.
+    if let WriteOp::Put { item, .. } = &mut write.write {
+        item.insert(
+            GSI1PK.into(),
+            execution_events_partition(team, &execution.id).into(),
+        );
+        item.insert(
+            GSI1SK.into(),
+            format!("{}{}", events::EVENT_PREFIX, event.id).into(),
+        );
+    }
     Ok(write)
+}
+
+/// The GSI1 partition of an execution's events, in the order they happened.
+fn execution_events_partition(team: &TeamId, id: &ExecutionId) -> String {
+    format!("{}#EXEC#{id}", keys::team_partition(team))
+}
+
+/// Whether an event ends its execution's story.
+pub fn is_terminal(kind: &str) -> bool {
+    [EXECUTION_SUCCEEDED, EXECUTION_FAILED, EXECUTION_CANCELLED].contains(&kind)
+}
+
+/// An execution's events after the one with id `after` (all of them without it), oldest
+/// first, at most `limit` (1–100).
+pub async fn events_after(
+    app: &App,
+    team: &TeamId,
+    id: &ExecutionId,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<Vec<DomainEvent>, Error> {
+    let start = format!("{}{}", events::EVENT_PREFIX, after.unwrap_or(""));
+    let query = Query {
+        index: Index::Gsi1,
+        partition: execution_events_partition(team, id),
+        sort_key: SortKey::Between(start.clone(), format!("{}~", events::EVENT_PREFIX)),
+        descending: false,
+        limit: limit + 1,
+        cursor: None,
+    };
+    let page = app.table.query(query).await?;
+    page.items
+        .iter()
+        .filter(|item| item.get(GSI1SK).and_then(|v| v.as_str()) != Some(start.as_str()))
+        .take(limit as usize)
+        .map(events::read)
+        .collect()
 }
 
 /// Writes a running execution's progress (status, steps, tokens) with the event that tells
