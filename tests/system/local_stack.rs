@@ -45,6 +45,11 @@ struct Server {
 
 impl Server {
     async fn start(binary: &Path, dir: &Path) -> Server {
+        Server::start_with(binary, dir, &[]).await
+    }
+
+    /// `serve` with extra switches.
+    async fn start_with(binary: &Path, dir: &Path, switches: &[&str]) -> Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -56,6 +61,7 @@ impl Server {
                 .arg("--data-dir")
                 .arg(dir)
                 .args(["serve", "--addr", &addr.to_string()])
+                .args(switches)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -445,4 +451,47 @@ async fn a_second_server_on_the_same_data_directory_is_refused() {
     assert_eq!(status, 200, "the first server goes on");
     drop(first);
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn with_model_latency_an_execution_can_be_watched_running_and_loopback_webhooks_are_allowed()
+{
+    let binary = local_binary();
+    let dir = fresh_dir("latency");
+    let (_, key) = create_team(&binary, &dir, "Acme");
+    let switches = ["--model-latency", "400", "--allow-local-webhooks"];
+    let server = Server::start_with(&binary, &dir, &switches).await;
+    let hook = json!({"url": "http://127.0.0.1:9/hooks", "events": ["*"]});
+    let (status, _) = server.call("POST", "/v1/webhooks", &key, Some(hook)).await;
+    assert_eq!(
+        status, 201,
+        "loopback receivers are allowed with the switch"
+    );
+    let agent = json!({"name": "Writer", "allowed_capabilities": ["summarize"]});
+    let (_, agent) = server.call("POST", "/v1/agents", &key, Some(agent)).await;
+    let path = format!("/v1/agents/{}/executions", agent["id"].as_str().unwrap());
+    let (_, started) = server
+        .call("POST", &path, &key, Some(json!({"request": "Summarise"})))
+        .await;
+    let id = started["id"].as_str().unwrap();
+    let (_, now) = server
+        .call("GET", &format!("/v1/executions/{id}"), &key, None)
+        .await;
+    assert!(
+        ["queued", "running"].contains(&now["status"].as_str().unwrap()),
+        "the model takes its time: {now}"
+    );
+    let done = server.wait_for(&key, id, "succeeded").await;
+    assert_eq!(done["status"], "succeeded");
+    server.kill();
+
+    let plain = Server::start(&binary, &dir).await;
+    let hook = json!({"url": "http://127.0.0.1:9/other", "events": ["*"]});
+    let (status, refused) = plain.call("POST", "/v1/webhooks", &key, Some(hook)).await;
+    assert_eq!(
+        status, 422,
+        "without the switch loopback is refused: {refused}"
+    );
+    plain.kill();
+    let _ = std::fs::remove_dir_all(&dir);
 }

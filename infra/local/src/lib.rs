@@ -61,6 +61,40 @@ pub fn offline(app: App) -> App {
     }
 }
 
+/// How `serve` sets the stack up.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Webhooks may go to `http://` loopback receivers.
+    pub allow_local_webhooks: bool,
+    /// The offline model takes this long per call, so progress can be watched.
+    pub model_latency: Option<std::time::Duration>,
+}
+
+/// The offline model, taking its time: every call waits before it answers.
+pub struct SlowModel(pub std::time::Duration);
+
+#[async_trait::async_trait]
+impl vellocity::ports::ai::Llm for SlowModel {
+    async fn converse(
+        &self,
+        request: vellocity::ports::ai::TextRequest,
+    ) -> Result<vellocity::ports::ai::TextResponse, vellocity::ports::ai::AiError> {
+        tokio::time::sleep(self.0).await;
+        vellocity::ports::ai::Llm::converse(&OfflineModel, request).await
+    }
+}
+
+#[async_trait::async_trait]
+impl vellocity::ports::ai::ImageGen for SlowModel {
+    async fn generate(
+        &self,
+        request: vellocity::ports::ai::ImageRequest,
+    ) -> Result<vellocity::ports::ai::ImageResponse, vellocity::ports::ai::AiError> {
+        tokio::time::sleep(self.0).await;
+        vellocity::ports::ai::ImageGen::generate(&OfflineModel, request).await
+    }
+}
+
 /// A request id, as API Gateway gives every request one.
 pub fn new_request_id() -> String {
     format!("local-{}", ulid::Ulid::new())
@@ -109,6 +143,11 @@ impl Stack {
     /// functions. Unfinished work is not resumed until [`Stack::resume`]: only the server
     /// runs it, admin commands beside it do not.
     pub fn open(data_dir: &Path) -> Result<Stack, String> {
+        Stack::open_with(data_dir, &Options::default())
+    }
+
+    /// [`Stack::open`], as `serve`'s switches set it up.
+    pub fn open_with(data_dir: &Path, options: &Options) -> Result<Stack, String> {
         let cannot = |e: String| format!("cannot open data directory {e}");
         let table = EmbeddedTable::open(data_dir).map_err(cannot)?;
         let engine = EngineStore::open(data_dir).map_err(cannot)?;
@@ -122,7 +161,16 @@ impl Stack {
             objects: Arc::new(LocalObjects::Directory(data_dir.join("objects"))),
             marketplace: Arc::new(LocalMarketplace::default()),
             metrics: Arc::new(EmfWriter::DebugLog),
+            allow_loopback_webhooks: options.allow_local_webhooks,
             ..offline(App::new(Arc::new(table), Arc::new(SystemClock)))
+        };
+        let app = match options.model_latency {
+            Some(latency) if !latency.is_zero() => App {
+                llm: Arc::new(SlowModel(latency)),
+                images: Arc::new(SlowModel(latency)),
+                ..app
+            },
+            _ => app,
         };
         Stack::with_engine(app, 1.0, engine)
     }

@@ -44,6 +44,10 @@ enum Command {
         /// them out on this machine; without it loopback is refused, as in AWS.
         #[arg(long)]
         allow_local_webhooks: bool,
+        /// Make the offline model take this many milliseconds per call, so progress (and the
+        /// console) can be watched as it happens.
+        #[arg(long, value_name = "MS", default_value_t = 0)]
+        model_latency: u64,
     },
     /// Create a team with an owner and an owner API key; prints {"team_id","api_key"}.
     CreateTeam {
@@ -178,9 +182,13 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Serve {
             addr,
             allow_local_webhooks,
+            model_latency,
         } => {
-            let mut stack = Stack::open(&data_dir)?;
-            stack.app.allow_loopback_webhooks = allow_local_webhooks;
+            let options = vellocity_local::Options {
+                allow_local_webhooks,
+                model_latency: Some(std::time::Duration::from_millis(model_latency)),
+            };
+            let stack = Stack::open_with(&data_dir, &options)?;
             let _only_server = claim(&data_dir)?;
             let (runs, messages) = stack.resume().await?;
             if runs + messages > 0 {
