@@ -11,8 +11,11 @@ mod asl;
 mod audit;
 mod auth;
 mod bedrock;
+#[path = "support/browser.rs"]
+mod browser;
 mod budgets;
 mod companies;
+mod console_browser;
 mod conventions;
 mod conversations;
 mod credits;

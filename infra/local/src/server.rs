@@ -252,6 +252,9 @@ async fn answer(stack: &Stack, request: hyper::Request<Incoming>) -> hyper::Resp
                 headers: parts.headers,
                 body: collected.to_bytes().to_vec(),
             };
+            if request.method == "GET" && request.path == "/" {
+                return whole(console());
+            }
             if let Some(opened) = stack.stream(&request).await {
                 return match opened {
                     Ok(events) => event_stream(events),
@@ -265,6 +268,24 @@ async fn answer(stack: &Stack, request: hyper::Request<Incoming>) -> hyper::Resp
         }
     };
     whole(response)
+}
+
+/// The console: one static page (no build step, nothing from a CDN) that uses the API with
+/// the key pasted into it.
+fn console() -> hyper::Response<String> {
+    let mut response = hyper::Response::new(include_str!("console.html").to_owned());
+    let headers = response.headers_mut();
+    headers.insert(
+        "content-type",
+        http::HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        "content-security-policy",
+        http::HeaderValue::from_static(
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
+        ),
+    );
+    response
 }
 
 fn whole(response: hyper::Response<String>) -> hyper::Response<AnswerBody> {
