@@ -15,7 +15,6 @@ use std::convert::Infallible;
 
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited, StreamBody};
-use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -23,7 +22,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use vellocity::api::request::BODY_LIMIT;
-use vellocity::api::stream::{ExecutionEvents, EVENT_STREAM};
+use vellocity::api::stream::{into_frames, ExecutionEvents, EVENT_STREAM};
 use vellocity::error::{BadRequest, Error};
 
 use crate::{error_response, new_request_id, HttpRequest, Stack};
@@ -294,11 +293,8 @@ fn whole(response: hyper::Response<String>) -> hyper::Response<AnswerBody> {
 
 /// Streams an execution's events as they happen, until its terminal event.
 fn event_stream(events: ExecutionEvents) -> hyper::Response<AnswerBody> {
-    let chunks = futures_util::stream::unfold(events, |mut events| async move {
-        let chunk = events.next_chunk().await?;
-        Some((Ok::<_, Infallible>(Frame::data(Bytes::from(chunk))), events))
-    });
-    let mut response = hyper::Response::new(StreamBody::new(chunks).boxed_unsync());
+    let body = StreamBody::new(into_frames(events)).boxed_unsync();
+    let mut response = hyper::Response::new(body);
     let headers = response.headers_mut();
     headers.insert("content-type", http::HeaderValue::from_static(EVENT_STREAM));
     headers.insert("cache-control", http::HeaderValue::from_static("no-cache"));

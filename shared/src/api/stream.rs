@@ -111,6 +111,21 @@ impl ExecutionEvents {
     }
 }
 
+/// The stream as HTTP body frames, for the local server and Lambda response streaming alike.
+pub fn into_frames(
+    events: ExecutionEvents,
+) -> impl futures_util::Stream<
+    Item = Result<hyper::body::Frame<bytes::Bytes>, std::convert::Infallible>,
+> + Send {
+    futures_util::stream::unfold(events, |mut events| async move {
+        let chunk = events.next_chunk().await?;
+        Some((
+            Ok(hyper::body::Frame::data(bytes::Bytes::from(chunk))),
+            events,
+        ))
+    })
+}
+
 /// One event as an SSE frame.
 pub fn frame(event: &DomainEvent) -> String {
     let data = serde_json::to_string(event).unwrap_or_default();

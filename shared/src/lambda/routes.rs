@@ -27,7 +27,6 @@ use crate::net::NetworkSender;
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
-use hyper::body::Frame;
 
 /// Runs the function of one route. Only the chat route calls a model, so only it builds a
 /// Bedrock client; only the webhook registration routes resolve receivers.
@@ -88,11 +87,8 @@ async fn streamed(app: &App, route: RouteId, event: Request) -> Response<Streame
         let last = header("last-event-id");
         return match stream::ExecutionEvents::open(app, &caller, &id, last.as_deref()).await {
             Ok(events) => {
-                let chunks = futures_util::stream::unfold(events, |mut events| async move {
-                    let chunk = events.next_chunk().await?;
-                    Some((Ok::<_, Infallible>(Frame::data(Bytes::from(chunk))), events))
-                });
-                let mut response = Response::new(StreamBody::new(chunks).boxed_unsync());
+                let body = StreamBody::new(stream::into_frames(events)).boxed_unsync();
+                let mut response = Response::new(body);
                 response.headers_mut().insert(
                     "content-type",
                     http::HeaderValue::from_static(stream::EVENT_STREAM),
