@@ -111,7 +111,7 @@ impl ExecutionEvents {
     }
 }
 
-/// The stream as HTTP body frames, for the local server and Lambda response streaming alike.
+/// The stream as HTTP body frames.
 pub fn into_frames(
     events: ExecutionEvents,
 ) -> impl futures_util::Stream<

@@ -17,16 +17,12 @@ use crate::api::request::ApiRequest;
 use crate::api::response::ApiResponse;
 use crate::api::routes::RouteId;
 use crate::api::service;
-use crate::api::stream;
 use crate::app::{App, Caller};
 use crate::aws::bedrock::Bedrock;
 use crate::domain::access::{Role, Scope};
 use crate::domain::ids::{TeamId, UserId};
 use crate::error::Error;
 use crate::net::NetworkSender;
-use bytes::Bytes;
-use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full, StreamBody};
 
 /// Runs the function of one route. Only the chat route calls a model, so only it builds a
 /// Bedrock client; only the webhook registration routes resolve receivers.
@@ -48,73 +44,6 @@ pub async fn run_route(route: RouteId) -> Result<(), lambda_runtime::Error> {
         async move { Ok::<_, Infallible>(handle_event(&app, route, event).await) }
     }))
     .await
-}
-
-/// Runs the function of a route that may answer with a stream (Lambda response streaming):
-/// `GET /v1/executions/{id}/events` with `Accept: text/event-stream` streams the execution's
-/// events until its terminal one; any other request is answered whole, as every route is.
-pub async fn run_streaming_route(route: RouteId) -> Result<(), lambda_runtime::Error> {
-    crate::telemetry::init_lambda();
-    let app = build_app().await?;
-    lambda_http::run_with_streaming_response(service_fn(move |event: Request| {
-        let app = app.clone();
-        async move { Ok::<_, Infallible>(streamed(&app, route, event).await) }
-    }))
-    .await
-}
-
-type StreamedBody = UnsyncBoxBody<Bytes, Infallible>;
-
-async fn streamed(app: &App, route: RouteId, event: Request) -> Response<StreamedBody> {
-    let header = |name: &str| {
-        event
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let caller = caller_from_context(&event.request_context());
-    if let (true, Some(caller)) = (stream::wants_stream(header("accept").as_deref()), caller) {
-        let id = event
-            .path_parameters()
-            .first("id")
-            .unwrap_or_default()
-            .to_owned();
-        let request_id = event
-            .lambda_context_ref()
-            .map(|c| c.request_id.clone())
-            .unwrap_or_default();
-        let last = header("last-event-id");
-        return match stream::ExecutionEvents::open(app, &caller, &id, last.as_deref()).await {
-            Ok(events) => {
-                let body = StreamBody::new(stream::into_frames(events)).boxed_unsync();
-                let mut response = Response::new(body);
-                response.headers_mut().insert(
-                    "content-type",
-                    http::HeaderValue::from_static(stream::EVENT_STREAM),
-                );
-                response
-            }
-            Err(error) => whole(
-                ApiResponse::error(&error, &request_id)
-                    .into_http()
-                    .map(Body::from),
-            ),
-        };
-    }
-    whole(handle_event(app, route, event).await)
-}
-
-fn whole(response: Response<Body>) -> Response<StreamedBody> {
-    response.map(|body| {
-        let bytes = match body {
-            Body::Empty => Bytes::new(),
-            Body::Text(text) => Bytes::from(text),
-            Body::Binary(data) => Bytes::from(data),
-            _ => Bytes::new(),
-        };
-        Full::new(bytes).boxed_unsync()
-    })
 }
 
 /// Reads the caller from the authorizer's context, as API Gateway passes it on.
