@@ -13,8 +13,8 @@ use crate::app::{budgets, conversations};
 use crate::app::{App, Caller};
 use crate::domain::catalog::{self, DEFAULT_CHAT};
 use crate::domain::conversation::{
-    check_content, fit_history, ChatMessage, ConversationDraft, Role, Tokens, HISTORY_TOKENS,
-    REPLY_CREDITS,
+    check_content, estimate_tokens, fit_history, ChatMessage, ConversationDraft, Role, Tokens,
+    HISTORY_TOKENS, REPLY_CREDITS,
 };
 use crate::domain::ids::{ConversationId, MessageId};
 use crate::domain::resources::{CompanyDraft, ProductDraft};
@@ -106,14 +106,12 @@ pub async fn send(
         })),
     };
     let most_micro_usd = catalog::model(&model_request.model).map_or(0, |m| {
-        let prompt = model_request.system.len()
+        let input = estimate_tokens(&model_request.system)
             + model_request
                 .messages
                 .iter()
-                .map(|m| m.text.len())
-                .sum::<usize>();
-        // Bytes bound characters, so this bounds the estimate of the prompt's tokens.
-        let input = (prompt as i64 + 3) / 4;
+                .map(|m| estimate_tokens(&m.text))
+                .sum::<i64>();
         m.cost(input, i64::from(model_request.max_tokens), 0)
     });
     let hold =

@@ -10,7 +10,7 @@ use time::{Date, Duration, OffsetDateTime, Time};
 use super::items::to_item;
 use super::records::{filtered, Listing, PageRequest};
 use super::{keys, App, Caller};
-use crate::domain::events::{Actor, DomainEvent, SUBSCRIPTION_CHANGED};
+use crate::domain::events::{Actor, DomainEvent, RECORD_KINDS, SUBSCRIPTION_CHANGED};
 use crate::error::{BadRequest, Error};
 use crate::ports::table::{Condition, Index, Query, SortKey, TableError, Value, TTL};
 
@@ -44,27 +44,19 @@ pub struct AuditEntry {
     pub target: Target,
 }
 
-/// The target an event names: its first `<kind>_id` field (or the budget, or a Marketplace
-/// product).
+/// The target an event names: its first `<kind>_id` field (or the team, for its budget; or a
+/// Marketplace product).
 fn target_of(event: &DomainEvent) -> Target {
     let data = event.data.as_object();
+    // The execution first (its events name the agent too), then whom or what else it names.
     let named = data.and_then(|d| {
-        ["execution_id", "user_id", "api_key_id", "webhook_id"]
+        ["execution", "user", "api_key"]
             .iter()
-            .chain(
-                [
-                    "company_id",
-                    "product_id",
-                    "partner_id",
-                    "agent_id",
-                    "conversation_id",
-                ]
-                .iter(),
-            )
-            .find_map(|field| {
-                let id = d.get(*field)?.as_str()?;
+            .chain(RECORD_KINDS.iter())
+            .find_map(|kind| {
+                let id = d.get(&format!("{kind}_id"))?.as_str()?;
                 Some(Target {
-                    kind: field.trim_end_matches("_id").to_owned(),
+                    kind: (*kind).to_owned(),
                     id: id.to_owned(),
                 })
             })

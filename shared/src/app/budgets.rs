@@ -234,11 +234,7 @@ fn spending(item: Option<&Item>, budget: &Budget) -> Spending {
 /// (and reaching the limit), as domain events written with their markers. Run after every
 /// settlement; one that did not run (a crash) is made up for by the next.
 pub async fn record_crossings(app: &App, team_id: &TeamId) -> Result<(), Error> {
-    let Some(team_item) = app.table.get(&keys::team(team_id)).await? else {
-        return Ok(());
-    };
-    let team: Team = from_item(&team_item)?;
-    let Some(budget) = team.budget else {
+    let Some(budget) = team(app, team_id).await?.budget else {
         return Ok(());
     };
     let now = app.clock.now();

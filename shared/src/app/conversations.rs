@@ -143,13 +143,11 @@ pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<(), Error> {
         keys::team_partition(&caller.team_id),
         messages_prefix(&id),
     );
-    for item in query_all(app.table.as_ref(), messages).await? {
-        let key = Key::new(
-            keys::team_partition(&caller.team_id),
-            item.get(crate::ports::table::SK)
-                .and_then(|v| v.as_str())
-                .unwrap_or_default(),
-        );
+    for key in query_all(app.table.as_ref(), messages)
+        .await?
+        .iter()
+        .filter_map(Key::of)
+    {
         app.table.delete(&key, None).await?;
     }
     Ok(())

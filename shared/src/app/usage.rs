@@ -303,14 +303,10 @@ pub async fn report(app: &App, team: &TeamId, query: &UsageQuery) -> Result<Usag
         cursor: None,
     };
     let mut rows: BTreeMap<String, Figures> = BTreeMap::new();
+    // A day's aggregate is keyed by its day, so the rows of every dimension are the keys.
     for item in query_all(app.table.as_ref(), range).await? {
         let stored: StoredAggregate = from_item(&item)?;
-        let key = match query.group_by {
-            // A day's row is the day; other dimensions add their days up per key.
-            Dimension::Day => item_day(&item, &prefix),
-            _ => stored.key.clone(),
-        };
-        rows.entry(key).or_default().add(&stored.figures);
+        rows.entry(stored.key).or_default().add(&stored.figures);
     }
     let mut totals = Figures::default();
     let rows = rows
@@ -327,15 +323,6 @@ pub async fn report(app: &App, team: &TeamId, query: &UsageQuery) -> Result<Usag
         rows,
         totals,
     })
-}
-
-/// The day in an aggregate's sort key.
-fn item_day(item: &crate::ports::table::Item, prefix: &str) -> String {
-    item.get(crate::ports::table::SK)
-        .and_then(|v| v.as_str())
-        .and_then(|sk| sk.strip_prefix(prefix))
-        .map(|rest| rest[..10.min(rest.len())].to_owned())
-        .unwrap_or_default()
 }
 
 /// An aggregate as stored.

@@ -513,11 +513,6 @@ pub async fn attempt(app: &App, message: &AttemptMessage) -> Result<(), Error> {
         return Ok(());
     };
     let delivery: Delivery = from_item(&item)?;
-    let payload = item
-        .get("payload")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_owned();
     if delivery.status != DeliveryStatus::Pending || delivery.attempts.len() + 1 != message.attempt
     {
         return Ok(());
@@ -532,7 +527,7 @@ pub async fn attempt(app: &App, message: &AttemptMessage) -> Result<(), Error> {
     let signatures = endpoint
         .signing(now)
         .iter()
-        .map(|secret| sign(secret, &delivery.id, timestamp, &payload))
+        .map(|secret| sign(secret, &delivery.id, timestamp, &delivery.payload))
         .collect::<Result<Vec<_>, _>>()
         .map_err(Error::internal)?;
     let outbound = Outbound {
@@ -542,7 +537,7 @@ pub async fn attempt(app: &App, message: &AttemptMessage) -> Result<(), Error> {
             ("webhook-timestamp".into(), timestamp.to_string()),
             ("webhook-signature".into(), signatures.join(" ")),
         ],
-        body: payload,
+        body: delivery.payload.clone(),
     };
     let started = std::time::Instant::now();
     let answer = app
@@ -572,7 +567,7 @@ pub async fn attempt(app: &App, message: &AttemptMessage) -> Result<(), Error> {
                 actions: vec![UpdateAction::Remove(FAILING_SINCE.into())],
                 condition: Some(Condition::item_exists()),
             };
-            let _ = app.table.update(recovered).await;
+            note_streak(app, recovered).await;
         }
         return finish(
             app,
@@ -598,7 +593,7 @@ pub async fn attempt(app: &App, message: &AttemptMessage) -> Result<(), Error> {
             actions: vec![UpdateAction::Set(FAILING_SINCE.into(), rfc3339(now).into())],
             condition: Some(Condition::NotExists(FAILING_SINCE.into())),
         };
-        let _ = app.table.update(streak).await;
+        note_streak(app, streak).await;
     } else if now - failing_since >= FAILING_DISABLES_AFTER {
         disable(app, team, &endpoint, "Every attempt failed for five days.").await?;
         return finish(app, &key, &delivery, Some(attempt), DeliveryStatus::Failed).await;
@@ -627,6 +622,16 @@ pub async fn attempt(app: &App, message: &AttemptMessage) -> Result<(), Error> {
     };
     let wait = StdDuration::try_from(delay).unwrap_or(StdDuration::ZERO);
     enqueue(app, &next, wait).await
+}
+
+/// Records the start or the end of an endpoint's failing streak. The attempt has been made
+/// either way, so a failure here is logged, not retried (which would send the message again);
+/// a streak another attempt recorded first is the same streak.
+async fn note_streak(app: &App, update: Update) {
+    match app.table.update(update).await {
+        Ok(_) | Err(crate::ports::table::TableError::ConditionFailed) => {}
+        Err(error) => tracing::warn!(%error, "recording a webhook's failing streak failed"),
+    }
 }
 
 /// Ends a delivery with its last attempt.
