@@ -5,13 +5,13 @@
 use serde_json::{json, Value};
 use vellocity::api::routes::ROUTES;
 
-use crate::helpers::{user_id_of, TestApp, TestTeam};
+use crate::helpers::{user_id_of, TestApp};
 
 /// The audit log as `key` reads it with `query`, once the relay has caught up with `n`
 /// entries (it writes them from the events, a moment after each change).
-async fn audit(app: &TestApp, team: &TestTeam, query: &str, n: usize) -> Vec<Value> {
+pub async fn audit(app: &TestApp, key: &str, query: &str, n: usize) -> Vec<Value> {
     for _ in 0..300 {
-        let listed = app.get(&team.key, &format!("/v1/audit?{query}")).await;
+        let listed = app.get(key, &format!("/v1/audit?{query}")).await;
         assert_eq!(listed.status, 200, "{listed:?}");
         let items = listed.body["items"].as_array().unwrap().clone();
         if items.len() >= n {
@@ -47,7 +47,7 @@ async fn each_action_is_audited_with_its_actor_credential_request_and_target() {
     let mia = user_id_of("mia@example.com");
     app.delete(&team.key, &format!("/v1/members/{mia}")).await;
 
-    let entries = audit(&app, &team, "", 4).await;
+    let entries = audit(&app, &team.key, "", 4).await;
     let actions: Vec<&str> = entries
         .iter()
         .map(|e| e["action"].as_str().unwrap())
@@ -77,17 +77,22 @@ async fn each_action_is_audited_with_its_actor_credential_request_and_target() {
         json!({"kind": "company", "id": company})
     );
 
-    let members = audit(&app, &team, "action=member.", 2).await;
+    let members = audit(&app, &team.key, "action=member.", 2).await;
     assert_eq!(members.len(), 2);
-    let exact = audit(&app, &team, "action=company.created", 1).await;
+    let exact = audit(&app, &team.key, "action=company.created", 1).await;
     assert_eq!(exact.len(), 1);
-    assert!(audit(&app, &team, &format!("actor={owner}"), 4).await.len() == 4);
+    assert!(
+        audit(&app, &team.key, &format!("actor={owner}"), 4)
+            .await
+            .len()
+            == 4
+    );
     let nobody = app
         .get(&team.key, "/v1/audit?actor=usr_00000000000000000000000000")
         .await;
     assert_eq!(nobody.body["items"], json!([]));
     assert_eq!(
-        audit(&app, &team, "from=2026-11-21&to=2026-11-21", 4)
+        audit(&app, &team.key, "from=2026-11-21&to=2026-11-21", 4)
             .await
             .len(),
         4

@@ -367,3 +367,110 @@ async fn fifty_concurrent_messages_and_executions_never_overspend_a_budget_on_dy
     let table: Arc<dyn Table> = Arc::new(crate::dynamodb::fresh_table().await);
     concurrent_work_never_overspends_a_budget(TestApp::with_table(table)).await;
 }
+
+#[tokio::test]
+async fn a_money_limit_with_a_hard_stop_refuses_work_whose_most_cost_would_pass_it() {
+    let s = spender(TestApp::new()).await;
+    let agent = s
+        .app
+        .post_agent(
+            &s.team.key,
+            json!({"name": "Writer", "allowed_capabilities": ["summarize"]}),
+        )
+        .await;
+    // Ten micro-dollars: less than a reply or an execution may cost at the catalog's prices.
+    s.set_budget(json!({"limit_micro_usd": 10, "hard_stop": true}))
+        .await;
+    let refused = s.send(&s.team.key).await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (402, "budget_exceeded"),
+        "{refused:?}"
+    );
+    let execution = s
+        .app
+        .start_execution(&s.team.key, &agent, json!({"request": "Summarise"}))
+        .await;
+    assert_eq!(
+        (execution.status, execution.code()),
+        (402, "budget_exceeded")
+    );
+    assert_eq!(
+        s.app.credits(&s.team.key).await,
+        (200, 0),
+        "nothing reserved"
+    );
+
+    s.set_budget(json!({"limit_micro_usd": 1_000_000, "hard_stop": true}))
+        .await;
+    let sent = s.send(&s.team.key).await;
+    assert_eq!(sent.status, 201, "{sent:?}");
+    let budget = s.budget().await;
+    assert_eq!(
+        budget["spent_micro_usd"],
+        sent.body["reply"]["cost_micro_usd"]
+    );
+}
+
+#[tokio::test]
+async fn work_reserved_in_one_month_and_settled_in_the_next_counts_where_it_settled() {
+    let s = spender(TestApp::new()).await;
+    let careful = s
+        .app
+        .post_agent(
+            &s.team.key,
+            json!({"name": "Careful", "allowed_capabilities": ["summarize"], "requires_approval": true}),
+        )
+        .await;
+    let started = s
+        .app
+        .start_execution(&s.team.key, &careful, json!({"request": "Summarise"}))
+        .await;
+    let id = started.body["id"].as_str().unwrap().to_owned();
+    s.app.wait_for(&s.team.key, &id, "awaiting_approval").await;
+    let november = s.budget().await;
+    assert_eq!(november["period"], "2026-11");
+    assert!(november["credits_reserved"].as_i64().unwrap() > 0);
+
+    s.app.clock.advance(time::Duration::days(10));
+    let approved = s
+        .app
+        .post(
+            &s.team.key,
+            &format!("/v1/executions/{id}/approval"),
+            json!({"approved": true}),
+        )
+        .await;
+    assert_eq!(approved.status, 200, "{approved:?}");
+    let done = s.app.wait_for(&s.team.key, &id, "succeeded").await;
+    let used = done.body["credits"]["used"].as_i64().unwrap();
+
+    let december = s.budget().await;
+    assert_eq!(december["period"], "2026-12");
+    assert_eq!(
+        (
+            december["credits_used"].as_i64(),
+            december["credits_reserved"].as_i64()
+        ),
+        (Some(used), Some(0))
+    );
+    let spend = |sk: String| {
+        let app = s.app.stack.app.clone();
+        let key = vellocity::ports::table::Key::new(format!("TEAM#{}", s.team.id), sk);
+        async move { app.table.get(&key).await.unwrap().unwrap() }
+    };
+    let released = spend("SPEND#2026-11".into()).await;
+    assert_eq!(
+        released["credits_committed"],
+        vellocity::ports::table::Value::N(0),
+        "November's hold is released"
+    );
+    let owner = user_id_of("owner@example.com");
+    let member = spend(format!("SPEND#2026-11#MEMBER#{owner}")).await;
+    assert_eq!(
+        member["credits_committed"],
+        vellocity::ports::table::Value::N(0)
+    );
+    let members = s.app.get(&s.team.key, "/v1/members").await;
+    assert_eq!(members.body["items"][0]["credits_used_this_month"], used);
+}

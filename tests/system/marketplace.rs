@@ -267,6 +267,21 @@ async fn a_buyer_goes_from_fulfillment_to_metering_to_unsubscribed() {
         200,
         "data stays readable"
     );
+
+    // Each change of the subscription is in the team's audit log, by AWS Marketplace.
+    let changes = crate::audit::audit(&m.app, &key, "action=subscription.changed", 3).await;
+    for entry in &changes {
+        assert_eq!(entry["actor_id"], "aws-marketplace");
+        assert_eq!(
+            entry["target"],
+            json!({"kind": "marketplace_product", "id": PRODUCT})
+        );
+    }
+    assert_eq!(
+        changes.len(),
+        3,
+        "subscribed, unsubscribe pending, unsubscribed"
+    );
 }
 
 #[tokio::test]

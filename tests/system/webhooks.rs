@@ -16,7 +16,8 @@ use time::Duration;
 use crate::helpers::{Response, TestApp, TestTeam};
 use crate::http_endpoint::{serve, Reply};
 
-/// A receiver on loopback: keeps every request, answers with the scripted statuses (then 200).
+/// A receiver on loopback: keeps every request, answers with the scripted statuses (then 200);
+/// a 503 asks for the next attempt in one second (`Retry-After: 1`).
 #[derive(Clone, Default)]
 struct Receiver {
     got: Arc<Mutex<Vec<(http::HeaderMap, String)>>>,
@@ -34,6 +35,11 @@ impl Receiver {
             let status = kept.script.lock().unwrap().pop_front().unwrap_or(200);
             let mut reply = Reply::new(Full::new(Bytes::new()));
             *reply.status_mut() = http::StatusCode::from_u16(status).unwrap();
+            if status == 503 {
+                reply
+                    .headers_mut()
+                    .insert("retry-after", http::HeaderValue::from_static("1"));
+            }
             reply
         })
         .await;
@@ -498,4 +504,73 @@ async fn events_recorded_while_no_relay_runs_are_delivered_after_a_restart() {
     assert_eq!(event["type"], "company.created");
     assert_eq!(event["data"]["company_id"], company.body["id"]);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_retry_after_sets_the_next_attempt_and_a_replay_sends_the_same_message_again() {
+    let app = TestApp::with_local_webhooks();
+    let team = app.create_team("Acme").await;
+    let (receiver, addr) = Receiver::start(&[503]).await;
+    let (webhook, secret) = register(&app, &team, addr, json!(["webhook.test"])).await;
+    app.post(
+        &team.key,
+        &format!("/v1/webhooks/{webhook}/test"),
+        json!({}),
+    )
+    .await;
+    receiver.wait_for(1).await;
+    // The schedule's first delay is 5 s (at least 4.5 with jitter); the receiver asked for 1.
+    app.clock.advance(Duration::seconds(2));
+    receiver.wait_for(2).await;
+    let listed = deliveries(&app, &team, &webhook).await;
+    let delivery = listed.body["items"][0].clone();
+    let delivery_id = delivery["id"].as_str().unwrap().to_owned();
+    for _ in 0..200 {
+        if deliveries(&app, &team, &webhook).await.body["items"][0]["status"] == "delivered" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+
+    let replay = format!("/v1/webhooks/{webhook}/deliveries/{delivery_id}/replay");
+    let replayed = app.post(&team.key, &replay, json!({})).await;
+    assert_eq!(
+        (replayed.status, replayed.body["status"].clone()),
+        (202, json!("pending")),
+        "{replayed:?}"
+    );
+    let got = receiver.wait_for(3).await;
+    let ids: Vec<&str> = got
+        .iter()
+        .map(|(h, _)| h["webhook-id"].to_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [delivery_id.as_str(); 3],
+        "one message, three attempts"
+    );
+    let (headers, body) = &got[2];
+    standardwebhooks::Webhook::new(&secret)
+        .unwrap()
+        .verify(body.as_bytes(), headers)
+        .expect("a replay is signed afresh");
+    let mut attempts = Vec::new();
+    for _ in 0..200 {
+        let now = deliveries(&app, &team, &webhook).await.body["items"][0].clone();
+        attempts = now["attempts"].as_array().unwrap().clone();
+        if now["status"] == "delivered" && attempts.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let codes: Vec<Value> = attempts.iter().map(|a| a["status_code"].clone()).collect();
+    assert_eq!(codes, [json!(503), json!(200), json!(200)]);
+    let unknown = app
+        .post(
+            &team.key,
+            &format!("/v1/webhooks/{webhook}/deliveries/evt_00000000000000000000000000/replay"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(unknown.status, 404);
 }
