@@ -5,7 +5,7 @@
 //! never follows a redirect.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -17,30 +17,36 @@ use tokio::net::TcpStream;
 use crate::domain::webhook::{check_address, ATTEMPT_TIMEOUT};
 use crate::ports::webhooks::{Answer, Outbound, SendError, WebhookSender};
 
-/// Sends webhook messages over the network.
-#[derive(Clone)]
+/// Sends webhook messages over the network. Its TLS setup (the system's root certificates,
+/// some milliseconds to load) is made on the first `https` delivery, not when the sender is:
+/// most processes that hold one (the registration routes, the local stack) never need it.
+#[derive(Clone, Default)]
 pub struct NetworkSender {
-    tls: tokio_rustls::TlsConnector,
+    tls: Arc<OnceLock<Result<tokio_rustls::TlsConnector, String>>>,
 }
 
 impl NetworkSender {
-    /// A sender trusting the system's root certificates.
-    pub fn new() -> Result<Self, String> {
-        let mut roots = rustls::RootCertStore::empty();
-        let found = rustls_native_certs::load_native_certs();
-        for cert in found.certs {
-            let _ = roots.add(cert);
-        }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Ok(NetworkSender {
-            tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
-        })
+    fn tls(&self) -> Result<&tokio_rustls::TlsConnector, SendError> {
+        self.tls
+            .get_or_init(trusting_the_system_roots)
+            .as_ref()
+            .map_err(|e| SendError::Failed(format!("TLS setup: {e}")))
     }
+}
+
+/// A TLS connector trusting the system's root certificates.
+fn trusting_the_system_roots() -> Result<tokio_rustls::TlsConnector, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
 }
 
 fn failed<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> SendError + '_ {
@@ -90,7 +96,11 @@ impl WebhookSender for NetworkSender {
                     let host = message.url.host_str().unwrap_or_default().to_owned();
                     let name = rustls::pki_types::ServerName::try_from(host)
                         .map_err(failed("server name"))?;
-                    let tls = self.tls.connect(name, tcp).await.map_err(failed("TLS"))?;
+                    let tls = self
+                        .tls()?
+                        .connect(name, tcp)
+                        .await
+                        .map_err(failed("TLS"))?;
                     post(tls, message).await
                 }
                 "http" if allow_loopback && target.ip().is_loopback() => post(tcp, message).await,
@@ -160,7 +170,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_delivery_to_a_refused_address_is_refused_before_any_connection() {
-        let sender = NetworkSender::new().unwrap();
+        let sender = NetworkSender::default();
         for url in [
             "http://127.0.0.1:9/in",
             "https://localhost:9/in",

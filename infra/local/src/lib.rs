@@ -199,7 +199,7 @@ impl Stack {
                 queue: queue.clone(),
                 workflows: workflows.clone(),
                 webhook_queue: webhooks.clone(),
-                webhook_sender: Arc::new(NetworkSender::new()?),
+                webhook_sender: Arc::new(NetworkSender::default()),
                 ..app
             },
             workflows,

@@ -127,7 +127,7 @@ pub async fn attempt_batch(app: &App, event: SqsEvent) -> SqsBatchResponse {
 
 /// Runs `webhook-deliveries`: the only function that sends webhooks.
 pub async fn run_webhook_deliveries() -> Result<(), lambda_runtime::Error> {
-    let sender = Arc::new(NetworkSender::new()?);
+    let sender = Arc::new(NetworkSender::default());
     sqs::run_consumer(move |app, event| {
         let app = App {
             webhook_sender: sender.clone(),
