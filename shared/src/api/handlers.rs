@@ -24,10 +24,7 @@ pub async fn handle(app: &App, route: RouteId, req: &ApiRequest) -> Result<ApiRe
     use RouteId::*;
     let caller = &req.caller;
     match route {
-        GetTeam => {
-            req.allow_query(&[])?;
-            ApiResponse::ok(&teams::get_team(app, caller).await?.to_json())
-        }
+        GetTeam => ApiResponse::ok(&teams::get_team(app, caller).await?.to_json()),
         UpdateTeam => ApiResponse::ok(
             &teams::update_team(app, caller, req.json_value()?)
                 .await?
@@ -69,7 +66,6 @@ pub async fn handle(app: &App, route: RouteId, req: &ApiRequest) -> Result<ApiRe
         UpdateAgent => update::<AgentDraft>(app, req).await,
         DeleteAgent => delete::<AgentDraft>(app, req).await,
         ListCapabilities => {
-            req.allow_query(&[])?;
             let items: Vec<_> = CAPABILITIES
                 .iter()
                 .map(|c| {
@@ -86,7 +82,6 @@ pub async fn handle(app: &App, route: RouteId, req: &ApiRequest) -> Result<ApiRe
             ApiResponse::ok(&serde_json::json!({ "items": items, "next_cursor": null }))
         }
         ListModels => {
-            req.allow_query(&[])?;
             let items: Vec<_> = catalog::MODELS
                 .iter()
                 .map(|m| {
@@ -106,7 +101,6 @@ pub async fn handle(app: &App, route: RouteId, req: &ApiRequest) -> Result<ApiRe
             ApiResponse::ok(&serde_json::json!({ "items": items, "next_cursor": null }))
         }
         GetUsage => {
-            req.allow_query(&["from", "to", "group_by"])?;
             let query = UsageQuery::parse(
                 req.query_value("from")?,
                 req.query_value("to")?,
@@ -115,19 +109,13 @@ pub async fn handle(app: &App, route: RouteId, req: &ApiRequest) -> Result<ApiRe
             )?;
             ApiResponse::ok(&usage::report(app, &caller.team_id, &query).await?)
         }
-        GetBudget => {
-            req.allow_query(&[])?;
-            ApiResponse::ok(&budgets::get(app, caller).await?)
-        }
+        GetBudget => ApiResponse::ok(&budgets::get(app, caller).await?),
         PutBudget => ApiResponse::ok(&budgets::put(app, caller, req.json()?).await?),
         ListConversations => ApiResponse::ok(&conversations::list(app, caller, req.page()?).await?),
         CreateConversation => {
             ApiResponse::created(&conversations::create(app, caller, req.json()?).await?)
         }
-        GetConversation => {
-            req.allow_query(&[])?;
-            ApiResponse::ok(&conversations::get(app, caller, req.path("id")).await?)
-        }
+        GetConversation => ApiResponse::ok(&conversations::get(app, caller, req.path("id")).await?),
         UpdateConversation => ApiResponse::ok(
             &conversations::update(app, caller, req.path("id"), req.json_value()?).await?,
         ),
@@ -143,10 +131,7 @@ pub async fn handle(app: &App, route: RouteId, req: &ApiRequest) -> Result<ApiRe
         ),
         ListWebhooks => ApiResponse::ok(&webhooks::list(app, caller, req.page()?).await?),
         CreateWebhook => ApiResponse::created(&webhooks::create(app, caller, req.json()?).await?),
-        GetWebhook => {
-            req.allow_query(&[])?;
-            ApiResponse::ok(&webhooks::get(app, caller, req.path("id")).await?)
-        }
+        GetWebhook => ApiResponse::ok(&webhooks::get(app, caller, req.path("id")).await?),
         UpdateWebhook => ApiResponse::ok(
             &webhooks::update(app, caller, req.path("id"), req.json_value()?).await?,
         ),
@@ -169,7 +154,7 @@ pub async fn handle(app: &App, route: RouteId, req: &ApiRequest) -> Result<ApiRe
             &webhooks::replay(app, caller, req.path("id"), req.path("delivery_id")).await?,
         ),
         ListAudit => {
-            let page = req.page_with(&["actor", "action", "from", "to"])?;
+            let page = req.page()?;
             let filter = AuditFilter::parse(
                 req.query_value("actor")?,
                 req.query_value("action")?,
@@ -189,13 +174,7 @@ pub async fn handle(app: &App, route: RouteId, req: &ApiRequest) -> Result<ApiRe
             ApiResponse::ok(&listing.map(|e| execution_view::activity(&e)))
         }
         ListExecutionEvents => {
-            let page = req.page_with(&["after"])?;
-            if page.cursor.is_some() {
-                return Err(Error::bad_request(
-                    BadRequest::InvalidQuery,
-                    "Events page with `after=<the last event id you have>`, not `cursor`.",
-                ));
-            }
+            let page = req.page()?;
             let execution = executions::get(app, caller, req.path("id")).await?;
             let after = req
                 .query_value("after")?
@@ -216,13 +195,12 @@ pub async fn handle(app: &App, route: RouteId, req: &ApiRequest) -> Result<ApiRe
             ApiResponse::json(202, &execution_view::detail(app, &execution).await?)
         }
         ListExecutions => {
-            let page = req.page_with(&["agent_id", "status"])?;
+            let page = req.page()?;
             let filter = execution_filter(req)?;
             let listing = executions::list(app, caller, &filter, page).await?;
             ApiResponse::ok(&listing.map(|e| execution_view::summary(&e)))
         }
         GetExecution => {
-            req.allow_query(&[])?;
             let execution = executions::get(app, caller, req.path("id")).await?;
             ApiResponse::ok(&execution_view::detail(app, &execution).await?)
         }
@@ -268,7 +246,6 @@ async fn list<R: Resource>(app: &App, req: &ApiRequest) -> Result<ApiResponse, E
 }
 
 async fn get<R: Resource>(app: &App, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    req.allow_query(&[])?;
     let record = resources::get::<R>(app, &req.caller, req.path("id")).await?;
     ApiResponse::ok(&one(app, req, record).await?)
 }

@@ -3,6 +3,7 @@
 
 pub mod authorizer;
 pub mod handlers;
+pub mod openapi;
 pub mod request;
 pub mod response;
 pub mod routes;

@@ -9,6 +9,8 @@ use crate::app::Caller;
 use crate::error::{BadRequest, Error};
 use crate::ports::table::Cursor;
 
+use super::routes::QueryParam;
+
 /// The largest accepted body.
 pub const BODY_LIMIT: usize = 256 * 1024;
 /// Page size when `?limit=` is absent.
@@ -48,17 +50,18 @@ impl ApiRequest {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    /// Refuses query parameters the route does not know.
-    pub fn allow_query(&self, known: &[&str]) -> Result<(), Error> {
+    /// Refuses query parameters the route does not take.
+    pub fn allow_query(&self, known: &[QueryParam]) -> Result<(), Error> {
         if let Some((name, _)) = self
             .query
             .iter()
-            .find(|(n, _)| !known.contains(&n.as_str()))
+            .find(|(n, _)| !known.iter().any(|k| k.name == n))
         {
             let expected = if known.is_empty() {
                 "none".to_owned()
             } else {
-                known.join(", ")
+                let names: Vec<_> = known.iter().map(|k| k.name).collect();
+                names.join(", ")
             };
             return Err(Error::bad_request(
                 BadRequest::InvalidQuery,
@@ -81,15 +84,9 @@ impl ApiRequest {
         Ok(first)
     }
 
-    /// `?limit=` (1–100, default 20) and `?cursor=`; any other parameter is refused.
+    /// `?limit=` (1–100, default 20) and `?cursor=` (the route table says which routes take
+    /// them; others were refused before the handler ran).
     pub fn page(&self) -> Result<PageRequest, Error> {
-        self.page_with(&[])
-    }
-
-    /// Like [`page`](Self::page), also allowing the route's `filters`.
-    pub fn page_with(&self, filters: &[&str]) -> Result<PageRequest, Error> {
-        let known: Vec<&str> = ["limit", "cursor"].iter().chain(filters).copied().collect();
-        self.allow_query(&known)?;
         let limit = match self.query_value("limit")? {
             None => DEFAULT_PAGE,
             Some(text) => text

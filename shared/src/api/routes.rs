@@ -4,6 +4,8 @@
 
 use crate::domain::access::Access;
 
+use super::request::MAX_PAGE;
+
 /// Every API route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[allow(missing_docs)]
@@ -85,7 +87,128 @@ pub struct Route {
     pub access: Access,
     /// Whether the route honours `Idempotency-Key`.
     pub idempotent: bool,
+    /// The query parameters it accepts; any other is refused before the handler runs.
+    pub query: &'static [QueryParam],
 }
+
+/// A query parameter of a route: what it is called, what values it takes, what it does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueryParam {
+    /// Its name.
+    pub name: &'static str,
+    /// The values it takes.
+    pub values: ParamValues,
+    /// What it does, for the API's reader.
+    pub description: &'static str,
+}
+
+/// The values a query parameter takes (what the handler's parsing accepts).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamValues {
+    /// Any text.
+    Text,
+    /// A whole number in this range.
+    Integer {
+        /// Smallest accepted.
+        min: u32,
+        /// Largest accepted.
+        max: u32,
+    },
+    /// A calendar day, `YYYY-MM-DD`.
+    Day,
+    /// An id with this prefix, e.g. `agt`.
+    Id(&'static str),
+    /// One of these words.
+    OneOf(&'static [&'static str]),
+}
+
+/// `?limit=`: page size.
+pub const LIMIT: QueryParam = QueryParam {
+    name: "limit",
+    values: ParamValues::Integer {
+        min: 1,
+        max: MAX_PAGE,
+    },
+    description: "How many items to return (default 20).",
+};
+/// `?cursor=`: where the next page starts.
+pub const CURSOR: QueryParam = QueryParam {
+    name: "cursor",
+    values: ParamValues::Text,
+    description: "The `next_cursor` of the previous page.",
+};
+const PAGE: &[QueryParam] = &[LIMIT, CURSOR];
+const EXECUTION_FILTERS: &[QueryParam] = &[
+    LIMIT,
+    CURSOR,
+    QueryParam {
+        name: "agent_id",
+        values: ParamValues::Id("agt"),
+        description: "Only this agent's executions.",
+    },
+    QueryParam {
+        name: "status",
+        values: ParamValues::OneOf(&[
+            "queued",
+            "running",
+            "awaiting_approval",
+            "succeeded",
+            "failed",
+            "cancelled",
+        ]),
+        description: "Only executions in this status.",
+    },
+];
+const EVENTS_AFTER: &[QueryParam] = &[
+    LIMIT,
+    QueryParam {
+        name: "after",
+        values: ParamValues::Id("evt"),
+        description: "The id of the last event you have; the page starts after it.",
+    },
+];
+const USAGE_PERIOD: &[QueryParam] = &[
+    QueryParam {
+        name: "from",
+        values: ParamValues::Day,
+        description: "First day (UTC) of the period; default the first of this month.",
+    },
+    QueryParam {
+        name: "to",
+        values: ParamValues::Day,
+        description: "Last day (UTC) of the period, at most 366 days after `from`; default today.",
+    },
+    QueryParam {
+        name: "group_by",
+        values: ParamValues::OneOf(&["day", "model", "agent", "member", "capability", "source"]),
+        description: "How the rows are grouped (default `day`).",
+    },
+];
+const AUDIT_FILTERS: &[QueryParam] = &[
+    LIMIT,
+    CURSOR,
+    QueryParam {
+        name: "actor",
+        values: ParamValues::Text,
+        description: "Only entries by this member (`usr_…`).",
+    },
+    QueryParam {
+        name: "action",
+        values: ParamValues::Text,
+        description:
+            "Only this action (`company.updated`), or a family ending in a dot (`company.`).",
+    },
+    QueryParam {
+        name: "from",
+        values: ParamValues::Day,
+        description: "First day (UTC).",
+    },
+    QueryParam {
+        name: "to",
+        values: ParamValues::Day,
+        description: "Last day (UTC).",
+    },
+];
 
 const fn route(
     id: RouteId,
@@ -103,7 +226,17 @@ const fn route(
         function,
         access,
         idempotent: false,
+        query: &[],
     }
+}
+
+/// A route that lists: `?limit=` and `?cursor=`.
+const fn paged(r: Route) -> Route {
+    with_query(r, PAGE)
+}
+
+const fn with_query(r: Route, query: &'static [QueryParam]) -> Route {
+    Route { query, ..r }
 }
 
 const fn creating(r: Route) -> Route {
@@ -133,14 +266,14 @@ pub const ROUTES: &[Route] = &[
         "UpdateTeamFunction",
         Access::ADMIN,
     ),
-    route(
+    paged(route(
         ListMembers,
         "GET",
         "/v1/members",
         "list-members",
         "ListMembersFunction",
         Access::READ,
-    ),
+    )),
     creating(route(
         InviteMember,
         "POST",
@@ -165,14 +298,14 @@ pub const ROUTES: &[Route] = &[
         "RemoveMemberFunction",
         Access::ADMIN,
     ),
-    route(
+    paged(route(
         ListCompanies,
         "GET",
         "/v1/companies",
         "list-companies",
         "ListCompaniesFunction",
         Access::READ,
-    ),
+    )),
     creating(route(
         CreateCompany,
         "POST",
@@ -205,14 +338,14 @@ pub const ROUTES: &[Route] = &[
         "DeleteCompanyFunction",
         Access::WRITE,
     ),
-    route(
+    paged(route(
         ListProducts,
         "GET",
         "/v1/products",
         "list-products",
         "ListProductsFunction",
         Access::READ,
-    ),
+    )),
     creating(route(
         CreateProduct,
         "POST",
@@ -245,14 +378,14 @@ pub const ROUTES: &[Route] = &[
         "DeleteProductFunction",
         Access::WRITE,
     ),
-    route(
+    paged(route(
         ListPartners,
         "GET",
         "/v1/partners",
         "list-partners",
         "ListPartnersFunction",
         Access::READ,
-    ),
+    )),
     creating(route(
         CreatePartner,
         "POST",
@@ -285,14 +418,14 @@ pub const ROUTES: &[Route] = &[
         "DeletePartnerFunction",
         Access::WRITE,
     ),
-    route(
+    paged(route(
         ListApiKeys,
         "GET",
         "/v1/api-keys",
         "list-api-keys",
         "ListApiKeysFunction",
         Access::ADMIN_READ,
-    ),
+    )),
     // Not idempotent on purpose: replaying the response would mean storing the secret.
     route(
         CreateApiKey,
@@ -310,14 +443,14 @@ pub const ROUTES: &[Route] = &[
         "RevokeApiKeyFunction",
         Access::ADMIN,
     ),
-    route(
+    paged(route(
         ListAgents,
         "GET",
         "/v1/agents",
         "list-agents",
         "ListAgentsFunction",
         Access::READ,
-    ),
+    )),
     creating(route(
         CreateAgent,
         "POST",
@@ -350,14 +483,14 @@ pub const ROUTES: &[Route] = &[
         "DeleteAgentFunction",
         Access::WRITE,
     ),
-    route(
+    paged(route(
         AgentActivity,
         "GET",
         "/v1/agents/{id}/activity",
         "agent-activity",
         "AgentActivityFunction",
         Access::READ,
-    ),
+    )),
     route(
         ListCapabilities,
         "GET",
@@ -374,13 +507,16 @@ pub const ROUTES: &[Route] = &[
         "ListModelsFunction",
         Access::READ,
     ),
-    route(
-        GetUsage,
-        "GET",
-        "/v1/usage",
-        "get-usage",
-        "GetUsageFunction",
-        Access::READ,
+    with_query(
+        route(
+            GetUsage,
+            "GET",
+            "/v1/usage",
+            "get-usage",
+            "GetUsageFunction",
+            Access::READ,
+        ),
+        USAGE_PERIOD,
     ),
     route(
         GetBudget,
@@ -398,14 +534,14 @@ pub const ROUTES: &[Route] = &[
         "PutBudgetFunction",
         Access::ADMIN,
     ),
-    route(
+    paged(route(
         ListConversations,
         "GET",
         "/v1/conversations",
         "list-conversations",
         "ListConversationsFunction",
         Access::READ,
-    ),
+    )),
     creating(route(
         CreateConversation,
         "POST",
@@ -446,22 +582,22 @@ pub const ROUTES: &[Route] = &[
         "SendMessageFunction",
         Access::WRITE,
     )),
-    route(
+    paged(route(
         ListMessages,
         "GET",
         "/v1/conversations/{id}/messages",
         "list-messages",
         "ListMessagesFunction",
         Access::READ,
-    ),
-    route(
+    )),
+    paged(route(
         ListWebhooks,
         "GET",
         "/v1/webhooks",
         "list-webhooks",
         "ListWebhooksFunction",
         Access::ADMIN_READ,
-    ),
+    )),
     route(
         CreateWebhook,
         "POST",
@@ -510,14 +646,14 @@ pub const ROUTES: &[Route] = &[
         "TestWebhookFunction",
         Access::ADMIN,
     ),
-    route(
+    paged(route(
         ListWebhookDeliveries,
         "GET",
         "/v1/webhooks/{id}/deliveries",
         "list-webhook-deliveries",
         "ListWebhookDeliveriesFunction",
         Access::ADMIN_READ,
-    ),
+    )),
     route(
         ReplayWebhookDelivery,
         "POST",
@@ -526,13 +662,16 @@ pub const ROUTES: &[Route] = &[
         "ReplayWebhookDeliveryFunction",
         Access::ADMIN,
     ),
-    route(
-        ListAudit,
-        "GET",
-        "/v1/audit",
-        "list-audit",
-        "ListAuditFunction",
-        Access::ADMIN_READ,
+    with_query(
+        route(
+            ListAudit,
+            "GET",
+            "/v1/audit",
+            "list-audit",
+            "ListAuditFunction",
+            Access::ADMIN_READ,
+        ),
+        AUDIT_FILTERS,
     ),
     creating(route(
         StartExecution,
@@ -542,13 +681,16 @@ pub const ROUTES: &[Route] = &[
         "StartExecutionFunction",
         Access::WRITE,
     )),
-    route(
-        ListExecutions,
-        "GET",
-        "/v1/executions",
-        "list-executions",
-        "ListExecutionsFunction",
-        Access::READ,
+    with_query(
+        route(
+            ListExecutions,
+            "GET",
+            "/v1/executions",
+            "list-executions",
+            "ListExecutionsFunction",
+            Access::READ,
+        ),
+        EXECUTION_FILTERS,
     ),
     route(
         GetExecution,
@@ -558,13 +700,16 @@ pub const ROUTES: &[Route] = &[
         "GetExecutionFunction",
         Access::READ,
     ),
-    route(
-        ListExecutionEvents,
-        "GET",
-        "/v1/executions/{id}/events",
-        "list-execution-events",
-        "ListExecutionEventsFunction",
-        Access::READ,
+    with_query(
+        route(
+            ListExecutionEvents,
+            "GET",
+            "/v1/executions/{id}/events",
+            "list-execution-events",
+            "ListExecutionEventsFunction",
+            Access::READ,
+        ),
+        EVENTS_AFTER,
     ),
     route(
         CancelExecution,

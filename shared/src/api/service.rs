@@ -62,6 +62,7 @@ async fn run(app: &App, route_id: RouteId, req: &ApiRequest) -> Result<ApiRespon
             route.access.scope.as_str()
         )));
     }
+    req.allow_query(route.query)?;
     let key = match (route.idempotent, req.headers.get("idempotency-key")) {
         (true, Some(header)) => idempotency::parse_key(header)?,
         _ => return handlers::handle(app, route_id, req).await,

@@ -4,6 +4,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -24,7 +25,7 @@ use crate::ports::table::{Condition, Index, Item, Query, Update, UpdateAction, W
 pub const SECRET_PREFIX: &str = "vk_";
 
 /// A key just created, with its secret: the only time the secret is ever returned.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct IssuedKey {
     /// The key as listed.
     #[serde(flatten)]

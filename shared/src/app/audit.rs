@@ -3,6 +3,7 @@
 //! consumer, so nothing told is missing from it. Entries are kept a year (the table's TTL) and
 //! cannot be changed or deleted through the API.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use time::{Date, Duration, OffsetDateTime, Time};
@@ -19,7 +20,7 @@ const AUDIT_PREFIX: &str = "AUDIT#";
 pub const RETENTION: Duration = Duration::days(365);
 
 /// What an entry is about.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Target {
     /// Its kind (`execution`, `member`, `api_key`, `company`, …).
     pub kind: String,
@@ -28,7 +29,7 @@ pub struct Target {
 }
 
 /// One audited action.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AuditEntry {
     /// The event it records (entries sort as events do, by time).
     pub id: String,

@@ -7,6 +7,7 @@
 //! Settling replaces the commitment with what was used and spent (in the month it settles),
 //! and records each threshold the month's spending has crossed as a domain event, once.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -296,7 +297,7 @@ pub async fn record_crossings(app: &App, team_id: &TeamId) -> Result<(), Error> 
 }
 
 /// `GET /v1/budget`: the budget and this month's spending against it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct BudgetView {
     /// This month (`YYYY-MM`).
     pub period: String,

@@ -1,6 +1,7 @@
 //! Members and roles. Owners are counted on the team item so that removing or demoting the
 //! last owner fails inside the same transaction that would do it.
 
+use schemars::JsonSchema;
 use serde_json::json;
 
 use super::items::{from_item, to_item};
@@ -50,7 +51,7 @@ async fn get(app: &App, caller: &Caller, user_id: &str) -> Result<Member, Error>
 }
 
 /// A member as clients see it: with the credits their work used this month.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, JsonSchema)]
 pub struct MemberView {
     /// The member.
     #[serde(flatten)]

@@ -5,6 +5,7 @@
 //! grows with the days and keys it covers, never with the executions and messages behind it).
 //! Chat replies add to the same aggregates when they settle.
 
+use schemars::JsonSchema;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -264,7 +265,7 @@ const DAY_FORMAT: &[time::format_description::FormatItem<'static>] =
     time::macros::format_description!("[year]-[month]-[day]");
 
 /// One row of a report.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct UsageRow {
     /// The key in the report's dimension.
     pub key: String,
@@ -274,7 +275,7 @@ pub struct UsageRow {
 }
 
 /// A usage report: rows in one dimension, which add up to the totals.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct UsageReport {
     /// First day, included.
     pub from: String,

@@ -9,6 +9,7 @@
 //! the queue holds the message back (SQS at most 15 minutes at a time, so a longer wait is
 //! queued again until it is due).
 
+use schemars::JsonSchema;
 use std::time::Duration as StdDuration;
 
 use serde::{Deserialize, Serialize};
@@ -306,7 +307,7 @@ pub async fn send_test(app: &App, caller: &Caller, id: &str) -> Result<DomainEve
 }
 
 /// Where a delivery is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
     /// Waiting for its next attempt.
@@ -318,7 +319,7 @@ pub enum DeliveryStatus {
 }
 
 /// One attempt to deliver.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Attempt {
     /// When it was made.
     pub at: String,
@@ -333,7 +334,7 @@ pub struct Attempt {
 }
 
 /// One event's delivery to one endpoint.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Delivery {
     /// The event's id: also the `webhook-id` of every attempt.
     pub id: String,

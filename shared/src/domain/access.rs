@@ -1,9 +1,12 @@
 //! Who may do what: member roles and API key scopes.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A member's role in a team, from most to least powerful.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Read only.
@@ -41,7 +44,9 @@ impl Role {
 }
 
 /// What an API key may be used for. A credential with `admin` also has `write` and `read`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
     /// Read requests.

@@ -1,5 +1,6 @@
 //! Agents: what a team's AgentCore workflows may do and with which models.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::capabilities::capability;
@@ -9,7 +10,7 @@ use super::validation::FieldErrors;
 use crate::domain::catalog::{self, ModelKind};
 
 /// The model an agent uses for each role; unset roles use the catalog's defaults.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelChoices {
     /// Plans the steps (a text model).
@@ -24,7 +25,7 @@ pub struct ModelChoices {
 }
 
 /// An agent of a team.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentDraft {
     /// Display name.

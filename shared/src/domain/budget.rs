@@ -2,6 +2,7 @@
 //! whether work that would pass the limit is refused; and what each piece of work commits
 //! against its month until it settles.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::ids::UserId;
@@ -39,7 +40,7 @@ impl Default for Budget {
 }
 
 /// `PUT /v1/budget`: the whole budget (what is left out takes its default).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BudgetRequest {
     /// Monthly money limit (micro-dollars), or null for none.

@@ -2,6 +2,7 @@
 //! voice and facts the replies use, the model), the messages, what a reply may cost, and how
 //! much history goes with each request.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::agent::check_model;
@@ -26,7 +27,7 @@ pub const REPLY_CREDITS: CreditRule = CreditRule::Tokens {
 pub const HISTORY_TOKENS: i64 = 6_000;
 
 /// The client-writable fields of a conversation.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConversationDraft {
     /// What it is about.
@@ -57,7 +58,7 @@ impl Draft for ConversationDraft {
 }
 
 /// Who wrote a message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// A member of the team.
@@ -67,7 +68,7 @@ pub enum Role {
 }
 
 /// Tokens of one reply.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Tokens {
     /// Read.
     pub input: i64,
@@ -76,7 +77,7 @@ pub struct Tokens {
 }
 
 /// One message of a conversation. A reply carries what it used and cost.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ChatMessage {
     /// The message's id (ULID: messages sort in the order they were written).
     pub id: String,

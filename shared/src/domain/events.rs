@@ -1,6 +1,7 @@
 //! Domain events: facts worth telling (a budget threshold crossed, …), written in the same
 //! transaction as the change they tell of, for the consumers (webhooks, audit) to read.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::ids::{TeamId, UserId};
@@ -129,7 +130,7 @@ pub fn json_schema() -> serde_json::Value {
 
 /// Who made a change: the member, the credential they used (an API key id, or `jwt`) and the
 /// API request.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Actor {
     /// The member.
     pub user_id: UserId,

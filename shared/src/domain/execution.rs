@@ -1,6 +1,7 @@
 //! Executions: one run of an agent on a request. The record carries ids and progress, never
 //! large outputs (those live in S3 or their own items).
 
+use schemars::JsonSchema;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -170,7 +171,7 @@ pub struct Approval {
 }
 
 /// `POST /v1/executions/{id}/approval`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalRequest {
     /// Run the plan (`true`) or end the execution (`false`).
@@ -197,7 +198,7 @@ impl ApprovalRequest {
 }
 
 /// `POST /v1/agents/{id}/executions`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExecutionRequest {
     /// What to do, in words.

@@ -1,10 +1,11 @@
 //! Privacy settings and their cascade: user → team → company → product. Each level may leave
 //! a setting unset (`null`) and inherit it from the level before.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The privacy settings one level sets; `None` inherits.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PrivacySettings {
     /// Keep this data out of any model training.

@@ -3,6 +3,7 @@
 //! and normalised as a whole. A PATCH is a JSON merge patch applied to the current draft and
 //! validated again, so creation and change share one set of rules.
 
+use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -22,7 +23,7 @@ pub const NAME_MAX: usize = 100;
 pub const DESCRIPTION_MAX: usize = 5_000;
 
 /// How a company sounds: what every AI capability writes in.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BrandVoice {
     /// The tone, e.g. "confident, warm, no jargon".
@@ -77,7 +78,7 @@ impl BrandVoice {
 }
 
 /// A company (brand) of a team.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompanyDraft {
     /// Display name.
@@ -115,7 +116,7 @@ impl Draft for CompanyDraft {
 }
 
 /// Where a product is listed on AWS Marketplace.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MarketplaceListing {
     /// The Marketplace product code.
@@ -139,7 +140,7 @@ fn listing_code(errors: &mut FieldErrors, field: &str, value: Option<&str>) -> O
 }
 
 /// A product (Marketplace listing) of one of the team's companies.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductDraft {
     /// The company that sells it; must be one of the team's companies.
@@ -195,7 +196,7 @@ impl Draft for ProductDraft {
 }
 
 /// AWS Partner Network tiers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PartnerTier {
     /// Registered.
@@ -209,7 +210,7 @@ pub enum PartnerTier {
 }
 
 /// Whom to talk to at a partner.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Contact {
     /// The contact's name.
@@ -223,7 +224,7 @@ pub struct Contact {
 }
 
 /// A co-sell partner of a team.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PartnerDraft {
     /// Display name.

@@ -1,5 +1,6 @@
 //! Teams (the tenants), their members and their API keys.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::access::{Role, Scope};
@@ -79,7 +80,7 @@ pub struct MarketplaceLink {
 }
 
 /// What a team's admins may change.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TeamDraft {
     /// Display name.
@@ -101,7 +102,7 @@ impl Draft for TeamDraft {
 }
 
 /// Whether a member has signed in yet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MemberStatus {
     /// Invited by email, not signed in yet.
@@ -111,7 +112,7 @@ pub enum MemberStatus {
 }
 
 /// A person's membership in a team.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Member {
     /// The person.
     pub user_id: UserId,
@@ -134,7 +135,7 @@ pub struct Member {
 }
 
 /// An invitation: `POST /v1/members`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Invitation {
     /// Whom to invite.
@@ -158,7 +159,7 @@ impl Invitation {
 }
 
 /// A role change: `PATCH /v1/members/{user_id}`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemberChange {
     /// The new role.
@@ -170,7 +171,7 @@ pub struct MemberChange {
 }
 
 /// An API key as listed: everything but the secret, which is shown once at creation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ApiKey {
     /// Public id.
     pub id: ApiKeyId,
@@ -201,7 +202,7 @@ pub struct ApiKey {
 }
 
 /// A request for a new key: `POST /v1/api-keys`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyRequest {
     /// What it is for.

@@ -2,6 +2,7 @@
 //! what each piece of work used, by model, capability and the rest of the report's
 //! dimensions.
 
+use schemars::JsonSchema;
 use std::collections::BTreeMap;
 
 use super::execution::Execution;
@@ -103,7 +104,9 @@ impl Line {
 }
 
 /// Usage figures: of one row of a report, or of its totals.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, JsonSchema,
+)]
 pub struct Figures {
     /// Pieces of work charged: planning calls, steps, chat replies.
     pub requests: i64,

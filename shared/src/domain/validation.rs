@@ -1,6 +1,7 @@
 //! Field-level validation: every problem of a request body is collected with the field it
 //! concerns, so a client can fix them all in one go.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// One problem with one field of a request.
@@ -124,7 +125,7 @@ impl FieldErrors {
 }
 
 /// An email address, trimmed and lower-cased.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
 

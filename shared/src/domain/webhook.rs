@@ -2,6 +2,7 @@
 //! its `whsec_` secrets, how a message is signed, when a failed delivery is tried again, and
 //! which addresses a delivery may never reach (the SSRF guard).
 
+use schemars::JsonSchema;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use base64::engine::general_purpose::STANDARD;
@@ -42,7 +43,7 @@ pub const FAILING_DISABLES_AFTER: Duration = Duration::days(5);
 pub const ROTATION_OVERLAP: Duration = Duration::hours(24);
 
 /// The client-writable fields of an endpoint.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookDraft {
     /// Where deliveries are POSTed (`https`).

@@ -12,11 +12,11 @@ use lambda_runtime::LambdaEvent;
 use std::sync::Arc;
 
 use super::{build_app, build_app_with_sdk};
-use crate::api::authorizer;
 use crate::api::request::ApiRequest;
 use crate::api::response::ApiResponse;
 use crate::api::routes::RouteId;
 use crate::api::service;
+use crate::api::{authorizer, openapi};
 use crate::app::{App, Caller};
 use crate::aws::bedrock::Bedrock;
 use crate::domain::access::{Role, Scope};
@@ -42,6 +42,16 @@ pub async fn run_route(route: RouteId) -> Result<(), lambda_runtime::Error> {
     lambda_http::run(service_fn(move |event: Request| {
         let app = app.clone();
         async move { Ok::<_, Infallible>(handle_event(&app, route, event).await) }
+    }))
+    .await
+}
+
+/// Runs the function of `GET /v1/openapi.json`: the document, to anyone. It needs no table,
+/// credentials or AWS client.
+pub async fn run_openapi() -> Result<(), lambda_runtime::Error> {
+    crate::telemetry::init_lambda();
+    lambda_http::run(service_fn(|_: Request| async {
+        Ok::<_, Infallible>(openapi::served().into_http().map(Body::from))
     }))
     .await
 }
