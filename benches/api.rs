@@ -3,7 +3,12 @@
 //! data directory as `vellocity-local serve` runs it); and whole AgentCore executions (POST,
 //! queue, dispatcher, the deployed state machine in the interpreter, the offline model) with
 //! their state transitions and table writes; and an hourly Marketplace metering run for many
-//! customers; and usage reports over many settlements. Run: `cargo bench --bench api`.
+//! customers; and usage reports over many settlements; and one team's requests while another
+//! floods the API past its plan's limits. Run: `cargo bench --bench api`.
+//!
+//! Every team here is on a plan whose request limits the bench does not reach (set through
+//! `VELLOCITY_PLANS`, as an operator would), except the flooding team of [`noisy_neighbour`]:
+//! the figures include the limiter's two conditional writes per request.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,7 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use vellocity::app::{teams, App};
+use vellocity::app::{keys, teams, App};
+use vellocity::domain::plans::Plans;
 use vellocity::local::table::EmbeddedTable;
 use vellocity::ports::table::{
     Condition, Item, Key, Page, Query, Table, TableError, Update, WriteOp,
@@ -20,6 +26,44 @@ use vellocity::ports::{Clock, SystemClock};
 use vellocity_local::{offline, HttpRequest, Stack};
 
 const REQUESTS: usize = 1_000;
+
+/// `trial` as the flooding team of [`noisy_neighbour`] has it; every other plan roomy.
+const PLANS: &str = r#"{
+    "trial": {"credits": 200, "requests_per_second": 5, "burst": 10},
+    "enterprise": {"credits": 50000, "requests_per_second": 1000, "burst": 1000000, "requests_per_day": 100000000},
+    "marketplace": 10000
+}"#;
+
+/// The local stack's app on `table`, its plans [`PLANS`].
+fn bench_app(table: Arc<dyn Table>, clock: Arc<dyn Clock>) -> App {
+    App {
+        plans: Arc::new(Plans::from_env().unwrap()),
+        ..offline(App::new(table, clock))
+    }
+}
+
+/// A team on the roomy plan; returns its API key.
+async fn roomy_team(app: &App, name: &str) -> String {
+    let created = teams::create_team(app, name, "bench@example.com")
+        .await
+        .unwrap();
+    move_to_plan(app, &created.team.id, "enterprise").await;
+    created.key.secret
+}
+
+async fn move_to_plan(app: &App, team: &vellocity::domain::ids::TeamId, plan: &str) {
+    app.table
+        .update(Update {
+            key: keys::team(team),
+            actions: vec![vellocity::ports::table::UpdateAction::Set(
+                "plan".into(),
+                plan.into(),
+            )],
+            condition: Some(Condition::item_exists()),
+        })
+        .await
+        .unwrap();
+}
 
 fn request(method: &str, path: &str, query: &str, key: &str, body: Option<String>) -> HttpRequest {
     let mut headers = http::HeaderMap::new();
@@ -62,12 +106,8 @@ fn ratio(name: &str, measured: Duration, baseline: Duration) {
 
 /// POST, GET and list companies; returns the three medians.
 async fn run(label: &str, table: Arc<dyn Table>) -> [Duration; 3] {
-    let stack = Stack::new(offline(App::new(table, Arc::new(SystemClock))), 1.0).unwrap();
-    let key = teams::create_team(&stack.app, "Bench", "bench@example.com")
-        .await
-        .unwrap()
-        .key
-        .secret;
+    let stack = Stack::new(bench_app(table, Arc::new(SystemClock)), 1.0).unwrap();
+    let key = roomy_team(&stack.app, "Bench").await;
 
     let mut samples = Vec::with_capacity(REQUESTS);
     let mut ids = Vec::with_capacity(REQUESTS);
@@ -183,7 +223,7 @@ async fn executions() {
         writes: AtomicUsize::new(0),
         queried: AtomicUsize::new(0),
     });
-    let stack = Stack::new(offline(App::new(table.clone(), Arc::new(SystemClock))), 1.0).unwrap();
+    let stack = Stack::new(bench_app(table.clone(), Arc::new(SystemClock)), 1.0).unwrap();
     let in_memory = execute("in memory", &stack, Some(&table)).await;
     let dir = std::env::temp_dir().join(format!("vellocity-bench-runs-{}", std::process::id()));
     let persisted = execute("persisted", &Stack::open(&dir).unwrap(), None).await;
@@ -197,6 +237,7 @@ async fn execute(label: &str, stack: &Stack, table: Option<&CountingTable>) -> D
     let caller = teams::create_team(&stack.app, "Bench", "bench@example.com")
         .await
         .unwrap();
+    move_to_plan(&stack.app, &caller.team.id, "enterprise").await;
     let key = caller.key.secret.clone();
     vellocity::app::credits::adjust(&stack.app, &caller.team.id, 1_000_000, "bench")
         .await
@@ -363,12 +404,13 @@ async fn usage_reports() {
     let clock = Arc::new(vellocity::local::clock::ManualClock::new(
         time::macros::datetime!(2026-11-30 12:00 UTC),
     ));
-    let stack = Stack::new(offline(App::new(table.clone(), clock)), 1.0).unwrap();
+    let stack = Stack::new(bench_app(table.clone(), clock), 1.0).unwrap();
     let mut medians = Vec::new();
     for settled in [200, 20_000] {
         let created = teams::create_team(&stack.app, "Bench", "bench@example.com")
             .await
             .unwrap();
+        move_to_plan(&stack.app, &created.team.id, "enterprise").await;
         for n in 0..settled {
             settle_usage(table.as_ref(), &created.team.id, n).await;
         }
@@ -399,7 +441,78 @@ async fn usage_reports() {
     );
 }
 
+/// One team's reads alone, then while another team (on a plan of 5 requests a second) floods
+/// the API from four tasks and is refused: the limiter keeps the flood from the quiet team.
+async fn noisy_neighbour() {
+    let stack = Stack::new(
+        bench_app(Arc::new(EmbeddedTable::in_memory()), Arc::new(SystemClock)),
+        1.0,
+    )
+    .unwrap();
+    let quiet = roomy_team(&stack.app, "Quiet").await;
+    let noisy = teams::create_team(&stack.app, "Noisy", "noisy@example.com")
+        .await
+        .unwrap()
+        .key
+        .secret;
+    let reads = |label: &'static str| {
+        let (stack, quiet) = (stack.clone(), quiet.clone());
+        async move {
+            let mut samples = Vec::with_capacity(REQUESTS);
+            let started = Instant::now();
+            for _ in 0..REQUESTS {
+                let t = Instant::now();
+                let response = stack
+                    .handle(request("GET", "/v1/team", "", &quiet, None))
+                    .await;
+                samples.push(t.elapsed());
+                assert_eq!(response.status, 200);
+            }
+            report(label, samples, started.elapsed())
+        }
+    };
+    let alone = reads("quiet team alone: GET /v1/team").await;
+    let flooding = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let mut flooders = Vec::new();
+    for _ in 0..4 {
+        let (stack, noisy, flooding, refused) = (
+            stack.clone(),
+            noisy.clone(),
+            flooding.clone(),
+            refused.clone(),
+        );
+        flooders.push(tokio::spawn(async move {
+            while flooding.load(Ordering::Relaxed) {
+                let response = stack
+                    .handle(request("GET", "/v1/companies", "", &noisy, None))
+                    .await;
+                if response.status == 429 {
+                    refused.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    let beside = reads("quiet team beside a flood: GET /v1/team").await;
+    flooding.store(false, Ordering::Relaxed);
+    for flooder in flooders {
+        flooder.await.unwrap();
+    }
+    println!(
+        "{:<44} {} refused meanwhile",
+        "the flooding team",
+        refused.load(Ordering::Relaxed)
+    );
+    println!(
+        "{:<44} {:.2}× its median alone",
+        "quiet team beside a flood",
+        beside.as_secs_f64() / alone.as_secs_f64()
+    );
+}
+
 fn main() {
+    // Before any thread starts: the plans every stack of the bench reads.
+    unsafe { std::env::set_var("VELLOCITY_PLANS", PLANS) };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -424,5 +537,6 @@ fn main() {
         executions().await;
         metering().await;
         usage_reports().await;
+        noisy_neighbour().await;
     });
 }

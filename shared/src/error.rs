@@ -85,6 +85,14 @@ pub enum Error {
     /// Too many requests right now; retrying later works.
     #[error("Too many requests right now; retry with backoff.")]
     Throttled,
+    /// The team is over a limit of its plan: the rate (`burst`) or the day's requests (`daily`).
+    #[error("Your plan's {policy} limit is used up; retry in {retry_after} s (see the RateLimit header), or move to a larger plan.")]
+    RateLimited {
+        /// The policy, as named in `RateLimit-Policy`.
+        policy: &'static str,
+        /// Seconds until a request is admitted again.
+        retry_after: u64,
+    },
     /// A service this request needs is unavailable right now; retrying later can work.
     #[error("{message}")]
     Unavailable {

@@ -29,6 +29,7 @@ use vellocity_local::samples::{self, owner, seed_execution, wait_while, SAMPLE_S
 use vellocity_local::Stack;
 
 use crate::dynamodb;
+use crate::helpers::roomy_plans;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -205,7 +206,10 @@ async fn seeded_app() -> App {
 
 /// The records the sample events name, seeded into `table` as `seed-events` does.
 async fn seeded(table: Arc<dyn Table>) -> App {
-    let app = vellocity_local::offline(App::new(table, Arc::new(SystemClock)));
+    let app = App {
+        plans: Arc::new(roomy_plans()),
+        ..vellocity_local::offline(App::new(table, Arc::new(SystemClock)))
+    };
     let stack = Stack::new(app, 0.0).unwrap();
     samples::seed(&stack).await.unwrap();
     stack.app

@@ -10,6 +10,7 @@ use vellocity::app::{api_keys, teams, App, Caller};
 use vellocity::aws::emf::EmfLines;
 use vellocity::domain::access::{Role, Scope};
 use vellocity::domain::ids::{TeamId, UserId};
+use vellocity::domain::plans::Plans;
 use vellocity::domain::team::ApiKeyRequest;
 use vellocity::domain::validation::Email;
 use vellocity::local::clock::ManualClock;
@@ -97,6 +98,28 @@ impl Response {
     }
 }
 
+/// The default plans with request limits no test reaches by accident (the clock of most tests
+/// stands still, so no bucket would ever refill); the limits' own tests set small ones.
+pub fn roomy_plans() -> Plans {
+    Plans::parse(&roomy_plans_json()).unwrap()
+}
+
+/// [`roomy_plans`] as `VELLOCITY_PLANS` sets them, for the tests that start `serve`.
+pub fn roomy_plans_json() -> String {
+    let defaults = Plans::default();
+    let ids = ["trial", "starter", "growth", "enterprise", "marketplace"];
+    let catalog: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            let credits = defaults.monthly_credits(id).unwrap();
+            format!(
+                r#""{id}": {{"credits": {credits}, "requests_per_second": 1000, "burst": 1000000, "requests_per_day": 100000000, "concurrent_executions": 1000}}"#
+            )
+        })
+        .collect();
+    format!("{{{}}}", catalog.join(", "))
+}
+
 impl TestApp {
     /// The local stack on an in-memory embedded table.
     pub fn new() -> TestApp {
@@ -114,6 +137,17 @@ impl TestApp {
             marketplace,
             ..app
         })
+    }
+
+    /// The local stack on an in-memory table with the plan catalog `VELLOCITY_PLANS` would set.
+    pub fn with_plans(catalog: &str) -> TestApp {
+        TestApp::with_table_and_plans(Arc::new(EmbeddedTable::in_memory()), catalog)
+    }
+
+    /// The local stack on `table` with the plan catalog `catalog`.
+    pub fn with_table_and_plans(table: Arc<dyn Table>, catalog: &str) -> TestApp {
+        let plans = Arc::new(Plans::parse(catalog).unwrap());
+        TestApp::with_ports(table, |app| App { plans, ..app })
     }
 
     /// The local stack on an in-memory table, its text model `llm`.
@@ -154,6 +188,7 @@ impl TestApp {
         let mut app = App {
             jwt: Some(Arc::new(jwt)),
             metrics: metrics.clone(),
+            plans: Arc::new(roomy_plans()),
             ..vellocity_local::offline(App::new(table, clock.clone()))
         };
         app = wire(app);

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use vellocity::app::teams;
 use vellocity_local::Stack;
 
-use crate::helpers::call;
+use crate::helpers::{call, roomy_plans_json};
 use crate::http_client::exchange;
 
 /// The `vellocity-local` binary: `VELLOCITY_LOCAL_BIN` (the test command builds it), or built
@@ -62,6 +62,7 @@ impl Server {
                 .arg(dir)
                 .args(["serve", "--addr", &addr.to_string()])
                 .args(switches)
+                .env("VELLOCITY_PLANS", roomy_plans_json())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()

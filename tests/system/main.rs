@@ -31,6 +31,7 @@ mod helpers;
 mod http_client;
 #[path = "support/http_endpoint.rs"]
 mod http_endpoint;
+mod limits;
 mod live_progress;
 mod local_stack;
 mod marketplace;

@@ -99,6 +99,18 @@ pub fn document() -> Value {
                     "description": "This request's id; quote it to support.",
                     "schema": {"type": "string"},
                 },
+                "RateLimit-Policy": {
+                    "description": "The team's plan limits (IETF draft-ietf-httpapi-ratelimit-headers-11): `\"burst\";q=<requests>;w=<seconds>, \"daily\";q=<requests>;w=86400`.",
+                    "schema": {"type": "string"},
+                },
+                "RateLimit": {
+                    "description": "Where the team stands (draft-11): `\"burst\";r=<left>;t=<seconds to full>, \"daily\";r=<left>;t=<seconds to UTC midnight>`.",
+                    "schema": {"type": "string"},
+                },
+                "Retry-After": {
+                    "description": "With 429 (and some 503): seconds to wait before retrying.",
+                    "schema": {"type": "integer", "minimum": 1},
+                },
                 "Idempotent-Replayed": {
                     "description": "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`.",
                     "schema": {"type": "string", "enum": ["true"]},
@@ -269,7 +281,7 @@ fn build(route: &Route, shape: Shape) -> Value {
             "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7E]+$"},
         }));
     }
-    let mut headers = json!({"X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"}});
+    let mut headers = standing_headers();
     if route.idempotent {
         headers["Idempotent-Replayed"] =
             json!({"$ref": "#/components/headers/Idempotent-Replayed"});
@@ -286,9 +298,11 @@ fn build(route: &Route, shape: Shape) -> Value {
     let mut responses = Map::new();
     responses.insert(shape.status.to_string(), success);
     let error = |description: &str| {
+        let mut headers = standing_headers();
+        headers["Retry-After"] = json!({"$ref": "#/components/headers/Retry-After"});
         json!({
             "description": description,
-            "headers": {"X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"}},
+            "headers": headers,
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
         })
     };
@@ -324,6 +338,15 @@ fn build(route: &Route, shape: Shape) -> Value {
         operation["responses"][shape.status.to_string()]["links"] = Value::Object(links);
     }
     operation
+}
+
+/// The headers of every answer: its request id and the team's standing against its limits.
+fn standing_headers() -> Value {
+    json!({
+        "X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"},
+        "RateLimit": {"$ref": "#/components/headers/RateLimit"},
+        "RateLimit-Policy": {"$ref": "#/components/headers/RateLimit-Policy"},
+    })
 }
 
 fn path_names(path: &'static str) -> impl Iterator<Item = &'static str> {

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::domain::rate_limit::DAILY;
 use crate::error::Error;
 
 /// A response before it is handed to API Gateway or the local server.
@@ -86,6 +87,9 @@ impl ApiResponse {
         match error {
             Error::Unauthenticated(_) => headers.push(("www-authenticate", "Bearer".to_owned())),
             Error::Throttled => headers.push(("retry-after", "1".to_owned())),
+            Error::RateLimited { retry_after, .. } => {
+                headers.push(("retry-after", retry_after.to_string()))
+            }
             Error::MethodNotAllowed { allowed, .. } => headers.push(("allow", allowed.join(", "))),
             _ => {}
         }
@@ -117,6 +121,8 @@ pub fn status_and_code(error: &Error) -> (u16, &'static str) {
         Error::Validation(_) => (422, "validation_failed"),
         Error::IdempotencyKeyReused => (422, "idempotency_key_reused"),
         Error::Throttled => (429, "too_many_requests"),
+        Error::RateLimited { policy, .. } if *policy == DAILY => (429, "quota_exceeded"),
+        Error::RateLimited { .. } => (429, "rate_limited"),
         Error::HeadersTooLarge(_) => (431, "request_header_fields_too_large"),
         Error::Internal(_) => (500, "internal_error"),
         Error::Unavailable { .. } => (503, "service_unavailable"),

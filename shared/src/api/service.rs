@@ -1,11 +1,13 @@
-//! The request pipeline shared by the Lambda functions and the local router: authorisation
-//! against the route's requirement, `Idempotency-Key`, the handler, and the error envelope.
+//! The request pipeline shared by the Lambda functions and the local router: the plan's request
+//! limits, authorisation against the route's requirement, `Idempotency-Key`, the handler, and
+//! the error envelope. Every answer carries the team's `RateLimit` standing.
 
 use std::time::Instant;
 
 use tracing::Instrument;
 
 use crate::app::idempotency::{self, Begin, StoredResponse};
+use crate::app::limits;
 use crate::app::App;
 use crate::error::Error;
 use crate::ports::metrics::{MetricEvent, Unit};
@@ -26,10 +28,15 @@ pub async fn serve(app: &App, route: RouteId, mut req: ApiRequest) -> ApiRespons
     );
     async move {
         let started = Instant::now();
-        let mut response = match run(app, route, &req).await {
+        let admission = limits::admit(app, &req.caller.team_id).await;
+        let outcome = match admission.refused {
+            Some(refused) => Err(refused),
+            None => run(app, route, &req).await,
+        };
+        let mut response = match outcome {
             Ok(response) => response,
             Err(error) => {
-                if error == Error::Throttled {
+                if matches!(error, Error::Throttled | Error::RateLimited { .. }) {
                     app.metrics.emit(
                         MetricEvent::new("Throttles", 1.0, Unit::Count)
                             .by("Route", route.route().binary)
@@ -42,6 +49,7 @@ pub async fn serve(app: &App, route: RouteId, mut req: ApiRequest) -> ApiRespons
         response
             .headers
             .push(("x-request-id", req.request_id.clone()));
+        response.headers.extend(admission.headers);
         tracing::info!(
             status = response.status,
             elapsed_ms = started.elapsed().as_millis() as u64,
@@ -123,7 +131,11 @@ async fn keep_for_replay(app: &App, claim: idempotency::Claim, stored: StoredRes
 /// conflicts and throttling, which a retry may get past.
 fn replays_the_same(error: &Error) -> bool {
     let (status, _) = super::response::status_and_code(error);
-    status < 500 && !matches!(error, Error::Conflict { .. } | Error::Throttled)
+    status < 500
+        && !matches!(
+            error,
+            Error::Conflict { .. } | Error::Throttled | Error::RateLimited { .. }
+        )
 }
 
 /// The path a request was sent to: the route's template with its parameters filled in.

@@ -13,6 +13,7 @@ pub mod executions;
 pub mod idempotency;
 pub mod items;
 pub mod keys;
+pub mod limits;
 pub mod members;
 pub mod outbox;
 pub mod records;
@@ -70,6 +71,8 @@ pub struct App {
     /// Whether webhooks may go to `http://` loopback receivers (the local stack's switch for
     /// trying them out; never in AWS).
     pub allow_loopback_webhooks: bool,
+    /// Each team's plan as the request limiter last read it.
+    pub team_plans: Arc<limits::TeamPlans>,
 }
 
 impl App {
@@ -99,6 +102,7 @@ impl App {
                 "a webhook sender (only the webhook delivery function has one)",
             )),
             allow_loopback_webhooks: false,
+            team_plans: Arc::default(),
         }
     }
 }

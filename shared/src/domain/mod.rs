@@ -15,6 +15,7 @@ pub mod merge_patch;
 pub mod objects_only;
 pub mod plans;
 pub mod privacy;
+pub mod rate_limit;
 pub mod resources;
 pub mod step;
 pub mod team;
