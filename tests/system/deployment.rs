@@ -439,6 +439,45 @@ fn the_runs_and_queues_that_strand_nothing_are_wired_in_the_template() {
 }
 
 #[test]
+fn every_function_that_ends_or_parks_an_execution_can_wake_the_next_waiting_one() {
+    let template = template();
+    let ending = [
+        "CancelExecutionFunction",
+        "DecideApprovalFunction",
+        "FinishFunction",
+        "FailFunction",
+        "RequestApprovalFunction",
+        "WorkflowEndedFunction",
+        "ExecutionsDeadLettersFunction",
+        "DispatcherFunction",
+    ];
+    for name in ending {
+        let properties = &template["Resources"][name]["Properties"];
+        assert_eq!(
+            reference(&properties["Environment"]["Variables"]["EXECUTIONS_QUEUE_URL"]),
+            "!Ref ExecutionsQueue",
+            "{name} queues the dispatch of the oldest waiting execution when it gives a slot back"
+        );
+        let policies = serde_yaml::to_string(&properties["Policies"]).unwrap();
+        assert!(policies.contains("sqs:SendMessage"), "{name}: {policies}");
+        assert!(
+            policies.contains("dynamodb:UpdateItem"),
+            "{name}: {policies}"
+        );
+    }
+    assert_eq!(
+        reference(&template["Globals"]["Function"]["Environment"]["Variables"]["VELLOCITY_PLANS"]),
+        "!Ref Plans",
+        "the plan catalog (credits and limits) is the template's parameter"
+    );
+}
+
+/// A value of the template as written, e.g. `!Ref ExecutionsQueue`.
+fn reference(value: &Yaml) -> String {
+    serde_yaml::to_string(value).unwrap().trim().to_owned()
+}
+
+#[test]
 fn every_placeholder_of_the_state_machine_has_a_substitution_and_the_other_way_round() {
     let definition =
         std::fs::read_to_string(root().join("statemachines/agentcore.asl.json")).unwrap();

@@ -172,7 +172,7 @@ impl TestApp {
     }
 
     /// The local stack on `table`, with the ports `wire` sets in place of the stand-ins.
-    fn with_ports(table: Arc<dyn Table>, wire: impl FnOnce(App) -> App) -> TestApp {
+    pub fn with_ports(table: Arc<dyn Table>, wire: impl FnOnce(App) -> App) -> TestApp {
         let clock = Arc::new(ManualClock::new(
             time::macros::datetime!(2026-11-21 12:00 UTC),
         ));

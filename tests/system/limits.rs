@@ -1,15 +1,22 @@
 //! Limits per plan: a team over its request rate or its daily quota is refused with 429,
 //! `Retry-After` and the IETF RateLimit fields (read here with an independent Structured
 //! Fields parser), every answer says where the team stands, and one team's flood refuses
-//! nobody else.
+//! nobody else; executions over the plan's concurrency wait in `queued` and start oldest
+//! first as slots free, and one waiting for approval holds none.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::json;
 use sfv::{BareItem, List, ListEntry, Parser};
-use vellocity::ports::table::Table;
+use vellocity::app::App;
+use vellocity::domain::plans::Plans;
+use vellocity::local::table::EmbeddedTable;
+use vellocity::ports::table::{Key, Table};
+use vellocity_local::SlowModel;
 
-use crate::helpers::{Response, TestApp};
+use crate::events::events_of;
+use crate::helpers::{Response, TestApp, TestTeam};
 
 /// A plan catalog whose trial plan has these limits (and the Marketplace plan every catalog
 /// of the local stack needs).
@@ -177,4 +184,201 @@ async fn one_team_flooding_refuses_none_of_another_teams_requests() {
         "the noisy team gets its burst of 10 (the test clock stands still) and no more"
     );
     assert_eq!(quiet_answers, [200; 8], "the quiet team is never refused");
+}
+
+/// A plan catalog whose trial plan runs `concurrent` executions at once (its request limits
+/// out of reach), on a model that takes 150 ms a call so executions overlap.
+fn concurrency_app(concurrent: u32) -> TestApp {
+    concurrency_app_on(Arc::new(EmbeddedTable::in_memory()), concurrent)
+}
+
+fn concurrency_app_on(table: Arc<dyn Table>, concurrent: u32) -> TestApp {
+    let catalog = json!({
+        "trial": {"credits": 200, "requests_per_second": 1000, "burst": 1_000_000,
+                  "requests_per_day": 100_000_000, "concurrent_executions": concurrent},
+        "marketplace": 10_000,
+    });
+    let plans = Arc::new(Plans::parse(&catalog.to_string()).unwrap());
+    let slow = Arc::new(SlowModel(Duration::from_millis(150)));
+    TestApp::with_ports(table, |app| App {
+        plans,
+        llm: slow.clone(),
+        images: slow,
+        ..app
+    })
+}
+
+/// When each execution of `ids` started and ended, as positions in the team's event order.
+async fn spans(app: &TestApp, team: &TestTeam, ids: &[String]) -> Vec<(usize, usize)> {
+    let events = events_of(app, team).await;
+    let at = |id: &str, types: &[&str]| {
+        events
+            .iter()
+            .position(|(kind, e)| types.contains(&kind.as_str()) && e["data"]["execution_id"] == id)
+            .unwrap_or_else(|| panic!("{id} has none of {types:?}"))
+    };
+    ids.iter()
+        .map(|id| {
+            let started = at(id, &["execution.started"]);
+            let ended = at(
+                id,
+                &[
+                    "execution.succeeded",
+                    "execution.failed",
+                    "execution.cancelled",
+                ],
+            );
+            (started, ended)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn executions_over_the_plans_concurrency_wait_queued_and_start_oldest_first() {
+    one_at_a_time_oldest_first(concurrency_app(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn executions_over_the_plans_concurrency_wait_on_dynamodb_local_too() {
+    let table: Arc<dyn Table> = Arc::new(crate::dynamodb::fresh_table().await);
+    one_at_a_time_oldest_first(concurrency_app_on(table, 1)).await;
+}
+
+/// Three executions on a plan running one at a time: accepted, queued, run in order.
+async fn one_at_a_time_oldest_first(app: TestApp) {
+    let team = app.create_team("Acme").await;
+    let agent = app
+        .post_agent(
+            &team.key,
+            json!({"name": "Writer", "allowed_capabilities": ["summarize"]}),
+        )
+        .await;
+    let mut ids = Vec::new();
+    for request in ["First", "Second", "Third"] {
+        let started = app
+            .start_execution(&team.key, &agent, json!({"request": request}))
+            .await;
+        assert_eq!(
+            started.status, 202,
+            "over the concurrency it is accepted, not refused"
+        );
+        ids.push(started.body["id"].as_str().unwrap().to_owned());
+    }
+    let third = app
+        .get(&team.key, &format!("/v1/executions/{}", ids[2]))
+        .await;
+    assert_eq!(
+        third.body["status"], "queued",
+        "the third waits while the first runs"
+    );
+    for id in &ids {
+        assert_eq!(
+            app.wait_for(&team.key, id, "succeeded").await.body["status"],
+            "succeeded"
+        );
+    }
+    let spans = spans(&app, &team, &ids).await;
+    for pair in spans.windows(2) {
+        assert!(
+            pair[0].1 < pair[1].0,
+            "one at a time, oldest first: {spans:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_execution_waiting_for_approval_holds_no_slot() {
+    let app = concurrency_app(1);
+    let team = app.create_team("Acme").await;
+    let careful = app
+        .post_agent(
+            &team.key,
+            json!({"name": "Careful", "allowed_capabilities": ["summarize"], "requires_approval": true}),
+        )
+        .await;
+    let writer = app
+        .post_agent(
+            &team.key,
+            json!({"name": "Writer", "allowed_capabilities": ["summarize"]}),
+        )
+        .await;
+    let waiting = app
+        .start_execution(&team.key, &careful, json!({"request": "Plan first"}))
+        .await;
+    let waiting = waiting.body["id"].as_str().unwrap().to_owned();
+    let parked = app.wait_for(&team.key, &waiting, "awaiting_approval").await;
+    assert_eq!(parked.body["status"], "awaiting_approval");
+    let other = app
+        .start_execution(&team.key, &writer, json!({"request": "Meanwhile"}))
+        .await;
+    let other = other.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.wait_for(&team.key, &other, "succeeded").await.body["status"],
+        "succeeded",
+        "the slot of the execution waiting for approval went to the next one"
+    );
+    let approved = app
+        .post(
+            &team.key,
+            &format!("/v1/executions/{waiting}/approval"),
+            json!({"approved": true}),
+        )
+        .await;
+    assert_eq!(approved.status, 200);
+    assert_eq!(
+        app.wait_for(&team.key, &waiting, "succeeded").await.body["status"],
+        "succeeded"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_execution_cancelled_gives_its_turn_to_the_next() {
+    let app = concurrency_app(1);
+    let team = app.create_team("Acme").await;
+    let agent = app
+        .post_agent(
+            &team.key,
+            json!({"name": "Writer", "allowed_capabilities": ["summarize"]}),
+        )
+        .await;
+    let mut ids = Vec::new();
+    for request in ["First", "Second", "Third"] {
+        let started = app
+            .start_execution(&team.key, &agent, json!({"request": request}))
+            .await;
+        ids.push(started.body["id"].as_str().unwrap().to_owned());
+    }
+    let cancelled = app
+        .post(
+            &team.key,
+            &format!("/v1/executions/{}/cancel", ids[1]),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (cancelled.status, cancelled.body["status"].as_str()),
+        (200, Some("cancelled"))
+    );
+    assert_eq!(cancelled.body["credits"]["used"], 0, "it never ran");
+    for id in [&ids[0], &ids[2]] {
+        assert_eq!(
+            app.wait_for(&team.key, id, "succeeded").await.body["status"],
+            "succeeded"
+        );
+    }
+    let running = running_slots(&app, &team).await;
+    assert_eq!(running, 0, "every slot was given back");
+}
+
+/// The team's taken slots, as the table counts them.
+async fn running_slots(app: &TestApp, team: &TestTeam) -> i64 {
+    let key = Key::new(format!("TEAM#{}", team.id), "LIMIT#RUNNING");
+    app.stack
+        .app
+        .table
+        .get(&key)
+        .await
+        .unwrap()
+        .and_then(|item| item.get("running").and_then(|v| v.as_i64()))
+        .unwrap_or(0)
 }

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -363,6 +363,7 @@ impl Workflows for LocalWorkflows {
 /// The executions queue: a message is kept in the store before `send` returns, delivered to
 /// the dispatcher on its own task, retried with backoff, and dead-lettered when it cannot be
 /// dispatched; it leaves the store once dispatched.
+#[derive(Clone)]
 pub struct LocalQueue {
     /// The app whose dispatcher starts runs on the engine's workflows.
     app: App,
@@ -396,7 +397,7 @@ impl LocalQueue {
             let mut receives = 1;
             let outcome = loop {
                 match dispatch::deliver(&app, &body, receives).await {
-                    Delivery::Started(_) => break store.delivered(id),
+                    Delivery::Started(_) | Delivery::Waiting(_) => break store.delivered(id),
                     Delivery::GaveUp(execution_id) => {
                         tracing::error!(%execution_id, "dispatch kept failing; the execution failed with a refund");
                         break store.delivered(id);
@@ -422,8 +423,22 @@ impl LocalQueue {
 #[async_trait]
 impl Queue for LocalQueue {
     async fn send(&self, body: &str) -> Result<(), QueueError> {
+        self.send_after(body, Duration::ZERO).await
+    }
+
+    /// Kept in the store at once, delivered after `delay` (real time); a restart delivers it
+    /// at once, which is never too early for a dispatch message.
+    async fn send_after(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
         let id = self.store.enqueue(body).map_err(QueueError)?;
-        self.deliver(id, body.to_owned());
+        let (queue, body) = (self.clone(), body.to_owned());
+        if delay.is_zero() {
+            queue.deliver(id, body);
+        } else {
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                queue.deliver(id, body);
+            });
+        }
         Ok(())
     }
 }
@@ -470,6 +485,35 @@ impl Queue for LocalDelayQueue {
     }
 }
 
+/// The executions queue as the engine's own tasks and dispatcher see it: the engine's
+/// [`LocalQueue`], bound once it exists (held weakly: the queue holds the tasks' app).
+#[derive(Default)]
+struct EngineQueue(OnceLock<Weak<LocalQueue>>);
+
+impl EngineQueue {
+    fn bind(&self, queue: &Arc<LocalQueue>) {
+        let _ = self.0.set(Arc::downgrade(queue));
+    }
+
+    fn queue(&self) -> Result<Arc<LocalQueue>, QueueError> {
+        self.0
+            .get()
+            .and_then(Weak::upgrade)
+            .ok_or_else(|| QueueError("the local engine has stopped".into()))
+    }
+}
+
+#[async_trait]
+impl Queue for EngineQueue {
+    async fn send(&self, body: &str) -> Result<(), QueueError> {
+        self.queue()?.send(body).await
+    }
+
+    async fn send_after(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
+        self.queue()?.send_after(body, delay).await
+    }
+}
+
 /// The queue and the workflows over one store.
 pub struct Engine {
     /// The state machine runs.
@@ -484,12 +528,20 @@ impl Engine {
     /// An engine whose tasks use `app`.
     pub fn new(app: &App, time_scale: f64, store: EngineStore) -> Result<Self, String> {
         let store = Arc::new(store);
+        // The engine's tasks queue dispatches on the engine's own queue (a settlement wakes
+        // the next waiting execution), which exists only once the workflows do.
+        let own_queue = Arc::new(EngineQueue::default());
+        let app = &App {
+            queue: own_queue.clone(),
+            ..app.clone()
+        };
         let workflows = Arc::new(LocalWorkflows::new(app, time_scale, store.clone())?);
         let webhooks = Arc::new(LocalDelayQueue {
             clock: app.clock.clone(),
             store: store.clone(),
         });
         let queue = Arc::new(LocalQueue::new(app, workflows.clone(), store));
+        own_queue.bind(&queue);
         Ok(Engine {
             workflows,
             queue,

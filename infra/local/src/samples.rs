@@ -279,6 +279,7 @@ pub async fn seed_execution(
         finished_at: None,
         approval_token: None,
         budget: None,
+        holds_slot: false,
         approval: None,
     };
     let key = executions::execution_key(&team_id, &id);

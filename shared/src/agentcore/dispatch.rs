@@ -2,6 +2,7 @@
 //! after the execution id so that a redelivered message cannot start a second run.
 
 use super::watchdog::{self, MAX_RECEIVES};
+use crate::app::run_slots::{self, Admission};
 use crate::app::App;
 use crate::domain::execution::TaskInput;
 use crate::domain::ids::ExecutionId;
@@ -38,6 +39,9 @@ pub enum Delivery {
     GaveUp(ExecutionId),
     /// It may start later: deliver it again.
     Retry(String),
+    /// The team's slots for running executions are taken: it waits in `queued` and is
+    /// dispatched again when a slot is given back.
+    Waiting(ExecutionId),
     /// It never will, or its execution could not even be failed: for the dead letters.
     DeadLetter(String),
 }
@@ -46,18 +50,31 @@ pub enum Delivery {
 /// last receive ([`MAX_RECEIVES`]) an execution it cannot start is failed with its refund
 /// instead of waiting forever. The deployed dispatcher and the local queue both deliver so.
 pub async fn deliver(app: &App, body: &str, receives: u32) -> Delivery {
+    if let Ok(message) = serde_json::from_str::<TaskInput>(body) {
+        match run_slots::admit(app, &message).await {
+            Ok(Admission::Run) => {}
+            Ok(Admission::Wait) => return Delivery::Waiting(message.execution_id),
+            Err(error) => return retry_or_give_up(app, body, receives, error.to_string()).await,
+        }
+    }
     match dispatch(app.workflows.as_ref(), body).await {
         Ok(started) => Delivery::Started(started),
         Err(DispatchError::Poison(reason)) => Delivery::DeadLetter(reason),
-        Err(error) if receives >= MAX_RECEIVES => {
-            match watchdog::give_up_dispatch(app, body, &error.to_string()).await {
-                Some(Ok(ended)) => Delivery::GaveUp(ended.id),
-                Some(Err(settling)) => {
-                    Delivery::DeadLetter(format!("dispatch kept failing ({error}); {settling}"))
-                }
-                None => Delivery::DeadLetter(error.to_string()),
-            }
+        Err(error) => retry_or_give_up(app, body, receives, error.to_string()).await,
+    }
+}
+
+/// A delivery that failed: received again, or on its last receive its execution failed with
+/// its refund.
+async fn retry_or_give_up(app: &App, body: &str, receives: u32, error: String) -> Delivery {
+    if receives < MAX_RECEIVES {
+        return Delivery::Retry(error);
+    }
+    match watchdog::give_up_dispatch(app, body, &error).await {
+        Some(Ok(ended)) => Delivery::GaveUp(ended.id),
+        Some(Err(settling)) => {
+            Delivery::DeadLetter(format!("dispatch kept failing ({error}); {settling}"))
         }
-        Err(error) => Delivery::Retry(error.to_string()),
+        None => Delivery::DeadLetter(error),
     }
 }

@@ -9,7 +9,7 @@ use super::credits::{self, Spent, Work};
 use super::items::{from_item, to_item, value_of};
 use super::records::{commit, filtered, Guarded, Listing, PageRequest};
 use super::resources;
-use super::{budgets, events, keys, usage, App, Caller};
+use super::{budgets, events, keys, run_slots, usage, App, Caller};
 use crate::domain::agent::AgentDraft;
 use crate::domain::capabilities::{capability, Runner};
 use crate::domain::catalog;
@@ -151,6 +151,7 @@ pub async fn create(
         approval_token: None,
         approval: None,
         budget: Some(commitment),
+        holds_slot: false,
     };
     let key = execution_key(&caller.team_id, &execution.id);
     let mut item = to_item(&execution, &key, "execution")?;
@@ -442,8 +443,11 @@ pub async fn await_approval(
     let Some(current) = find(app, team, id).await? else {
         return Ok(false);
     };
+    let releases = run_slots::give_back(team, &current);
+    let held_slot = current.holds_slot;
     let waiting = Execution {
         status: ExecutionStatus::AwaitingApproval,
+        holds_slot: false,
         ..current
     };
     let update = |condition| Update {
@@ -454,6 +458,7 @@ pub async fn await_approval(
                 ExecutionStatus::AwaitingApproval.as_str().into(),
             ),
             UpdateAction::Set("approval_token".into(), task_token.into()),
+            UpdateAction::Remove(run_slots::HOLDS_SLOT.into()),
         ],
         condition: Some(condition),
     };
@@ -466,15 +471,16 @@ pub async fn await_approval(
         None,
         json!({}),
     )?;
-    let parked = commit(
-        app.table.as_ref(),
-        vec![
-            Guarded::new(WriteOp::Update(update(running)), left_its_status()),
-            event,
-        ],
-    )
-    .await;
+    let mut writes = vec![
+        Guarded::new(WriteOp::Update(update(running)), left_its_status()),
+        event,
+    ];
+    writes.extend(releases);
+    let parked = commit(app.table.as_ref(), writes).await;
     if changed_if_it_held(parked)? {
+        if held_slot {
+            run_slots::wake(app, team).await;
+        }
         return Ok(true);
     }
     // Parked already with this token (the task ran again after its result was lost): the same
@@ -662,6 +668,7 @@ pub async fn decide(
             UpdateAction::Set("status".into(), ExecutionStatus::Running.as_str().into()),
             UpdateAction::Set("approval".into(), value_of(&approval)?),
             UpdateAction::Remove("approval_token".into()),
+            UpdateAction::Set(run_slots::HOLDS_SLOT.into(), true.into()),
         ],
         condition: Some(Condition::eq(
             "status",
@@ -690,6 +697,7 @@ pub async fn decide(
                 ),
             ),
             approved,
+            run_slots::take_for_approval(&caller.team_id),
         ],
     )
     .await?;
@@ -730,10 +738,18 @@ pub async fn decide(
                     ),
                     UpdateAction::Remove("approval".into()),
                     UpdateAction::Set("approval_token".into(), token.into()),
+                    UpdateAction::Remove(run_slots::HOLDS_SLOT.into()),
                 ],
                 condition: Some(Condition::eq("status", ExecutionStatus::Running.as_str())),
             };
-            app.table.update(waiting).await?;
+            let resumed_with_slot = Execution {
+                status: ExecutionStatus::Running,
+                holds_slot: true,
+                ..current.clone()
+            };
+            let mut writes = vec![Guarded::new(WriteOp::Update(waiting), left_its_status())];
+            writes.extend(run_slots::give_back(&caller.team_id, &resumed_with_slot));
+            commit(app.table.as_ref(), writes).await?;
             return Err(Error::unavailable_because(
                 "The workflow could not be resumed right now; the execution still waits for approval. Retry shortly.",
                 format!("resuming execution {}: {error}", current.id),
@@ -887,12 +903,16 @@ pub async fn end(
         {
             return Ok(Ending::Moved(current));
         }
+        let held_slot = current.holds_slot;
         match settle_once(app, team, current, &settlement).await {
             Err(Error::Conflict {
                 kind: Conflict::ExecutionChanged,
                 ..
             }) => continue,
             Ok(ended) => {
+                if held_slot {
+                    run_slots::wake(app, team).await;
+                }
                 report_ended(app, team, &ended);
                 if let Err(error) = budgets::record_crossings(app, team).await {
                     tracing::warn!(%error, "recording budget thresholds failed; the next settlement records them");
@@ -936,6 +956,7 @@ async fn settle_once(
         UpdateAction::Set("credits".into(), value_of(&credits)?),
         UpdateAction::Set("finished_at".into(), rfc3339(now).into()),
         UpdateAction::Remove("approval_token".into()),
+        UpdateAction::Remove(run_slots::HOLDS_SLOT.into()),
     ];
     if let Some(error) = &settled.error {
         actions.push(UpdateAction::Set("error".into(), value_of(error)?));
@@ -973,6 +994,10 @@ async fn settle_once(
         &Work::Execution(current.id.to_string()),
     )?);
     writes.extend(usage::writes(team, &settled, now)?);
+    writes.extend(run_slots::give_back(team, &current));
     commit(app.table.as_ref(), writes).await?;
-    Ok(settled)
+    Ok(Execution {
+        holds_slot: false,
+        ..settled
+    })
 }

@@ -254,7 +254,7 @@ async fn day_standing(
 }
 
 /// The limits of the team's plan, the plan read at most once a minute per team and process.
-async fn plan_limits(app: &App, team: &TeamId) -> Result<Limits, Error> {
+pub async fn plan_limits(app: &App, team: &TeamId) -> Result<Limits, Error> {
     if let Some(plan) = app.team_plans.get(team) {
         return Ok(app.plans.limits(&plan));
     }

@@ -18,6 +18,7 @@ pub mod members;
 pub mod outbox;
 pub mod records;
 pub mod resources;
+pub mod run_slots;
 pub mod teams;
 pub mod usage;
 pub mod webhooks;

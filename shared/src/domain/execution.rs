@@ -136,6 +136,9 @@ pub struct Execution {
     /// (none for executions started before budgets existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<super::budget::Commitment>,
+    /// Whether it holds one of the team's slots for running executions.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub holds_slot: bool,
 }
 
 impl Execution {

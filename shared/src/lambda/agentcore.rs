@@ -60,6 +60,9 @@ async fn dispatch_one(app: &App, message: SqsMessage) -> Handled {
             "dispatch kept failing; execution {id} failed with a refund"
         )),
         Delivery::Retry(why) => Handled::Retry(why),
+        Delivery::Waiting(id) => Handled::Done(format!(
+            "execution {id} waits for one of its team's running executions to end"
+        )),
         Delivery::DeadLetter(why) => Handled::Poison(why),
     }
 }
