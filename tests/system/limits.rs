@@ -382,3 +382,42 @@ async fn running_slots(app: &TestApp, team: &TestTeam) -> i64 {
         .and_then(|item| item.get("running").and_then(|v| v.as_i64()))
         .unwrap_or(0)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_team_flooding_executions_does_not_hold_up_another_teams() {
+    let app = concurrency_app(1);
+    let noisy = app.create_team("Noisy").await;
+    let quiet = app.create_team("Quiet").await;
+    let summarise = json!({"name": "Writer", "allowed_capabilities": ["summarize"]});
+    let noisy_agent = app.post_agent(&noisy.key, summarise.clone()).await;
+    let quiet_agent = app.post_agent(&quiet.key, summarise).await;
+    let mut flood = Vec::new();
+    for i in 0..6 {
+        let started = app
+            .start_execution(
+                &noisy.key,
+                &noisy_agent,
+                json!({"request": format!("Flood {i}")}),
+            )
+            .await;
+        flood.push(started.body["id"].as_str().unwrap().to_owned());
+    }
+    let mine = app
+        .start_execution(&quiet.key, &quiet_agent, json!({"request": "Mine"}))
+        .await;
+    let mine = mine.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.wait_for(&quiet.key, &mine, "succeeded").await.body["status"],
+        "succeeded"
+    );
+    let last = app
+        .get(&noisy.key, &format!("/v1/executions/{}", flood[5]))
+        .await;
+    assert_eq!(
+        last.body["status"], "queued",
+        "the quiet team's execution ran beside the noisy team's one slot, not after its queue"
+    );
+    for id in &flood {
+        app.wait_for(&noisy.key, id, "succeeded").await;
+    }
+}
