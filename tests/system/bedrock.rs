@@ -1,10 +1,12 @@
 //! The Bedrock adapters' real SDK calls against a local endpoint that speaks the Converse and
-//! InvokeModel wire formats (restJson1), including throttling and refusals.
+//! InvokeModel wire formats (restJson1) and ConverseStream's (the AWS event stream framing),
+//! including throttling and refusals.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_bedrockruntime::config::{BehaviorVersion, Credentials, Region};
+use aws_smithy_types::event_stream::{Header, HeaderValue, Message as EventMessage};
 use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::Full;
@@ -60,6 +62,7 @@ fn answer(path: &str, body: &Value) -> (u16, Vec<(&'static str, &'static str)>, 
                 }),
             )
         }
+        _ if path.ends_with("/converse-stream") => (200, vec![], Value::Null),
         _ if path.ends_with("/invoke") => (
             200,
             vec![],
@@ -91,6 +94,49 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8(out).unwrap()
 }
 
+/// A ConverseStream answer in the AWS event stream framing: the message's start, the echo of
+/// the last user message in three text deltas, its stop, and the usage.
+fn converse_stream(body: &Value) -> Vec<u8> {
+    let text = body["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .map(|m| {
+            m["content"][0]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .unwrap_or_default();
+    let mut events = vec![("messageStart", json!({"role": "assistant"}))];
+    for piece in ["echo: ", &text[..text.len() / 2], &text[text.len() / 2..]] {
+        events.push((
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 0, "delta": {"text": piece}}),
+        ));
+    }
+    events.push(("contentBlockStop", json!({"contentBlockIndex": 0})));
+    events.push(("messageStop", json!({"stopReason": "end_turn"})));
+    events.push((
+        "metadata",
+        json!({"usage": {"inputTokens": 42, "outputTokens": 7, "totalTokens": 49}, "metrics": {"latencyMs": 12}}),
+    ));
+    let mut framed = Vec::new();
+    for (kind, payload) in events {
+        let message = EventMessage::new(Bytes::from(payload.to_string()))
+            .add_header(Header::new(
+                ":message-type",
+                HeaderValue::String("event".into()),
+            ))
+            .add_header(Header::new(":event-type", HeaderValue::String(kind.into())))
+            .add_header(Header::new(
+                ":content-type",
+                HeaderValue::String("application/json".into()),
+            ));
+        aws_smithy_eventstream::frame::write_message_to(&message, &mut framed).unwrap();
+    }
+    framed
+}
+
 /// Starts the endpoint on a free loopback port.
 async fn endpoint() -> (SocketAddr, Received) {
     let received: Received = Arc::default();
@@ -100,6 +146,12 @@ async fn endpoint() -> (SocketAddr, Received) {
         let body: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
         log.lock().unwrap().push((path.clone(), body.clone()));
         let (status, headers, reply) = answer(&path, &body);
+        if status == 200 && path.ends_with("/converse-stream") {
+            return hyper::Response::builder()
+                .header("content-type", "application/vnd.amazon.eventstream")
+                .body(Full::new(Bytes::from(converse_stream(&body))))
+                .unwrap();
+        }
         let mut response = hyper::Response::builder()
             .status(status)
             .header("content-type", "application/json");
@@ -165,6 +217,41 @@ async fn converse_sends_the_system_prompt_and_messages_and_reads_text_and_usage(
         json!([{"role": "user", "content": [{"text": "Write a tagline."}]}])
     );
     assert_eq!(body["inferenceConfig"]["maxTokens"], 256);
+}
+
+#[tokio::test]
+async fn converse_stream_hands_each_text_delta_over_as_it_arrives_and_reads_the_usage() {
+    let (addr, received) = endpoint().await;
+    let (sink, mut pieces) = tokio::sync::mpsc::unbounded_channel();
+    let response = bedrock(addr)
+        .converse_stream(
+            text_request("anthropic.claude-3-5-sonnet-20241022-v2:0"),
+            &sink,
+        )
+        .await
+        .unwrap();
+    drop(sink);
+    let mut streamed = Vec::new();
+    while let Some(piece) = pieces.recv().await {
+        streamed.push(piece);
+    }
+    assert_eq!(streamed, ["echo: ", "Write a ", "tagline."]);
+    assert_eq!(response.text, "echo: Write a tagline.");
+    assert_eq!((response.input_tokens, response.output_tokens), (42, 7));
+    assert_eq!(response.stop_reason, "end_turn");
+    let (path, body) = received.lock().unwrap()[0].clone();
+    assert!(
+        percent_decode(&path).ends_with("/converse-stream"),
+        "{path}"
+    );
+    assert_eq!(body["inferenceConfig"]["maxTokens"], 256);
+    let (sink, _) = tokio::sync::mpsc::unbounded_channel();
+    assert!(matches!(
+        bedrock(addr)
+            .converse_stream(text_request("throttled"), &sink)
+            .await,
+        Err(AiError::Throttled(_))
+    ));
 }
 
 #[tokio::test]

@@ -1,12 +1,20 @@
 //! Live progress: an execution's events as Server-Sent Events from the local server, from the
 //! first event for a client that connects late, resumed after `Last-Event-ID` without gaps or
-//! duplicates, ending after the terminal event; the same team rules as `GET`.
+//! duplicates, ending after the terminal event; the same team rules as `GET`. And a chat
+//! reply streamed as the model writes it, then its figures.
 
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use vellocity::ports::ai::{AiError, Llm, TextRequest, TextResponse, TextSink};
+use vellocity_local::SlowModel;
 
 use crate::helpers::{TestApp, TestTeam};
 
@@ -27,21 +35,43 @@ async fn connect(
     execution: &str,
     last_event_id: Option<&str>,
 ) -> Stream {
+    let path = format!("/v1/executions/{execution}/events");
+    let resume: Vec<(&str, &str)> = last_event_id
+        .map(|id| ("last-event-id", id))
+        .into_iter()
+        .collect();
+    open(addr, "GET", &path, key, &resume, String::new()).await
+}
+
+/// A request to the local server asking for a stream, with extra headers and a body.
+async fn open(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    key: &str,
+    headers: &[(&str, &str)],
+    body: String,
+) -> Stream {
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
             .await
             .unwrap();
     tokio::spawn(connection);
-    let mut request = hyper::Request::get(format!("/v1/executions/{execution}/events"))
+    let mut request = hyper::Request::builder()
+        .method(method)
+        .uri(path)
         .header("host", addr.to_string())
         .header("accept", "text/event-stream")
         .header("authorization", format!("Bearer {key}"));
-    if let Some(id) = last_event_id {
-        request = request.header("last-event-id", id);
+    if !body.is_empty() {
+        request = request.header("content-type", "application/json");
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
     }
     let response = sender
-        .send_request(request.body(Empty::<Bytes>::new()).unwrap())
+        .send_request(request.body(Full::new(Bytes::from(body))).unwrap())
         .await
         .unwrap();
     Stream {
@@ -243,4 +273,119 @@ async fn another_teams_execution_or_a_bad_last_event_id_is_refused_in_the_envelo
         .get(&ours.key, &format!("/v1/executions/{id}/events?cursor=abc"))
         .await;
     assert_eq!(cursor.status, 400);
+}
+
+/// A team with a conversation, served by a stack whose model writes slowly (`model`).
+async fn chatting(model: Arc<dyn Llm>) -> (TestApp, SocketAddr, TestTeam, String) {
+    let app = TestApp::with_llm(model);
+    let addr = app.serve().await;
+    let team = app.create_team("Acme").await;
+    let conversation = app
+        .post_conversation(&team.key, json!({"title": "Launch"}))
+        .await;
+    (app, addr, team, conversation)
+}
+
+async fn ask(addr: SocketAddr, key: &str, conversation: &str, content: &str) -> Stream {
+    let path = format!("/v1/conversations/{conversation}/messages");
+    let body = json!({ "content": content }).to_string();
+    open(addr, "POST", &path, key, &[], body).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_reply_streams_as_it_is_written_then_its_figures_and_is_charged_once() {
+    let (app, addr, team, conversation) =
+        chatting(Arc::new(SlowModel(Duration::from_millis(200)))).await;
+    let before = app.credits(&team.key).await;
+    let mut stream = ask(addr, &team.key, &conversation, "Three taglines, please").await;
+    assert_eq!(
+        (stream.status, stream.content_type.as_str()),
+        (200, "text/event-stream")
+    );
+    let frames = stream.rest().await;
+    let deltas: Vec<&str> = frames
+        .iter()
+        .filter(|(_, kind, _)| kind == "delta")
+        .map(|(_, _, data)| data["text"].as_str().unwrap())
+        .collect();
+    assert!(deltas.len() > 2, "the reply arrives in pieces: {deltas:?}");
+    let (_, last, exchange) = frames.last().unwrap();
+    assert_eq!(last, "reply");
+    let reply = &exchange["reply"];
+    assert_eq!(deltas.concat(), reply["content"].as_str().unwrap());
+    assert!(reply["tokens"]["output"].as_i64().unwrap() > 0);
+    let credits = reply["credits"].as_i64().unwrap();
+    assert!(credits > 0 && reply["cost_micro_usd"].is_i64());
+    let stored = app
+        .get(
+            &team.key,
+            &format!("/v1/conversations/{conversation}/messages"),
+        )
+        .await;
+    assert_eq!(
+        stored.body["items"][1], *reply,
+        "the streamed reply is the stored one"
+    );
+    assert_eq!(
+        app.credits(&team.key).await,
+        (before.0 - credits, 0),
+        "charged once, nothing left held"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_chat_message_is_answered_whole_with_its_status() {
+    let (app, addr, team, conversation) =
+        chatting(Arc::new(SlowModel(Duration::from_millis(1)))).await;
+    let other = app.create_team("Other").await;
+    let theirs = ask(addr, &other.key, &conversation, "Hello").await;
+    assert_eq!(
+        (theirs.status, theirs.content_type.as_str()),
+        (404, "application/json")
+    );
+    let empty = ask(addr, &team.key, &conversation, "   ").await;
+    assert_eq!(empty.status, 422);
+}
+
+/// A model that writes a few words, then fails.
+struct Breaking;
+
+#[async_trait]
+impl Llm for Breaking {
+    async fn converse(&self, _: TextRequest) -> Result<TextResponse, AiError> {
+        Err(AiError::Unavailable("down".into()))
+    }
+
+    async fn converse_stream(
+        &self,
+        _: TextRequest,
+        sink: &TextSink,
+    ) -> Result<TextResponse, AiError> {
+        let _ = sink.send("Our new ".into());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Err(AiError::Unavailable("the connection dropped".into()))
+    }
+}
+
+#[tokio::test]
+async fn a_reply_the_model_breaks_off_ends_the_stream_with_the_error_and_charges_nothing() {
+    let (app, addr, team, conversation) = chatting(Arc::new(Breaking)).await;
+    let before = app.credits(&team.key).await;
+    let mut stream = ask(addr, &team.key, &conversation, "Hello").await;
+    assert_eq!(stream.status, 200, "the stream had begun");
+    let frames = stream.rest().await;
+    assert_eq!(kinds(&frames), ["delta", "error"]);
+    assert_eq!(frames[1].2["error"]["code"], "service_unavailable");
+    assert_eq!(
+        app.credits(&team.key).await,
+        before,
+        "nothing charged or held"
+    );
+    let stored = app
+        .get(
+            &team.key,
+            &format!("/v1/conversations/{conversation}/messages"),
+        )
+        .await;
+    assert_eq!(stored.body["items"], json!([]), "nothing stored");
 }

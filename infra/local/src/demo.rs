@@ -239,7 +239,7 @@ async fn chat_and_usage(
         content: "Suggest three subject lines for the launch email.".into(),
     };
     let id = conversation["id"].as_str().unwrap_or_default();
-    let exchange = chat::send(app, caller, id, question)
+    let exchange = chat::send(app, caller, id, question, None)
         .await
         .map_err(|e| explain(&e))?;
     say(

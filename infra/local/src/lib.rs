@@ -16,8 +16,9 @@ use std::sync::Arc;
 use vellocity::api::request::{ApiRequest, BODY_LIMIT};
 use vellocity::api::response::ApiResponse;
 use vellocity::api::routes::{self, Match};
-use vellocity::api::stream::{wants_stream, ExecutionEvents};
-use vellocity::api::{openapi, service};
+use vellocity::api::service::{self, Streaming};
+use vellocity::api::stream::wants_stream;
+use vellocity::api::{openapi, stream};
 use vellocity::app::{auth, App};
 use vellocity::aws::emf::EmfWriter;
 use vellocity::config::JwtSettings;
@@ -25,7 +26,7 @@ use vellocity::domain::plans::Plans;
 use vellocity::error::Error;
 use vellocity::local::marketplace::LocalMarketplace;
 use vellocity::local::objects::LocalObjects;
-use vellocity::local::offline::OfflineModel;
+use vellocity::local::offline::{OfflineModel, STREAM_WORDS};
 use vellocity::local::table::EmbeddedTable;
 use vellocity::marketplace::pages::{self, PageRequest, PageResponse};
 use vellocity::marketplace::Settings;
@@ -81,6 +82,22 @@ impl vellocity::ports::ai::Llm for SlowModel {
     ) -> Result<vellocity::ports::ai::TextResponse, vellocity::ports::ai::AiError> {
         tokio::time::sleep(self.0).await;
         vellocity::ports::ai::Llm::converse(&OfflineModel, request).await
+    }
+
+    /// The offline answer in pieces, the latency spread over them as a model writes.
+    async fn converse_stream(
+        &self,
+        request: vellocity::ports::ai::TextRequest,
+        sink: &vellocity::ports::ai::TextSink,
+    ) -> Result<vellocity::ports::ai::TextResponse, vellocity::ports::ai::AiError> {
+        let response = vellocity::ports::ai::Llm::converse(&OfflineModel, request).await?;
+        let pieces = vellocity::ports::ai::pieces(&response.text, STREAM_WORDS);
+        let pause = self.0 / pieces.len().max(1) as u32;
+        for piece in pieces {
+            tokio::time::sleep(pause).await;
+            let _ = sink.send(piece);
+        }
+        Ok(response)
     }
 }
 
@@ -242,39 +259,38 @@ impl Stack {
         Some(pages::serve(&self.app, &self.marketplace, page.id, page_request).await)
     }
 
-    /// Opens the Server-Sent Events stream a request asks for (`GET /v1/executions/{id}/events`
-    /// with `Accept: text/event-stream`), authenticated as every route is; `None` for any other
-    /// request, an error response when the stream cannot be opened.
-    pub async fn stream(
-        &self,
-        request: &HttpRequest,
-    ) -> Option<Result<ExecutionEvents, ApiResponse>> {
+    /// Opens the Server-Sent Events stream a request asks for (`Accept: text/event-stream` on a
+    /// route that streams: an execution's events, a chat reply), authenticated and limited as
+    /// every route is; `None` for any other request, a whole response when it is refused.
+    pub async fn stream(&self, request: &HttpRequest) -> Option<Result<Streaming, ApiResponse>> {
         let header = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok());
-        if request.method != "GET" || !wants_stream(header("accept")) {
+        if !wants_stream(header("accept")) {
             return None;
         }
-        let Match::Found(route, params) = routes::find(&request.method, &request.path) else {
+        let Match::Found(route, path_params) = routes::find(&request.method, &request.path) else {
             return None;
         };
-        if route.id != routes::RouteId::ListExecutionEvents {
-            return None;
-        }
         let request_id = new_request_id();
-        let opened = async {
-            let caller =
-                auth::authenticate(&self.app, header("authorization"), header("x-team-id")).await?;
-            let id = params
-                .iter()
-                .find(|(name, _)| name == "id")
-                .map(|(_, value)| value.as_str())
-                .unwrap_or_default();
-            ExecutionEvents::open(&self.app, &caller, id, header("last-event-id")).await
+        let caller =
+            match auth::authenticate(&self.app, header("authorization"), header("x-team-id")).await
+            {
+                Ok(caller) => caller,
+                Err(error) => return Some(Err(error_response(&error, request_id))),
+            };
+        let api_request = ApiRequest {
+            request_id,
+            caller,
+            path_params,
+            query: form_urlencoded::parse(request.query.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+            headers: request.headers.clone(),
+            body: request.body.clone(),
         };
-        Some(
-            opened
-                .await
-                .map_err(|error| error_response(&error, request_id)),
-        )
+        if !stream::streams(route.id, &api_request) {
+            return None;
+        }
+        Some(service::open_stream(&self.app, route.id, api_request).await)
     }
 
     /// Answers one request as the deployed API would.

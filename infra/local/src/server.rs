@@ -22,7 +22,8 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use vellocity::api::request::BODY_LIMIT;
-use vellocity::api::stream::{into_frames, ExecutionEvents, EVENT_STREAM};
+use vellocity::api::service::Streaming;
+use vellocity::api::stream::{into_frames, EVENT_STREAM};
 use vellocity::error::{BadRequest, Error};
 
 use crate::{error_response, new_request_id, HttpRequest, Stack};
@@ -256,7 +257,7 @@ async fn answer(stack: &Stack, request: hyper::Request<Incoming>) -> hyper::Resp
             }
             if let Some(opened) = stack.stream(&request).await {
                 return match opened {
-                    Ok(events) => event_stream(events),
+                    Ok(streaming) => event_stream(streaming),
                     Err(refused) => whole(refused.into_http()),
                 };
             }
@@ -291,12 +292,17 @@ fn whole(response: hyper::Response<String>) -> hyper::Response<AnswerBody> {
     response.map(|body| Full::new(Bytes::from(body)).boxed_unsync())
 }
 
-/// Streams an execution's events as they happen, until its terminal event.
-fn event_stream(events: ExecutionEvents) -> hyper::Response<AnswerBody> {
-    let body = StreamBody::new(into_frames(events)).boxed_unsync();
+/// Streams an answer as it is made (an execution's events, a chat reply).
+fn event_stream(streaming: Streaming) -> hyper::Response<AnswerBody> {
+    let body = StreamBody::new(into_frames(streaming.stream)).boxed_unsync();
     let mut response = hyper::Response::new(body);
     let headers = response.headers_mut();
     headers.insert("content-type", http::HeaderValue::from_static(EVENT_STREAM));
     headers.insert("cache-control", http::HeaderValue::from_static("no-cache"));
+    for (name, value) in streaming.headers {
+        if let Ok(value) = http::HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
     response
 }

@@ -21,7 +21,7 @@ use crate::domain::ids::{ConversationId, MessageId};
 use crate::domain::resources::{CompanyDraft, ProductDraft};
 use crate::domain::usage::{Line, CHAT};
 use crate::error::Error;
-use crate::ports::ai::{AiError, ChatBrief, Message, ModelTask, Speaker, TextRequest};
+use crate::ports::ai::{AiError, ChatBrief, Message, ModelTask, Speaker, TextRequest, TextSink};
 use crate::ports::metrics::{MetricEvent, Unit};
 use crate::ports::rfc3339;
 
@@ -48,12 +48,14 @@ const HISTORY_MESSAGES: u32 = 50;
 
 /// Sends a message and stores it with the reply. The conversation's owner (or an admin) may;
 /// 402 when the team cannot cover the reply's most; a model that throttles or fails answers
-/// 429 or 503 and charges nothing; nothing is stored unless both messages are.
+/// 429 or 503 and charges nothing; nothing is stored unless both messages are. With a `sink`,
+/// the reply's text goes there piece by piece as the model writes it.
 pub async fn send(
     app: &App,
     caller: &Caller,
     conversation_id: &str,
     request: MessageRequest,
+    sink: Option<&TextSink>,
 ) -> Result<Exchange, Error> {
     let content = check_content(&request.content).map_err(Error::validation)?;
     let conversation = resources::get::<ConversationDraft>(app, caller, conversation_id).await?;
@@ -118,7 +120,11 @@ pub async fn send(
     let hold =
         conversations::hold(app, caller, &id, REPLY_CREDITS.reserve(), most_micro_usd).await?;
     let started = Instant::now();
-    let response = match app.llm.converse(model_request).await {
+    let answered = match sink {
+        Some(sink) => app.llm.converse_stream(model_request, sink).await,
+        None => app.llm.converse(model_request).await,
+    };
+    let response = match answered {
         Ok(response) => response,
         Err(error) => {
             conversations::release(app, &caller.team_id, &hold).await?;

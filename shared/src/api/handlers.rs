@@ -124,7 +124,7 @@ pub async fn handle(app: &App, route: RouteId, req: &ApiRequest) -> Result<ApiRe
             Ok(ApiResponse::no_content())
         }
         SendMessage => {
-            ApiResponse::created(&chat::send(app, caller, req.path("id"), req.json()?).await?)
+            ApiResponse::created(&chat::send(app, caller, req.path("id"), req.json()?, None).await?)
         }
         ListMessages => ApiResponse::ok(
             &conversations::messages(app, caller, req.path("id"), req.page()?).await?,

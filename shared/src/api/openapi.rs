@@ -296,6 +296,16 @@ fn build(route: &Route, shape: Shape) -> Value {
         });
     }
     let mut responses = Map::new();
+    if route.id == RouteId::SendMessage {
+        responses.insert(
+            "200".into(),
+            json!({
+                "description": "With `Accept: text/event-stream` (and no `Idempotency-Key`): the reply as the model writes it.",
+                "headers": standing_headers(),
+                "content": {"text/event-stream": {"schema": {"type": "string", "description": "`event: delta` frames (`{\"text\"}`, the next piece of the reply), then `event: reply` (the stored `Exchange`, with tokens, cost and credits), or `event: error` (the error envelope) if the model fails after the stream began."}}},
+            }),
+        );
+    }
     responses.insert(shape.status.to_string(), success);
     let error = |description: &str| {
         let mut headers = standing_headers();

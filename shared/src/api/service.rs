@@ -15,7 +15,8 @@ use crate::ports::metrics::{MetricEvent, Unit};
 use super::handlers;
 use super::request::ApiRequest;
 use super::response::ApiResponse;
-use super::routes::RouteId;
+use super::routes::{Route, RouteId};
+use super::stream::{self, EventStream};
 
 /// Answers an authenticated request on `route`. Never fails: every error becomes an envelope.
 pub async fn serve(app: &App, route: RouteId, mut req: ApiRequest) -> ApiResponse {
@@ -61,8 +62,48 @@ pub async fn serve(app: &App, route: RouteId, mut req: ApiRequest) -> ApiRespons
     .await
 }
 
-async fn run(app: &App, route_id: RouteId, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let route = route_id.route();
+/// An answer as a stream, with the headers it goes out with (the request id and the team's
+/// standing against its limits).
+pub struct Streaming {
+    /// The SSE text.
+    pub stream: EventStream,
+    /// Headers besides the content type.
+    pub headers: Vec<(&'static str, String)>,
+}
+
+/// Opens the stream of an authenticated request on a route that [`stream::streams`], through
+/// the same limits and access checks as [`serve`]; a refusal is answered whole.
+pub async fn open_stream(
+    app: &App,
+    route: RouteId,
+    mut req: ApiRequest,
+) -> Result<Streaming, ApiResponse> {
+    req.caller.request_id = Some(req.request_id.clone());
+    let admission = limits::admit(app, &req.caller.team_id).await;
+    let opened = match admission.refused {
+        Some(refused) => Err(refused),
+        None => match admit(route.route(), &req) {
+            Ok(()) => stream::open(app, route, &req).await,
+            Err(refused) => Err(refused),
+        },
+    };
+    let mut headers = vec![("x-request-id", req.request_id.clone())];
+    headers.extend(admission.headers);
+    match opened {
+        Ok(stream) => {
+            tracing::info!(request_id = %req.request_id, route = ?route, "stream opened");
+            Ok(Streaming { stream, headers })
+        }
+        Err(error) => {
+            let mut response = ApiResponse::error(&error, &req.request_id);
+            response.headers.extend(headers);
+            Err(response)
+        }
+    }
+}
+
+/// The route's own checks of a request: the caller's role and scope, its query parameters.
+fn admit(route: &Route, req: &ApiRequest) -> Result<(), Error> {
     if !route.access.allows(req.caller.role, &req.caller.scopes) {
         return Err(Error::forbidden(format!(
             "This needs the {} role and a credential with the {} scope.",
@@ -70,7 +111,12 @@ async fn run(app: &App, route_id: RouteId, req: &ApiRequest) -> Result<ApiRespon
             route.access.scope.as_str()
         )));
     }
-    req.allow_query(route.query)?;
+    req.allow_query(route.query)
+}
+
+async fn run(app: &App, route_id: RouteId, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    let route = route_id.route();
+    admit(route, req)?;
     let key = match (route.idempotent, req.headers.get("idempotency-key")) {
         (true, Some(header)) => idempotency::parse_key(header)?,
         _ => return handlers::handle(app, route_id, req).await,

@@ -1,16 +1,29 @@
-//! Server-Sent Events of an execution's progress: every event of the execution, from the
-//! first (`execution.queued`) or after the client's `Last-Event-ID`, each framed with its `id:`
-//! and `event:`, a heartbeat comment while nothing happens, and the end of the stream after the
-//! terminal event. Read from the execution's events (GSI1), so a client that connects late or
-//! reconnects misses nothing and sees nothing twice.
+//! Answers as Server-Sent Events, for the routes that can stream (`Accept: text/event-stream`):
+//!
+//! - an execution's progress: every event of the execution, from the first
+//!   (`execution.queued`) or after the client's `Last-Event-ID`, each framed with its `id:` and
+//!   `event:`, a heartbeat comment while nothing happens, and the end of the stream after the
+//!   terminal event. Read from the execution's events (GSI1), so a client that connects late or
+//!   reconnects misses nothing and sees nothing twice;
+//! - a chat reply as the model writes it: `event: delta` frames with the text so far
+//!   (`{"text"}`), then `event: reply` with the stored exchange (tokens, cost, credits), or
+//!   `event: error` with the error envelope if the model fails after the stream began.
 
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
+use futures_util::Stream;
+
+use crate::agentcore::chat::{self, Exchange};
 use crate::app::executions::{self, events_after, is_terminal};
 use crate::app::{App, Caller};
 use crate::domain::events::DomainEvent;
 use crate::domain::ids::{EventId, ExecutionId, TeamId};
 use crate::error::{BadRequest, Error};
+
+use super::request::ApiRequest;
+use super::response::ApiResponse;
+use super::routes::RouteId;
 
 /// How often the stream looks for new events.
 pub const POLL: Duration = Duration::from_millis(100);
@@ -111,18 +124,124 @@ impl ExecutionEvents {
     }
 }
 
-/// The stream as HTTP body frames.
+/// An answer as a stream of SSE text.
+pub type EventStream = Pin<Box<dyn Stream<Item = String> + Send>>;
+
+/// Whether `route` answers `Accept: text/event-stream` with a stream. A message sent with an
+/// `Idempotency-Key` is answered whole (a stream cannot be replayed).
+pub fn streams(route: RouteId, req: &ApiRequest) -> bool {
+    match route {
+        RouteId::ListExecutionEvents => true,
+        RouteId::SendMessage => req.header("idempotency-key").is_none(),
+        _ => false,
+    }
+}
+
+/// Opens the stream of a route that [`streams`]: the caller's access and limits were checked.
+pub async fn open(app: &App, route: RouteId, req: &ApiRequest) -> Result<EventStream, Error> {
+    match route {
+        RouteId::ListExecutionEvents => {
+            let events = ExecutionEvents::open(
+                app,
+                &req.caller,
+                req.path("id"),
+                req.header("last-event-id"),
+            )
+            .await?;
+            Ok(Box::pin(futures_util::stream::unfold(
+                events,
+                |mut events| async move {
+                    let chunk = events.next_chunk().await?;
+                    Some((chunk, events))
+                },
+            )))
+        }
+        RouteId::SendMessage => reply(app, req).await,
+        other => Err(Error::internal(format!("{other:?} does not stream"))),
+    }
+}
+
+/// A chat reply as the model writes it. The request is checked (and the reply's credits held)
+/// before the stream begins, so a refused message answers its status as JSON; after that, a
+/// failure is the stream's last event.
+async fn reply(app: &App, req: &ApiRequest) -> Result<EventStream, Error> {
+    let message = req.json()?;
+    let (sink, mut pieces) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let (app, caller, id) = (app.clone(), req.caller.clone(), req.path("id").to_owned());
+    let mut writing =
+        tokio::spawn(async move { chat::send(&app, &caller, &id, message, Some(&sink)).await });
+    // The first piece, or the end: a refusal before the model wrote anything is an answer.
+    let first = tokio::select! {
+        biased;
+        piece = pieces.recv() => piece,
+        ended = &mut writing => return done_before_streaming(ended, &mut pieces),
+    };
+    let Some(first) = first else {
+        return done_before_streaming((&mut writing).await, &mut pieces);
+    };
+    let first = Some(first);
+    let request_id = req.request_id.clone();
+    let state = (pieces, Some(writing), first, request_id);
+    Ok(Box::pin(futures_util::stream::unfold(
+        state,
+        |(mut pieces, writing, first, request_id)| async move {
+            if let Some(piece) = first {
+                return Some((delta(&piece), (pieces, writing, None, request_id)));
+            }
+            if let Some(piece) = pieces.recv().await {
+                return Some((delta(&piece), (pieces, writing, None, request_id)));
+            }
+            let ended = writing?.await;
+            let last = match ended.map_err(Error::internal).and_then(|done| done) {
+                Ok(exchange) => replied(&exchange),
+                Err(error) => failed(&error, &request_id),
+            };
+            Some((last, (pieces, None, None, request_id)))
+        },
+    )))
+}
+
+/// A reply that was written (or refused) before the stream began: the refusal is the answer;
+/// a reply is streamed whole.
+fn done_before_streaming(
+    ended: Result<Result<Exchange, Error>, tokio::task::JoinError>,
+    pieces: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+) -> Result<EventStream, Error> {
+    let exchange = ended.map_err(Error::internal)??;
+    let mut frames = Vec::new();
+    while let Ok(piece) = pieces.try_recv() {
+        frames.push(delta(&piece));
+    }
+    frames.push(replied(&exchange));
+    Ok(Box::pin(futures_util::stream::iter(frames)))
+}
+
+fn delta(piece: &str) -> String {
+    format!(
+        "event: delta\ndata: {}\n\n",
+        serde_json::json!({ "text": piece })
+    )
+}
+
+fn replied(exchange: &Exchange) -> String {
+    let data = serde_json::to_string(exchange).unwrap_or_default();
+    format!("event: reply\ndata: {data}\n\n")
+}
+
+/// A failure after the stream began, in the error envelope (a server fault is logged here).
+fn failed(error: &Error, request_id: &str) -> String {
+    let envelope = ApiResponse::error(error, request_id)
+        .body
+        .unwrap_or_default();
+    format!("event: error\ndata: {envelope}\n\n")
+}
+
+/// A stream as HTTP body frames.
 pub fn into_frames(
-    events: ExecutionEvents,
-) -> impl futures_util::Stream<
-    Item = Result<hyper::body::Frame<bytes::Bytes>, std::convert::Infallible>,
-> + Send {
-    futures_util::stream::unfold(events, |mut events| async move {
-        let chunk = events.next_chunk().await?;
-        Some((
-            Ok(hyper::body::Frame::data(bytes::Bytes::from(chunk))),
-            events,
-        ))
+    stream: EventStream,
+) -> impl Stream<Item = Result<hyper::body::Frame<bytes::Bytes>, std::convert::Infallible>> + Send {
+    futures_util::StreamExt::map(stream, |chunk| {
+        Ok(hyper::body::Frame::data(bytes::Bytes::from(chunk)))
     })
 }
 

@@ -1,12 +1,12 @@
-//! Bedrock adapters: `Converse` for text models and `InvokeModel` (Amazon Nova Canvas / Titan
+//! Bedrock adapters: `Converse` (and `ConverseStream`) for text models and `InvokeModel` (Amazon Nova Canvas / Titan
 //! Image request format) for image models.
 
 use async_trait::async_trait;
 use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ConversationRole, ConverseOutput, InferenceConfiguration,
-    Message as BedrockMessage, SystemContentBlock,
+    ContentBlock, ContentBlockDelta, ConversationRole, ConverseOutput, ConverseStreamOutput,
+    InferenceConfiguration, Message as BedrockMessage, SystemContentBlock,
 };
 use aws_sdk_bedrockruntime::Client;
 use base64::engine::general_purpose::STANDARD;
@@ -14,6 +14,7 @@ use base64::Engine as _;
 
 use crate::ports::ai::{
     AiError, ImageGen, ImageRequest, ImageResponse, Llm, Speaker, TextRequest, TextResponse,
+    TextSink,
 };
 
 /// Bedrock behind the AI ports.
@@ -49,34 +50,42 @@ fn map_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt:
     }
 }
 
-#[async_trait]
-impl Llm for Bedrock {
-    async fn converse(&self, request: TextRequest) -> Result<TextResponse, AiError> {
-        let mut messages = Vec::with_capacity(request.messages.len());
-        for message in &request.messages {
+/// The conversation of a request as Bedrock's messages.
+fn messages_of(request: &TextRequest) -> Result<Vec<BedrockMessage>, AiError> {
+    request
+        .messages
+        .iter()
+        .map(|message| {
             let role = match message.speaker {
                 Speaker::User => ConversationRole::User,
                 Speaker::Assistant => ConversationRole::Assistant,
             };
-            let built = BedrockMessage::builder()
+            BedrockMessage::builder()
                 .role(role)
                 .content(ContentBlock::Text(message.text.clone()))
                 .build()
-                .map_err(|e| AiError::Rejected(e.to_string()))?;
-            messages.push(built);
-        }
+                .map_err(|e| AiError::Rejected(e.to_string()))
+        })
+        .collect()
+}
+
+fn inference_of(request: &TextRequest) -> InferenceConfiguration {
+    InferenceConfiguration::builder()
+        .max_tokens(request.max_tokens)
+        .temperature(request.temperature)
+        .build()
+}
+
+#[async_trait]
+impl Llm for Bedrock {
+    async fn converse(&self, request: TextRequest) -> Result<TextResponse, AiError> {
         let output = self
             .client
             .converse()
             .model_id(&request.model)
             .system(SystemContentBlock::Text(request.system.clone()))
-            .set_messages(Some(messages))
-            .inference_config(
-                InferenceConfiguration::builder()
-                    .max_tokens(request.max_tokens)
-                    .temperature(request.temperature)
-                    .build(),
-            )
+            .set_messages(Some(messages_of(&request)?))
+            .inference_config(inference_of(&request))
             .send()
             .await
             .map_err(map_error)?;
@@ -101,6 +110,59 @@ impl Llm for Bedrock {
             input_tokens,
             output_tokens,
             stop_reason: output.stop_reason().as_str().to_owned(),
+        })
+    }
+
+    /// ConverseStream: each text delta goes to `sink` as it arrives; the stop reason and the
+    /// token usage come in the stream's last events.
+    async fn converse_stream(
+        &self,
+        request: TextRequest,
+        sink: &TextSink,
+    ) -> Result<TextResponse, AiError> {
+        let mut output = self
+            .client
+            .converse_stream()
+            .model_id(&request.model)
+            .system(SystemContentBlock::Text(request.system.clone()))
+            .set_messages(Some(messages_of(&request)?))
+            .inference_config(inference_of(&request))
+            .send()
+            .await
+            .map_err(map_error)?;
+        let mut text = String::new();
+        let (mut stop_reason, mut usage) = (None, None);
+        while let Some(event) = output.stream.recv().await.map_err(map_error)? {
+            match event {
+                ConverseStreamOutput::ContentBlockDelta(delta) => {
+                    if let Some(ContentBlockDelta::Text(piece)) = delta.delta() {
+                        text.push_str(piece);
+                        let _ = sink.send(piece.clone());
+                    }
+                }
+                ConverseStreamOutput::MessageStop(stop) => {
+                    stop_reason = Some(stop.stop_reason().as_str().to_owned());
+                }
+                ConverseStreamOutput::Metadata(metadata) => {
+                    usage = metadata
+                        .usage()
+                        .map(|u| (i64::from(u.input_tokens()), i64::from(u.output_tokens())));
+                }
+                _ => {}
+            }
+        }
+        let Some(stop_reason) = stop_reason else {
+            return Err(AiError::Unavailable(
+                "ConverseStream ended before the message stopped".into(),
+            ));
+        };
+        let (input_tokens, output_tokens) = usage.unwrap_or((0, 0));
+        Ok(TextResponse {
+            text,
+            model: request.model,
+            input_tokens,
+            output_tokens,
+            stop_reason,
         })
     }
 }

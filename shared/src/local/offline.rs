@@ -14,8 +14,8 @@ use crate::domain::capabilities::{
 };
 use crate::domain::catalog::{OFFLINE_IMAGE, OFFLINE_TEXT};
 use crate::ports::ai::{
-    AiError, ChatBrief, ImageGen, ImageRequest, ImageResponse, Llm, ModelTask, TextRequest,
-    TextResponse,
+    pieces, AiError, ChatBrief, ImageGen, ImageRequest, ImageResponse, Llm, ModelTask, TextRequest,
+    TextResponse, TextSink,
 };
 
 /// Every offline text starts with this label.
@@ -109,6 +109,9 @@ fn chat(brief: &ChatBrief) -> String {
     )
 }
 
+/// Words per piece of a streamed offline answer.
+pub const STREAM_WORDS: usize = 4;
+
 #[async_trait]
 impl Llm for OfflineModel {
     async fn converse(&self, request: TextRequest) -> Result<TextResponse, AiError> {
@@ -139,6 +142,19 @@ impl Llm for OfflineModel {
             output_tokens,
             stop_reason: "end_turn".into(),
         })
+    }
+
+    /// The answer in pieces of a few words, as a streaming model sends it.
+    async fn converse_stream(
+        &self,
+        request: TextRequest,
+        sink: &TextSink,
+    ) -> Result<TextResponse, AiError> {
+        let response = self.converse(request).await?;
+        for piece in pieces(&response.text, STREAM_WORDS) {
+            let _ = sink.send(piece);
+        }
+        Ok(response)
     }
 }
 

@@ -119,11 +119,36 @@ pub enum AiError {
     Rejected(String),
 }
 
+/// Where a streamed answer's text goes, piece by piece, as the model writes it.
+pub type TextSink = tokio::sync::mpsc::UnboundedSender<String>;
+
 /// A text model.
 #[async_trait]
 pub trait Llm: Send + Sync {
     /// Answers a conversation.
     async fn converse(&self, request: TextRequest) -> Result<TextResponse, AiError>;
+
+    /// Answers a conversation, handing the text to `sink` as it is written; returns the whole
+    /// answer with its tokens once it is done. A model that cannot stream hands it over once.
+    async fn converse_stream(
+        &self,
+        request: TextRequest,
+        sink: &TextSink,
+    ) -> Result<TextResponse, AiError> {
+        let response = self.converse(request).await?;
+        let _ = sink.send(response.text.clone());
+        Ok(response)
+    }
+}
+
+/// Splits a text into the pieces a streamed answer arrives in: a few words each, with their
+/// spaces, so that joined they are the text again.
+pub fn pieces(text: &str, words: usize) -> Vec<String> {
+    let parts: Vec<&str> = text.split_inclusive(' ').collect();
+    parts
+        .chunks(words.max(1))
+        .map(|chunk| chunk.concat())
+        .collect()
 }
 
 /// An image model.
