@@ -7,11 +7,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use aws_lambda_events::sqs::SqsEvent;
+use http_body_util::BodyExt;
+use serde_json::json;
 use serde_yaml::Value as Yaml;
 use vellocity::agentcore::task::Task;
 use vellocity::agentcore::watchdog;
 use vellocity::agentcore::workflow;
-use vellocity::api::routes::ROUTES;
+use vellocity::api::routes::{RouteId, ROUTES};
+use vellocity::api::stream;
 use vellocity::api::{authorizer, openapi};
 use vellocity::app::api_keys::secret_hash;
 use vellocity::app::{executions, keys, App};
@@ -19,7 +22,7 @@ use vellocity::aws::dynamodb::DynamoDbTable;
 use vellocity::domain::execution::ExecutionStatus;
 use vellocity::domain::ids::{ExecutionId, TeamId};
 use vellocity::lambda::agentcore::{dispatch_batch, settle_dead_letters};
-use vellocity::lambda::routes::handle_event;
+use vellocity::lambda::routes::{handle_event, stream_event};
 use vellocity::local::table::EmbeddedTable;
 use vellocity::marketplace::pages::PAGES;
 use vellocity::ports::table::{Table, INDEXES, PK, SK, TTL};
@@ -439,6 +442,35 @@ fn the_runs_and_queues_that_strand_nothing_are_wired_in_the_template() {
 }
 
 #[test]
+fn the_routes_that_stream_are_deployed_behind_response_streaming_and_no_other() {
+    let template = template();
+    for route in ROUTES {
+        let function = &template["Resources"][route.function];
+        let api = &function["Properties"]["Events"]["Api"]["Properties"];
+        let binary =
+            std::fs::read_to_string(root().join(format!("functions/src/bin/{}.rs", route.binary)))
+                .unwrap();
+        if stream::STREAMING.contains(&route.id) {
+            // SAM's value; `STREAM` would silently deploy a buffered integration.
+            assert_eq!(
+                api["ResponseTransferMode"].as_str(),
+                Some("RESPONSE_STREAM")
+            );
+            let timeout = function["Properties"]["Timeout"].as_u64().unwrap();
+            assert_eq!(api["TimeoutInMillis"].as_u64(), Some(timeout * 1_000));
+            assert!(
+                stream::MAX_STREAM.as_secs() < timeout || route.id != RouteId::ListExecutionEvents,
+                "an events stream ends before its function times out"
+            );
+            assert!(binary.contains("run_streaming_route"), "{}", route.binary);
+        } else {
+            assert!(api["ResponseTransferMode"].is_null(), "{}", route.binary);
+            assert!(!binary.contains("run_streaming_route"), "{}", route.binary);
+        }
+    }
+}
+
+#[test]
 fn every_function_that_ends_or_parks_an_execution_can_wake_the_next_waiting_one() {
     let template = template();
     let ending = [
@@ -635,6 +667,48 @@ async fn every_route_sample_succeeds(app: &App) {
             "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
         );
     }
+}
+
+/// The send-message sample event asking for a stream (and without its Idempotency-Key, which
+/// asks for a whole answer).
+fn streaming_message_event() -> lambda_http::Request {
+    let mut event = sample("send-message");
+    for headers in ["headers", "multiValueHeaders"] {
+        let map = event[headers].as_object_mut().unwrap();
+        map.remove("Idempotency-Key");
+        map.insert(
+            "Accept".into(),
+            match headers {
+                "headers" => json!("text/event-stream"),
+                _ => json!(["text/event-stream"]),
+            },
+        );
+    }
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+#[tokio::test]
+async fn the_streaming_message_function_streams_the_reply_when_asked_and_answers_whole_otherwise() {
+    let app = seeded_app().await;
+    let response = stream_event(&app, RouteId::SendMessage, streaming_message_event()).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    assert!(response.headers().contains_key("ratelimit"));
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    assert!(text.starts_with("event: delta\n"), "{text}");
+    assert!(text.contains("\n\nevent: reply\ndata: {"), "{text}");
+
+    let whole = lambda_http::request::from_str(
+        &std::fs::read_to_string(root().join("events/send-message.json")).unwrap(),
+    )
+    .unwrap();
+    let response = stream_event(&app, RouteId::SendMessage, whole).await;
+    assert_eq!(response.status(), 201);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let exchange: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(exchange["reply"]["role"], "assistant");
 }
 
 #[tokio::test]

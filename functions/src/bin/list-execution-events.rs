@@ -1,7 +1,10 @@
-//! `GET /v1/executions/{id}/events` (as JSON; the Server-Sent Events stream is served by the
-//! local stack until the API's response-streaming integration is in the template).
+//! `GET /v1/executions/{id}/events`: JSON, or with `Accept: text/event-stream` the execution's
+//! events as they happen (API Gateway response streaming).
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    vellocity::lambda::routes::run_route(vellocity::api::routes::RouteId::ListExecutionEvents).await
+    vellocity::lambda::routes::run_streaming_route(
+        vellocity::api::routes::RouteId::ListExecutionEvents,
+    )
+    .await
 }

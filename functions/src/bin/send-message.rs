@@ -1,6 +1,8 @@
-//! `POST /v1/conversations/{id}/messages`.
+//! `POST /v1/conversations/{id}/messages`: the reply as JSON, or with `Accept:
+//! text/event-stream` as the model writes it (API Gateway response streaming).
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    vellocity::lambda::routes::run_route(vellocity::api::routes::RouteId::SendMessage).await
+    vellocity::lambda::routes::run_streaming_route(vellocity::api::routes::RouteId::SendMessage)
+        .await
 }

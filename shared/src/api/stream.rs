@@ -46,6 +46,7 @@ pub struct ExecutionEvents {
     last: Option<String>,
     ended: bool,
     quiet_since: Instant,
+    opened: Instant,
 }
 
 impl ExecutionEvents {
@@ -77,6 +78,7 @@ impl ExecutionEvents {
             last,
             ended: false,
             quiet_since: Instant::now(),
+            opened: Instant::now(),
         })
     }
 
@@ -84,7 +86,7 @@ impl ExecutionEvents {
     /// event has been sent (or the execution ended with nothing more to tell).
     pub async fn next_chunk(&mut self) -> Option<String> {
         loop {
-            if self.ended {
+            if self.ended || self.opened.elapsed() >= MAX_STREAM {
                 return None;
             }
             match events_after(&self.app, &self.team, &self.id, self.last.as_deref(), 100).await {
@@ -127,14 +129,18 @@ impl ExecutionEvents {
 /// An answer as a stream of SSE text.
 pub type EventStream = Pin<Box<dyn Stream<Item = String> + Send>>;
 
-/// Whether `route` answers `Accept: text/event-stream` with a stream. A message sent with an
-/// `Idempotency-Key` is answered whole (a stream cannot be replayed).
+/// The routes that can answer as a stream (deployed behind API Gateway response streaming).
+pub const STREAMING: [RouteId; 2] = [RouteId::ListExecutionEvents, RouteId::SendMessage];
+
+/// How long one stream lasts at most: less than a Lambda function's 15 minutes, after which
+/// an EventSource reconnects with its `Last-Event-ID` and misses nothing.
+pub const MAX_STREAM: Duration = Duration::from_secs(14 * 60);
+
+/// Whether `route` answers this `Accept: text/event-stream` request with a stream. A message
+/// sent with an `Idempotency-Key` is answered whole (a stream cannot be replayed).
 pub fn streams(route: RouteId, req: &ApiRequest) -> bool {
-    match route {
-        RouteId::ListExecutionEvents => true,
-        RouteId::SendMessage => req.header("idempotency-key").is_none(),
-        _ => false,
-    }
+    STREAMING.contains(&route)
+        && !(route == RouteId::SendMessage && req.header("idempotency-key").is_some())
 }
 
 /// Opens the stream of a route that [`streams`]: the caller's access and limits were checked.

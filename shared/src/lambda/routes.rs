@@ -3,6 +3,10 @@
 
 use std::convert::Infallible;
 
+use bytes::Bytes;
+use http::HeaderValue;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
 use lambda_http::request::RequestContext;
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
 
@@ -16,6 +20,7 @@ use crate::api::request::ApiRequest;
 use crate::api::response::ApiResponse;
 use crate::api::routes::RouteId;
 use crate::api::service;
+use crate::api::stream::{self, wants_stream, EVENT_STREAM};
 use crate::api::{authorizer, openapi};
 use crate::app::{App, Caller};
 use crate::aws::bedrock::Bedrock;
@@ -28,6 +33,65 @@ use crate::net::NetworkSender;
 /// Bedrock client; only the webhook registration routes resolve receivers.
 pub async fn run_route(route: RouteId) -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init_lambda();
+    let app = route_app(route).await?;
+    lambda_http::run(service_fn(move |event: Request| {
+        let app = app.clone();
+        async move { Ok::<_, Infallible>(handle_event(&app, route, event).await) }
+    }))
+    .await
+}
+
+/// Runs the function of a route that can stream ([`stream::STREAMING`]), behind API Gateway's
+/// response streaming: a request for `text/event-stream` is answered as the stream is made,
+/// any other whole (in one piece of the same response stream).
+pub async fn run_streaming_route(route: RouteId) -> Result<(), lambda_runtime::Error> {
+    crate::telemetry::init_lambda();
+    let app = route_app(route).await?;
+    lambda_http::run_with_streaming_response(service_fn(move |event: Request| {
+        let app = app.clone();
+        async move { Ok::<_, Infallible>(stream_event(&app, route, event).await) }
+    }))
+    .await
+}
+
+/// A response body for the streaming runtime.
+type StreamedBody = UnsyncBoxBody<Bytes, Infallible>;
+
+/// Answers one API Gateway event on a streaming route.
+pub async fn stream_event(app: &App, route: RouteId, event: Request) -> Response<StreamedBody> {
+    let wanted = wants_stream(event.headers().get("accept").and_then(|v| v.to_str().ok()));
+    let request = match api_request(event) {
+        Ok(request) if wanted && stream::streams(route, &request) => request,
+        Ok(request) => return whole(service::serve(app, route, request).await),
+        Err(refused) => return whole(refused),
+    };
+    match service::open_stream(app, route, request).await {
+        Ok(streaming) => {
+            let mut response = Response::new(
+                StreamBody::new(stream::into_frames(streaming.stream)).boxed_unsync(),
+            );
+            let headers = response.headers_mut();
+            headers.insert("content-type", HeaderValue::from_static(EVENT_STREAM));
+            headers.insert("cache-control", HeaderValue::from_static("no-cache"));
+            for (name, value) in streaming.headers {
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    headers.insert(name, value);
+                }
+            }
+            response
+        }
+        Err(refused) => whole(refused),
+    }
+}
+
+fn whole(response: ApiResponse) -> Response<StreamedBody> {
+    response
+        .into_http()
+        .map(|body| Full::new(Bytes::from(body)).boxed_unsync())
+}
+
+/// The dependencies of one route's function.
+async fn route_app(route: RouteId) -> Result<App, lambda_runtime::Error> {
     let (mut app, sdk) = build_app_with_sdk().await?;
     match route {
         RouteId::SendMessage => {
@@ -39,11 +103,7 @@ pub async fn run_route(route: RouteId) -> Result<(), lambda_runtime::Error> {
         }
         _ => {}
     }
-    lambda_http::run(service_fn(move |event: Request| {
-        let app = app.clone();
-        async move { Ok::<_, Infallible>(handle_event(&app, route, event).await) }
-    }))
-    .await
+    Ok(app)
 }
 
 /// Runs the function of `GET /v1/openapi.json`: the document, to anyone. It needs no table,
@@ -77,40 +137,9 @@ fn caller_from_context(context: &RequestContext) -> Option<Caller> {
 
 /// Answers one API Gateway event on `route`.
 pub async fn handle_event(app: &App, route: RouteId, event: Request) -> Response<Body> {
-    let context = event.request_context();
-    let request_id = match &context {
-        RequestContext::ApiGatewayV1(c) => c.request_id.clone(),
-        _ => None,
-    }
-    .or_else(|| event.lambda_context_ref().map(|c| c.request_id.clone()))
-    .unwrap_or_else(|| format!("unknown-{}", ulid::Ulid::new()));
-    let response = match caller_from_context(&context) {
-        None => ApiResponse::error(
-            &Error::unauthenticated("The request carries no authorizer context."),
-            &request_id,
-        ),
-        Some(caller) => {
-            let path_params = event
-                .path_parameters()
-                .iter()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect();
-            let query = event
-                .query_string_parameters()
-                .iter()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect();
-            let (parts, body) = event.into_parts();
-            let request = ApiRequest {
-                request_id,
-                caller,
-                path_params,
-                query,
-                headers: parts.headers,
-                body: body.to_vec(),
-            };
-            service::serve(app, route, request).await
-        }
+    let response = match api_request(event) {
+        Ok(request) => service::serve(app, route, request).await,
+        Err(refused) => refused,
     };
     response.into_http().map(|body| {
         if body.is_empty() {
@@ -118,6 +147,43 @@ pub async fn handle_event(app: &App, route: RouteId, event: Request) -> Response
         } else {
             Body::from(body)
         }
+    })
+}
+
+/// The request of an API Gateway event, with the caller its authorizer resolved; an answer
+/// when the event carries no authorizer context.
+fn api_request(event: Request) -> Result<ApiRequest, ApiResponse> {
+    let context = event.request_context();
+    let request_id = match &context {
+        RequestContext::ApiGatewayV1(c) => c.request_id.clone(),
+        _ => None,
+    }
+    .or_else(|| event.lambda_context_ref().map(|c| c.request_id.clone()))
+    .unwrap_or_else(|| format!("unknown-{}", ulid::Ulid::new()));
+    let Some(caller) = caller_from_context(&context) else {
+        return Err(ApiResponse::error(
+            &Error::unauthenticated("The request carries no authorizer context."),
+            &request_id,
+        ));
+    };
+    let path_params = event
+        .path_parameters()
+        .iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let query = event
+        .query_string_parameters()
+        .iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let (parts, body) = event.into_parts();
+    Ok(ApiRequest {
+        request_id,
+        caller,
+        path_params,
+        query,
+        headers: parts.headers,
+        body: body.to_vec(),
     })
 }
 
