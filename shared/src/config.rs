@@ -76,3 +76,15 @@ impl JwtSettings {
         crate::app::auth::JwtVerifier::new(&self.jwks, self.issuer, self.audience, self.team_claim)
     }
 }
+
+/// The API's usage plans by plan (`VELLOCITY_USAGE_PLANS`, JSON: plan id → usage plan id), set
+/// on the deployed authorizer; `None` when unset (locally).
+pub fn usage_plans_from_env() -> Result<Option<std::collections::BTreeMap<String, String>>, String>
+{
+    match std::env::var("VELLOCITY_USAGE_PLANS") {
+        Ok(json) if !json.trim().is_empty() => serde_json::from_str(&json).map(Some).map_err(|e| {
+            format!("VELLOCITY_USAGE_PLANS is not a JSON object of plan → usage plan id: {e}")
+        }),
+        _ => Ok(None),
+    }
+}

@@ -7,6 +7,7 @@ pub mod objects;
 pub mod queue;
 pub mod table;
 pub mod unconfigured;
+pub mod usage_keys;
 pub mod webhooks;
 pub mod workflows;
 

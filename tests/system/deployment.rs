@@ -21,6 +21,7 @@ use vellocity::app::{executions, keys, App};
 use vellocity::aws::dynamodb::DynamoDbTable;
 use vellocity::domain::execution::ExecutionStatus;
 use vellocity::domain::ids::{ExecutionId, TeamId};
+use vellocity::domain::plans::Plans;
 use vellocity::lambda::agentcore::{dispatch_batch, settle_dead_letters};
 use vellocity::lambda::routes::{handle_event, stream_event};
 use vellocity::local::table::EmbeddedTable;
@@ -466,6 +467,61 @@ fn the_routes_that_stream_are_deployed_behind_response_streaming_and_no_other() 
         } else {
             assert!(api["ResponseTransferMode"].is_null(), "{}", route.binary);
             assert!(!binary.contains("run_streaming_route"), "{}", route.binary);
+        }
+    }
+}
+
+#[test]
+fn each_default_plan_has_a_usage_plan_at_its_limits_and_the_authorizer_selects_it() {
+    let template = template();
+    let resources = &template["Resources"];
+    assert_eq!(
+        resources["Api"]["Properties"]["ApiKeySourceType"],
+        "AUTHORIZER"
+    );
+    assert_eq!(
+        resources["Api"]["Properties"]["Auth"]["ApiKeyRequired"],
+        true
+    );
+    let named = reference(
+        &resources["AuthorizerFunction"]["Properties"]["Environment"]["Variables"]
+            ["VELLOCITY_USAGE_PLANS"],
+    );
+    let defaults = Plans::default();
+    for plan in ["trial", "starter", "growth", "enterprise", "marketplace"] {
+        let logical = format!("{}{}UsagePlan", plan[..1].to_uppercase(), &plan[1..]);
+        let usage_plan = &resources[logical.as_str()]["Properties"];
+        let limits = defaults.limits(plan);
+        assert_eq!(
+            usage_plan["Throttle"]["RateLimit"].as_u64(),
+            Some(u64::from(limits.requests_per_second)),
+            "{logical}"
+        );
+        assert_eq!(
+            usage_plan["Throttle"]["BurstLimit"].as_u64(),
+            Some(u64::from(limits.burst))
+        );
+        assert_eq!(
+            usage_plan["Quota"]["Limit"].as_u64(),
+            Some(u64::from(limits.requests_per_day))
+        );
+        assert_eq!(usage_plan["Quota"]["Period"], "DAY");
+        assert!(
+            named.contains(&format!("\"{plan}\":\"${{{logical}}}\"")),
+            "the authorizer knows {logical}: {named}"
+        );
+    }
+    for resource in resources.as_mapping().unwrap().values() {
+        if let Some(events) = resource["Properties"]["Events"].as_mapping() {
+            for event in events.values() {
+                let auth = &event["Properties"]["Auth"];
+                if auth["Authorizer"] == "NONE" {
+                    assert_eq!(
+                        auth["ApiKeyRequired"], false,
+                        "a public route needs no usage key"
+                    );
+                }
+            }
         }
     }
 }

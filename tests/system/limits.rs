@@ -9,10 +9,12 @@ use std::time::Duration;
 
 use serde_json::json;
 use sfv::{BareItem, List, ListEntry, Parser};
+use vellocity::api::authorizer;
 use vellocity::app::App;
+use vellocity::aws::apigateway::ApiGatewayUsageKeys;
 use vellocity::domain::plans::Plans;
 use vellocity::local::table::EmbeddedTable;
-use vellocity::ports::table::{Key, Table};
+use vellocity::ports::table::{Key, Table, Update, UpdateAction};
 use vellocity_local::SlowModel;
 
 use crate::events::events_of;
@@ -420,4 +422,79 @@ async fn one_team_flooding_executions_does_not_hold_up_another_teams() {
     for id in &flood {
         app.wait_for(&noisy.key, id, "succeeded").await;
     }
+}
+
+/// The authorizer's sample request (as API Gateway sends it), with `key`.
+fn authorizer_request(
+    key: &str,
+) -> aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events/authorizer.json");
+    let mut request: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for headers in ["headers", "multiValueHeaders"] {
+        if let Some(map) = request[headers].as_object_mut() {
+            map.retain(|name, _| !name.eq_ignore_ascii_case("authorization"));
+            let value = format!("Bearer {key}");
+            map.insert(
+                "Authorization".into(),
+                match headers {
+                    "headers" => json!(value),
+                    _ => json!([value]),
+                },
+            );
+        }
+    }
+    serde_json::from_value(request).unwrap()
+}
+
+#[tokio::test]
+async fn the_authorizer_names_the_teams_key_in_its_plans_usage_plan_and_moves_it_with_the_plan() {
+    let client = aws_sdk_apigateway::Client::new(&crate::queue_and_workflows::moto().await);
+    let plans = crate::queue_and_workflows::usage_plans(&client).await;
+    let keys = ApiGatewayUsageKeys::new(client.clone(), plans.clone(), "enterprise").unwrap();
+    let app = TestApp::with_ports(Arc::new(EmbeddedTable::in_memory()), |app| App {
+        usage_keys: Some(Arc::new(keys)),
+        ..app
+    });
+    let team = app.create_team("Acme").await;
+    let first = authorizer::authorize(&app.stack.app, authorizer_request(&team.key))
+        .await
+        .unwrap();
+    assert_eq!(
+        first.usage_identifier_key.as_deref(),
+        Some(team.id.as_str())
+    );
+    let serialized = serde_json::to_value(&first).unwrap();
+    assert_eq!(serialized["usageIdentifierKey"], team.id.as_str());
+    let in_trial = client
+        .get_usage_plan_keys()
+        .usage_plan_id(&plans["trial"])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(in_trial.items().len(), 1);
+
+    // The team moves to another plan (as a Marketplace entitlement change does).
+    let team_key = Key::new(format!("TEAM#{}", team.id), "TEAM");
+    app.stack
+        .app
+        .table
+        .update(Update {
+            key: team_key,
+            actions: vec![UpdateAction::Set("plan".into(), "enterprise".into())],
+            condition: None,
+        })
+        .await
+        .unwrap();
+    let moved = authorizer::authorize(&app.stack.app, authorizer_request(&team.key))
+        .await
+        .unwrap();
+    assert_eq!(moved.usage_identifier_key, first.usage_identifier_key);
+    let in_enterprise = client
+        .get_usage_plan_keys()
+        .usage_plan_id(&plans["enterprise"])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(in_enterprise.items().len(), 1);
 }

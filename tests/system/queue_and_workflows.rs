@@ -1,17 +1,20 @@
-//! The SQS, Step Functions and S3 adapters' real SDK calls against moto, which the test
-//! command installs and starts (`VELLOCITY_TEST_MOTO_ENDPOINT`).
+//! The SQS, Step Functions, S3 and API Gateway (usage plans) adapters' real SDK calls against
+//! moto, which the test command installs and starts (`VELLOCITY_TEST_MOTO_ENDPOINT`).
 
 use aws_config::SdkConfig;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use vellocity::aws::apigateway::ApiGatewayUsageKeys;
 use vellocity::aws::s3::S3Objects;
 use vellocity::aws::sfn::StepFunctions;
 use vellocity::aws::sqs::SqsQueue;
+use vellocity::domain::ids::TeamId;
 use vellocity::ports::objects::ObjectStore;
 use vellocity::ports::queue::Queue;
+use vellocity::ports::usage_keys::UsageKeys;
 use vellocity::ports::workflows::Workflows;
 
-async fn moto() -> SdkConfig {
+pub async fn moto() -> SdkConfig {
     let endpoint = std::env::var("VELLOCITY_TEST_MOTO_ENDPOINT")
         .expect("VELLOCITY_TEST_MOTO_ENDPOINT is not set: run the tests with scripts/test.sh, which starts moto");
     aws_config::defaults(aws_config::BehaviorVersion::latest())
@@ -133,4 +136,62 @@ async fn a_stored_object_reads_back_directly_and_through_its_presigned_link() {
     let link = objects.link(key, 300).await.unwrap();
     assert!(link.contains("X-Amz-Signature=") && link.contains("X-Amz-Expires=300"));
     assert_eq!(fetch(&link).await, (200, png));
+}
+
+/// Two usage plans in moto; returns them by plan.
+pub async fn usage_plans(
+    client: &aws_sdk_apigateway::Client,
+) -> std::collections::BTreeMap<String, String> {
+    let mut plans = std::collections::BTreeMap::new();
+    for plan in ["trial", "enterprise"] {
+        let created = client
+            .create_usage_plan()
+            .name(unique(plan))
+            .send()
+            .await
+            .unwrap();
+        plans.insert(plan.to_owned(), created.id().unwrap().to_owned());
+    }
+    plans
+}
+
+/// The ids of the keys in a usage plan.
+async fn keys_in(client: &aws_sdk_apigateway::Client, usage_plan: &str) -> Vec<String> {
+    let keys = client
+        .get_usage_plan_keys()
+        .usage_plan_id(usage_plan)
+        .send()
+        .await
+        .unwrap();
+    keys.items()
+        .iter()
+        .filter_map(|k| k.id().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_teams_usage_key_is_created_once_in_its_plans_usage_plan_and_moves_with_its_plan() {
+    let client = aws_sdk_apigateway::Client::new(&moto().await);
+    let plans = usage_plans(&client).await;
+    let keys = ApiGatewayUsageKeys::new(client.clone(), plans.clone(), "enterprise").unwrap();
+    let team = TeamId::generate();
+    let placed = keys.place(&team, "trial", None).await.unwrap();
+    assert_eq!(
+        (placed.value.as_str(), placed.plan.as_str()),
+        (team.as_str(), "trial")
+    );
+    assert_eq!(keys_in(&client, &plans["trial"]).await, std::slice::from_ref(&placed.id));
+    let again = keys.place(&team, "trial", None).await.unwrap();
+    assert_eq!(
+        again.id, placed.id,
+        "a retried placement finds the key it made"
+    );
+    let moved = keys.place(&team, "growth", Some(&placed)).await.unwrap();
+    assert_eq!(moved.plan, "growth");
+    assert!(keys_in(&client, &plans["trial"]).await.is_empty());
+    assert_eq!(
+        keys_in(&client, &plans["enterprise"]).await,
+        [placed.id],
+        "a plan without a usage plan of its own uses the enterprise one"
+    );
 }

@@ -5,7 +5,7 @@
 use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
 use serde::Serialize;
 
-use crate::app::{auth, App, Caller};
+use crate::app::{auth, limits, App, Caller};
 use crate::error::Error;
 
 /// The response API Gateway expects from a REQUEST authorizer.
@@ -18,6 +18,9 @@ pub struct AuthorizerResponse {
     pub policy_document: serde_json::Value,
     /// What the route functions receive as `requestContext.authorizer`.
     pub context: serde_json::Value,
+    /// The team's key in its plan's usage plan (`ApiKeySourceType: AUTHORIZER`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage_identifier_key: Option<String>,
 }
 
 /// The message API Gateway turns into a 401.
@@ -61,11 +64,21 @@ pub async fn authorize(
     let header = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok());
     let method_arn = request.method_arn.clone().unwrap_or_default();
     match auth::authenticate(app, header("authorization"), header("x-team-id")).await {
-        Ok(caller) => Ok(AuthorizerResponse {
-            principal_id: caller.credential.clone(),
-            policy_document: policy("Allow", api_wide(&method_arn)),
-            context: context_of(&caller),
-        }),
+        Ok(caller) => {
+            let usage_identifier_key = match limits::usage_key(app, &caller.team_id).await {
+                Ok(key) => key,
+                Err(error) => {
+                    tracing::error!(%error, team_id = %caller.team_id, "the team's usage key could not be placed");
+                    return Err(error.into());
+                }
+            };
+            Ok(AuthorizerResponse {
+                principal_id: caller.credential.clone(),
+                policy_document: policy("Allow", api_wide(&method_arn)),
+                context: context_of(&caller),
+                usage_identifier_key,
+            })
+        }
         Err(Error::Unauthenticated(reason)) => {
             tracing::info!(%reason, "credentials refused");
             Err(UNAUTHORIZED.into())
@@ -74,6 +87,7 @@ pub async fn authorize(
             principal_id: "denied".into(),
             policy_document: policy("Deny", method_arn),
             context: serde_json::json!({ "reason": reason }),
+            usage_identifier_key: None,
         }),
         Err(error) => {
             tracing::error!(%error, "the authorizer failed");

@@ -21,8 +21,9 @@ use crate::domain::rate_limit::{
 use crate::domain::team::Team;
 use crate::error::Error;
 use crate::ports::table::{CompareOp, Condition, Key, TableError, Update, UpdateAction, TTL};
+use crate::ports::usage_keys::UsageKey;
 
-use super::items::from_item;
+use super::items::{from_item, value_of};
 use super::{keys, App};
 
 /// The rate's item: the team's theoretical arrival time in epoch milliseconds.
@@ -30,6 +31,8 @@ const RATE_SK: &str = "LIMIT#RATE";
 /// The daily count's items: `LIMIT#DAY#<YYYY-MM-DD>`, removed by TTL a day after.
 const DAY_PREFIX: &str = "LIMIT#DAY#";
 const ARRIVAL: &str = "tat";
+/// The team item's attribute holding its usage key.
+const USAGE_KEY: &str = "usage_key";
 const COUNT: &str = "count";
 
 /// How long a team's plan is remembered between requests: a plan change reaches the limits
@@ -267,6 +270,43 @@ pub async fn plan_limits(app: &App, team: &TeamId) -> Result<Limits, Error> {
     let limits = app.plans.limits(&plan);
     app.team_plans.remember(team, plan);
     Ok(limits)
+}
+
+/// The team's key in the usage plan of its plan (placed there first if it is not), for the
+/// authorizer to name as the request's `usageIdentifierKey`; `None` without usage plans.
+pub async fn usage_key(app: &App, team: &TeamId) -> Result<Option<String>, Error> {
+    let Some(usage_keys) = &app.usage_keys else {
+        return Ok(None);
+    };
+    let item = app
+        .table
+        .get(&keys::team(team))
+        .await?
+        .ok_or_else(|| Error::not_found("team"))?;
+    let TeamUsage { plan, usage_key } = from_item(&item)?;
+    if let Some(key) = usage_key.as_ref().filter(|k| k.plan == plan) {
+        return Ok(Some(key.value.clone()));
+    }
+    let placed = usage_keys
+        .place(team, &plan, usage_key.as_ref())
+        .await
+        .map_err(|e| Error::unavailable_because("API Gateway's usage plans", e.0))?;
+    app.table
+        .update(Update {
+            key: keys::team(team),
+            actions: vec![UpdateAction::Set(USAGE_KEY.into(), value_of(&placed)?)],
+            condition: Some(Condition::item_exists()),
+        })
+        .await?;
+    Ok(Some(placed.value))
+}
+
+/// What the team item says about its usage key.
+#[derive(serde::Deserialize)]
+struct TeamUsage {
+    plan: String,
+    #[serde(default)]
+    usage_key: Option<UsageKey>,
 }
 
 /// Each team's plan as last read, for [`PLAN_TTL`].

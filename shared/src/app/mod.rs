@@ -36,6 +36,7 @@ use crate::ports::objects::ObjectStore;
 use crate::ports::queue::Queue;
 use crate::ports::table::Table;
 use crate::ports::unconfigured::Unconfigured;
+use crate::ports::usage_keys::UsageKeys;
 use crate::ports::webhooks::WebhookSender;
 use crate::ports::workflows::Workflows;
 use crate::ports::Clock;
@@ -74,6 +75,9 @@ pub struct App {
     pub allow_loopback_webhooks: bool,
     /// Each team's plan as the request limiter last read it.
     pub team_plans: Arc<limits::TeamPlans>,
+    /// API Gateway's usage plans, where the deployed authorizer places teams' keys; none
+    /// locally (the table's limiter is the only one).
+    pub usage_keys: Option<Arc<dyn UsageKeys>>,
 }
 
 impl App {
@@ -104,6 +108,7 @@ impl App {
             )),
             allow_loopback_webhooks: false,
             team_plans: Arc::default(),
+            usage_keys: None,
         }
     }
 }

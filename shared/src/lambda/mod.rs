@@ -33,13 +33,8 @@ use crate::ports::SystemClock;
 /// Builds the dependencies once per cold start: configuration, the DynamoDB client, and a
 /// first (cheap) read so that the TLS connection is open before the first request. The queue,
 /// the state machine and the bucket are wired only where the function's configuration names
-/// them; the others stay [`Unconfigured`](crate::ports::unconfigured::Unconfigured).
-pub async fn build_app() -> Result<App, lambda_runtime::Error> {
-    let (app, _) = build_app_with_sdk().await?;
-    Ok(app)
-}
-
-/// [`build_app`], also returning the SDK configuration for clients only some functions need.
+/// them; the others stay [`Unconfigured`](crate::ports::unconfigured::Unconfigured). The SDK
+/// configuration comes too, for the clients only some functions need.
 pub async fn build_app_with_sdk() -> Result<(App, SdkConfig), lambda_runtime::Error> {
     let config = Config::from_env()?;
     let sdk = crate::aws::sdk_config().await;

@@ -15,7 +15,7 @@ use lambda_runtime::LambdaEvent;
 
 use std::sync::Arc;
 
-use super::{build_app, build_app_with_sdk};
+use super::build_app_with_sdk;
 use crate::api::request::ApiRequest;
 use crate::api::response::ApiResponse;
 use crate::api::routes::RouteId;
@@ -23,6 +23,7 @@ use crate::api::service;
 use crate::api::stream::{self, wants_stream, EVENT_STREAM};
 use crate::api::{authorizer, openapi};
 use crate::app::{App, Caller};
+use crate::aws::apigateway::ApiGatewayUsageKeys;
 use crate::aws::bedrock::Bedrock;
 use crate::domain::access::{Role, Scope};
 use crate::domain::ids::{TeamId, UserId};
@@ -190,7 +191,12 @@ fn api_request(event: Request) -> Result<ApiRequest, ApiResponse> {
 /// Runs the authorizer function.
 pub async fn run_authorizer() -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init_lambda();
-    let app = build_app().await?;
+    let (mut app, sdk) = build_app_with_sdk().await?;
+    if let Some(usage_plans) = crate::config::usage_plans_from_env()? {
+        let client = aws_sdk_apigateway::Client::new(&sdk);
+        let keys = ApiGatewayUsageKeys::new(client, usage_plans, "enterprise")?;
+        app.usage_keys = Some(Arc::new(keys));
+    }
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>| {
             let app = app.clone();
