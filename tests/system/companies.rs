@@ -126,6 +126,28 @@ async fn wrong_types_and_unknown_fields_are_refused_with_the_field() {
 }
 
 #[tokio::test]
+async fn a_patch_naming_a_field_that_does_not_exist_is_refused_even_as_a_removal() {
+    let app = TestApp::new();
+    let team = app.create_team("Acme").await;
+    let id = app.post_company(&team.key, "Acme Cloud").await;
+    let path = format!("/v1/companies/{id}");
+    for (patch, field) in [
+        (json!({"nmae": null}), "nmae"),
+        (json!({"brand_voice": {"tonne": null}}), "brand_voice.tonne"),
+    ] {
+        let refused = app.patch(&team.key, &path, patch).await;
+        assert_eq!((refused.status, refused.code()), (400, "invalid_body"));
+        assert_eq!(refused.fields(), [field]);
+    }
+    let team_patch = app.patch(&team.key, "/v1/team", json!({"": null})).await;
+    assert_eq!(team_patch.status, 400);
+    let removal = app
+        .patch(&team.key, &path, json!({"brand_voice": {"tone": null}}))
+        .await;
+    assert_eq!(removal.status, 200, "a known optional field is removed");
+}
+
+#[tokio::test]
 async fn another_teams_company_is_not_found_and_never_listed() {
     let app = TestApp::new();
     let ours = app.create_team("Ours").await;

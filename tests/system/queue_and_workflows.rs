@@ -180,7 +180,10 @@ async fn a_teams_usage_key_is_created_once_in_its_plans_usage_plan_and_moves_wit
         (placed.value.as_str(), placed.plan.as_str()),
         (team.as_str(), "trial")
     );
-    assert_eq!(keys_in(&client, &plans["trial"]).await, std::slice::from_ref(&placed.id));
+    assert_eq!(
+        keys_in(&client, &plans["trial"]).await,
+        std::slice::from_ref(&placed.id)
+    );
     let again = keys.place(&team, "trial", None).await.unwrap();
     assert_eq!(
         again.id, placed.id,

@@ -30,6 +30,7 @@ use crate::ports::rfc3339;
 #[serde(deny_unknown_fields)]
 pub struct MessageRequest {
     /// What the person says.
+    #[schemars(length(min = 1))]
     pub content: String,
 }
 

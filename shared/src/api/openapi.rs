@@ -428,6 +428,49 @@ fn links(route: &Route) -> Map<String, Value> {
     links
 }
 
+/// Lets every property an object schema does not require be `null` (a merge patch's
+/// removal), in the object and in the objects within it.
+fn removable_when_optional(schema: &mut Value) {
+    let Value::Object(map) = schema else {
+        return;
+    };
+    let required: Vec<String> = map
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| {
+            r.iter()
+                .filter_map(|n| n.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(Value::Object(properties)) = map.get_mut("properties") {
+        for (name, property) in properties.iter_mut() {
+            removable_when_optional(property);
+            if !required.contains(name) && !accepts_null(property) {
+                *property = json!({"anyOf": [property.take(), {"type": "null"}]});
+            }
+        }
+    }
+    for key in ["anyOf", "oneOf", "allOf"] {
+        if let Some(Value::Array(options)) = map.get_mut(key) {
+            options.iter_mut().for_each(removable_when_optional);
+        }
+    }
+}
+
+fn accepts_null(schema: &Value) -> bool {
+    let null = |t: &Value| t == "null";
+    schema
+        .get("type")
+        .is_some_and(|t| null(t) || t.as_array().is_some_and(|a| a.iter().any(null)))
+        || ["anyOf", "oneOf"].iter().any(|key| {
+            schema
+                .get(*key)
+                .and_then(Value::as_array)
+                .is_some_and(|options| options.iter().any(accepts_null))
+        })
+}
+
 /// `{"items": [...], "next_cursor": ...}`: one page of a list.
 fn list(item: Value) -> Value {
     json!({
@@ -467,8 +510,9 @@ impl Schemas {
         self.requests.subschema_for::<T>().to_value()
     }
 
-    /// A JSON merge patch of a draft: any of its fields, none required; `null` removes an
-    /// optional field. The result is validated as the draft again.
+    /// A JSON merge patch (RFC 7396) of a draft: any of its fields, none required; `null`
+    /// removes a field the draft does not require, at any depth (it takes its default). The
+    /// result is validated as the draft again.
     fn patch<T: JsonSchema>(&mut self) -> Value {
         let mut schema = SchemaSettings::draft2020_12()
             .for_deserialize()
@@ -479,6 +523,7 @@ impl Schemas {
             .into_generator()
             .into_root_schema_for::<T>()
             .to_value();
+        removable_when_optional(&mut schema);
         if let Value::Object(map) = &mut schema {
             map.remove("required");
             map.remove("title");

@@ -199,3 +199,34 @@ pub async fn query_all(
         }
     }
 }
+
+/// `current` changed by a `PATCH` body (a JSON merge patch): the body must be an object naming
+/// only fields of `T` (a removal of an unknown field included); the result is decoded as `T`,
+/// for the caller to validate.
+pub fn patched<T>(current: &T, patch: serde_json::Value) -> Result<T, Error>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + schemars::JsonSchema,
+{
+    if !patch.is_object() {
+        return Err(Error::invalid_body(
+            None,
+            "a PATCH body must be a JSON object",
+        ));
+    }
+    let schema = schemars::SchemaGenerator::new(
+        schemars::generate::SchemaSettings::draft2020_12()
+            .for_deserialize()
+            .with(|s| s.inline_subschemas = true),
+    )
+    .into_root_schema_for::<T>()
+    .to_value();
+    if let Some(field) = crate::domain::merge_patch::unknown_field(&patch, &schema) {
+        return Err(Error::invalid_body(
+            Some(field.clone()),
+            format!("unknown field `{field}`"),
+        ));
+    }
+    let mut merged = serde_json::to_value(current).map_err(Error::internal)?;
+    crate::domain::merge_patch::merge_patch(&mut merged, patch);
+    super::items::decode_json(merged)
+}

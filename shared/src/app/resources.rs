@@ -5,15 +5,14 @@ use std::collections::HashMap;
 
 use serde_json::Value as Json;
 
-use super::items::{decode_json, from_item, to_item, value_of};
-use super::records::{commit, listing, query_all, Guarded, Listing, PageRequest, Record};
+use super::items::{from_item, to_item, value_of};
+use super::records::{commit, listing, patched, query_all, Guarded, Listing, PageRequest, Record};
 use super::{keys, App, Caller};
 use crate::domain::agent::AgentDraft;
 use crate::domain::conversation::ConversationDraft;
 use crate::domain::ids::{
     AgentId, CompanyId, ConversationId, PartnerId, PrefixedId, ProductId, TeamId,
 };
-use crate::domain::merge_patch::merge_patch;
 use crate::domain::privacy::{EffectivePrivacy, PrivacySettings};
 use crate::domain::resources::{CompanyDraft, Draft, PartnerDraft, ProductDraft};
 use crate::error::{Conflict, Error};
@@ -374,18 +373,9 @@ pub async fn update<R: Resource>(
     id: &str,
     patch: Json,
 ) -> Result<Record<R>, Error> {
-    if !patch.is_object() {
-        return Err(Error::invalid_body(
-            None,
-            "a PATCH body must be a JSON object",
-        ));
-    }
     let current = get::<R>(app, caller, id).await?;
     ensure_may_change(caller, &current)?;
-    let mut merged = serde_json::to_value(&current.data).map_err(Error::internal)?;
-    merge_patch(&mut merged, patch);
-    let draft: R = decode_json(merged)?;
-    let draft = draft.validate()?;
+    let draft = patched(&current.data, patch)?.validate()?;
     let record = Record {
         data: draft,
         updated_at: rfc3339(app.clock.now()),

@@ -4,12 +4,11 @@ use serde_json::Value as Json;
 
 use super::api_keys::{self, IssuedKey};
 use super::credits::{self, LedgerKind};
-use super::items::{decode_json, from_item, to_item, value_of};
-use super::records::{commit, Guarded};
+use super::items::{from_item, to_item, value_of};
+use super::records::{commit, patched, Guarded};
 use super::{keys, App, Caller};
 use crate::domain::access::{Role, Scope};
 use crate::domain::ids::{TeamId, UserId};
-use crate::domain::merge_patch::merge_patch;
 use crate::domain::plans::TRIAL;
 use crate::domain::privacy::PrivacySettings;
 use crate::domain::resources::Draft;
@@ -164,21 +163,12 @@ pub async fn get_team(app: &App, caller: &Caller) -> Result<Team, Error> {
 /// Changes the team's name and privacy defaults (a JSON merge patch). Credits and plan are
 /// not the client's to change and are refused as unknown fields.
 pub async fn update_team(app: &App, caller: &Caller, patch: Json) -> Result<Team, Error> {
-    if !patch.is_object() {
-        return Err(Error::invalid_body(
-            None,
-            "a PATCH body must be a JSON object",
-        ));
-    }
     let team = get_team(app, caller).await?;
     let current = TeamDraft {
         name: team.name.clone(),
         privacy_defaults: team.privacy_defaults,
     };
-    let mut merged = serde_json::to_value(&current).map_err(Error::internal)?;
-    merge_patch(&mut merged, patch);
-    let draft: TeamDraft = decode_json(merged)?;
-    let draft = draft.validate()?;
+    let draft = patched(&current, patch)?.validate()?;
     // An update of named attributes only, so concurrent credit operations are never lost.
     let updated = app
         .table

@@ -15,13 +15,49 @@ use crate::domain::catalog::{self, ModelKind};
 pub struct ModelChoices {
     /// Plans the steps (a text model).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "text_model")]
     pub planner: Option<String>,
     /// Writes text steps (a text model).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "text_model")]
     pub writer: Option<String>,
     /// Draws images (an image model).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "image_model")]
     pub image: Option<String>,
+}
+
+/// The catalog's models of a kind, for the API's schema: the ids the validation accepts.
+fn models_of(kind: ModelKind) -> schemars::Schema {
+    let ids: Vec<&str> = catalog::MODELS
+        .iter()
+        .filter(|m| m.kind == kind)
+        .map(|m| m.id)
+        .collect();
+    schemars::json_schema!({"anyOf": [{"type": "string", "enum": ids}, {"type": "null"}]})
+}
+
+fn text_model(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    models_of(ModelKind::Text)
+}
+
+fn image_model(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    models_of(ModelKind::Image)
+}
+
+/// The capabilities an agent may allow, for the API's schema: one to twenty known ids, each once.
+fn capability_ids(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let ids: Vec<&str> = super::capabilities::CAPABILITIES
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    schemars::json_schema!({
+        "type": "array",
+        "minItems": 1,
+        "maxItems": 20,
+        "uniqueItems": true,
+        "items": {"type": "string", "enum": ids},
+    })
 }
 
 /// An agent of a team.
@@ -29,11 +65,13 @@ pub struct ModelChoices {
 #[serde(deny_unknown_fields)]
 pub struct AgentDraft {
     /// Display name.
+    #[schemars(length(min = 1))]
     pub name: String,
     /// Standing instructions for the planner.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instructions: Option<String>,
     /// Capability ids its plans may use.
+    #[schemars(schema_with = "capability_ids")]
     pub allowed_capabilities: Vec<String>,
     /// Models per role.
     #[serde(default)]

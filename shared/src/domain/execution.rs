@@ -205,6 +205,7 @@ impl ApprovalRequest {
 #[serde(deny_unknown_fields)]
 pub struct ExecutionRequest {
     /// What to do, in words.
+    #[schemars(length(min = 1))]
     pub request: String,
     /// Whose brand voice applies (default: the agent's default company).
     #[serde(default)]

@@ -12,7 +12,7 @@ use super::privacy::PrivacySettings;
 use super::validation::{Email, FieldErrors};
 
 /// The client-writable fields of a resource.
-pub trait Draft: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
+pub trait Draft: Serialize + DeserializeOwned + JsonSchema + Clone + Send + Sync + 'static {
     /// Trims and checks every field; returns the normalised draft or every problem found.
     fn validate(self) -> Result<Self, FieldErrors>;
 }
@@ -82,6 +82,7 @@ impl BrandVoice {
 #[serde(deny_unknown_fields)]
 pub struct CompanyDraft {
     /// Display name.
+    #[schemars(length(min = 1))]
     pub name: String,
     /// Public website.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -146,6 +147,7 @@ pub struct ProductDraft {
     /// The company that sells it; must be one of the team's companies.
     pub company_id: CompanyId,
     /// Display name.
+    #[schemars(length(min = 1))]
     pub name: String,
     /// What it does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -214,6 +216,7 @@ pub enum PartnerTier {
 #[serde(deny_unknown_fields)]
 pub struct Contact {
     /// The contact's name.
+    #[schemars(length(min = 1))]
     pub name: String,
     /// The contact's email address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -228,6 +231,7 @@ pub struct Contact {
 #[serde(deny_unknown_fields)]
 pub struct PartnerDraft {
     /// Display name.
+    #[schemars(length(min = 1))]
     pub name: String,
     /// Industries the partner serves.
     #[serde(default)]

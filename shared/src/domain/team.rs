@@ -84,6 +84,7 @@ pub struct MarketplaceLink {
 #[serde(deny_unknown_fields)]
 pub struct TeamDraft {
     /// Display name.
+    #[schemars(length(min = 1))]
     pub name: String,
     /// Team-level privacy settings.
     #[serde(default)]
@@ -178,6 +179,7 @@ pub struct ApiKey {
     /// The team it acts for.
     pub team_id: TeamId,
     /// What it is for.
+    #[schemars(length(min = 1))]
     pub name: String,
     /// What it may do.
     pub scopes: Vec<Scope>,
@@ -206,6 +208,7 @@ pub struct ApiKey {
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyRequest {
     /// What it is for.
+    #[schemars(length(min = 1))]
     pub name: String,
     /// What it may do.
     pub scopes: Vec<Scope>,
