@@ -355,15 +355,32 @@ impl TestApp {
             .await
     }
 
+    /// Creates an agent allowed to summarise; returns its id.
+    pub async fn summary_agent(&self, key: &str) -> String {
+        self.post_agent(
+            key,
+            json!({"name": "Writer", "allowed_capabilities": ["summarize"]}),
+        )
+        .await
+    }
+
+    /// Starts an execution of `agent` for each request, one after the other; returns their ids.
+    pub async fn start_each(&self, key: &str, agent: &str, requests: &[&str]) -> Vec<String> {
+        let mut ids = Vec::with_capacity(requests.len());
+        for request in requests {
+            let started = self
+                .start_execution(key, agent, json!({ "request": request }))
+                .await;
+            assert_eq!(started.status, 202, "{started:?}");
+            ids.push(started.body["id"].as_str().unwrap().to_owned());
+        }
+        ids
+    }
+
     /// Creates an agent allowed to summarise and runs one execution of it to success; returns
     /// the agent's and the execution's ids.
     pub async fn run_summary(&self, key: &str, request: &str) -> (String, String) {
-        let agent = self
-            .post_agent(
-                key,
-                json!({"name": "Writer", "allowed_capabilities": ["summarize"]}),
-            )
-            .await;
+        let agent = self.summary_agent(key).await;
         let started = self
             .start_execution(key, &agent, json!({ "request": request }))
             .await;

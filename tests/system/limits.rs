@@ -249,23 +249,11 @@ async fn executions_over_the_plans_concurrency_wait_on_dynamodb_local_too() {
 /// Three executions on a plan running one at a time: accepted, queued, run in order.
 async fn one_at_a_time_oldest_first(app: TestApp) {
     let team = app.create_team("Acme").await;
-    let agent = app
-        .post_agent(
-            &team.key,
-            json!({"name": "Writer", "allowed_capabilities": ["summarize"]}),
-        )
+    let agent = app.summary_agent(&team.key).await;
+    // Over the concurrency each is accepted (202), not refused.
+    let ids = app
+        .start_each(&team.key, &agent, &["First", "Second", "Third"])
         .await;
-    let mut ids = Vec::new();
-    for request in ["First", "Second", "Third"] {
-        let started = app
-            .start_execution(&team.key, &agent, json!({"request": request}))
-            .await;
-        assert_eq!(
-            started.status, 202,
-            "over the concurrency it is accepted, not refused"
-        );
-        ids.push(started.body["id"].as_str().unwrap().to_owned());
-    }
     let third = app
         .get(&team.key, &format!("/v1/executions/{}", ids[2]))
         .await;
@@ -298,12 +286,7 @@ async fn an_execution_waiting_for_approval_holds_no_slot() {
             json!({"name": "Careful", "allowed_capabilities": ["summarize"], "requires_approval": true}),
         )
         .await;
-    let writer = app
-        .post_agent(
-            &team.key,
-            json!({"name": "Writer", "allowed_capabilities": ["summarize"]}),
-        )
-        .await;
+    let writer = app.summary_agent(&team.key).await;
     let waiting = app
         .start_execution(&team.key, &careful, json!({"request": "Plan first"}))
         .await;
@@ -337,19 +320,10 @@ async fn an_execution_waiting_for_approval_holds_no_slot() {
 async fn a_waiting_execution_cancelled_gives_its_turn_to_the_next() {
     let app = concurrency_app(1);
     let team = app.create_team("Acme").await;
-    let agent = app
-        .post_agent(
-            &team.key,
-            json!({"name": "Writer", "allowed_capabilities": ["summarize"]}),
-        )
+    let agent = app.summary_agent(&team.key).await;
+    let ids = app
+        .start_each(&team.key, &agent, &["First", "Second", "Third"])
         .await;
-    let mut ids = Vec::new();
-    for request in ["First", "Second", "Third"] {
-        let started = app
-            .start_execution(&team.key, &agent, json!({"request": request}))
-            .await;
-        ids.push(started.body["id"].as_str().unwrap().to_owned());
-    }
     let cancelled = app
         .post(
             &team.key,
@@ -390,24 +364,13 @@ async fn one_team_flooding_executions_does_not_hold_up_another_teams() {
     let app = concurrency_app(1);
     let noisy = app.create_team("Noisy").await;
     let quiet = app.create_team("Quiet").await;
-    let summarise = json!({"name": "Writer", "allowed_capabilities": ["summarize"]});
-    let noisy_agent = app.post_agent(&noisy.key, summarise.clone()).await;
-    let quiet_agent = app.post_agent(&quiet.key, summarise).await;
-    let mut flood = Vec::new();
-    for i in 0..6 {
-        let started = app
-            .start_execution(
-                &noisy.key,
-                &noisy_agent,
-                json!({"request": format!("Flood {i}")}),
-            )
-            .await;
-        flood.push(started.body["id"].as_str().unwrap().to_owned());
-    }
-    let mine = app
-        .start_execution(&quiet.key, &quiet_agent, json!({"request": "Mine"}))
+    let noisy_agent = app.summary_agent(&noisy.key).await;
+    let quiet_agent = app.summary_agent(&quiet.key).await;
+    let flood = app
+        .start_each(&noisy.key, &noisy_agent, &["Flood"; 6])
         .await;
-    let mine = mine.body["id"].as_str().unwrap().to_owned();
+    let mine = app.start_each(&quiet.key, &quiet_agent, &["Mine"]).await;
+    let mine = mine[0].clone();
     assert_eq!(
         app.wait_for(&quiet.key, &mine, "succeeded").await.body["status"],
         "succeeded"
