@@ -282,7 +282,7 @@ pub async fn seed_execution(
         holds_slot: false,
         approval: None,
     };
-    let key = executions::execution_key(&team_id, &id);
+    let key = keys::execution(&team_id, &id);
     app.table
         .put(to_item(&execution, &key, "execution")?, None)
         .await?;

@@ -2,10 +2,12 @@
 //! after the execution id so that a redelivered message cannot start a second run.
 
 use super::watchdog::{self, MAX_RECEIVES};
+use crate::app::executions;
 use crate::app::run_slots::{self, Admission};
 use crate::app::App;
 use crate::domain::execution::TaskInput;
 use crate::domain::ids::ExecutionId;
+use crate::error::Error;
 use crate::ports::workflows::{WorkflowError, Workflows};
 
 /// Why a message was not dispatched.
@@ -51,7 +53,7 @@ pub enum Delivery {
 /// instead of waiting forever. The deployed dispatcher and the local queue both deliver so.
 pub async fn deliver(app: &App, body: &str, receives: u32) -> Delivery {
     if let Ok(message) = serde_json::from_str::<TaskInput>(body) {
-        match run_slots::admit(app, &message).await {
+        match take_slot(app, &message).await {
             Ok(Admission::Run) => {}
             Ok(Admission::Wait) => return Delivery::Waiting(message.execution_id),
             Err(error) => return retry_or_give_up(app, body, receives, error.to_string()).await,
@@ -61,6 +63,15 @@ pub async fn deliver(app: &App, body: &str, receives: u32) -> Delivery {
         Ok(started) => Delivery::Started(started),
         Err(DispatchError::Poison(reason)) => Delivery::DeadLetter(reason),
         Err(error) => retry_or_give_up(app, body, receives, error.to_string()).await,
+    }
+}
+
+/// A slot of the team's running executions for the execution the message names; one that no
+/// longer exists needs none (its run finds that out and ends).
+async fn take_slot(app: &App, message: &TaskInput) -> Result<Admission, Error> {
+    match executions::find(app, &message.team_id, &message.execution_id).await? {
+        Some(execution) => run_slots::admit(app, &message.team_id, &execution).await,
+        None => Ok(Admission::Run),
     }
 }
 

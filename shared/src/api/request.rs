@@ -9,14 +9,10 @@ use crate::app::Caller;
 use crate::error::{BadRequest, Error};
 use crate::ports::table::Cursor;
 
-use super::routes::QueryParam;
+use super::routes::{QueryParam, DEFAULT_PAGE, MAX_PAGE};
 
 /// The largest accepted body.
 pub const BODY_LIMIT: usize = 256 * 1024;
-/// Page size when `?limit=` is absent.
-pub const DEFAULT_PAGE: u32 = 20;
-/// The largest `?limit=`.
-pub const MAX_PAGE: u32 = 100;
 
 /// An authenticated API request.
 #[derive(Clone, Debug)]

@@ -4,8 +4,6 @@
 
 use crate::domain::access::Access;
 
-use super::request::MAX_PAGE;
-
 /// Every API route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[allow(missing_docs)]
@@ -121,6 +119,11 @@ pub enum ParamValues {
     /// One of these words.
     OneOf(&'static [&'static str]),
 }
+
+/// Page size when `?limit=` is absent.
+pub const DEFAULT_PAGE: u32 = 20;
+/// The largest `?limit=`.
+pub const MAX_PAGE: u32 = 100;
 
 /// `?limit=`: page size.
 pub const LIMIT: QueryParam = QueryParam {

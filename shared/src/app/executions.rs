@@ -32,7 +32,7 @@ use crate::error::{Conflict, Error};
 use crate::ports::metrics::{MetricEvent, Unit};
 use crate::ports::table::TableError;
 use crate::ports::table::{
-    Condition, Index, Key, Query, SortKey, Update, UpdateAction, WriteOp, GSI1PK, GSI1SK,
+    Condition, Index, Query, SortKey, Update, UpdateAction, WriteOp, GSI1PK, GSI1SK,
 };
 use crate::ports::workflows::WorkflowError;
 use crate::ports::{parse_rfc3339, rfc3339};
@@ -43,19 +43,9 @@ pub const PLANNING_CREDITS: i64 = 2;
 /// The most steps a plan may have.
 pub const MAX_STEPS: usize = 5;
 
-const EXECUTION_PREFIX: &str = "EXEC#";
-
 /// The GSI1 partition listing an agent's executions, newest first by their ULIDs.
 fn agent_executions_partition(team: &TeamId, agent: &AgentId) -> String {
     format!("{}#AGENT#{agent}", keys::team_partition(team))
-}
-
-/// The key of an execution.
-pub fn execution_key(team: &TeamId, id: &ExecutionId) -> Key {
-    Key::new(
-        keys::team_partition(team),
-        format!("{EXECUTION_PREFIX}{id}"),
-    )
 }
 
 /// Tokens an execution's model call is assumed to read at most, for its most cost against a
@@ -153,7 +143,7 @@ pub async fn create(
         budget: Some(commitment),
         holds_slot: false,
     };
-    let key = execution_key(&caller.team_id, &execution.id);
+    let key = keys::execution(&caller.team_id, &execution.id);
     let mut item = to_item(&execution, &key, "execution")?;
     item.insert(
         GSI1PK.into(),
@@ -239,7 +229,7 @@ fn report_ended(app: &App, team: &TeamId, execution: &Execution) {
 /// Reads an execution of a team.
 pub async fn find(app: &App, team: &TeamId, id: &ExecutionId) -> Result<Option<Execution>, Error> {
     app.table
-        .get(&execution_key(team, id))
+        .get(&keys::execution(team, id))
         .await?
         .as_ref()
         .map(from_item)
@@ -282,7 +272,11 @@ pub async fn start(
 
 /// The team's latest executions, newest first (at most `limit`, 1–100).
 pub async fn latest(app: &App, team: &TeamId, limit: u32) -> Result<Vec<Execution>, Error> {
-    let mut query = Query::prefix(Index::Table, keys::team_partition(team), EXECUTION_PREFIX);
+    let mut query = Query::prefix(
+        Index::Table,
+        keys::team_partition(team),
+        keys::EXECUTION_PREFIX,
+    );
     query.descending = true;
     query.limit = limit;
     let page = app.table.query(query).await?;
@@ -382,7 +376,7 @@ pub async fn save_progress(
 ) -> Result<bool, Error> {
     let steps = serde_json::to_string(&execution.steps).map_err(Error::internal)?;
     let update = Update {
-        key: execution_key(team, &execution.id),
+        key: keys::execution(team, &execution.id),
         actions: vec![
             UpdateAction::Set("status".into(), execution.status.as_str().into()),
             UpdateAction::Set("steps".into(), steps.into()),
@@ -451,7 +445,7 @@ pub async fn await_approval(
         ..current
     };
     let update = |condition| Update {
-        key: execution_key(team, id),
+        key: keys::execution(team, id),
         actions: vec![
             UpdateAction::Set(
                 "status".into(),
@@ -545,7 +539,7 @@ pub async fn list(
     let query = Query {
         index,
         partition,
-        sort_key: SortKey::BeginsWith(EXECUTION_PREFIX.into()),
+        sort_key: SortKey::BeginsWith(keys::EXECUTION_PREFIX.into()),
         descending: true,
         limit: page.limit,
         cursor: page.cursor,
@@ -661,7 +655,7 @@ pub async fn decide(
     }
     // The execution must be running before the workflow resumes: its steps only write to a
     // running execution.
-    let key = execution_key(&caller.team_id, &current.id);
+    let key = keys::execution(&caller.team_id, &current.id);
     let resumed = Update {
         key: key.clone(),
         actions: vec![
@@ -967,7 +961,7 @@ async fn settle_once(
     let steps = serde_json::to_string(&current.steps).map_err(Error::internal)?;
     let mut writes = vec![Guarded::new(
         WriteOp::Update(Update {
-            key: execution_key(team, &current.id),
+            key: keys::execution(team, &current.id),
             actions,
             condition: Some(Condition::And(vec![
                 Condition::eq("status", current.status.as_str()),

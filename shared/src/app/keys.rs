@@ -2,7 +2,7 @@
 //! `TEAM#<team_id>`, so an IAM `dynamodb:LeadingKeys` condition can enforce the tenant
 //! boundary too. See `docs/data-model.md`.
 
-use crate::domain::ids::{ApiKeyId, TeamId, UserId};
+use crate::domain::ids::{ApiKeyId, ExecutionId, TeamId, UserId};
 use crate::ports::table::Key;
 
 /// The partition of everything a team owns.
@@ -110,3 +110,11 @@ pub fn metering_record(hour: &str, product_code: &str, customer_ref: &str, dimen
 /// GSI1 partition of the metering records not yet accepted by Marketplace (a sparse index:
 /// a record leaves it when it is reported or fails).
 pub const METERING_PENDING: &str = "METERING#PENDING";
+
+/// Executions of a team sort under this prefix, newest last (ULIDs).
+pub const EXECUTION_PREFIX: &str = "EXEC#";
+
+/// The key of an execution.
+pub fn execution(team: &TeamId, id: &ExecutionId) -> Key {
+    Key::new(team_partition(team), format!("{EXECUTION_PREFIX}{id}"))
+}

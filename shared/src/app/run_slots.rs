@@ -22,7 +22,6 @@ use crate::ports::table::{
     WriteOp, SK,
 };
 
-use super::executions::{execution_key, find};
 use super::records::Guarded;
 use super::{keys, App};
 
@@ -56,13 +55,10 @@ fn waiting_key(team: &TeamId, id: &ExecutionId) -> Key {
     Key::new(keys::team_partition(team), format!("{WAITING_PREFIX}{id}"))
 }
 
-/// Takes a slot for the execution a dispatch message names, if its turn has come.
-pub async fn admit(app: &App, message: &TaskInput) -> Result<Admission, Error> {
-    let (team, id) = (&message.team_id, &message.execution_id);
-    let Some(execution) = find(app, team, id).await? else {
-        // Nothing to hold a slot for: the run finds out and ends.
-        return Ok(Admission::Run);
-    };
+/// Takes a slot for an execution of `team` the dispatcher would start (as read just now), if
+/// its turn has come.
+pub async fn admit(app: &App, team: &TeamId, execution: &Execution) -> Result<Admission, Error> {
+    let id = &execution.id;
     if execution.holds_slot || execution.status != ExecutionStatus::Queued {
         return Ok(Admission::Run);
     }
@@ -85,7 +81,7 @@ pub async fn admit(app: &App, message: &TaskInput) -> Result<Admission, Error> {
                 ])),
             }),
             WriteOp::Update(Update {
-                key: execution_key(team, id),
+                key: keys::execution(team, id),
                 actions: vec![UpdateAction::Set(HOLDS_SLOT.into(), true.into())],
                 condition: Some(Condition::And(vec![
                     Condition::eq("status", ExecutionStatus::Queued.as_str()),
