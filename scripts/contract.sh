@@ -6,7 +6,7 @@
 # into .tools/); `scripts/contract.sh .tools` runs it alone after `cargo build -p vellocity-local`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools=${1:-.tools}
+tools=$(cd "${1:-.tools}" && pwd)
 bin=target/debug/vellocity-local
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
@@ -25,7 +25,7 @@ api_key=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])' <
 "$bin" --data-dir "$work/data" grant-credits --team "$team_id" --amount 1000000 --reason "contract test" >/dev/null
 # Run from the scratch directory: schemathesis and hypothesis write nothing into the repository.
 root=$(pwd)
-(cd "$work" && HYPOTHESIS_STORAGE_DIRECTORY="$work/hypothesis" "$root/$tools/venv/bin/schemathesis" \
+(cd "$work" && HYPOTHESIS_STORAGE_DIRECTORY="$work/hypothesis" "$tools/venv/bin/schemathesis" \
   --config-file "$root/scripts/schemathesis.toml" run "$root/docs/openapi.json" \
   --url "http://127.0.0.1:$port" -H "Authorization: Bearer $api_key" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection,ignored_auth \

@@ -77,14 +77,29 @@ impl JwtSettings {
     }
 }
 
-/// The API's usage plans by plan (`VELLOCITY_USAGE_PLANS`, JSON: plan id → usage plan id), set
-/// on the deployed authorizer; `None` when unset (locally).
-pub fn usage_plans_from_env() -> Result<Option<std::collections::BTreeMap<String, String>>, String>
-{
-    match std::env::var("VELLOCITY_USAGE_PLANS") {
-        Ok(json) if !json.trim().is_empty() => serde_json::from_str(&json).map(Some).map_err(|e| {
+/// The deployed authorizer's usage plans: plan id → usage plan id, and the shared fallback key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsagePlans {
+    /// `VELLOCITY_USAGE_PLANS` (JSON: plan id → usage plan id).
+    pub by_plan: std::collections::BTreeMap<String, String>,
+    /// `VELLOCITY_FALLBACK_USAGE_KEY`: the key teams go under while their own cannot be placed.
+    pub fallback_key: String,
+}
+
+/// The usage plans the environment names; `None` when unset (locally).
+pub fn usage_plans_from_env() -> Result<Option<UsagePlans>, String> {
+    let by_plan = match std::env::var("VELLOCITY_USAGE_PLANS") {
+        Ok(json) if !json.trim().is_empty() => serde_json::from_str(&json).map_err(|e| {
             format!("VELLOCITY_USAGE_PLANS is not a JSON object of plan → usage plan id: {e}")
-        }),
-        _ => Ok(None),
-    }
+        })?,
+        _ => return Ok(None),
+    };
+    let fallback_key = std::env::var("VELLOCITY_FALLBACK_USAGE_KEY")
+        .ok()
+        .filter(|key| !key.trim().is_empty())
+        .ok_or("VELLOCITY_USAGE_PLANS needs VELLOCITY_FALLBACK_USAGE_KEY, the shared key")?;
+    Ok(Some(UsagePlans {
+        by_plan,
+        fallback_key,
+    }))
 }

@@ -12,9 +12,11 @@ use sfv::{BareItem, List, ListEntry, Parser};
 use vellocity::api::authorizer;
 use vellocity::app::App;
 use vellocity::aws::apigateway::ApiGatewayUsageKeys;
+use vellocity::domain::ids::TeamId;
 use vellocity::domain::plans::Plans;
 use vellocity::local::table::EmbeddedTable;
-use vellocity::ports::table::{Key, Table, Update, UpdateAction};
+use vellocity::ports::table::{Index, Key, Query, Table, Update, UpdateAction};
+use vellocity::ports::usage_keys::{UsageKey, UsageKeyError, UsageKeys};
 use vellocity_local::SlowModel;
 
 use crate::events::events_of;
@@ -344,6 +346,11 @@ async fn a_waiting_execution_cancelled_gives_its_turn_to_the_next() {
     }
     let running = running_slots(&app, &team).await;
     assert_eq!(running, 0, "every slot was given back");
+    assert_eq!(
+        waiting_entries(&app, &team).await,
+        0,
+        "and nobody is left waiting"
+    );
 }
 
 /// The team's taken slots, as the table counts them.
@@ -414,7 +421,13 @@ fn authorizer_request(
 async fn the_authorizer_names_the_teams_key_in_its_plans_usage_plan_and_moves_it_with_the_plan() {
     let client = aws_sdk_apigateway::Client::new(&crate::queue_and_workflows::moto().await);
     let plans = crate::queue_and_workflows::usage_plans(&client).await;
-    let keys = ApiGatewayUsageKeys::new(client.clone(), plans.clone(), "enterprise").unwrap();
+    let keys = ApiGatewayUsageKeys::new(
+        client.clone(),
+        plans.clone(),
+        "enterprise",
+        "shared-key".into(),
+    )
+    .unwrap();
     let app = TestApp::with_ports(Arc::new(EmbeddedTable::in_memory()), |app| App {
         usage_keys: Some(Arc::new(keys)),
         ..app
@@ -460,4 +473,69 @@ async fn the_authorizer_names_the_teams_key_in_its_plans_usage_plan_and_moves_it
         .await
         .unwrap();
     assert_eq!(in_enterprise.items().len(), 1);
+}
+
+/// Usage plans that cannot be reached.
+struct Unreachable;
+
+#[async_trait::async_trait]
+impl UsageKeys for Unreachable {
+    async fn place(
+        &self,
+        _: &TeamId,
+        _: &str,
+        _: Option<&UsageKey>,
+    ) -> Result<UsageKey, UsageKeyError> {
+        Err(UsageKeyError("TooManyRequestsException".into()))
+    }
+
+    fn fallback(&self) -> &str {
+        "vellocity-fallback-key"
+    }
+}
+
+#[tokio::test]
+async fn a_team_whose_key_cannot_be_placed_goes_under_the_shared_key_not_refused() {
+    let app = TestApp::with_ports(Arc::new(EmbeddedTable::in_memory()), |app| App {
+        usage_keys: Some(Arc::new(Unreachable)),
+        ..app
+    });
+    let team = app.create_team("Acme").await;
+    let answer = authorizer::authorize(&app.stack.app, authorizer_request(&team.key))
+        .await
+        .unwrap();
+    assert_eq!(answer.policy_document["Statement"][0]["Effect"], "Allow");
+    assert_eq!(
+        answer.usage_identifier_key.as_deref(),
+        Some("vellocity-fallback-key")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_entry_left_behind_by_an_ended_execution_holds_up_nobody() {
+    let app = concurrency_app(1);
+    let team = app.create_team("Acme").await;
+    let (_, ended) = app.run_summary(&team.key, "Done already").await;
+    // An entry that outlived its execution (as a lost race could leave one).
+    let mut stale = vellocity::ports::table::Item::new();
+    stale.insert("PK".into(), format!("TEAM#{}", team.id).into());
+    stale.insert("SK".into(), format!("WAITING#{ended}").into());
+    app.stack.app.table.put(stale, None).await.unwrap();
+    let agent = app.summary_agent(&team.key).await;
+    let next = app.start_each(&team.key, &agent, &["Next"]).await;
+    assert_eq!(
+        app.wait_for(&team.key, &next[0], "succeeded").await.body["status"],
+        "succeeded"
+    );
+    assert_eq!(
+        waiting_entries(&app, &team).await,
+        0,
+        "the stale entry is gone"
+    );
+}
+
+/// The team's waiting entries, as the table holds them.
+async fn waiting_entries(app: &TestApp, team: &TestTeam) -> usize {
+    let query = Query::prefix(Index::Table, format!("TEAM#{}", team.id), "WAITING#");
+    app.stack.app.table.query(query).await.unwrap().items.len()
 }

@@ -173,7 +173,13 @@ async fn keys_in(client: &aws_sdk_apigateway::Client, usage_plan: &str) -> Vec<S
 async fn a_teams_usage_key_is_created_once_in_its_plans_usage_plan_and_moves_with_its_plan() {
     let client = aws_sdk_apigateway::Client::new(&moto().await);
     let plans = usage_plans(&client).await;
-    let keys = ApiGatewayUsageKeys::new(client.clone(), plans.clone(), "enterprise").unwrap();
+    let keys = ApiGatewayUsageKeys::new(
+        client.clone(),
+        plans.clone(),
+        "enterprise",
+        "shared-key".into(),
+    )
+    .unwrap();
     let team = TeamId::generate();
     let placed = keys.place(&team, "trial", None).await.unwrap();
     assert_eq!(

@@ -819,7 +819,7 @@ fn execution_schema(full: bool) -> Value {
                 "tokens": tokens(),
                 "cost_micro_usd": integer(),
                 "output": {"description": "What the step produced; stored objects come with a temporary `…_url` link beside their key."},
-                "error": {"anyOf": [execution_error(), {"type": "null"}]},
+                "error": {"type": ["string", "null"], "description": "Why the step failed."},
             },
         })
     } else {

@@ -147,13 +147,15 @@ pub fn streams(route: RouteId, req: &ApiRequest) -> bool {
 pub async fn open(app: &App, route: RouteId, req: &ApiRequest) -> Result<EventStream, Error> {
     match route {
         RouteId::ListExecutionEvents => {
-            let events = ExecutionEvents::open(
-                app,
-                &req.caller,
-                req.path("id"),
-                req.header("last-event-id"),
-            )
-            .await?;
+            // The query means what it means for the JSON form: `?after=` resumes as
+            // `Last-Event-ID` does (the header wins), `?limit=` is checked though a stream
+            // has no pages.
+            req.page()?;
+            let resume = match req.header("last-event-id") {
+                Some(id) => Some(id),
+                None => req.query_value("after")?,
+            };
+            let events = ExecutionEvents::open(app, &req.caller, req.path("id"), resume).await?;
             Ok(Box::pin(futures_util::stream::unfold(
                 events,
                 |mut events| async move {

@@ -158,6 +158,7 @@ pub async fn create(
         Error::conflict(Conflict::Changed, "Execution ids collided; retry."),
     )];
     writes.extend(reservation);
+    writes.push(run_slots::listing(&caller.team_id, &execution.id));
     writes.push(execution_event(
         app,
         &caller.team_id,
@@ -744,6 +745,7 @@ pub async fn decide(
             let mut writes = vec![Guarded::new(WriteOp::Update(waiting), left_its_status())];
             writes.extend(run_slots::give_back(&caller.team_id, &resumed_with_slot));
             commit(app.table.as_ref(), writes).await?;
+            run_slots::wake(app, &caller.team_id).await;
             return Err(Error::unavailable_because(
                 "The workflow could not be resumed right now; the execution still waits for approval. Retry shortly.",
                 format!("resuming execution {}: {error}", current.id),
@@ -897,14 +899,16 @@ pub async fn end(
         {
             return Ok(Ending::Moved(current));
         }
-        let held_slot = current.holds_slot;
+        // A slot given back, or a waiter gone (perhaps the one a wake-up was on its way to):
+        // the next waiter's turn.
+        let next_turn = current.holds_slot || current.status == ExecutionStatus::Queued;
         match settle_once(app, team, current, &settlement).await {
             Err(Error::Conflict {
                 kind: Conflict::ExecutionChanged,
                 ..
             }) => continue,
             Ok(ended) => {
-                if held_slot {
+                if next_turn {
                     run_slots::wake(app, team).await;
                 }
                 report_ended(app, team, &ended);
@@ -966,6 +970,7 @@ async fn settle_once(
             condition: Some(Condition::And(vec![
                 Condition::eq("status", current.status.as_str()),
                 Condition::eq("steps", steps),
+                run_slots::slot_as_read(&current),
             ])),
         }),
         Error::conflict(

@@ -26,7 +26,7 @@ use crate::ports::usage_keys::UsageKey;
 use super::items::{from_item, value_of};
 use super::{keys, App};
 
-/// The rate's item: the team's theoretical arrival time in epoch milliseconds.
+/// The rate's item: the team's theoretical arrival time in epoch microseconds.
 const RATE_SK: &str = "LIMIT#RATE";
 /// The daily count's items: `LIMIT#DAY#<YYYY-MM-DD>`, removed by TTL a day after.
 const DAY_PREFIX: &str = "LIMIT#DAY#";
@@ -94,15 +94,15 @@ async fn count(
     limits: &Limits,
     now: OffsetDateTime,
 ) -> Result<Counted, Error> {
-    let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+    let now_us = (now.unix_timestamp_nanos() / 1_000) as i64;
     let bucket = Bucket::of(limits);
     let day_reset = seconds_to_midnight(now);
-    let (burst, refusal) = match take_token(app, team, &bucket, now_ms).await? {
+    let (burst, refusal) = match take_token(app, team, &bucket, now_us).await? {
         Ok(tat) => (
             Standing {
                 policy: BURST,
-                remaining: bucket.remaining(tat, now_ms),
-                reset: bucket.full_in(tat, now_ms),
+                remaining: bucket.remaining(tat, now_us),
+                reset: bucket.full_in(tat, now_us),
             },
             None,
         ),
@@ -110,9 +110,9 @@ async fn count(
             Standing {
                 policy: BURST,
                 remaining: 0,
-                reset: bucket.full_in(tat, now_ms),
+                reset: bucket.full_in(tat, now_us),
             },
-            Some((BURST, bucket.retry_after(tat, now_ms))),
+            Some((BURST, bucket.retry_after(tat, now_us))),
         ),
     };
     // A request the rate refused is not counted against the day.
@@ -150,7 +150,7 @@ async fn take_token(
     app: &App,
     team: &TeamId,
     bucket: &Bucket,
-    now_ms: i64,
+    now_us: i64,
 ) -> Result<Result<i64, i64>, Error> {
     let key = Key::new(keys::team_partition(team), RATE_SK);
     // An idle bucket (arrival time passed): it restarts from now.
@@ -158,33 +158,33 @@ async fn take_token(
         key: key.clone(),
         actions: vec![UpdateAction::Set(
             ARRIVAL.into(),
-            (now_ms + bucket.interval_ms).into(),
+            (now_us + bucket.interval_us).into(),
         )],
         condition: Some(Condition::Or(vec![
             Condition::NotExists(ARRIVAL.into()),
-            Condition::compare(ARRIVAL, CompareOp::Lt, now_ms),
+            Condition::compare(ARRIVAL, CompareOp::Lt, now_us),
         ])),
     };
     match app.table.update(restart).await {
-        Ok(_) => return Ok(Ok(now_ms + bucket.interval_ms)),
+        Ok(_) => return Ok(Ok(now_us + bucket.interval_us)),
         Err(TableError::ConditionFailed) => {}
         Err(error) => return Err(error.into()),
     }
     // A busy one: one interval later, if that stays within the burst.
     let advance = Update {
         key: key.clone(),
-        actions: vec![UpdateAction::Add(ARRIVAL.into(), bucket.interval_ms)],
+        actions: vec![UpdateAction::Add(ARRIVAL.into(), bucket.interval_us)],
         condition: Some(Condition::compare(
             ARRIVAL,
             CompareOp::Le,
-            bucket.latest_admissible(now_ms),
+            bucket.latest_admissible(now_us),
         )),
     };
     match app.table.update(advance).await {
-        Ok(item) => Ok(Ok(arrival_of(&item).unwrap_or(now_ms))),
+        Ok(item) => Ok(Ok(arrival_of(&item).unwrap_or(now_us))),
         Err(TableError::ConditionFailed) => {
             let stored = app.table.get(&key).await?;
-            Ok(Err(stored.as_ref().and_then(arrival_of).unwrap_or(now_ms)))
+            Ok(Err(stored.as_ref().and_then(arrival_of).unwrap_or(now_us)))
         }
         Err(error) => Err(error.into()),
     }
@@ -273,7 +273,8 @@ pub async fn plan_limits(app: &App, team: &TeamId) -> Result<Limits, Error> {
 }
 
 /// The team's key in the usage plan of its plan (placed there first if it is not), for the
-/// authorizer to name as the request's `usageIdentifierKey`; `None` without usage plans.
+/// authorizer to name as the request's `usageIdentifierKey`; `None` without usage plans. A
+/// key that cannot be placed right now leaves the request under the shared fallback key.
 pub async fn usage_key(app: &App, team: &TeamId) -> Result<Option<String>, Error> {
     let Some(usage_keys) = &app.usage_keys else {
         return Ok(None);
@@ -287,17 +288,24 @@ pub async fn usage_key(app: &App, team: &TeamId) -> Result<Option<String>, Error
     if let Some(key) = usage_key.as_ref().filter(|k| k.plan == plan) {
         return Ok(Some(key.value.clone()));
     }
-    let placed = usage_keys
-        .place(team, &plan, usage_key.as_ref())
-        .await
-        .map_err(|e| Error::unavailable_because("API Gateway's usage plans", e.0))?;
-    app.table
+    let placed = match usage_keys.place(team, &plan, usage_key.as_ref()).await {
+        Ok(placed) => placed,
+        Err(error) => {
+            tracing::warn!(%error, team_id = %team, "placing the team's usage key failed; its requests go under the shared key until the next one succeeds");
+            return Ok(Some(usage_keys.fallback().to_owned()));
+        }
+    };
+    let remembered = app
+        .table
         .update(Update {
             key: keys::team(team),
             actions: vec![UpdateAction::Set(USAGE_KEY.into(), value_of(&placed)?)],
             condition: Some(Condition::item_exists()),
         })
-        .await?;
+        .await;
+    if let Err(error) = remembered {
+        tracing::warn!(%error, team_id = %team, "remembering the team's usage key failed; the next request places it again");
+    }
     Ok(Some(placed.value))
 }
 

@@ -7,10 +7,12 @@
 //! whether it holds one (`holds_slot`), so taking and giving back each happen once, in the
 //! same transaction as the change of status.
 //!
-//! An execution that finds no slot waits in `queued`, listed as `WAITING#<execution id>`
-//! (ULIDs: oldest first). Whatever gives a slot back wakes the oldest waiter by queueing its
-//! dispatch again; every waiter also checks again after [`RECHECK`], in case a wake-up was
-//! lost. A waiter starts only when it is the oldest, and a newcomer only when nobody waits.
+//! Every execution is listed as waiting from its creation, as `WAITING#<execution id>` (ULIDs:
+//! the order of creation), until it takes a slot or ends; only the oldest listed may take one,
+//! so executions start in the order they were created, whatever order their dispatch messages
+//! arrive in. One that finds no slot (or an older one still waiting) stays `queued`. Whatever
+//! gives a slot back, and whatever takes one, wakes the oldest waiter by queueing its dispatch
+//! again; every waiter also checks again after [`RECHECK`], in case a wake-up was lost.
 
 use std::time::Duration;
 
@@ -18,8 +20,8 @@ use crate::domain::execution::{Execution, ExecutionStatus, TaskInput};
 use crate::domain::ids::{ExecutionId, TeamId};
 use crate::error::{Conflict, Error};
 use crate::ports::table::{
-    CancelReason, CompareOp, Condition, Index, Key, Query, TableError, Update, UpdateAction,
-    WriteOp, SK,
+    CancelReason, CompareOp, Condition, Index, Item, Key, Query, TableError, Update, UpdateAction,
+    WriteOp, PK, SK,
 };
 
 use super::records::Guarded;
@@ -37,6 +39,8 @@ const RECHECK_AT: &str = "recheck_at";
 pub const RECHECK: Duration = Duration::from_secs(30);
 /// Tries at taking a slot when other dispatches of the team collide with it.
 const TAKE_ATTEMPTS: usize = 5;
+/// The most stale waiting entries one look for the oldest waiter removes.
+const STALE_ENTRIES: usize = 10;
 
 /// What the dispatcher may do with a queued execution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +64,8 @@ fn waiting_key(team: &TeamId, id: &ExecutionId) -> Key {
 pub async fn admit(app: &App, team: &TeamId, execution: &Execution) -> Result<Admission, Error> {
     let id = &execution.id;
     if execution.holds_slot || execution.status != ExecutionStatus::Queued {
+        // Not waiting (any more): a list entry of it would hold up every later execution.
+        stop_waiting(app, team, id).await?;
         return Ok(Admission::Run);
     }
     let limit = plan_limit(app, team).await?;
@@ -83,10 +89,7 @@ pub async fn admit(app: &App, team: &TeamId, execution: &Execution) -> Result<Ad
             WriteOp::Update(Update {
                 key: keys::execution(team, id),
                 actions: vec![UpdateAction::Set(HOLDS_SLOT.into(), true.into())],
-                condition: Some(Condition::And(vec![
-                    Condition::eq("status", ExecutionStatus::Queued.as_str()),
-                    Condition::NotExists(HOLDS_SLOT.into()),
-                ])),
+                condition: Some(still_waiting()),
             }),
             WriteOp::Delete {
                 key: waiting_key(team, id),
@@ -94,7 +97,11 @@ pub async fn admit(app: &App, team: &TeamId, execution: &Execution) -> Result<Ad
             },
         ];
         match app.table.transact(take).await {
-            Ok(()) => return Ok(Admission::Run),
+            Ok(()) => {
+                // A slot may be left for the next in line, whose dispatch may have come first.
+                wake(app, team).await;
+                return Ok(Admission::Run);
+            }
             Err(TableError::TransactionCanceled { reasons }) => {
                 match (reasons.first(), reasons.get(1)) {
                     (Some(CancelReason::ConditionFailed), _) => return wait(app, team, id).await,
@@ -112,25 +119,45 @@ pub async fn admit(app: &App, team: &TeamId, execution: &Execution) -> Result<Ad
     ))
 }
 
-/// Lists the execution as waiting and, unless one is pending, asks for a check after
-/// [`RECHECK`]: each waiter has at most one check under way, however often it is woken.
+/// Lists the execution as waiting, while it is queued without a slot, and unless one is
+/// pending asks for a check after [`RECHECK`]: each waiter has at most one check under way,
+/// however often it is woken. An execution that left the queue meanwhile is not listed.
 async fn wait(app: &App, team: &TeamId, id: &ExecutionId) -> Result<Admission, Error> {
     let now = app.clock.now().unix_timestamp();
-    let listed = Update {
-        key: waiting_key(team, id),
-        actions: vec![UpdateAction::Set(
-            RECHECK_AT.into(),
-            (now + RECHECK.as_secs() as i64).into(),
-        )],
-        condition: Some(Condition::Or(vec![
-            Condition::NotExists(RECHECK_AT.into()),
-            Condition::compare(RECHECK_AT, CompareOp::Le, now),
-        ])),
-    };
-    match app.table.update(listed).await {
-        Ok(_) => {}
-        Err(TableError::ConditionFailed) => return Ok(Admission::Wait),
-        Err(error) => return Err(error.into()),
+    for _ in 0..TAKE_ATTEMPTS {
+        let listed = vec![
+            WriteOp::Update(Update {
+                key: waiting_key(team, id),
+                actions: vec![UpdateAction::Set(
+                    RECHECK_AT.into(),
+                    (now + RECHECK.as_secs() as i64).into(),
+                )],
+                // A second's margin: the clock of whoever checks may lag a little.
+                condition: Some(Condition::Or(vec![
+                    Condition::NotExists(RECHECK_AT.into()),
+                    Condition::compare(RECHECK_AT, CompareOp::Le, now + 1),
+                ])),
+            }),
+            WriteOp::Check {
+                key: keys::execution(team, id),
+                condition: still_waiting(),
+            },
+        ];
+        match app.table.transact(listed).await {
+            Ok(()) => break,
+            Err(TableError::TransactionCanceled { reasons }) => {
+                match (reasons.first(), reasons.get(1)) {
+                    (_, Some(CancelReason::ConditionFailed)) => {
+                        stop_waiting(app, team, id).await?;
+                        return Ok(Admission::Run);
+                    }
+                    // Listed, with its check under way.
+                    (Some(CancelReason::ConditionFailed), _) => return Ok(Admission::Wait),
+                    _ => continue,
+                }
+            }
+            Err(error) => return Err(error.into()),
+        }
     }
     let message = dispatch_message(team, id)?;
     if let Err(error) = app.queue.send_after(&message, RECHECK).await {
@@ -139,18 +166,47 @@ async fn wait(app: &App, team: &TeamId, id: &ExecutionId) -> Result<Admission, E
     Ok(Admission::Wait)
 }
 
-/// The oldest waiting execution of the team.
+/// An execution that waits for a slot: queued, holding none.
+fn still_waiting() -> Condition {
+    Condition::And(vec![
+        Condition::eq("status", ExecutionStatus::Queued.as_str()),
+        Condition::NotExists(HOLDS_SLOT.into()),
+    ])
+}
+
+async fn stop_waiting(app: &App, team: &TeamId, id: &ExecutionId) -> Result<(), Error> {
+    app.table.delete(&waiting_key(team, id), None).await?;
+    Ok(())
+}
+
+/// The oldest execution of the team that still waits. An entry whose execution has left the
+/// queue (it should not outlive it, but would hold up every later one) is removed on the way.
 async fn oldest_waiter(app: &App, team: &TeamId) -> Result<Option<ExecutionId>, Error> {
-    let mut query = Query::prefix(Index::Table, keys::team_partition(team), WAITING_PREFIX);
-    query.limit = 1;
-    let page = app.table.query(query).await?;
-    Ok(page
-        .items
-        .first()
-        .and_then(|item| item.get(SK))
-        .and_then(|sk| sk.as_str())
-        .and_then(|sk| sk.strip_prefix(WAITING_PREFIX))
-        .and_then(|id| ExecutionId::parse(id).ok()))
+    for _ in 0..STALE_ENTRIES {
+        let mut query = Query::prefix(Index::Table, keys::team_partition(team), WAITING_PREFIX);
+        query.limit = 1;
+        let page = app.table.query(query).await?;
+        let Some(id) = page
+            .items
+            .first()
+            .and_then(|item| item.get(SK))
+            .and_then(|sk| sk.as_str())
+            .and_then(|sk| sk.strip_prefix(WAITING_PREFIX))
+            .and_then(|id| ExecutionId::parse(id).ok())
+        else {
+            return Ok(None);
+        };
+        let execution = app.table.get(&keys::execution(team, &id)).await?;
+        let waits = execution.as_ref().is_some_and(|item| {
+            item.get("status").and_then(|s| s.as_str()) == Some(ExecutionStatus::Queued.as_str())
+                && !item.contains_key(HOLDS_SLOT)
+        });
+        if waits {
+            return Ok(Some(id));
+        }
+        stop_waiting(app, team, &id).await?;
+    }
+    Ok(None)
 }
 
 /// Queues the dispatch of the team's oldest waiting execution, after a slot was given back.
@@ -178,9 +234,24 @@ fn dispatch_message(team: &TeamId, id: &ExecutionId) -> Result<String, Error> {
     .map_err(Error::internal)
 }
 
+/// The write that lists a new execution as waiting, in the transaction that creates it.
+pub fn listing(team: &TeamId, id: &ExecutionId) -> Guarded {
+    let key = waiting_key(team, id);
+    let mut item = Item::new();
+    item.insert(PK.into(), key.pk.into());
+    item.insert(SK.into(), key.sk.into());
+    Guarded::new(
+        WriteOp::Put {
+            item,
+            condition: None,
+        },
+        Error::internal("an unconditional put cannot fail its condition"),
+    )
+}
+
 /// The writes that give back the slot `execution` holds, beside the update of the execution
-/// item that changes its status (which must also remove [`HOLDS_SLOT`]); none if it holds
-/// none. A queued execution's waiting entry goes too.
+/// item that changes its status (which must also remove [`HOLDS_SLOT`] and hold only while
+/// the item holds a slot as `execution` says: see [`slot_as_read`]), and end any wait of it.
 pub fn give_back(team: &TeamId, execution: &Execution) -> Vec<Guarded> {
     let mut writes = Vec::new();
     if execution.holds_slot {
@@ -193,16 +264,23 @@ pub fn give_back(team: &TeamId, execution: &Execution) -> Vec<Guarded> {
             Error::internal("a team's running count would go below zero"),
         ));
     }
-    if execution.status == ExecutionStatus::Queued {
-        writes.push(Guarded::new(
-            WriteOp::Delete {
-                key: waiting_key(team, &execution.id),
-                condition: None,
-            },
-            Error::internal("an unconditional delete cannot fail its condition"),
-        ));
-    }
+    writes.push(Guarded::new(
+        WriteOp::Delete {
+            key: waiting_key(team, &execution.id),
+            condition: None,
+        },
+        Error::internal("an unconditional delete cannot fail its condition"),
+    ));
     writes
+}
+
+/// The condition that the execution item holds a slot exactly when `execution` (as read)
+/// does: a write giving back what was read holds only if no slot was taken meanwhile.
+pub fn slot_as_read(execution: &Execution) -> Condition {
+    match execution.holds_slot {
+        true => Condition::Exists(HOLDS_SLOT.into()),
+        false => Condition::NotExists(HOLDS_SLOT.into()),
+    }
 }
 
 /// The write that takes a slot again for an approved execution (with the limit or over it),

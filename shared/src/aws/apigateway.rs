@@ -16,30 +16,36 @@ use crate::ports::usage_keys::{UsageKey, UsageKeyError, UsageKeys};
 pub struct ApiGatewayUsageKeys {
     client: Client,
     usage_plans: BTreeMap<String, String>,
-    fallback: String,
+    fallback_usage_plan: String,
+    fallback_key: String,
 }
 
 impl ApiGatewayUsageKeys {
     /// `usage_plans` maps plan ids to usage plan ids (`VELLOCITY_USAGE_PLANS`); a plan it does
-    /// not name goes to the usage plan of `fallback_plan`.
+    /// not name goes to the usage plan of `fallback_plan`. `fallback_key` is the shared key
+    /// (`VELLOCITY_FALLBACK_USAGE_KEY`) used while a team's own cannot be placed.
     pub fn new(
         client: Client,
         usage_plans: BTreeMap<String, String>,
         fallback_plan: &str,
+        fallback_key: String,
     ) -> Result<Self, String> {
-        let fallback = usage_plans
+        let fallback_usage_plan = usage_plans
             .get(fallback_plan)
             .cloned()
             .ok_or_else(|| format!("the usage plans name no `{fallback_plan}` plan"))?;
         Ok(ApiGatewayUsageKeys {
             client,
             usage_plans,
-            fallback,
+            fallback_usage_plan,
+            fallback_key,
         })
     }
 
     fn usage_plan(&self, plan: &str) -> &str {
-        self.usage_plans.get(plan).unwrap_or(&self.fallback)
+        self.usage_plans
+            .get(plan)
+            .unwrap_or(&self.fallback_usage_plan)
     }
 
     /// The team's key: the one named after it, or a new one.
@@ -139,5 +145,9 @@ impl UsageKeys for ApiGatewayUsageKeys {
             value,
             plan: plan.to_owned(),
         })
+    }
+
+    fn fallback(&self) -> &str {
+        &self.fallback_key
     }
 }

@@ -156,7 +156,12 @@ impl Llm for Bedrock {
                 "ConverseStream ended before the message stopped".into(),
             ));
         };
-        let (input_tokens, output_tokens) = usage.unwrap_or((0, 0));
+        // A reply is charged by its tokens: without them it is not a reply to store.
+        let Some((input_tokens, output_tokens)) = usage else {
+            return Err(AiError::Unavailable(
+                "ConverseStream ended without the message's token usage".into(),
+            ));
+        };
         Ok(TextResponse {
             text,
             model: request.model,

@@ -174,10 +174,8 @@ fn check(id: &str, plan: &Plan) -> Result<(), String> {
             "plan {id}: requests_per_second, burst and requests_per_day must be at least 1"
         ));
     }
-    if l.requests_per_second > 1_000 {
-        return Err(format!(
-            "plan {id}: requests_per_second is at most 1000 (the limiter counts milliseconds)"
-        ));
+    if l.requests_per_second > 100_000 {
+        return Err(format!("plan {id}: requests_per_second is at most 100000"));
     }
     if l.concurrent_executions == 0 {
         return Err(format!(

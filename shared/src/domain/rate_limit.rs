@@ -18,11 +18,12 @@ pub const DAILY: &str = "daily";
 /// Seconds in the daily quota's window.
 pub const DAY_SECONDS: u64 = 86_400;
 
-/// The token bucket of a plan, in milliseconds.
+/// The token bucket of a plan, in microseconds (fine enough that 1,000 requests a second
+/// are 1,000, not rounded to another rate).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Bucket {
-    /// Milliseconds one request uses up.
-    pub interval_ms: i64,
+    /// Microseconds one request uses up.
+    pub interval_us: i64,
     /// Requests an idle team may send at once.
     pub capacity: i64,
 }
@@ -31,40 +32,40 @@ impl Bucket {
     /// The bucket of `limits`.
     pub fn of(limits: &Limits) -> Bucket {
         Bucket {
-            interval_ms: (1_000 / i64::from(limits.requests_per_second.max(1))).max(1),
+            interval_us: (1_000_000 / i64::from(limits.requests_per_second.max(1))).max(1),
             capacity: i64::from(limits.burst.max(1)),
         }
     }
 
-    /// The latest stored arrival time at which a request at `now_ms` is still admitted.
-    pub fn latest_admissible(&self, now_ms: i64) -> i64 {
-        now_ms + (self.capacity - 1) * self.interval_ms
+    /// The latest stored arrival time at which a request at `now_us` is still admitted.
+    pub fn latest_admissible(&self, now_us: i64) -> i64 {
+        now_us + (self.capacity - 1) * self.interval_us
     }
 
-    /// Requests left right after the arrival time became `tat_ms`.
-    pub fn remaining(&self, tat_ms: i64, now_ms: i64) -> u64 {
-        let left = (now_ms + self.capacity * self.interval_ms - tat_ms) / self.interval_ms;
+    /// Requests left right after the arrival time became `tat_us`.
+    pub fn remaining(&self, tat_us: i64, now_us: i64) -> u64 {
+        let left = (now_us + self.capacity * self.interval_us - tat_us) / self.interval_us;
         left.clamp(0, self.capacity) as u64
     }
 
     /// Whole seconds until the bucket is full again.
-    pub fn full_in(&self, tat_ms: i64, now_ms: i64) -> u64 {
-        ceil_seconds(tat_ms - now_ms)
+    pub fn full_in(&self, tat_us: i64, now_us: i64) -> u64 {
+        ceil_seconds(tat_us - now_us)
     }
 
     /// Whole seconds (at least 1) until a refused request would be admitted.
-    pub fn retry_after(&self, tat_ms: i64, now_ms: i64) -> u64 {
-        ceil_seconds(tat_ms - self.latest_admissible(now_ms)).max(1)
+    pub fn retry_after(&self, tat_us: i64, now_us: i64) -> u64 {
+        ceil_seconds(tat_us - self.latest_admissible(now_us)).max(1)
     }
 
     /// The window the policy advertises: how long a full burst takes to come back.
     pub fn window_seconds(&self) -> u64 {
-        ceil_seconds(self.capacity * self.interval_ms).max(1)
+        ceil_seconds(self.capacity * self.interval_us).max(1)
     }
 }
 
-fn ceil_seconds(ms: i64) -> u64 {
-    (ms.max(0) as u64).div_ceil(1_000)
+fn ceil_seconds(us: i64) -> u64 {
+    (us.max(0) as u64).div_ceil(1_000_000)
 }
 
 /// Seconds until the next UTC midnight, when the daily quota starts again.
@@ -126,7 +127,7 @@ mod tests {
             .iter()
             .map(|&now| {
                 if tat.max(now) <= bucket.latest_admissible(now) {
-                    tat = tat.max(now) + bucket.interval_ms;
+                    tat = tat.max(now) + bucket.interval_us;
                     true
                 } else {
                     false
@@ -139,7 +140,10 @@ mod tests {
     fn an_idle_team_sends_its_burst_at_once_then_the_rate() {
         let bucket = Bucket::of(&limits(2, 3));
         assert_eq!(
-            admitted(bucket, &[0, 0, 0, 0, 499, 500, 1_000, 1_000]),
+            admitted(
+                bucket,
+                &[0, 0, 0, 0, 499_999, 500_000, 1_000_000, 1_000_000]
+            ),
             [true, true, true, false, false, true, true, false]
         );
     }
@@ -147,11 +151,25 @@ mod tests {
     #[test]
     fn remaining_and_retry_after_follow_the_arrival_time() {
         let bucket = Bucket::of(&limits(2, 3));
-        assert_eq!(bucket.remaining(500, 0), 2);
-        assert_eq!(bucket.remaining(1_500, 0), 0);
-        assert_eq!(bucket.retry_after(1_500, 0), 1);
-        assert_eq!(bucket.full_in(1_500, 0), 2);
+        assert_eq!(bucket.remaining(500_000, 0), 2);
+        assert_eq!(bucket.remaining(1_500_000, 0), 0);
+        assert_eq!(bucket.retry_after(1_500_000, 0), 1);
+        assert_eq!(bucket.full_in(1_500_000, 0), 2);
         assert_eq!(bucket.window_seconds(), 2);
+    }
+
+    #[test]
+    fn a_high_rate_is_the_rate_not_a_rounded_one() {
+        let bucket = Bucket::of(&limits(400, 1));
+        let every = |us: i64, n: i64| -> usize {
+            let times: Vec<i64> = (0..n).map(|i| i * us).collect();
+            admitted(bucket, &times).into_iter().filter(|a| *a).count()
+        };
+        assert_eq!(every(2_500, 400), 400, "400 a second pass");
+        assert!(
+            every(2_000, 500) < 500,
+            "500 a second do not (2 ms would let them)"
+        );
     }
 
     #[test]

@@ -192,9 +192,10 @@ fn api_request(event: Request) -> Result<ApiRequest, ApiResponse> {
 pub async fn run_authorizer() -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init_lambda();
     let (mut app, sdk) = build_app_with_sdk().await?;
-    if let Some(usage_plans) = crate::config::usage_plans_from_env()? {
+    if let Some(plans) = crate::config::usage_plans_from_env()? {
         let client = aws_sdk_apigateway::Client::new(&sdk);
-        let keys = ApiGatewayUsageKeys::new(client, usage_plans, "enterprise")?;
+        let keys =
+            ApiGatewayUsageKeys::new(client, plans.by_plan, "enterprise", plans.fallback_key)?;
         app.usage_keys = Some(Arc::new(keys));
     }
     lambda_runtime::run(lambda_runtime::service_fn(

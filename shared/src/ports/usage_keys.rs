@@ -35,4 +35,9 @@ pub trait UsageKeys: Send + Sync {
         plan: &str,
         current: Option<&UsageKey>,
     ) -> Result<UsageKey, UsageKeyError>;
+
+    /// The key a team's requests go under while its own cannot be placed (API Gateway's
+    /// control plane refusing, the account's keys used up): a shared one in a roomy usage
+    /// plan, so a placement that fails refuses nobody.
+    fn fallback(&self) -> &str;
 }
