@@ -1,7 +1,8 @@
 //! Request limits per plan, kept in the table so every function (and the local stack) counts
 //! the same: one item per team holds the rate's arrival time (see
-//! [`crate::domain::rate_limit`]), one per team and UTC day the day's count. Each admitted
-//! request costs two conditional writes; a refused one is refused by the first that fails.
+//! [`crate::domain::rate_limit`]) and the UTC day's count. An admitted request costs one
+//! conditional write when the team was idle, two when it was busy (the first try fails); a
+//! refused one up to four and a read.
 //!
 //! A limiter that cannot reach the table lets the request through (and says so in the log):
 //! the limits protect the service, and refusing everybody because the counters are unreachable
@@ -16,24 +17,23 @@ use time::OffsetDateTime;
 use crate::domain::ids::TeamId;
 use crate::domain::plans::Limits;
 use crate::domain::rate_limit::{
-    policy_field, seconds_to_midnight, standing_field, Bucket, Standing, BURST, DAILY, DAY_SECONDS,
+    policy_field, seconds_to_midnight, standing_field, Bucket, Standing, BURST, DAILY,
 };
 use crate::domain::team::Team;
 use crate::error::Error;
-use crate::ports::table::{CompareOp, Condition, Key, TableError, Update, UpdateAction, TTL};
+use crate::ports::table::{CompareOp, Condition, Key, TableError, Update, UpdateAction};
 use crate::ports::usage_keys::UsageKey;
 
 use super::items::{from_item, value_of};
 use super::{keys, App};
 
-/// The rate's item: the team's theoretical arrival time in epoch microseconds.
-const RATE_SK: &str = "LIMIT#RATE";
-/// The daily count's items: `LIMIT#DAY#<YYYY-MM-DD>`, removed by TTL a day after.
-const DAY_PREFIX: &str = "LIMIT#DAY#";
+/// The team's limits item: the rate's arrival time (epoch µs) and the UTC day's count.
+const LIMITS_SK: &str = "LIMIT#REQUESTS";
 const ARRIVAL: &str = "tat";
+const DAY: &str = "day";
+const COUNT: &str = "count";
 /// The team item's attribute holding its usage key.
 const USAGE_KEY: &str = "usage_key";
-const COUNT: &str = "count";
 
 /// How long a team's plan is remembered between requests: a plan change reaches the limits
 /// within this time.
@@ -88,6 +88,11 @@ struct Counted {
     refusal: Option<(&'static str, u64)>,
 }
 
+/// Counts one request with one conditional write on the team's limits item, which holds the
+/// rate's arrival time (`tat`, epoch µs) and the day's count (`count` of `day`). The write is
+/// tried for the likely case first: the same day with an idle, then a busy bucket; then a new
+/// day (the first request of a UTC day restarts its count). When none holds, the request is
+/// over a limit, and the item says which.
 async fn count(
     app: &App,
     team: &TeamId,
@@ -96,164 +101,122 @@ async fn count(
 ) -> Result<Counted, Error> {
     let now_us = (now.unix_timestamp_nanos() / 1_000) as i64;
     let bucket = Bucket::of(limits);
+    let today = day_of(now);
     let day_reset = seconds_to_midnight(now);
-    let (burst, refusal) = match take_token(app, team, &bucket, now_us).await? {
-        Ok(tat) => (
-            Standing {
-                policy: BURST,
-                remaining: bucket.remaining(tat, now_us),
-                reset: bucket.full_in(tat, now_us),
-            },
-            None,
-        ),
-        Err(tat) => (
-            Standing {
-                policy: BURST,
-                remaining: 0,
-                reset: bucket.full_in(tat, now_us),
-            },
-            Some((BURST, bucket.retry_after(tat, now_us))),
-        ),
+    let quota = i64::from(limits.requests_per_day);
+    let next_arrival = now_us + bucket.interval_us;
+    let idle = Condition::Or(vec![
+        Condition::NotExists(ARRIVAL.into()),
+        Condition::compare(ARRIVAL, CompareOp::Lt, now_us),
+    ]);
+    let busy = Condition::compare(ARRIVAL, CompareOp::Le, bucket.latest_admissible(now_us));
+    let same_day = Condition::And(vec![
+        Condition::eq(DAY, today.as_str()),
+        Condition::compare(COUNT, CompareOp::Lt, quota),
+    ]);
+    let new_day = Condition::Or(vec![
+        Condition::NotExists(DAY.into()),
+        Condition::compare(DAY, CompareOp::Ne, today.as_str()),
+    ]);
+    let restart = || UpdateAction::Set(ARRIVAL.into(), next_arrival.into());
+    let advance = || UpdateAction::Add(ARRIVAL.into(), bucket.interval_us);
+    let one_more = || UpdateAction::Add(COUNT.into(), 1);
+    let first_of_day = || {
+        vec![
+            UpdateAction::Set(DAY.into(), today.as_str().into()),
+            UpdateAction::Set(COUNT.into(), 1.into()),
+        ]
     };
-    // A request the rate refused is not counted against the day.
-    let daily = match refusal {
-        Some(_) => day_standing(app, team, limits, now).await?,
-        None => match count_today(app, team, limits, now).await? {
-            Some(used) => Standing {
-                policy: DAILY,
-                remaining: u64::from(limits.requests_per_day).saturating_sub(used),
-                reset: day_reset,
-            },
-            None => {
+    let attempts = [
+        (
+            Condition::And(vec![same_day.clone(), idle.clone()]),
+            vec![restart(), one_more()],
+        ),
+        (
+            Condition::And(vec![same_day, busy.clone()]),
+            vec![advance(), one_more()],
+        ),
+        (
+            Condition::And(vec![new_day.clone(), idle]),
+            [first_of_day(), vec![restart()]].concat(),
+        ),
+        (
+            Condition::And(vec![new_day, busy]),
+            [first_of_day(), vec![advance()]].concat(),
+        ),
+    ];
+    let key = Key::new(keys::team_partition(team), LIMITS_SK);
+    for (condition, actions) in attempts {
+        let update = Update {
+            key: key.clone(),
+            actions,
+            condition: Some(condition),
+        };
+        match app.table.update(update).await {
+            Ok(item) => {
+                let tat = number(&item, ARRIVAL).unwrap_or(next_arrival);
+                let used = number(&item, COUNT).unwrap_or(1);
                 return Ok(Counted {
                     policies: vec![
-                        burst,
+                        Standing {
+                            policy: BURST,
+                            remaining: bucket.remaining(tat, now_us),
+                            reset: bucket.full_in(tat, now_us),
+                        },
                         Standing {
                             policy: DAILY,
-                            remaining: 0,
+                            remaining: (quota - used).max(0) as u64,
                             reset: day_reset,
                         },
                     ],
-                    refusal: Some((DAILY, day_reset.max(1))),
-                })
+                    refusal: None,
+                });
             }
-        },
+            Err(TableError::ConditionFailed) => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
+    // Over a limit: the day's quota if it is spent, else the rate.
+    let item = app.table.get(&key).await?.unwrap_or_default();
+    let tat = number(&item, ARRIVAL).unwrap_or(now_us);
+    let used_today = match item.get(DAY).and_then(|d| d.as_str()) {
+        Some(day) if day == today => number(&item, COUNT).unwrap_or(0),
+        _ => 0,
+    };
+    let (refusal, burst_left) = match used_today >= quota {
+        true => ((DAILY, day_reset.max(1)), bucket.remaining(tat, now_us)),
+        false => ((BURST, bucket.retry_after(tat, now_us)), 0),
     };
     Ok(Counted {
-        policies: vec![burst, daily],
-        refusal,
-    })
-}
-
-/// Takes one token: `Ok(new arrival time)`, or `Err(stored arrival time)` when none is left.
-async fn take_token(
-    app: &App,
-    team: &TeamId,
-    bucket: &Bucket,
-    now_us: i64,
-) -> Result<Result<i64, i64>, Error> {
-    let key = Key::new(keys::team_partition(team), RATE_SK);
-    // An idle bucket (arrival time passed): it restarts from now.
-    let restart = Update {
-        key: key.clone(),
-        actions: vec![UpdateAction::Set(
-            ARRIVAL.into(),
-            (now_us + bucket.interval_us).into(),
-        )],
-        condition: Some(Condition::Or(vec![
-            Condition::NotExists(ARRIVAL.into()),
-            Condition::compare(ARRIVAL, CompareOp::Lt, now_us),
-        ])),
-    };
-    match app.table.update(restart).await {
-        Ok(_) => return Ok(Ok(now_us + bucket.interval_us)),
-        Err(TableError::ConditionFailed) => {}
-        Err(error) => return Err(error.into()),
-    }
-    // A busy one: one interval later, if that stays within the burst.
-    let advance = Update {
-        key: key.clone(),
-        actions: vec![UpdateAction::Add(ARRIVAL.into(), bucket.interval_us)],
-        condition: Some(Condition::compare(
-            ARRIVAL,
-            CompareOp::Le,
-            bucket.latest_admissible(now_us),
-        )),
-    };
-    match app.table.update(advance).await {
-        Ok(item) => Ok(Ok(arrival_of(&item).unwrap_or(now_us))),
-        Err(TableError::ConditionFailed) => {
-            let stored = app.table.get(&key).await?;
-            Ok(Err(stored.as_ref().and_then(arrival_of).unwrap_or(now_us)))
-        }
-        Err(error) => Err(error.into()),
-    }
-}
-
-fn arrival_of(item: &crate::ports::table::Item) -> Option<i64> {
-    item.get(ARRIVAL).and_then(|v| v.as_i64())
-}
-
-fn day_key(team: &TeamId, now: OffsetDateTime) -> Key {
-    let day = now.date();
-    Key::new(
-        keys::team_partition(team),
-        format!(
-            "{DAY_PREFIX}{:04}-{:02}-{:02}",
-            day.year(),
-            u8::from(day.month()),
-            day.day()
-        ),
-    )
-}
-
-/// Counts the request against today: `Some(requests today)`, or `None` when the quota is spent.
-async fn count_today(
-    app: &App,
-    team: &TeamId,
-    limits: &Limits,
-    now: OffsetDateTime,
-) -> Result<Option<u64>, Error> {
-    let expires = now.unix_timestamp() + (seconds_to_midnight(now) + DAY_SECONDS) as i64;
-    let update = Update {
-        key: day_key(team, now),
-        actions: vec![
-            UpdateAction::Add(COUNT.into(), 1),
-            UpdateAction::Set(TTL.into(), expires.into()),
+        policies: vec![
+            Standing {
+                policy: BURST,
+                remaining: burst_left,
+                reset: bucket.full_in(tat, now_us),
+            },
+            Standing {
+                policy: DAILY,
+                remaining: (quota - used_today).max(0) as u64,
+                reset: day_reset,
+            },
         ],
-        condition: Some(Condition::Or(vec![
-            Condition::NotExists(COUNT.into()),
-            Condition::compare(COUNT, CompareOp::Lt, i64::from(limits.requests_per_day)),
-        ])),
-    };
-    match app.table.update(update).await {
-        Ok(item) => Ok(Some(
-            item.get(COUNT).and_then(|v| v.as_i64()).unwrap_or(1).max(0) as u64,
-        )),
-        Err(TableError::ConditionFailed) => Ok(None),
-        Err(error) => Err(error.into()),
-    }
+        refusal: Some(refusal),
+    })
 }
 
-/// Today's standing without counting a request.
-async fn day_standing(
-    app: &App,
-    team: &TeamId,
-    limits: &Limits,
-    now: OffsetDateTime,
-) -> Result<Standing, Error> {
-    let used = app
-        .table
-        .get(&day_key(team, now))
-        .await?
-        .and_then(|item| item.get(COUNT).and_then(|v| v.as_i64()))
-        .unwrap_or(0)
-        .max(0) as u64;
-    Ok(Standing {
-        policy: DAILY,
-        remaining: u64::from(limits.requests_per_day).saturating_sub(used),
-        reset: seconds_to_midnight(now),
-    })
+fn number(item: &crate::ports::table::Item, attribute: &str) -> Option<i64> {
+    item.get(attribute).and_then(|v| v.as_i64())
+}
+
+/// A UTC day as the item names it, `YYYY-MM-DD`.
+fn day_of(now: OffsetDateTime) -> String {
+    let day = now.date();
+    format!(
+        "{:04}-{:02}-{:02}",
+        day.year(),
+        u8::from(day.month()),
+        day.day()
+    )
 }
 
 /// The limits of the team's plan, the plan read at most once a minute per team and process.
