@@ -139,12 +139,7 @@ async fn only_admins_read_the_audit_log_and_nothing_changes_it() {
 async fn an_agents_activity_lists_its_executions_with_their_steps() {
     let app = TestApp::new();
     let team = app.create_team("Acme").await;
-    let agent = app
-        .post_agent(
-            &team.key,
-            json!({"name": "Writer", "allowed_capabilities": ["summarize"]}),
-        )
-        .await;
+    let agent = app.summary_agent(&team.key).await;
     let other = app
         .post_agent(
             &team.key,

@@ -48,6 +48,24 @@ impl Spender {
         assert_eq!(set.status, 200, "{set:?}");
     }
 
+    /// A message and an execution of `agent`, each refused with 402 `budget_exceeded`.
+    async fn both_refused_by_the_budget(&self, agent: &str) {
+        let refused = self.send(&self.team.key).await;
+        assert_eq!(
+            (refused.status, refused.code()),
+            (402, "budget_exceeded"),
+            "{refused:?}"
+        );
+        let execution = self
+            .app
+            .start_execution(&self.team.key, agent, json!({"request": "Summarise"}))
+            .await;
+        assert_eq!(
+            (execution.status, execution.code()),
+            (402, "budget_exceeded")
+        );
+    }
+
     /// The team's threshold events, oldest first, as (type, threshold).
     async fn events(&self) -> Vec<(String, Option<i64>)> {
         crate::events::events_of(&self.app, &self.team)
@@ -163,13 +181,7 @@ async fn each_threshold_is_recorded_once_a_month_as_a_domain_event() {
 #[tokio::test]
 async fn with_a_hard_stop_work_that_would_pass_the_limit_is_refused_before_anything_is_written() {
     let s = spender(TestApp::new()).await;
-    let agent = s
-        .app
-        .post_agent(
-            &s.team.key,
-            json!({"name": "Writer", "allowed_capabilities": ["summarize"]}),
-        )
-        .await;
+    let agent = s.app.summary_agent(&s.team.key).await;
     s.set_budget(json!({"credit_limit": 8, "hard_stop": true}))
         .await;
     let mut used = 0;
@@ -178,20 +190,7 @@ async fn with_a_hard_stop_work_that_would_pass_the_limit_is_refused_before_anyth
         assert_eq!(sent.status, 201, "{sent:?}");
         used += sent.body["reply"]["credits"].as_i64().unwrap();
     }
-    let refused = s.send(&s.team.key).await;
-    assert_eq!(
-        (refused.status, refused.code()),
-        (402, "budget_exceeded"),
-        "{refused:?}"
-    );
-    let execution = s
-        .app
-        .start_execution(&s.team.key, &agent, json!({"request": "Summarise"}))
-        .await;
-    assert_eq!(
-        (execution.status, execution.code()),
-        (402, "budget_exceeded")
-    );
+    s.both_refused_by_the_budget(&agent).await;
     assert_eq!(s.app.credits(&s.team.key).await, (200 - used, 0));
     let executions = s.app.get(&s.team.key, "/v1/executions").await;
     assert_eq!(executions.body["items"], json!([]));
@@ -371,30 +370,11 @@ async fn fifty_concurrent_messages_and_executions_never_overspend_a_budget_on_dy
 #[tokio::test]
 async fn a_money_limit_with_a_hard_stop_refuses_work_whose_most_cost_would_pass_it() {
     let s = spender(TestApp::new()).await;
-    let agent = s
-        .app
-        .post_agent(
-            &s.team.key,
-            json!({"name": "Writer", "allowed_capabilities": ["summarize"]}),
-        )
-        .await;
+    let agent = s.app.summary_agent(&s.team.key).await;
     // Ten micro-dollars: less than a reply or an execution may cost at the catalog's prices.
     s.set_budget(json!({"limit_micro_usd": 10, "hard_stop": true}))
         .await;
-    let refused = s.send(&s.team.key).await;
-    assert_eq!(
-        (refused.status, refused.code()),
-        (402, "budget_exceeded"),
-        "{refused:?}"
-    );
-    let execution = s
-        .app
-        .start_execution(&s.team.key, &agent, json!({"request": "Summarise"}))
-        .await;
-    assert_eq!(
-        (execution.status, execution.code()),
-        (402, "budget_exceeded")
-    );
+    s.both_refused_by_the_budget(&agent).await;
     assert_eq!(
         s.app.credits(&s.team.key).await,
         (200, 0),

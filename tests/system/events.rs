@@ -208,17 +208,7 @@ fn the_published_event_schema_is_the_one_the_code_makes() {
 async fn every_recorded_event_has_the_published_shape() {
     let app = TestApp::new();
     let team = app.create_team("Acme").await;
-    let agent = app
-        .post_agent(
-            &team.key,
-            json!({"name": "Writer", "allowed_capabilities": ["summarize"]}),
-        )
-        .await;
-    let started = app
-        .start_execution(&team.key, &agent, json!({"request": "Summarise"}))
-        .await;
-    app.wait_for(&team.key, started.body["id"].as_str().unwrap(), "succeeded")
-        .await;
+    app.run_summary(&team.key, "Summarise").await;
     app.member_key(&team, "mia@example.com", Role::Member, &[Scope::Read])
         .await;
     let schema = vellocity::domain::events::json_schema();

@@ -125,13 +125,7 @@ impl Market {
     }
 
     async fn start(&self, key: &str) -> crate::helpers::Response {
-        let agent = self
-            .app
-            .post_agent(
-                key,
-                json!({"name": "Writer", "allowed_capabilities": ["summarize"]}),
-            )
-            .await;
+        let agent = self.app.summary_agent(key).await;
         self.app
             .start_execution(
                 key,

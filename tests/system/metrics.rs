@@ -108,12 +108,7 @@ fn with_metric<'a>(docs: &'a [Value], metric: &str) -> Vec<&'a Value> {
 async fn executions_steps_models_and_replays_are_published_as_valid_emf() {
     let app = TestApp::new();
     let team = app.create_team("Acme").await;
-    let agent = app
-        .post_agent(
-            &team.key,
-            json!({"name": "Writer", "allowed_capabilities": ["summarize"]}),
-        )
-        .await;
+    let agent = app.summary_agent(&team.key).await;
     let path = format!("/v1/agents/{agent}/executions");
     let started = app
         .post_once(

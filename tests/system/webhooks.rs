@@ -85,6 +85,12 @@ async fn register(
     )
 }
 
+/// `POST /v1/webhooks/{webhook}/test` with `key`.
+async fn send_test(app: &TestApp, key: &str, webhook: &str) -> Response {
+    app.post(key, &format!("/v1/webhooks/{webhook}/test"), json!({}))
+        .await
+}
+
 async fn deliveries(app: &TestApp, team: &TestTeam, webhook: &str) -> Response {
     app.get(&team.key, &format!("/v1/webhooks/{webhook}/deliveries"))
         .await
@@ -164,13 +170,7 @@ async fn a_410_disables_the_endpoint_at_once_and_says_so() {
     let team = app.create_team("Acme").await;
     let (receiver, addr) = Receiver::start(&[410]).await;
     let (webhook, _) = register(&app, &team, addr, json!(["*"])).await;
-    let tested = app
-        .post(
-            &team.key,
-            &format!("/v1/webhooks/{webhook}/test"),
-            json!({}),
-        )
-        .await;
+    let tested = send_test(&app, &team.key, &webhook).await;
     assert_eq!(tested.status, 202, "{tested:?}");
     receiver.wait_for(1).await;
     let mut endpoint = Value::Null;
@@ -197,12 +197,7 @@ async fn a_410_disables_the_endpoint_at_once_and_says_so() {
                 && e["data"]["webhook_id"] == webhook.as_str())
     );
 
-    app.post(
-        &team.key,
-        &format!("/v1/webhooks/{webhook}/test"),
-        json!({}),
-    )
-    .await;
+    send_test(&app, &team.key, &webhook).await;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert_eq!(receiver.count(), 1, "a disabled endpoint receives nothing");
     let enabled = app
@@ -237,12 +232,7 @@ async fn a_rotated_secret_and_the_old_one_both_sign_for_a_day() {
     assert_eq!(rotated.status, 200, "{rotated:?}");
     let new = rotated.body["secret"].as_str().unwrap().to_owned();
     assert_ne!(new, old);
-    app.post(
-        &team.key,
-        &format!("/v1/webhooks/{webhook}/test"),
-        json!({}),
-    )
-    .await;
+    send_test(&app, &team.key, &webhook).await;
     let got = receiver.wait_for(1).await;
     let (headers, body) = &got[0];
     assert_eq!(
@@ -286,13 +276,7 @@ async fn a_team_never_receives_another_teams_events_nor_another_endpoints_test()
             "only their own events: {event}"
         );
     }
-    let foreign = app
-        .post(
-            &ours.key,
-            &format!("/v1/webhooks/{their_webhook}/test"),
-            json!({}),
-        )
-        .await;
+    let foreign = send_test(&app, &ours.key, &their_webhook).await;
     assert_eq!(foreign.status, 404);
     for (_, body) in our_receiver.got.lock().unwrap().iter() {
         let event: Value = serde_json::from_str(body).unwrap();
@@ -425,12 +409,7 @@ async fn an_endpoint_failing_every_attempt_for_five_days_is_disabled_and_an_even
     let team = app.create_team("Acme").await;
     let (receiver, addr) = Receiver::start(&[500; 20]).await;
     let (webhook, _) = register(&app, &team, addr, json!(["webhook.test"])).await;
-    app.post(
-        &team.key,
-        &format!("/v1/webhooks/{webhook}/test"),
-        json!({}),
-    )
-    .await;
+    send_test(&app, &team.key, &webhook).await;
     receiver.wait_for(1).await;
     let path = format!("/v1/webhooks/{webhook}");
     let failing = app.get(&team.key, &path).await.body;
@@ -512,12 +491,7 @@ async fn a_retry_after_sets_the_next_attempt_and_a_replay_sends_the_same_message
     let team = app.create_team("Acme").await;
     let (receiver, addr) = Receiver::start(&[503]).await;
     let (webhook, secret) = register(&app, &team, addr, json!(["webhook.test"])).await;
-    app.post(
-        &team.key,
-        &format!("/v1/webhooks/{webhook}/test"),
-        json!({}),
-    )
-    .await;
+    send_test(&app, &team.key, &webhook).await;
     receiver.wait_for(1).await;
     // The schedule's first delay is 5 s (at least 4.5 with jitter); the receiver asked for 1.
     app.clock.advance(Duration::seconds(2));
