@@ -275,6 +275,32 @@ async fn another_teams_execution_or_a_bad_last_event_id_is_refused_in_the_envelo
     assert_eq!(cursor.status, 400);
 }
 
+#[tokio::test]
+async fn a_stream_ends_after_fourteen_minutes_for_the_client_to_resume() {
+    let app = TestApp::new();
+    let addr = app.serve().await;
+    let team = app.create_team("Acme").await;
+    let agent = approval_agent(&app, &team).await;
+    let started = app
+        .start_execution(&team.key, &agent, json!({"request": "Summarise"}))
+        .await;
+    let id = started.body["id"].as_str().unwrap().to_owned();
+    app.wait_for(&team.key, &id, "awaiting_approval").await;
+    let mut stream = connect(addr, &team.key, &id, None).await;
+    let mut seen = Vec::new();
+    while seen.last().map(|(_, k, _): &Frame| k.as_str()) != Some("execution.awaiting_approval") {
+        seen.push(stream.next().await.expect("the stream is open"));
+    }
+    // The execution waits for approval (no terminal event comes); the stream's time runs out.
+    app.clock.advance(time::Duration::minutes(14));
+    assert_eq!(stream.rest().await, [], "it ends, with nothing more");
+    let resumed = connect(addr, &team.key, &id, Some(&seen.last().unwrap().0)).await;
+    assert_eq!(
+        resumed.status, 200,
+        "and the client resumes after its last event"
+    );
+}
+
 /// A team with a conversation, served by a stack whose model writes slowly (`model`).
 async fn chatting(model: Arc<dyn Llm>) -> (TestApp, SocketAddr, TestTeam, String) {
     let app = TestApp::with_llm(model);

@@ -19,7 +19,7 @@ use vellocity::api::routes::{self, Match};
 use vellocity::api::service::{self, Streaming};
 use vellocity::api::stream::wants_stream;
 use vellocity::api::{openapi, stream};
-use vellocity::app::{auth, App};
+use vellocity::app::{auth, App, Caller};
 use vellocity::aws::emf::EmfWriter;
 use vellocity::config::JwtSettings;
 use vellocity::domain::plans::Plans;
@@ -139,6 +139,37 @@ pub struct HttpRequest {
     pub body: Vec<u8>,
 }
 
+impl HttpRequest {
+    /// A header as text.
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The query string's parameters, decoded, in order.
+    fn query_pairs(&self) -> Vec<(String, String)> {
+        form_urlencoded::parse(self.query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+
+    /// The request as a route's pipeline takes it, once the caller is known.
+    fn into_api(
+        self,
+        request_id: String,
+        caller: Caller,
+        path_params: Vec<(String, String)>,
+    ) -> ApiRequest {
+        ApiRequest {
+            request_id,
+            caller,
+            path_params,
+            query: self.query_pairs(),
+            headers: self.headers,
+            body: self.body,
+        }
+    }
+}
+
 /// The local stack: what API Gateway, the authorizer and the functions do, in-process.
 #[derive(Clone)]
 pub struct Stack {
@@ -248,12 +279,9 @@ impl Stack {
     /// Answers one request to a public Marketplace page, if the method and path are one's.
     pub async fn page(&self, request: &HttpRequest) -> Option<PageResponse> {
         let page = pages::find(&request.method, &request.path)?;
-        let header = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok());
         let page_request = PageRequest {
-            query: form_urlencoded::parse(request.query.as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-            content_type: header("content-type").map(str::to_owned),
+            query: request.query_pairs(),
+            content_type: request.header("content-type").map(str::to_owned),
             body: request.body.clone(),
         };
         Some(pages::serve(&self.app, &self.marketplace, page.id, page_request).await)
@@ -263,30 +291,18 @@ impl Stack {
     /// route that streams: an execution's events, a chat reply), authenticated and limited as
     /// every route is; `None` for any other request, a whole response when it is refused.
     pub async fn stream(&self, request: &HttpRequest) -> Option<Result<Streaming, ApiResponse>> {
-        let header = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok());
-        if !wants_stream(header("accept")) {
+        if !wants_stream(request.header("accept")) {
             return None;
         }
         let Match::Found(route, path_params) = routes::find(&request.method, &request.path) else {
             return None;
         };
         let request_id = new_request_id();
-        let caller =
-            match auth::authenticate(&self.app, header("authorization"), header("x-team-id")).await
-            {
-                Ok(caller) => caller,
-                Err(error) => return Some(Err(error_response(&error, request_id))),
-            };
-        let api_request = ApiRequest {
-            request_id,
-            caller,
-            path_params,
-            query: form_urlencoded::parse(request.query.as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-            headers: request.headers.clone(),
-            body: request.body.clone(),
+        let caller = match self.authenticate(request).await {
+            Ok(caller) => caller,
+            Err(error) => return Some(Err(error_response(&error, request_id))),
         };
+        let api_request = request.clone().into_api(request_id, caller, path_params);
         if !stream::streams(route.id, &api_request) {
             return None;
         }
@@ -320,23 +336,21 @@ impl Stack {
             }
             Match::NoRoute => return Err(Error::RouteNotFound(request.path)),
         };
-        let header = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok());
-        let caller =
-            auth::authenticate(&self.app, header("authorization"), header("x-team-id")).await?;
+        let caller = self.authenticate(&request).await?;
         if request.body.len() > BODY_LIMIT {
             return Err(Error::PayloadTooLarge(BODY_LIMIT));
         }
-        let query = form_urlencoded::parse(request.query.as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        let api_request = ApiRequest {
-            request_id: request_id.to_owned(),
-            caller,
-            path_params,
-            query,
-            headers: request.headers,
-            body: request.body,
-        };
+        let api_request = request.into_api(request_id.to_owned(), caller, path_params);
         Ok(service::serve(&self.app, route.id, api_request).await)
+    }
+
+    /// The caller of a request, as the authorizer resolves it.
+    async fn authenticate(&self, request: &HttpRequest) -> Result<Caller, Error> {
+        auth::authenticate(
+            &self.app,
+            request.header("authorization"),
+            request.header("x-team-id"),
+        )
+        .await
     }
 }

@@ -46,7 +46,8 @@ pub struct ExecutionEvents {
     last: Option<String>,
     ended: bool,
     quiet_since: Instant,
-    opened: Instant,
+    /// When it opened, on the app's clock.
+    opened: time::OffsetDateTime,
 }
 
 impl ExecutionEvents {
@@ -78,7 +79,7 @@ impl ExecutionEvents {
             last,
             ended: false,
             quiet_since: Instant::now(),
-            opened: Instant::now(),
+            opened: app.clock.now(),
         })
     }
 
@@ -86,7 +87,8 @@ impl ExecutionEvents {
     /// event has been sent (or the execution ended with nothing more to tell).
     pub async fn next_chunk(&mut self) -> Option<String> {
         loop {
-            if self.ended || self.opened.elapsed() >= MAX_STREAM {
+            let open_for = (self.app.clock.now() - self.opened).whole_seconds();
+            if self.ended || open_for >= MAX_STREAM.as_secs() as i64 {
                 return None;
             }
             match events_after(&self.app, &self.team, &self.id, self.last.as_deref(), 100).await {
