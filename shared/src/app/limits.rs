@@ -19,7 +19,6 @@ use crate::domain::plans::Limits;
 use crate::domain::rate_limit::{
     policy_field, seconds_to_midnight, standing_field, Bucket, Standing, BURST, DAILY,
 };
-use crate::domain::team::Team;
 use crate::error::Error;
 use crate::ports::table::{CompareOp, Condition, Key, TableError, Update, UpdateAction};
 use crate::ports::usage_keys::UsageKey;
@@ -224,12 +223,7 @@ pub async fn plan_limits(app: &App, team: &TeamId) -> Result<Limits, Error> {
     if let Some(plan) = app.team_plans.get(team) {
         return Ok(app.plans.limits(&plan));
     }
-    let item = app
-        .table
-        .get(&keys::team(team))
-        .await?
-        .ok_or_else(|| Error::not_found("team"))?;
-    let plan = from_item::<Team>(&item)?.plan;
+    let plan = read_plan(app, team).await?.plan;
     let limits = app.plans.limits(&plan);
     app.team_plans.remember(team, plan);
     Ok(limits)
@@ -242,12 +236,7 @@ pub async fn usage_key(app: &App, team: &TeamId) -> Result<Option<String>, Error
     let Some(usage_keys) = &app.usage_keys else {
         return Ok(None);
     };
-    let item = app
-        .table
-        .get(&keys::team(team))
-        .await?
-        .ok_or_else(|| Error::not_found("team"))?;
-    let TeamUsage { plan, usage_key } = from_item(&item)?;
+    let TeamPlan { plan, usage_key } = read_plan(app, team).await?;
     if let Some(key) = usage_key.as_ref().filter(|k| k.plan == plan) {
         return Ok(Some(key.value.clone()));
     }
@@ -272,12 +261,21 @@ pub async fn usage_key(app: &App, team: &TeamId) -> Result<Option<String>, Error
     Ok(Some(placed.value))
 }
 
-/// What the team item says about its usage key.
+/// What the team item says of its plan and its usage key.
 #[derive(serde::Deserialize)]
-struct TeamUsage {
+struct TeamPlan {
     plan: String,
     #[serde(default)]
     usage_key: Option<UsageKey>,
+}
+
+async fn read_plan(app: &App, team: &TeamId) -> Result<TeamPlan, Error> {
+    let item = app
+        .table
+        .get(&keys::team(team))
+        .await?
+        .ok_or_else(|| Error::not_found("team"))?;
+    from_item(&item)
 }
 
 /// Each team's plan as last read, for [`PLAN_TTL`].
