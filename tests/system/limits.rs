@@ -442,13 +442,8 @@ async fn the_authorizer_names_the_teams_key_in_its_plans_usage_plan_and_moves_it
     );
     let serialized = serde_json::to_value(&first).unwrap();
     assert_eq!(serialized["usageIdentifierKey"], team.id.as_str());
-    let in_trial = client
-        .get_usage_plan_keys()
-        .usage_plan_id(&plans["trial"])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(in_trial.items().len(), 1);
+    let in_trial = crate::queue_and_workflows::keys_in(&client, &plans["trial"]).await;
+    assert_eq!(in_trial.len(), 1);
 
     // The team moves to another plan (as a Marketplace entitlement change does).
     let team_key = Key::new(format!("TEAM#{}", team.id), "TEAM");
@@ -466,13 +461,8 @@ async fn the_authorizer_names_the_teams_key_in_its_plans_usage_plan_and_moves_it
         .await
         .unwrap();
     assert_eq!(moved.usage_identifier_key, first.usage_identifier_key);
-    let in_enterprise = client
-        .get_usage_plan_keys()
-        .usage_plan_id(&plans["enterprise"])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(in_enterprise.items().len(), 1);
+    let in_enterprise = crate::queue_and_workflows::keys_in(&client, &plans["enterprise"]).await;
+    assert_eq!(in_enterprise.len(), 1);
 }
 
 /// Usage plans that cannot be reached.

@@ -131,12 +131,18 @@ fn kinds(frames: &[Frame]) -> Vec<&str> {
     frames.iter().map(|(_, kind, _)| kind.as_str()).collect()
 }
 
-async fn approval_agent(app: &TestApp, team: &TestTeam) -> String {
-    app.post_agent(
-        &team.key,
-        json!({"name": "Careful", "allowed_capabilities": ["summarize"], "requires_approval": true}),
-    )
-    .await
+/// Starts an execution of an agent whose plans wait for approval; returns its id.
+async fn start_careful(app: &TestApp, team: &TestTeam) -> String {
+    let agent = app
+        .post_agent(
+            &team.key,
+            json!({"name": "Careful", "allowed_capabilities": ["summarize"], "requires_approval": true}),
+        )
+        .await;
+    let started = app
+        .start_execution(&team.key, &agent, json!({"request": "Summarise"}))
+        .await;
+    started.body["id"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]
@@ -144,11 +150,7 @@ async fn a_client_watching_live_sees_every_change_in_order_and_the_stream_ends_a
     let app = TestApp::new();
     let addr = app.serve().await;
     let team = app.create_team("Acme").await;
-    let agent = approval_agent(&app, &team).await;
-    let started = app
-        .start_execution(&team.key, &agent, json!({"request": "Summarise"}))
-        .await;
-    let id = started.body["id"].as_str().unwrap().to_owned();
+    let id = start_careful(&app, &team).await;
     let mut stream = connect(addr, &team.key, &id, None).await;
     assert_eq!(
         (stream.status, stream.content_type.as_str()),
@@ -280,11 +282,7 @@ async fn a_stream_ends_after_fourteen_minutes_for_the_client_to_resume() {
     let app = TestApp::new();
     let addr = app.serve().await;
     let team = app.create_team("Acme").await;
-    let agent = approval_agent(&app, &team).await;
-    let started = app
-        .start_execution(&team.key, &agent, json!({"request": "Summarise"}))
-        .await;
-    let id = started.body["id"].as_str().unwrap().to_owned();
+    let id = start_careful(&app, &team).await;
     app.wait_for(&team.key, &id, "awaiting_approval").await;
     let mut stream = connect(addr, &team.key, &id, None).await;
     let mut seen = Vec::new();

@@ -156,7 +156,7 @@ pub async fn usage_plans(
 }
 
 /// The ids of the keys in a usage plan.
-async fn keys_in(client: &aws_sdk_apigateway::Client, usage_plan: &str) -> Vec<String> {
+pub async fn keys_in(client: &aws_sdk_apigateway::Client, usage_plan: &str) -> Vec<String> {
     let keys = client
         .get_usage_plan_keys()
         .usage_plan_id(usage_plan)
