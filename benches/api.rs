@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use common::request;
 use vellocity::app::{keys, teams, App};
 use vellocity::domain::plans::Plans;
 use vellocity::local::table::EmbeddedTable;
@@ -23,7 +24,9 @@ use vellocity::ports::table::{
     Condition, Item, Key, Page, Query, Table, TableError, Update, WriteOp,
 };
 use vellocity::ports::{Clock, SystemClock};
-use vellocity_local::{offline, HttpRequest, Stack};
+use vellocity_local::{offline, Stack};
+
+mod common;
 
 const REQUESTS: usize = 1_000;
 
@@ -63,21 +66,6 @@ async fn move_to_plan(app: &App, team: &vellocity::domain::ids::TeamId, plan: &s
         })
         .await
         .unwrap();
-}
-
-fn request(method: &str, path: &str, query: &str, key: &str, body: Option<String>) -> HttpRequest {
-    let mut headers = http::HeaderMap::new();
-    headers.insert("authorization", format!("Bearer {key}").parse().unwrap());
-    if body.is_some() {
-        headers.insert("content-type", "application/json".parse().unwrap());
-    }
-    HttpRequest {
-        method: method.into(),
-        path: path.into(),
-        query: query.into(),
-        headers,
-        body: body.unwrap_or_default().into_bytes(),
-    }
 }
 
 /// Prints a figure's median, p95 and throughput; returns the median.

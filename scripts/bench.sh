@@ -1,30 +1,50 @@
 #!/usr/bin/env bash
-# Performance figures for the closing notes: API latency/throughput through the local stack,
-# arm64 release function sizes (cargo-lambda, as SAM builds them), and the local server's
-# time from process start to first answered request. Needs scripts/test.sh's .tools/ for
-# cargo-lambda (installed here if missing).
+# Performance figures for the closing notes, each as ratios to a baseline measured in the same
+# run (these machines are shared and noisy):
+# - API latency and throughput through the local stack (cargo bench --bench api);
+# - Lambda cold start and warm invoke of a route function against a hello-world
+#   `lambda_runtime` function built with the same profile, DynamoDB over HTTP and HTTPS, and the
+#   AWS cost of a four-step execution from measured counts (cargo bench --bench cold_start);
+# - route function sizes, x86_64 release, gzip -9 (what a deployment zips);
+# - the local server's time from process start to first answered request.
+# `scripts/bench.sh --all-sizes` sizes every function, not only the few that link the most.
+# Needs what scripts/test.sh installs: DynamoDB Local is started here and stopped after.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools="$(pwd)/.tools"
+mkdir -p "$tools"
+. scripts/services.sh
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
+unset AWS_PROFILE AWS_ENDPOINT_URL
+# The benches are drivers: optimised, but not worth a whole-program LTO build each.
+export CARGO_PROFILE_BENCH_LTO=false CARGO_PROFILE_BENCH_CODEGEN_UNITS=16
 
+# Route functions that link the most: the plain route, the ones with a queue, a model and
+# streaming, the webhook sender, and the authorizer (API Gateway client).
+sized=(get-team start-execution send-message create-webhook authorizer)
+if [ "${1:-}" = "--all-sizes" ]; then
+  sized=($(ls functions/src/bin | sed 's/\.rs$//'))
+fi
+bins=()
+for name in "${sized[@]}"; do bins+=(--bin "$name"); done
+echo "== release build: ${sized[*]} and the hello-world baseline"
+cargo build --quiet --release -p vellocity-functions "${bins[@]}" --example hello-world
+
+echo
+echo "== function sizes, x86_64 release, gzip -9 (goal: <= 3 MB each)"
+size() { printf '%-24s %9d bytes  gzip %9d bytes\n' "$1" "$(stat -c %s "$2")" "$(gzip -9 -c "$2" | wc -c)"; }
+size "hello-world (baseline)" target/release/examples/hello-world
+for name in "${sized[@]}"; do size "$name" "target/release/$name"; done
+
+start_dynamodb_local
+echo
+echo "== cold start and cost per execution (cargo bench --bench cold_start)"
+cargo bench --quiet --bench cold_start
+
+echo
 echo "== API latency and throughput (cargo bench --bench api)"
 cargo bench --quiet --bench api
 
-echo
-echo "== arm64 release functions (cargo lambda build --release --arm64)"
-if [ ! -x "$tools/venv/bin/cargo-lambda" ]; then
-  python3 -m venv "$tools/venv"
-  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check cargo-lambda ziglang
-fi
-start=$(date +%s)
-PATH="$tools/venv/bin:$PATH" cargo lambda build --release --arm64 -p vellocity-functions >/dev/null 2>&1
-echo "build time: $(( $(date +%s) - start )) s"
-for dir in target/lambda/*/; do
-  name=$(basename "$dir")
-  printf '%-16s %8d bytes\n' "$name" "$(stat -c %s "$dir/bootstrap")"
-done | sort -k2 -n | awk '{ print; total += $2; n += 1; sizes[n] = $2 } END { printf "functions: %d, median %d bytes\n", n, sizes[int((n + 1) / 2)] }'
-
-echo
 echo "== local server: process start to first answered request (release, 10 runs)"
 cargo build --quiet --release -p vellocity-local
 bin=target/release/vellocity-local

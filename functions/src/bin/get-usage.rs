@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    vellocity::lambda::routes::run_route(vellocity::api::routes::RouteId::GetUsage).await
+    vellocity::lambda::routes::run_route(vellocity::api::handlers::endpoints::GetUsage).await
 }

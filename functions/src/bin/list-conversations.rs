@@ -2,5 +2,6 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    vellocity::lambda::routes::run_route(vellocity::api::routes::RouteId::ListConversations).await
+    vellocity::lambda::routes::run_route(vellocity::api::handlers::endpoints::ListConversations)
+        .await
 }

@@ -4,7 +4,7 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     vellocity::lambda::routes::run_streaming_route(
-        vellocity::api::routes::RouteId::ListExecutionEvents,
+        vellocity::api::handlers::endpoints::ListExecutionEvents,
     )
     .await
 }

@@ -3,6 +3,6 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    vellocity::lambda::routes::run_streaming_route(vellocity::api::routes::RouteId::SendMessage)
+    vellocity::lambda::routes::run_chat_route(vellocity::api::handlers::endpoints::SendMessage)
         .await
 }

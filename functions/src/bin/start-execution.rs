@@ -1,6 +1,12 @@
 //! `POST /v1/agents/{id}/executions`.
 
+use vellocity::lambda::wire;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    vellocity::lambda::routes::run_route(vellocity::api::routes::RouteId::StartExecution).await
+    vellocity::lambda::routes::run_route_with(
+        vellocity::api::handlers::endpoints::StartExecution,
+        &[wire::queues, wire::bucket],
+    )
+    .await
 }

@@ -2,5 +2,8 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    vellocity::lambda::routes::run_route(vellocity::api::routes::RouteId::UpdateWebhook).await
+    vellocity::lambda::routes::run_webhook_registration_route(
+        vellocity::api::handlers::endpoints::UpdateWebhook,
+    )
+    .await
 }

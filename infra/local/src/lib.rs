@@ -18,7 +18,7 @@ use vellocity::api::response::ApiResponse;
 use vellocity::api::routes::{self, Match};
 use vellocity::api::service::{self, Streaming};
 use vellocity::api::stream::wants_stream;
-use vellocity::api::{openapi, stream};
+use vellocity::api::{handlers, openapi, stream};
 use vellocity::app::{auth, App, Caller};
 use vellocity::aws::emf::EmfWriter;
 use vellocity::config::JwtSettings;
@@ -341,7 +341,7 @@ impl Stack {
             return Err(Error::PayloadTooLarge(BODY_LIMIT));
         }
         let api_request = request.into_api(request_id.to_owned(), caller, path_params);
-        Ok(service::serve(&self.app, route.id, api_request).await)
+        Ok(service::serve(&self.app, handlers::endpoint(route.id), api_request).await)
     }
 
     /// The caller of a request, as the authorizer resolves it.

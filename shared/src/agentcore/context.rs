@@ -63,28 +63,12 @@ pub(super) async fn load(app: &App, input: &TaskInput) -> Result<Loaded, TaskErr
 }
 
 /// How many earlier results the planner and the writers are reminded of.
-const MEMORY_RESULTS: usize = 3;
+const MEMORY_RESULTS: u32 = 3;
 
-/// The team's latest successful executions other than this one, one line each: what was
-/// asked and what it produced.
+/// What the team's latest successful executions produced, one line each (their memory
+/// records: a bounded read, however long the history).
 pub(super) async fn memory(app: &App, input: &TaskInput) -> Result<Vec<String>, TaskError> {
-    let mut lines = Vec::new();
-    for earlier in executions::latest(app, &input.team_id, 20).await? {
-        if earlier.id == input.execution_id || earlier.status != ExecutionStatus::Succeeded {
-            continue;
-        }
-        let request: String = earlier.request.chars().take(160).collect();
-        let produced: Vec<&str> = earlier.steps.iter().map(|s| s.title.as_str()).collect();
-        lines.push(format!(
-            "- {}: \"{request}\" → {}",
-            &earlier.created_at[..10.min(earlier.created_at.len())],
-            produced.join("; ")
-        ));
-        if lines.len() == MEMORY_RESULTS {
-            break;
-        }
-    }
-    Ok(lines)
+    Ok(executions::recall(app, &input.team_id, MEMORY_RESULTS).await?)
 }
 
 /// What the planner and the writers know about the brand, product and partner, and the

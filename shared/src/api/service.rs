@@ -12,14 +12,15 @@ use crate::app::App;
 use crate::error::Error;
 use crate::ports::metrics::{MetricEvent, Unit};
 
-use super::handlers;
+use super::handlers::Endpoint;
 use super::request::ApiRequest;
 use super::response::ApiResponse;
 use super::routes::{Route, RouteId};
 use super::stream::{self, EventStream};
 
 /// Answers an authenticated request on `route`. Never fails: every error becomes an envelope.
-pub async fn serve(app: &App, route: RouteId, mut req: ApiRequest) -> ApiResponse {
+pub async fn serve(app: &App, endpoint: Endpoint, mut req: ApiRequest) -> ApiResponse {
+    let route = endpoint.route;
     req.caller.request_id = Some(req.request_id.clone());
     let span = tracing::info_span!(
         "request",
@@ -29,10 +30,22 @@ pub async fn serve(app: &App, route: RouteId, mut req: ApiRequest) -> ApiRespons
     );
     async move {
         let started = Instant::now();
-        let admission = limits::admit(app, &req.caller.team_id).await;
-        let outcome = match admission.refused {
-            Some(refused) => Err(refused),
-            None => run(app, route, &req).await,
+        // A read changes nothing, so it runs while the request is counted and its answer is
+        // dropped if the request is refused: its latency is the longer of the two round trips,
+        // not their sum. Anything else runs only once admitted.
+        let (admission, read) = if route.route().method == "GET" {
+            let (admission, outcome) = tokio::join!(
+                limits::admit(app, &req.caller.team_id),
+                run(app, endpoint, &req)
+            );
+            (admission, Some(outcome))
+        } else {
+            (limits::admit(app, &req.caller.team_id).await, None)
+        };
+        let outcome = match (admission.refused, read) {
+            (Some(refused), _) => Err(refused),
+            (None, Some(outcome)) => outcome,
+            (None, None) => run(app, endpoint, &req).await,
         };
         let mut response = match outcome {
             Ok(response) => response,
@@ -114,12 +127,12 @@ fn admit(route: &Route, req: &ApiRequest) -> Result<(), Error> {
     req.allow_query(route.query)
 }
 
-async fn run(app: &App, route_id: RouteId, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let route = route_id.route();
+async fn run(app: &App, endpoint: Endpoint, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    let route = endpoint.route.route();
     admit(route, req)?;
     let key = match (route.idempotent, req.headers.get("idempotency-key")) {
         (true, Some(header)) => idempotency::parse_key(header)?,
-        _ => return handlers::handle(app, route_id, req).await,
+        _ => return (endpoint.handler)(app, req).await,
     };
     let path = route_path(route.path, &req.path_params);
     let request = (route.method, path.as_str());
@@ -142,7 +155,7 @@ async fn run(app: &App, route_id: RouteId, req: &ApiRequest) -> Result<ApiRespon
         }
         Begin::Proceed(claim) => claim,
     };
-    let outcome = handlers::handle(app, route_id, req).await;
+    let outcome = (endpoint.handler)(app, req).await;
     match &outcome {
         // Client errors are kept like successes: the same request would fail the same way.
         Ok(response) => {

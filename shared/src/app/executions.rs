@@ -284,6 +284,52 @@ pub async fn latest(app: &App, team: &TeamId, limit: u32) -> Result<Vec<Executio
     page.items.iter().map(from_item).collect()
 }
 
+/// The team's latest memory records, newest first: one line per succeeded execution.
+pub async fn recall(app: &App, team: &TeamId, limit: u32) -> Result<Vec<String>, Error> {
+    let mut query = Query::prefix(
+        Index::Table,
+        keys::team_partition(team),
+        keys::MEMORY_PREFIX,
+    );
+    query.descending = true;
+    query.limit = limit;
+    let page = app.table.query(query).await?;
+    page.items
+        .iter()
+        .map(|item| from_item::<Memory>(item).map(|memory| memory.line))
+        .collect()
+}
+
+/// What a succeeded execution leaves for the planner and the writers of later ones to recall:
+/// what was asked and what it produced, in one line. Written with the settlement, so recalling
+/// reads a few small items however long the team's history grows.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Memory {
+    line: String,
+}
+
+fn memory_record(team: &TeamId, settled: &Execution) -> Result<Option<Guarded>, Error> {
+    if settled.status != ExecutionStatus::Succeeded {
+        return Ok(None);
+    }
+    let request: String = settled.request.chars().take(160).collect();
+    let produced: Vec<&str> = settled.steps.iter().map(|s| s.title.as_str()).collect();
+    let line = format!(
+        "- {}: \"{request}\" → {}",
+        &settled.created_at[..10.min(settled.created_at.len())],
+        produced.join("; ")
+    );
+    let key = keys::memory(team, &settled.id);
+    let item = to_item(&Memory { line }, &key, "memory")?;
+    Ok(Some(Guarded::new(
+        WriteOp::Put {
+            item,
+            condition: None,
+        },
+        Error::internal("an unconditional write failed its condition"),
+    )))
+}
+
 /// What a progress write tells, as its event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Progress {
@@ -994,6 +1040,7 @@ async fn settle_once(
     )?);
     writes.extend(usage::writes(team, &settled, now)?);
     writes.extend(run_slots::give_back(team, &current));
+    writes.extend(memory_record(team, &settled)?);
     commit(app.table.as_ref(), writes).await?;
     Ok(Execution {
         holds_slot: false,

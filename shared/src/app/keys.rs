@@ -114,6 +114,14 @@ pub const METERING_PENDING: &str = "METERING#PENDING";
 /// Executions of a team sort under this prefix, newest last (ULIDs).
 pub const EXECUTION_PREFIX: &str = "EXEC#";
 
+/// What succeeded executions left to remember sorts under this prefix, newest last (ULIDs).
+pub const MEMORY_PREFIX: &str = "MEMORY#";
+
+/// The memory record a succeeded execution left.
+pub fn memory(team: &TeamId, id: &ExecutionId) -> Key {
+    Key::new(team_partition(team), format!("{MEMORY_PREFIX}{id}"))
+}
+
 /// The key of an execution.
 pub fn execution(team: &TeamId, id: &ExecutionId) -> Key {
     Key::new(team_partition(team), format!("{EXECUTION_PREFIX}{id}"))

@@ -2,14 +2,17 @@
 //! DynamoDB expressions with placeholder names and values.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType,
-    TimeToLiveSpecification, TransactWriteItem, Update as DdbUpdate,
+    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnConsumedCapacity,
+    ReturnValue, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
+    Update as DdbUpdate,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -24,6 +27,35 @@ use crate::ports::table::{
 pub struct DynamoDbTable {
     client: Client,
     table_name: String,
+    /// Where to add up the capacity each call consumed, when asked (the cost model of
+    /// `benches/cold_start.rs`); unset, calls do not ask DynamoDB for it.
+    capacity: Option<Arc<ConsumedCapacity>>,
+}
+
+/// Capacity units consumed by a table's calls, as DynamoDB reports them
+/// (`ReturnConsumedCapacity: TOTAL`: the table's and its indexes'), in thousandths.
+#[derive(Debug, Default)]
+pub struct ConsumedCapacity {
+    read: AtomicU64,
+    write: AtomicU64,
+}
+
+impl ConsumedCapacity {
+    /// Read capacity units consumed so far.
+    pub fn read_units(&self) -> f64 {
+        self.read.load(Ordering::Relaxed) as f64 / 1_000.0
+    }
+
+    /// Write capacity units consumed so far.
+    pub fn write_units(&self) -> f64 {
+        self.write.load(Ordering::Relaxed) as f64 / 1_000.0
+    }
+
+    fn add(counter: &AtomicU64, consumed: Option<&aws_sdk_dynamodb::types::ConsumedCapacity>) {
+        if let Some(units) = consumed.and_then(|c| c.capacity_units()) {
+            counter.fetch_add((units * 1_000.0).round() as u64, Ordering::Relaxed);
+        }
+    }
 }
 
 impl DynamoDbTable {
@@ -32,6 +64,34 @@ impl DynamoDbTable {
         DynamoDbTable {
             client,
             table_name: table_name.into(),
+            capacity: None,
+        }
+    }
+
+    /// The same table, adding up the capacity its calls consume into `capacity`.
+    pub fn metered(self, capacity: Arc<ConsumedCapacity>) -> Self {
+        DynamoDbTable {
+            capacity: Some(capacity),
+            ..self
+        }
+    }
+
+    /// `TOTAL` when the calls are metered.
+    fn consumed(&self) -> Option<ReturnConsumedCapacity> {
+        self.capacity
+            .as_ref()
+            .map(|_| ReturnConsumedCapacity::Total)
+    }
+
+    fn read(&self, consumed: Option<&aws_sdk_dynamodb::types::ConsumedCapacity>) {
+        if let Some(capacity) = &self.capacity {
+            ConsumedCapacity::add(&capacity.read, consumed);
+        }
+    }
+
+    fn wrote(&self, consumed: Option<&aws_sdk_dynamodb::types::ConsumedCapacity>) {
+        if let Some(capacity) = &self.capacity {
+            ConsumedCapacity::add(&capacity.write, consumed);
         }
     }
 
@@ -347,25 +407,30 @@ impl Table for DynamoDbTable {
             .table_name(&self.table_name)
             .set_key(Some(key_attributes(key)))
             .consistent_read(true)
+            .set_return_consumed_capacity(self.consumed())
             .send()
             .await
             .map_err(|e| self.error(e))?;
+        self.read(output.consumed_capacity());
         output.item().map(from_attributes).transpose()
     }
 
     async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), TableError> {
         let mut expression = Expression::default();
         let condition = condition.map(|c| expression.condition(&c));
-        self.client
+        let output = self
+            .client
             .put_item()
             .table_name(&self.table_name)
             .set_item(Some(to_attributes(&item)))
             .set_condition_expression(condition)
             .set_expression_attribute_names(expression.names())
             .set_expression_attribute_values(expression.values())
+            .set_return_consumed_capacity(self.consumed())
             .send()
             .await
             .map_err(|e| self.error(e))?;
+        self.wrote(output.consumed_capacity());
         Ok(())
     }
 
@@ -381,9 +446,11 @@ impl Table for DynamoDbTable {
             .set_expression_attribute_names(expression.names())
             .set_expression_attribute_values(expression.values())
             .return_values(ReturnValue::AllNew)
+            .set_return_consumed_capacity(self.consumed())
             .send()
             .await
             .map_err(|e| self.error(e))?;
+        self.wrote(output.consumed_capacity());
         from_attributes(output.attributes().unwrap_or(&HashMap::new()))
     }
 
@@ -403,9 +470,11 @@ impl Table for DynamoDbTable {
             .set_expression_attribute_names(expression.names())
             .set_expression_attribute_values(expression.values())
             .return_values(ReturnValue::AllOld)
+            .set_return_consumed_capacity(self.consumed())
             .send()
             .await
             .map_err(|e| self.error(e))?;
+        self.wrote(output.consumed_capacity());
         output.attributes().map(from_attributes).transpose()
     }
 
@@ -463,9 +532,11 @@ impl Table for DynamoDbTable {
                 .scan_index_forward(!query.descending)
                 .limit((limit + 1 - items.len()) as i32)
                 .set_exclusive_start_key(next_start)
+                .set_return_consumed_capacity(self.consumed())
                 .send()
                 .await
                 .map_err(|e| self.error(e))?;
+            self.read(output.consumed_capacity());
             for item in output.items() {
                 items.push(from_attributes(item)?);
             }
@@ -550,10 +621,16 @@ impl Table for DynamoDbTable {
                 .client
                 .transact_write_items()
                 .set_transact_items(Some(compiled.clone()))
+                .set_return_consumed_capacity(self.consumed())
                 .send()
                 .await;
             let outcome = match result {
-                Ok(_) => Ok(()),
+                Ok(output) => {
+                    for consumed in output.consumed_capacity() {
+                        self.wrote(Some(consumed));
+                    }
+                    Ok(())
+                }
                 Err(SdkError::ServiceError(context)) => match context.err() {
                     TransactWriteItemsError::TransactionCanceledException(cancelled) => {
                         let reasons = cancelled

@@ -11,7 +11,79 @@ pub mod s3;
 pub mod sfn;
 pub mod sqs;
 
-/// Loads the shared AWS configuration (region, credentials, endpoints) from the environment.
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+use std::time::Duration;
+
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
+use aws_config::identity::IdentityCache;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
+
+/// Loads the shared AWS configuration (region, credentials, endpoints) from the environment,
+/// profiles included: the local stack's commands, run by a person.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::load_defaults(BehaviorVersion::latest()).await
+}
+
+/// The AWS configuration of a Lambda function, built from what Lambda puts in the
+/// environment: its credentials and region, and the `AWS_ENDPOINT_URL*` overrides. No profile
+/// files, credential chain or instance metadata to consult, and one HTTP client for every
+/// service client, so the root certificates are read and parsed once per cold start — and
+/// not at all when every endpoint is plain `http://` (a local emulator).
+pub fn lambda_sdk_config() -> SdkConfig {
+    let variable = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let region = variable("AWS_REGION").or_else(|| variable("AWS_DEFAULT_REGION"));
+    let builder = aws_smithy_http_client::Builder::new();
+    let plain_http_only = std::env::vars()
+        .filter(|(name, _)| name.starts_with("AWS_ENDPOINT_URL"))
+        .fold(None, |all, (_, url)| {
+            Some(all.unwrap_or(true) && url.starts_with("http://"))
+        })
+        .unwrap_or(false);
+    let http_client = if plain_http_only {
+        builder.build_http()
+    } else {
+        builder
+            .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+            .build_https()
+    };
+    let mut config = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(region.map(Region::new))
+        .credentials_provider(SharedCredentialsProvider::new(
+            EnvironmentVariableCredentialsProvider::new(),
+        ))
+        .identity_cache(IdentityCache::lazy().build())
+        .retry_config(RetryConfig::standard())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_millis(3100))
+                .build(),
+        )
+        .service_config(EndpointVariables)
+        .http_client(http_client);
+    config.set_endpoint_url(variable("AWS_ENDPOINT_URL"));
+    config.build()
+}
+
+/// Service configuration from the environment as the SDK's own loader reads it, without
+/// profiles: `<VARIABLE>_<SERVICE ID>` (e.g. `AWS_ENDPOINT_URL_DYNAMODB`), then `<VARIABLE>`.
+#[derive(Debug)]
+struct EndpointVariables;
+
+impl LoadServiceConfig for EndpointVariables {
+    fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
+        let variable = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        if key.env() == "AWS_ENDPOINT_URL"
+            && variable("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        {
+            return None;
+        }
+        let service = key.service_id().to_uppercase().replace(' ', "_");
+        variable(&format!("{}_{service}", key.env())).or_else(|| variable(key.env()))
+    }
 }

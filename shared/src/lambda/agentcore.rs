@@ -7,8 +7,8 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
 
-use super::build_app_with_sdk;
 use super::sqs::{self, Handled};
+use super::{build_app_with_sdk, wire};
 use crate::agentcore::dispatch::{deliver, Delivery};
 use crate::agentcore::task::{Task, TaskError};
 use crate::agentcore::watchdog;
@@ -31,7 +31,7 @@ impl From<TaskError> for Diagnostic {
 /// those build a Bedrock client.
 pub async fn run_task(task: Task) -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init_lambda();
-    let (mut app, sdk) = build_app_with_sdk().await?;
+    let (mut app, _, sdk) = build_app_with_sdk(&[wire::queues, wire::bucket]).await?;
     if matches!(task, Task::Plan | Task::RunStep) {
         let bedrock = Arc::new(Bedrock::new(aws_sdk_bedrockruntime::Client::new(&sdk)));
         app.llm = bedrock.clone();
@@ -88,19 +88,26 @@ pub async fn settle_dead_letters(app: &App, event: SqsEvent) -> SqsBatchResponse
 
 /// Runs the dead-letter queue's consumer.
 pub async fn run_dead_letters() -> Result<(), lambda_runtime::Error> {
-    sqs::run_consumer(|app, event| async move { settle_dead_letters(&app, event).await }).await
+    sqs::run_consumer(&[wire::queues], |app, event| async move {
+        settle_dead_letters(&app, event).await
+    })
+    .await
 }
 
 /// Runs the dispatcher: the executions queue's consumer.
 pub async fn run_dispatcher() -> Result<(), lambda_runtime::Error> {
-    sqs::run_consumer(|app, event| async move { dispatch_batch(&app, event).await }).await
+    sqs::run_consumer(
+        &[wire::queues, wire::state_machine],
+        |app, event| async move { dispatch_batch(&app, event).await },
+    )
+    .await
 }
 
 /// Runs the function EventBridge calls when a run of the state machine ends otherwise than
 /// by succeeding: it settles the run's execution if the run could not.
 pub async fn run_workflow_ended() -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init_lambda();
-    let (app, _) = build_app_with_sdk().await?;
+    let (app, _, _) = build_app_with_sdk(&[wire::queues]).await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<watchdog::RunEnded>| {
         let app = app.clone();
         async move {

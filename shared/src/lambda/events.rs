@@ -10,8 +10,8 @@ use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use super::build_app_with_sdk;
 use super::sqs::{self, Handled};
+use super::{build_app_with_sdk, wire};
 use crate::app::webhooks::{self, AttemptMessage};
 use crate::app::{events, outbox, App};
 use crate::net::NetworkSender;
@@ -99,7 +99,7 @@ fn value_of(json: &Json) -> Result<Value, String> {
 /// Runs `events-stream`.
 pub async fn run_events_stream() -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init_lambda();
-    let (app, _) = build_app_with_sdk().await?;
+    let (app, _, _) = build_app_with_sdk(&[wire::queues]).await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<StreamEvent>| {
         let app = app.clone();
         async move { Ok::<_, Diagnostic>(handle_stream(&app, event.payload).await) }
@@ -128,7 +128,7 @@ pub async fn attempt_batch(app: &App, event: SqsEvent) -> SqsBatchResponse {
 /// Runs `webhook-deliveries`: the only function that sends webhooks.
 pub async fn run_webhook_deliveries() -> Result<(), lambda_runtime::Error> {
     let sender = Arc::new(NetworkSender::default());
-    sqs::run_consumer(move |app, event| {
+    sqs::run_consumer(&[wire::queues], move |app, event| {
         let app = App {
             webhook_sender: sender.clone(),
             ..app

@@ -23,7 +23,7 @@ async fn build(
     calls_marketplace: bool,
     pages: bool,
 ) -> Result<(App, Settings), lambda_runtime::Error> {
-    let (mut app, sdk) = build_app_with_sdk().await?;
+    let (mut app, _, sdk) = build_app_with_sdk(&[]).await?;
     if calls_marketplace {
         app.marketplace = Arc::new(AwsMarketplace::new(&sdk));
     }

@@ -30,40 +30,71 @@ use crate::domain::plans::Plans;
 use crate::ports::table::{Key, Table};
 use crate::ports::SystemClock;
 
-/// Builds the dependencies once per cold start: configuration, the DynamoDB client, and a
-/// first (cheap) read so that the TLS connection is open before the first request. The queue,
-/// the state machine and the bucket are wired only where the function's configuration names
-/// them; the others stay [`Unconfigured`](crate::ports::unconfigured::Unconfigured). The SDK
-/// configuration comes too, for the clients only some functions need.
-pub async fn build_app_with_sdk() -> Result<(App, SdkConfig), lambda_runtime::Error> {
+/// An AWS client a function wires besides the table, from its setting in the configuration.
+/// Entry points name the ones their function uses ([`wire`]), so a binary links no client it
+/// does not use; the template sets each setting only for the functions that use it (a test
+/// holds the two together).
+pub type Wire = fn(&mut App, &SdkConfig, &Config);
+
+/// The clients a function may wire.
+pub mod wire {
+    use super::*;
+
+    /// The executions queue and the webhook queue, whichever the configuration names (one
+    /// SQS client for both).
+    pub fn queues(app: &mut App, sdk: &SdkConfig, config: &Config) {
+        let mut sqs = None;
+        let mut client = || {
+            sqs.get_or_insert_with(|| aws_sdk_sqs::Client::new(sdk))
+                .clone()
+        };
+        if let Some(url) = &config.executions_queue_url {
+            app.queue = Arc::new(SqsQueue::new(client(), url.clone()));
+        }
+        if let Some(url) = &config.webhook_queue_url {
+            app.webhook_queue = Arc::new(SqsQueue::new(client(), url.clone()));
+        }
+    }
+
+    /// The AgentCore state machine (task tokens, stopping runs, starting them).
+    pub fn state_machine(app: &mut App, sdk: &SdkConfig, config: &Config) {
+        if let Some(arn) = &config.state_machine_arn {
+            let client = aws_sdk_sfn::Client::new(sdk);
+            app.workflows = Arc::new(StepFunctions::new(client, arn.clone()));
+        }
+    }
+
+    /// The results bucket.
+    pub fn bucket(app: &mut App, sdk: &SdkConfig, config: &Config) {
+        if let Some(bucket) = &config.results_bucket {
+            let client = aws_sdk_s3::Client::new(sdk);
+            app.objects = Arc::new(S3Objects::new(client, bucket.clone()));
+        }
+    }
+}
+
+/// Builds the dependencies once per cold start: configuration, the DynamoDB client, a first
+/// (cheap) read so that the connection is open before the first request, and the clients of
+/// `wiring`. Every port not wired stays
+/// [`Unconfigured`](crate::ports::unconfigured::Unconfigured). The SDK configuration comes too,
+/// for the clients only some functions need.
+pub async fn build_app_with_sdk(
+    wiring: &[Wire],
+) -> Result<(App, Config, SdkConfig), lambda_runtime::Error> {
     let config = Config::from_env()?;
-    let sdk = crate::aws::sdk_config().await;
+    let sdk = crate::aws::lambda_sdk_config();
     let client = aws_sdk_dynamodb::Client::new(&sdk);
-    let table = DynamoDbTable::new(client, config.table_name);
+    let table = DynamoDbTable::new(client, config.table_name.clone());
     if let Err(error) = table.get(&Key::new("WARMUP", "WARMUP")).await {
         tracing::warn!(%error, "warm-up read failed");
     }
-    let jwt = match config.jwt {
-        Some(jwt) => Some(Arc::new(jwt.verifier()?)),
-        None => None,
-    };
     let mut app = App {
-        jwt,
         plans: Arc::new(Plans::from_env()?),
         metrics: Arc::new(EmfWriter::Stdout),
         ..App::new(Arc::new(table), Arc::new(SystemClock))
     };
-    if let Some(url) = config.executions_queue_url {
-        app.queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url));
+    for wire in wiring {
+        wire(&mut app, &sdk, &config);
     }
-    if let Some(url) = config.webhook_queue_url {
-        app.webhook_queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url));
-    }
-    if let Some(arn) = config.state_machine_arn {
-        app.workflows = Arc::new(StepFunctions::new(aws_sdk_sfn::Client::new(&sdk), arn));
-    }
-    if let Some(bucket) = config.results_bucket {
-        app.objects = Arc::new(S3Objects::new(aws_sdk_s3::Client::new(&sdk), bucket));
-    }
-    Ok((app, sdk))
+    Ok((app, config, sdk))
 }

@@ -15,10 +15,10 @@ use lambda_runtime::LambdaEvent;
 
 use std::sync::Arc;
 
-use super::build_app_with_sdk;
+use super::{build_app_with_sdk, Wire};
+use crate::api::handlers::Endpoint;
 use crate::api::request::ApiRequest;
 use crate::api::response::ApiResponse;
-use crate::api::routes::RouteId;
 use crate::api::service;
 use crate::api::stream::{self, wants_stream, EVENT_STREAM};
 use crate::api::{authorizer, openapi};
@@ -30,27 +30,63 @@ use crate::domain::ids::{TeamId, UserId};
 use crate::error::Error;
 use crate::net::NetworkSender;
 
-/// Runs the function of one route. Only the chat route calls a model, so only it builds a
-/// Bedrock client; only the webhook registration routes resolve receivers.
-pub async fn run_route(route: RouteId) -> Result<(), lambda_runtime::Error> {
+/// Runs the function of one route that needs the table only.
+pub async fn run_route(endpoint: Endpoint) -> Result<(), lambda_runtime::Error> {
+    run_route_with(endpoint, &[]).await
+}
+
+/// Runs the function of one route that needs the clients of `wiring` besides the table.
+pub async fn run_route_with(
+    endpoint: Endpoint,
+    wiring: &[Wire],
+) -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init_lambda();
-    let app = route_app(route).await?;
+    let (app, _, _) = build_app_with_sdk(wiring).await?;
+    serve_whole(app, endpoint).await
+}
+
+/// Runs the function of a route that registers webhook receivers: it resolves their hosts and
+/// checks the addresses.
+pub async fn run_webhook_registration_route(
+    endpoint: Endpoint,
+) -> Result<(), lambda_runtime::Error> {
+    crate::telemetry::init_lambda();
+    let (mut app, _, _) = build_app_with_sdk(&[]).await?;
+    app.webhook_sender = Arc::new(NetworkSender::default());
+    serve_whole(app, endpoint).await
+}
+
+/// Runs the function of a route that can stream and calls no model.
+pub async fn run_streaming_route(endpoint: Endpoint) -> Result<(), lambda_runtime::Error> {
+    crate::telemetry::init_lambda();
+    let (app, _, _) = build_app_with_sdk(&[]).await?;
+    serve_streams(app, endpoint).await
+}
+
+/// Runs the function of the chat route: it streams, and it is the only route that calls a
+/// model, so the only one with a Bedrock client.
+pub async fn run_chat_route(endpoint: Endpoint) -> Result<(), lambda_runtime::Error> {
+    crate::telemetry::init_lambda();
+    let (mut app, _, sdk) = build_app_with_sdk(&[]).await?;
+    app.llm = Arc::new(Bedrock::new(aws_sdk_bedrockruntime::Client::new(&sdk)));
+    serve_streams(app, endpoint).await
+}
+
+async fn serve_whole(app: App, endpoint: Endpoint) -> Result<(), lambda_runtime::Error> {
     lambda_http::run(service_fn(move |event: Request| {
         let app = app.clone();
-        async move { Ok::<_, Infallible>(handle_event(&app, route, event).await) }
+        async move { Ok::<_, Infallible>(handle_event(&app, endpoint, event).await) }
     }))
     .await
 }
 
-/// Runs the function of a route that can stream ([`stream::STREAMING`]), behind API Gateway's
-/// response streaming: a request for `text/event-stream` is answered as the stream is made,
-/// any other whole (in one piece of the same response stream).
-pub async fn run_streaming_route(route: RouteId) -> Result<(), lambda_runtime::Error> {
-    crate::telemetry::init_lambda();
-    let app = route_app(route).await?;
+/// Serves a route that can stream ([`stream::STREAMING`]), behind API Gateway's response
+/// streaming: a request for `text/event-stream` is answered as the stream is made, any other
+/// whole (in one piece of the same response stream).
+async fn serve_streams(app: App, endpoint: Endpoint) -> Result<(), lambda_runtime::Error> {
     lambda_http::run_with_streaming_response(service_fn(move |event: Request| {
         let app = app.clone();
-        async move { Ok::<_, Infallible>(stream_event(&app, route, event).await) }
+        async move { Ok::<_, Infallible>(stream_event(&app, endpoint, event).await) }
     }))
     .await
 }
@@ -59,11 +95,12 @@ pub async fn run_streaming_route(route: RouteId) -> Result<(), lambda_runtime::E
 type StreamedBody = UnsyncBoxBody<Bytes, Infallible>;
 
 /// Answers one API Gateway event on a streaming route.
-pub async fn stream_event(app: &App, route: RouteId, event: Request) -> Response<StreamedBody> {
+pub async fn stream_event(app: &App, endpoint: Endpoint, event: Request) -> Response<StreamedBody> {
+    let route = endpoint.route;
     let wanted = wants_stream(event.headers().get("accept").and_then(|v| v.to_str().ok()));
     let request = match api_request(event) {
         Ok(request) if wanted && stream::streams(route, &request) => request,
-        Ok(request) => return whole(service::serve(app, route, request).await),
+        Ok(request) => return whole(service::serve(app, endpoint, request).await),
         Err(refused) => return whole(refused),
     };
     match service::open_stream(app, route, request).await {
@@ -89,22 +126,6 @@ fn whole(response: ApiResponse) -> Response<StreamedBody> {
     response
         .into_http()
         .map(|body| Full::new(Bytes::from(body)).boxed_unsync())
-}
-
-/// The dependencies of one route's function.
-async fn route_app(route: RouteId) -> Result<App, lambda_runtime::Error> {
-    let (mut app, sdk) = build_app_with_sdk().await?;
-    match route {
-        RouteId::SendMessage => {
-            app.llm = Arc::new(Bedrock::new(aws_sdk_bedrockruntime::Client::new(&sdk)));
-        }
-        // Registering a receiver resolves its host and checks the addresses.
-        RouteId::CreateWebhook | RouteId::UpdateWebhook => {
-            app.webhook_sender = Arc::new(NetworkSender::default());
-        }
-        _ => {}
-    }
-    Ok(app)
 }
 
 /// Runs the function of `GET /v1/openapi.json`: the document, to anyone. It needs no table,
@@ -137,9 +158,9 @@ fn caller_from_context(context: &RequestContext) -> Option<Caller> {
 }
 
 /// Answers one API Gateway event on `route`.
-pub async fn handle_event(app: &App, route: RouteId, event: Request) -> Response<Body> {
+pub async fn handle_event(app: &App, endpoint: Endpoint, event: Request) -> Response<Body> {
     let response = match api_request(event) {
-        Ok(request) => service::serve(app, route, request).await,
+        Ok(request) => service::serve(app, endpoint, request).await,
         Err(refused) => refused,
     };
     response.into_http().map(|body| {
@@ -191,7 +212,11 @@ fn api_request(event: Request) -> Result<ApiRequest, ApiResponse> {
 /// Runs the authorizer function.
 pub async fn run_authorizer() -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init_lambda();
-    let (mut app, sdk) = build_app_with_sdk().await?;
+    let (mut app, config, sdk) = build_app_with_sdk(&[]).await?;
+    // Only the authorizer checks sign-in tokens; the routes trust what it resolved.
+    if let Some(jwt) = config.jwt {
+        app.jwt = Some(Arc::new(jwt.verifier()?));
+    }
     if let Some(plans) = crate::config::usage_plans_from_env()? {
         let client = aws_sdk_apigateway::Client::new(&sdk);
         let keys =

@@ -66,15 +66,18 @@ where
     response
 }
 
-/// Runs a queue's consumer function: the app is built once per cold start, and `handle`
-/// answers each batch with it.
-pub async fn run_consumer<F, Fut>(handle: F) -> Result<(), lambda_runtime::Error>
+/// Runs a queue's consumer function: the app (with the clients of `wiring`) is built once per
+/// cold start, and `handle` answers each batch with it.
+pub async fn run_consumer<F, Fut>(
+    wiring: &[super::Wire],
+    handle: F,
+) -> Result<(), lambda_runtime::Error>
 where
     F: Fn(App, SqsEvent) -> Fut,
     Fut: Future<Output = SqsBatchResponse>,
 {
     crate::telemetry::init_lambda();
-    let (app, _) = super::build_app_with_sdk().await?;
+    let (app, _, _) = super::build_app_with_sdk(wiring).await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let batch = handle(app.clone(), event.payload);
         async move { Ok::<_, Diagnostic>(batch.await) }
