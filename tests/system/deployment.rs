@@ -127,16 +127,27 @@ fn every_route_has_a_binary_a_template_function_and_a_sample_event() {
         let variables =
             &template["Resources"][route.function]["Properties"]["Environment"]["Variables"];
         let set = |name: &str| !variables[name].is_null();
-        for (wire, needed) in [
+        let wires = |wire: &str| source.contains(&format!("wire::{wire}"));
+        for (wire, wired, needed) in [
             (
-                "wire::queues",
+                "queues",
+                wires("queues"),
                 set("EXECUTIONS_QUEUE_URL") || set("WEBHOOK_QUEUE_URL"),
             ),
-            ("wire::state_machine", set("STATE_MACHINE_ARN")),
-            ("wire::bucket", set("RESULTS_BUCKET")),
+            (
+                "state_machine",
+                wires("state_machine"),
+                set("STATE_MACHINE_ARN"),
+            ),
+            ("result_links", wires("result_links"), set("RESULTS_BUCKET")),
         ] {
-            assert_eq!(source.contains(wire), needed, "{}: {wire}", route.binary);
+            assert_eq!(wired, needed, "{}: {wire}", route.binary);
         }
+        assert!(
+            !wires("bucket"),
+            "{}: a route links to results and stores none, without the S3 client",
+            route.binary
+        );
         let function = &template["Resources"][route.function];
         assert_eq!(
             function["Type"], "AWS::Serverless::Function",

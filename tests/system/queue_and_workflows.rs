@@ -5,7 +5,7 @@ use aws_config::SdkConfig;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use vellocity::aws::apigateway::ApiGatewayUsageKeys;
-use vellocity::aws::s3::S3Objects;
+use vellocity::aws::s3::{S3Links, S3Objects};
 use vellocity::aws::sfn::StepFunctions;
 use vellocity::aws::sqs::SqsQueue;
 use vellocity::domain::ids::TeamId;
@@ -125,7 +125,7 @@ async fn a_stored_object_reads_back_directly_and_through_its_presigned_link() {
     let client = aws_sdk_s3::Client::from_conf(config);
     let bucket = unique("results");
     client.create_bucket().bucket(&bucket).send().await.unwrap();
-    let objects = S3Objects::new(client, &bucket);
+    let objects = S3Objects::new(client, S3Links::new(&moto().await, &bucket));
     let key = "teams/team_x/executions/exe_y/step-0.png";
     let png = b"\x89PNG\r\n\x1a\nnot really an image".to_vec();
     objects.put(key, png.clone(), "image/png").await.unwrap();
@@ -136,6 +136,40 @@ async fn a_stored_object_reads_back_directly_and_through_its_presigned_link() {
     let link = objects.link(key, 300).await.unwrap();
     assert!(link.contains("X-Amz-Signature=") && link.contains("X-Amz-Expires=300"));
     assert_eq!(fetch(&link).await, (200, png));
+}
+
+#[tokio::test]
+async fn a_link_signed_without_the_s3_client_is_the_link_the_s3_client_presigns() {
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region("eu-west-1")
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "AKIDEXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            Some("session/token+with=symbols".into()),
+            None,
+            "test",
+        ))
+        .load()
+        .await;
+    let key = "teams/team_x/executions/exe_y/step 0 (final).png";
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_000_000);
+    let presigning = aws_sdk_s3::presigning::PresigningConfig::builder()
+        .start_time(at)
+        .expires_in(std::time::Duration::from_secs(300))
+        .build()
+        .unwrap();
+    let presigned = aws_sdk_s3::Client::new(&sdk)
+        .get_object()
+        .bucket("vellocity-results")
+        .key(key)
+        .presigned(presigning)
+        .await
+        .unwrap();
+    let ours = S3Links::new(&sdk, "vellocity-results")
+        .signed(key, 300, at)
+        .await
+        .unwrap();
+    assert_eq!(ours, presigned.uri());
 }
 
 /// Two usage plans in moto; returns them by plan.

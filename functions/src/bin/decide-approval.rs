@@ -6,7 +6,7 @@ use vellocity::lambda::wire;
 async fn main() -> Result<(), lambda_runtime::Error> {
     vellocity::lambda::routes::run_route_with(
         vellocity::api::handlers::endpoints::DecideApproval,
-        &[wire::queues, wire::state_machine, wire::bucket],
+        &[wire::queues, wire::state_machine, wire::result_links],
     )
     .await
 }

@@ -6,7 +6,7 @@ use vellocity::lambda::wire;
 async fn main() -> Result<(), lambda_runtime::Error> {
     vellocity::lambda::routes::run_route_with(
         vellocity::api::handlers::endpoints::GetExecution,
-        &[wire::bucket],
+        &[wire::result_links],
     )
     .await
 }

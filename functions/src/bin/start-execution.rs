@@ -6,7 +6,7 @@ use vellocity::lambda::wire;
 async fn main() -> Result<(), lambda_runtime::Error> {
     vellocity::lambda::routes::run_route_with(
         vellocity::api::handlers::endpoints::StartExecution,
-        &[wire::queues, wire::bucket],
+        &[wire::queues, wire::result_links],
     )
     .await
 }

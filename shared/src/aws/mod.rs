@@ -69,6 +69,19 @@ pub fn lambda_sdk_config() -> SdkConfig {
     config.build()
 }
 
+/// The endpoint configured for a service (by its id, e.g. `S3`), as the SDK would use it:
+/// `AWS_ENDPOINT_URL_<SERVICE>`, then `AWS_ENDPOINT_URL`.
+pub fn endpoint_url(service_id: &str) -> Option<String> {
+    EndpointVariables.load_config(
+        ServiceConfigKey::builder()
+            .service_id(service_id)
+            .env("AWS_ENDPOINT_URL")
+            .profile("endpoint_url")
+            .build()
+            .ok()?,
+    )
+}
+
 /// Service configuration from the environment as the SDK's own loader reads it, without
 /// profiles: `<VARIABLE>_<SERVICE ID>` (e.g. `AWS_ENDPOINT_URL_DYNAMODB`), then `<VARIABLE>`.
 #[derive(Debug)]

@@ -22,7 +22,7 @@ use aws_config::SdkConfig;
 use crate::app::App;
 use crate::aws::dynamodb::DynamoDbTable;
 use crate::aws::emf::EmfWriter;
-use crate::aws::s3::S3Objects;
+use crate::aws::s3::{S3Links, S3Objects};
 use crate::aws::sfn::StepFunctions;
 use crate::aws::sqs::SqsQueue;
 use crate::config::Config;
@@ -64,11 +64,19 @@ pub mod wire {
         }
     }
 
-    /// The results bucket.
+    /// Links to the results bucket's objects, signed here: for the routes that show results and
+    /// store none, so they do not link the S3 client.
+    pub fn result_links(app: &mut App, sdk: &SdkConfig, config: &Config) {
+        if let Some(bucket) = &config.results_bucket {
+            app.objects = Arc::new(S3Links::new(sdk, bucket.clone()));
+        }
+    }
+
+    /// The results bucket, to store results in.
     pub fn bucket(app: &mut App, sdk: &SdkConfig, config: &Config) {
         if let Some(bucket) = &config.results_bucket {
             let client = aws_sdk_s3::Client::new(sdk);
-            app.objects = Arc::new(S3Objects::new(client, bucket.clone()));
+            app.objects = Arc::new(S3Objects::new(client, S3Links::new(sdk, bucket.clone())));
         }
     }
 }
