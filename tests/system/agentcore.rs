@@ -7,12 +7,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::json;
 use vellocity::agentcore::task::Task;
-use vellocity::app::executions;
+use vellocity::app::items::to_item;
+use vellocity::app::{executions, keys};
 use vellocity::domain::execution::{Execution, ExecutionStatus};
 use vellocity::domain::ids::{ExecutionId, TeamId};
 use vellocity::domain::step::StepStatus;
 use vellocity::local::offline::LABEL;
 use vellocity::ports::ai::{AiError, Llm, ModelTask, TextRequest, TextResponse};
+use vellocity::ports::table::{Index, Query};
 use vellocity_local::asl::run::Outcome;
 use vellocity_local::workflow;
 
@@ -242,6 +244,85 @@ async fn the_planner_and_the_writers_are_reminded_of_the_teams_recent_results() 
             "{prompt}"
         );
     }
+}
+
+#[tokio::test]
+async fn each_step_output_is_kept_in_its_own_item_and_shown_with_the_execution() {
+    let team = team(TestApp::new()).await;
+    let agent = agent(&team, &["generate_text", "social_posts"]).await;
+    let (execution, _) = execute(
+        &team,
+        &agent,
+        "A blog post and social posts for Deploy Guard",
+    )
+    .await;
+    assert_eq!(execution.status, ExecutionStatus::Succeeded);
+    assert!(execution.steps.iter().all(|s| s.output.is_some()));
+
+    // Progress rewrites the execution item: it keeps no output, so it stays small.
+    let table = &team.app.stack.app.table;
+    let item = table
+        .get(&keys::execution(&team.id, &execution.id))
+        .await
+        .unwrap()
+        .unwrap();
+    let stored = item["steps"].as_str().unwrap();
+    assert!(!stored.contains("\"output\""), "{stored}");
+    let outputs = table
+        .query(Query::prefix(
+            Index::Table,
+            keys::team_partition(&team.id),
+            keys::step_outputs_prefix(&execution.id),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(outputs.items.len(), execution.steps.len());
+
+    let shown = team
+        .app
+        .get(&team.key, &format!("/v1/executions/{}", execution.id))
+        .await;
+    for (step, stored) in shown.body["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(&execution.steps)
+    {
+        assert_eq!(Some(&step["output"]), stored.output.as_ref());
+        assert!(step["output"].is_object());
+    }
+}
+
+#[tokio::test]
+async fn an_execution_stored_with_its_outputs_inline_still_reads_with_them() {
+    let team = team(TestApp::new()).await;
+    let agent = agent(&team, &["generate_text"]).await;
+    let (execution, _) = execute(&team, &agent, "A blog post for Deploy Guard").await;
+    // As executions were stored before outputs were kept apart.
+    let table = &team.app.stack.app.table;
+    let older = Execution {
+        outputs_apart: false,
+        ..execution.clone()
+    };
+    let key = keys::execution(&team.id, &execution.id);
+    table
+        .put(to_item(&older, &key, "execution").unwrap(), None)
+        .await
+        .unwrap();
+    table
+        .delete(&keys::step_output(&team.id, &execution.id, 0), None)
+        .await
+        .unwrap();
+
+    let shown = team
+        .app
+        .get(&team.key, &format!("/v1/executions/{}", execution.id))
+        .await;
+    assert_eq!(shown.status, 200);
+    assert_eq!(
+        Some(&shown.body["plan"][0]["output"]),
+        execution.steps[0].output.as_ref()
+    );
 }
 
 #[tokio::test]

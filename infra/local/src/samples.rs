@@ -281,6 +281,7 @@ pub async fn seed_execution(
         budget: None,
         holds_slot: false,
         approval: None,
+        outputs_apart: true,
     };
     let key = keys::execution(&team_id, &id);
     app.table

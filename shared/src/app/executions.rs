@@ -142,6 +142,7 @@ pub async fn create(
         approval: None,
         budget: Some(commitment),
         holds_slot: false,
+        outputs_apart: true,
     };
     let key = keys::execution(&caller.team_id, &execution.id);
     let mut item = to_item(&execution, &key, "execution")?;
@@ -227,14 +228,79 @@ fn report_ended(app: &App, team: &TeamId, execution: &Execution) {
     }
 }
 
-/// Reads an execution of a team.
+/// Reads an execution of a team, with its steps' outputs.
 pub async fn find(app: &App, team: &TeamId, id: &ExecutionId) -> Result<Option<Execution>, Error> {
-    app.table
-        .get(&keys::execution(team, id))
-        .await?
-        .as_ref()
-        .map(from_item)
-        .transpose()
+    let Some(item) = app.table.get(&keys::execution(team, id)).await? else {
+        return Ok(None);
+    };
+    let mut execution: Execution = from_item(&item)?;
+    let produced = |e: &Execution| {
+        e.steps
+            .iter()
+            .any(|s| s.status == StepStatus::Succeeded && s.output.is_none())
+    };
+    if execution.outputs_apart && produced(&execution) {
+        let query = Query::prefix(
+            Index::Table,
+            keys::team_partition(team),
+            keys::step_outputs_prefix(id),
+        );
+        for item in app.table.query(query).await?.items {
+            let stored: StepOutput = from_item(&item)?;
+            if let Some(step) = execution.steps.get_mut(stored.index) {
+                step.output = Some(stored.output);
+            }
+        }
+    }
+    Ok(Some(execution))
+}
+
+/// A step's output, in an item of its own ([`Execution::outputs_apart`]).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StepOutput {
+    index: usize,
+    #[serde(with = "crate::domain::json_text")]
+    output: Value,
+}
+
+/// The steps as the execution item keeps them: without their outputs when those are kept
+/// apart. Conditions on the steps compare this text.
+fn stored_steps(execution: &Execution) -> Result<String, Error> {
+    let text = if execution.outputs_apart {
+        let steps: Vec<crate::domain::step::Step> = execution
+            .steps
+            .iter()
+            .map(|s| crate::domain::step::Step {
+                output: None,
+                ..s.clone()
+            })
+            .collect();
+        serde_json::to_string(&steps)
+    } else {
+        serde_json::to_string(&execution.steps)
+    };
+    text.map_err(Error::internal)
+}
+
+/// The write of step `index`'s output in its own item, when outputs are kept apart.
+fn step_output_write(
+    team: &TeamId,
+    execution: &Execution,
+    index: usize,
+) -> Result<Option<Guarded>, Error> {
+    let output = execution.steps.get(index).and_then(|s| s.output.clone());
+    let (true, Some(output)) = (execution.outputs_apart, output) else {
+        return Ok(None);
+    };
+    let key = keys::step_output(team, &execution.id, index);
+    let item = to_item(&StepOutput { index, output }, &key, "step_output")?;
+    Ok(Some(Guarded::new(
+        WriteOp::Put {
+            item,
+            condition: None,
+        },
+        Error::internal("an unconditional write failed its condition"),
+    )))
 }
 
 /// Creates an execution and queues it for the dispatcher. If the queue refuses the message,
@@ -269,19 +335,6 @@ pub async fn start(
         ));
     }
     Ok(execution)
-}
-
-/// The team's latest executions, newest first (at most `limit`, 1–100).
-pub async fn latest(app: &App, team: &TeamId, limit: u32) -> Result<Vec<Execution>, Error> {
-    let mut query = Query::prefix(
-        Index::Table,
-        keys::team_partition(team),
-        keys::EXECUTION_PREFIX,
-    );
-    query.descending = true;
-    query.limit = limit;
-    let page = app.table.query(query).await?;
-    page.items.iter().map(from_item).collect()
 }
 
 /// The team's latest memory records, newest first: one line per succeeded execution.
@@ -421,7 +474,7 @@ pub async fn save_progress(
     from: ExecutionStatus,
     progress: Progress,
 ) -> Result<bool, Error> {
-    let steps = serde_json::to_string(&execution.steps).map_err(Error::internal)?;
+    let steps = stored_steps(execution)?;
     let update = Update {
         key: keys::execution(team, &execution.id),
         actions: vec![
@@ -457,10 +510,13 @@ pub async fn save_progress(
         }
     };
     let event = execution_event(app, team, kind, execution, None, extra)?;
-    let writes = vec![
+    let mut writes = vec![
         Guarded::new(WriteOp::Update(update), left_its_status()),
         event,
     ];
+    if let Progress::StepSucceeded(index) = progress {
+        writes.extend(step_output_write(team, execution, index)?);
+    }
     changed_if_it_held(commit(app.table.as_ref(), writes).await)
 }
 
@@ -1008,7 +1064,7 @@ async fn settle_once(
     if let Some(approval) = &settlement.approval {
         actions.push(UpdateAction::Set("approval".into(), value_of(approval)?));
     }
-    let steps = serde_json::to_string(&current.steps).map_err(Error::internal)?;
+    let steps = stored_steps(&current)?;
     let mut writes = vec![Guarded::new(
         WriteOp::Update(Update {
             key: keys::execution(team, &current.id),

@@ -122,6 +122,19 @@ pub fn memory(team: &TeamId, id: &ExecutionId) -> Key {
     Key::new(team_partition(team), format!("{MEMORY_PREFIX}{id}"))
 }
 
+/// The outputs of an execution's steps sort under this prefix, by step.
+pub fn step_outputs_prefix(id: &ExecutionId) -> String {
+    format!("OUTPUT#{id}#")
+}
+
+/// The output of an execution's step `index`.
+pub fn step_output(team: &TeamId, id: &ExecutionId, index: usize) -> Key {
+    Key::new(
+        team_partition(team),
+        format!("{}{index:03}", step_outputs_prefix(id)),
+    )
+}
+
 /// The key of an execution.
 pub fn execution(team: &TeamId, id: &ExecutionId) -> Key {
     Key::new(team_partition(team), format!("{EXECUTION_PREFIX}{id}"))

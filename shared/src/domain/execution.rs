@@ -139,6 +139,10 @@ pub struct Execution {
     /// Whether it holds one of the team's slots for running executions.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub holds_slot: bool,
+    /// How it is stored: its steps' outputs in items of their own, so each progress write
+    /// rewrites a small item (every execution created since; older ones keep them inline).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub outputs_apart: bool,
 }
 
 impl Execution {
