@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use common::request;
+use common::{demo_agent, request, run_execution};
 use vellocity::app::{keys, teams, App};
 use vellocity::domain::plans::Plans;
 use vellocity::local::table::EmbeddedTable;
@@ -230,38 +230,14 @@ async fn execute(label: &str, stack: &Stack, table: Option<&CountingTable>) -> D
     vellocity::app::credits::adjust(&stack.app, &caller.team.id, 1_000_000, "bench")
         .await
         .unwrap();
-    let agent = stack
-        .handle(request(
-            "POST",
-            "/v1/agents",
-            "",
-            &key,
-            Some(r#"{"name":"Launch crew","allowed_capabilities":["generate_text","social_posts","generate_image","cosell_match","analyze_content"]}"#.into()),
-        ))
-        .await;
-    let agent: serde_json::Value = serde_json::from_str(agent.body.as_deref().unwrap()).unwrap();
-    let path = format!("/v1/agents/{}/executions", agent["id"].as_str().unwrap());
-    let body = format!(r#"{{"request":"{}"}}"#, vellocity_local::demo::REQUEST);
+    let (path, body) = demo_agent(stack, &key).await;
     let (mut samples, mut transitions, mut writes) = (Vec::new(), Vec::new(), Vec::new());
     let started = Instant::now();
     for _ in 0..EXECUTIONS {
         let before = writes_so_far();
         let t = Instant::now();
-        let response = stack
-            .handle(request("POST", &path, "", &key, Some(body.clone())))
-            .await;
-        assert_eq!(response.status, 202);
-        let created: serde_json::Value =
-            serde_json::from_str(response.body.as_deref().unwrap()).unwrap();
-        let id = created["id"].as_str().unwrap().to_owned();
-        let outcome = loop {
-            if let Some(outcome) = stack.workflows.wait(&id).await {
-                break outcome;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        };
+        let (_, outcome) = run_execution(stack, &path, &key, &body).await;
         samples.push(t.elapsed());
-        assert!(outcome.result.is_ok(), "{:?}", outcome.result);
         transitions.push(outcome.transitions());
         writes.push(writes_so_far() - before);
     }

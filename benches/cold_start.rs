@@ -28,7 +28,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use common::request;
+use common::{demo_agent, request, run_execution};
 use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -656,18 +656,7 @@ async fn cost_per_execution() {
         .await
         .unwrap();
     let key = created.key.secret.clone();
-    let agent = stack
-        .handle(request(
-            "POST",
-            "/v1/agents",
-            "",
-            &key,
-            Some(r#"{"name":"Launch crew","allowed_capabilities":["generate_text","social_posts","generate_image","cosell_match","analyze_content"]}"#.into()),
-        ))
-        .await;
-    let agent: serde_json::Value = serde_json::from_str(agent.body.as_deref().unwrap()).unwrap();
-    let path = format!("/v1/agents/{}/executions", agent["id"].as_str().unwrap());
-    let body = format!(r#"{{"request":"{}"}}"#, vellocity_local::demo::REQUEST);
+    let (path, body) = demo_agent(&stack, &key).await;
     let tasks = task_states(root);
 
     let mut measured = Vec::new();
@@ -675,20 +664,7 @@ async fn cost_per_execution() {
         let before = (capacity.read_units(), capacity.write_units());
         let sent = queue.1.load(std::sync::atomic::Ordering::Relaxed);
         let stored = objects.1.load(std::sync::atomic::Ordering::Relaxed);
-        let response = stack
-            .handle(request("POST", &path, "", &key, Some(body.clone())))
-            .await;
-        assert_eq!(response.status, 202, "{:?}", response.body);
-        let created: serde_json::Value =
-            serde_json::from_str(response.body.as_deref().unwrap()).unwrap();
-        let id = created["id"].as_str().unwrap().to_owned();
-        let outcome = loop {
-            if let Some(outcome) = stack.workflows.wait(&id).await {
-                break outcome;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        };
-        assert!(outcome.result.is_ok(), "{:?}", outcome.result);
+        let (id, outcome) = run_execution(&stack, &path, &key, &body).await;
         let read = stack
             .handle(request(
                 "GET",

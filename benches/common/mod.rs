@@ -1,6 +1,9 @@
 //! What the benches share.
 
-use vellocity_local::HttpRequest;
+use std::time::Duration;
+
+use vellocity_local::asl::run::Outcome;
+use vellocity_local::{HttpRequest, Stack};
 
 /// A request of the API as a client sends it, with its API key.
 pub fn request(
@@ -22,4 +25,42 @@ pub fn request(
         headers,
         body: body.unwrap_or_default().into_bytes(),
     }
+}
+
+/// Creates the demo's agent (every capability its request plans) for the team of `key`;
+/// returns the path that starts its executions and the demo's request as a body.
+pub async fn demo_agent(stack: &Stack, key: &str) -> (String, String) {
+    let agent = stack
+        .handle(request(
+            "POST",
+            "/v1/agents",
+            "",
+            key,
+            Some(r#"{"name":"Launch crew","allowed_capabilities":["generate_text","social_posts","generate_image","cosell_match","analyze_content"]}"#.into()),
+        ))
+        .await;
+    let agent: serde_json::Value = serde_json::from_str(agent.body.as_deref().unwrap()).unwrap();
+    let path = format!("/v1/agents/{}/executions", agent["id"].as_str().unwrap());
+    let body = format!(r#"{{"request":"{}"}}"#, vellocity_local::demo::REQUEST);
+    (path, body)
+}
+
+/// Starts an execution (`POST path`) and waits for its run to end successfully; its id and
+/// the run's history.
+pub async fn run_execution(stack: &Stack, path: &str, key: &str, body: &str) -> (String, Outcome) {
+    let response = stack
+        .handle(request("POST", path, "", key, Some(body.to_owned())))
+        .await;
+    assert_eq!(response.status, 202, "{:?}", response.body);
+    let created: serde_json::Value =
+        serde_json::from_str(response.body.as_deref().unwrap()).unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let outcome = loop {
+        if let Some(outcome) = stack.workflows.wait(&id).await {
+            break outcome;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    };
+    assert!(outcome.result.is_ok(), "{:?}", outcome.result);
+    (id, outcome)
 }
