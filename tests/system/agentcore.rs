@@ -79,14 +79,12 @@ async fn execute(team: &Team, agent: &str, request: &str) -> (Execution, Outcome
         }
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     };
-    let stored = executions::find(
-        &team.app.stack.app,
-        &team.id,
-        &ExecutionId::parse(&id).unwrap(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let app = &team.app.stack.app;
+    let id = ExecutionId::parse(&id).unwrap();
+    let stored = executions::find(app, &team.id, &id).await.unwrap().unwrap();
+    let stored = executions::with_outputs(app, &team.id, stored)
+        .await
+        .unwrap();
     (stored, outcome)
 }
 

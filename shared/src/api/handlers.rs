@@ -242,7 +242,7 @@ endpoints! { app, req, caller;
     },
     StartExecution => {
         let execution = executions::start(app, caller, req.path("id"), req.json()?).await?;
-        ApiResponse::json(202, &execution_view::detail(app, &execution).await?)
+        ApiResponse::json(202, &execution_view::detail(app, &caller.team_id, execution).await?)
     },
     ListExecutions => {
         let page = req.page()?;
@@ -252,15 +252,15 @@ endpoints! { app, req, caller;
     },
     GetExecution => {
         let execution = executions::get(app, caller, req.path("id")).await?;
-        ApiResponse::ok(&execution_view::detail(app, &execution).await?)
+        ApiResponse::ok(&execution_view::detail(app, &caller.team_id, execution).await?)
     },
     CancelExecution => {
         let execution = executions::cancel(app, caller, req.path("id")).await?;
-        ApiResponse::ok(&execution_view::detail(app, &execution).await?)
+        ApiResponse::ok(&execution_view::detail(app, &caller.team_id, execution).await?)
     },
     DecideApproval => {
         let execution = executions::decide(app, caller, req.path("id"), req.json()?).await?;
-        ApiResponse::ok(&execution_view::detail(app, &execution).await?)
+        ApiResponse::ok(&execution_view::detail(app, &caller.team_id, execution).await?)
     },
 }
 

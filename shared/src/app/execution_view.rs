@@ -7,6 +7,7 @@ use serde_json::{json, Map, Value};
 use super::App;
 use crate::domain::catalog;
 use crate::domain::execution::Execution;
+use crate::domain::ids::TeamId;
 use crate::domain::step::StepStatus;
 use crate::domain::usage::{cost_micro_usd, execution_lines, Line};
 use crate::error::Error;
@@ -32,8 +33,9 @@ pub fn summary(execution: &Execution) -> Value {
     Value::Object(view)
 }
 
-/// An execution in full, with links to its stored outputs.
-pub async fn detail(app: &App, execution: &Execution) -> Result<Value, Error> {
+/// An execution of `team` in full, with its steps' outputs and links to those stored as objects.
+pub async fn detail(app: &App, team: &TeamId, execution: Execution) -> Result<Value, Error> {
+    let execution = &super::executions::with_outputs(app, team, execution).await?;
     let mut view = common(execution);
     let mut plan = Vec::with_capacity(execution.steps.len());
     for (index, step) in execution.steps.iter().enumerate() {

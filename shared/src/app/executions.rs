@@ -32,7 +32,7 @@ use crate::error::{Conflict, Error};
 use crate::ports::metrics::{MetricEvent, Unit};
 use crate::ports::table::TableError;
 use crate::ports::table::{
-    Condition, Index, Query, SortKey, Update, UpdateAction, WriteOp, GSI1PK, GSI1SK,
+    Condition, Index, Item, Query, SortKey, Update, UpdateAction, WriteOp, GSI1PK, GSI1SK,
 };
 use crate::ports::workflows::WorkflowError;
 use crate::ports::{parse_rfc3339, rfc3339};
@@ -228,47 +228,51 @@ fn report_ended(app: &App, team: &TeamId, execution: &Execution) {
     }
 }
 
-/// Reads an execution of a team, with its steps' outputs.
+/// Reads an execution of a team. Outputs kept apart are not read ([`with_outputs`] reads
+/// them): only the detail view and the settlement's usage look at them.
 pub async fn find(app: &App, team: &TeamId, id: &ExecutionId) -> Result<Option<Execution>, Error> {
     let Some(item) = app.table.get(&keys::execution(team, id)).await? else {
         return Ok(None);
     };
-    let mut execution: Execution = from_item(&item)?;
-    if !execution.outputs_apart {
-        return Ok(Some(execution));
-    }
-    // While a deployment rolls out, a function of the previous release may have written
-    // outputs inline into an execution that keeps them apart: they are moved to their own
-    // items before anything writes the steps again (which would drop them).
-    for (index, step) in execution.steps.iter().enumerate() {
-        if step.output.is_some() {
-            if let Some(write) = step_output_write(team, &execution, index)? {
-                let WriteOp::Put { item, condition } = write.write else {
-                    continue;
-                };
-                app.table.put(item, condition).await?;
-            }
-        }
-    }
-    let produced = |e: &Execution| {
-        e.steps
-            .iter()
-            .any(|s| s.status == StepStatus::Succeeded && s.output.is_none())
-    };
-    if produced(&execution) {
-        let query = Query::prefix(
-            Index::Table,
-            keys::team_partition(team),
-            keys::step_outputs_prefix(id),
-        );
-        for item in app.table.query(query).await?.items {
-            let stored: StepOutput = from_item(&item)?;
-            if let Some(step) = execution.steps.get_mut(stored.index) {
-                step.output = Some(stored.output);
+    let execution: Execution = from_item(&item)?;
+    if execution.outputs_apart {
+        // While a deployment rolls out, a function of the previous release may have written
+        // outputs inline into an execution that keeps them apart: they are moved to their own
+        // items before anything writes the steps again (which would drop them).
+        for index in 0..execution.steps.len() {
+            if let Some(item) = step_output_item(team, &execution, index)? {
+                app.table.put(item, None).await?;
             }
         }
     }
     Ok(Some(execution))
+}
+
+/// The execution with the outputs it keeps apart read back into its steps (one query).
+pub async fn with_outputs(
+    app: &App,
+    team: &TeamId,
+    mut execution: Execution,
+) -> Result<Execution, Error> {
+    let missing = execution
+        .steps
+        .iter()
+        .any(|s| s.status == StepStatus::Succeeded && s.output.is_none());
+    if !execution.outputs_apart || !missing {
+        return Ok(execution);
+    }
+    let query = Query::prefix(
+        Index::Table,
+        keys::team_partition(team),
+        keys::step_outputs_prefix(&execution.id),
+    );
+    for item in app.table.query(query).await?.items {
+        let stored: StepOutput = from_item(&item)?;
+        if let Some(step) = execution.steps.get_mut(stored.index) {
+            step.output = Some(stored.output);
+        }
+    }
+    Ok(execution)
 }
 
 /// A step's output, in an item of its own ([`Execution::outputs_apart`]).
@@ -298,25 +302,36 @@ fn stored_steps(execution: &Execution) -> Result<String, Error> {
     text.map_err(Error::internal)
 }
 
+/// The item of step `index`'s output, when the execution keeps outputs apart and the step
+/// has one.
+fn step_output_item(
+    team: &TeamId,
+    execution: &Execution,
+    index: usize,
+) -> Result<Option<Item>, Error> {
+    let output = execution.steps.get(index).and_then(|s| s.output.clone());
+    let (true, Some(output)) = (execution.outputs_apart, output) else {
+        return Ok(None);
+    };
+    let key = keys::step_output(team, &execution.id, index);
+    to_item(&StepOutput { index, output }, &key, "step_output").map(Some)
+}
+
 /// The write of step `index`'s output in its own item, when outputs are kept apart.
 fn step_output_write(
     team: &TeamId,
     execution: &Execution,
     index: usize,
 ) -> Result<Option<Guarded>, Error> {
-    let output = execution.steps.get(index).and_then(|s| s.output.clone());
-    let (true, Some(output)) = (execution.outputs_apart, output) else {
-        return Ok(None);
-    };
-    let key = keys::step_output(team, &execution.id, index);
-    let item = to_item(&StepOutput { index, output }, &key, "step_output")?;
-    Ok(Some(Guarded::new(
-        WriteOp::Put {
-            item,
-            condition: None,
-        },
-        Error::internal("an unconditional write failed its condition"),
-    )))
+    Ok(step_output_item(team, execution, index)?.map(|item| {
+        Guarded::new(
+            WriteOp::Put {
+                item,
+                condition: None,
+            },
+            Error::internal("an unconditional write failed its condition"),
+        )
+    }))
 }
 
 /// Creates an execution and queues it for the dispatcher. If the queue refuses the message,
@@ -1055,6 +1070,8 @@ pub async fn end(
         {
             return Ok(Ending::Moved(current));
         }
+        // The settlement counts the words the steps wrote.
+        let current = with_outputs(app, team, current).await?;
         // A slot given back, or a waiter gone (perhaps the one a wake-up was on its way to):
         // the next waiter's turn.
         let next_turn = current.holds_slot || current.status == ExecutionStatus::Queued;
