@@ -1,10 +1,13 @@
 //! The `Table` contract: every case runs against the embedded adapter and against the
 //! DynamoDB adapter on DynamoDB Local, and must pass identically on both.
 
+use std::sync::Arc;
+
+use vellocity::aws::dynamodb::ConsumedCapacity;
 use vellocity::local::table::EmbeddedTable;
 use vellocity::ports::table::{
     CancelReason, CompareOp, Condition, Cursor, Index, Item, Key, Query, SortKey, Table,
-    TableError, Update, UpdateAction, Value, WriteOp,
+    TableError, Update, UpdateAction, Value, WriteOp, PK, SK,
 };
 
 use crate::dynamodb;
@@ -653,4 +656,35 @@ fn a_data_directory_this_version_cannot_read_is_refused_with_what_to_do() {
     for dir in [newer, broken] {
         std::fs::remove_dir_all(dir).unwrap();
     }
+}
+
+#[tokio::test]
+async fn a_metered_dynamodb_table_adds_up_the_capacity_dynamodb_reports_for_each_kind_of_call() {
+    let capacity = Arc::new(ConsumedCapacity::default());
+    let table = dynamodb::fresh_table().await.metered(capacity.clone());
+    let mut item = Item::new();
+    item.insert(PK.into(), Value::S("TEAM#t".into()));
+    item.insert(SK.into(), Value::S("THING#1".into()));
+    item.insert("text".into(), Value::S("x".repeat(1_500)));
+    // Writes count 1 KB units: 2 for a 1.5 KB item.
+    table.put(item.clone(), None).await.unwrap();
+    assert_eq!((capacity.read_units(), capacity.write_units()), (0.0, 2.0));
+    // A strongly consistent read of up to 4 KB is one unit, a query of it too.
+    table.get(&Key::new("TEAM#t", "THING#1")).await.unwrap();
+    table
+        .query(Query::prefix(Index::Table, "TEAM#t", "THING#"))
+        .await
+        .unwrap();
+    assert_eq!((capacity.read_units(), capacity.write_units()), (2.0, 2.0));
+    // A transaction's writes count twice.
+    let mut other = item.clone();
+    other.insert(SK.into(), Value::S("THING#2".into()));
+    table
+        .transact(vec![WriteOp::Put {
+            item: other,
+            condition: None,
+        }])
+        .await
+        .unwrap();
+    assert_eq!((capacity.read_units(), capacity.write_units()), (2.0, 6.0));
 }

@@ -34,19 +34,13 @@ pub async fn sdk_config() -> SdkConfig {
 /// service client, so the root certificates are read and parsed once per cold start — and
 /// not at all when every endpoint is plain `http://` (a local emulator).
 pub fn lambda_sdk_config() -> SdkConfig {
-    let variable = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let region = variable("AWS_REGION").or_else(|| variable("AWS_DEFAULT_REGION"));
+    let environment = environment();
+    let region = environment
+        .get("AWS_REGION")
+        .or_else(|| environment.get("AWS_DEFAULT_REGION"))
+        .cloned();
     let builder = aws_smithy_http_client::Builder::new();
-    // Plain HTTP only when every service goes to an `http://` endpoint: the general one is set
-    // and is, and so is every per-service one (a service without one goes to the general).
-    let endpoints = || {
-        std::env::vars()
-            .filter(|(name, _)| name.starts_with("AWS_ENDPOINT_URL"))
-            .map(|(_, url)| url)
-    };
-    let plain_http_only = !ignores_configured_endpoints()
-        && variable("AWS_ENDPOINT_URL").is_some_and(|url| url.starts_with("http://"))
-        && endpoints().all(|url| url.starts_with("http://"));
+    let plain_http_only = plain_http_only(&environment);
     let http_client = if plain_http_only {
         builder.build_http()
     } else {
@@ -69,44 +63,121 @@ pub fn lambda_sdk_config() -> SdkConfig {
         )
         .service_config(EndpointVariables)
         .http_client(http_client);
-    if !ignores_configured_endpoints() {
-        config.set_endpoint_url(variable("AWS_ENDPOINT_URL"));
+    if !ignores_configured_endpoints(&environment) {
+        config.set_endpoint_url(environment.get("AWS_ENDPOINT_URL").cloned());
     }
     config.build()
 }
 
+/// The process's environment variables that are set (not empty).
+type Environment = std::collections::BTreeMap<String, String>;
+
+fn environment() -> Environment {
+    std::env::vars().filter(|(_, v)| !v.is_empty()).collect()
+}
+
 /// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`: the SDK's switch that turns the endpoint
 /// variables off.
-fn ignores_configured_endpoints() -> bool {
-    std::env::var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
-        .is_ok_and(|v| v.eq_ignore_ascii_case("true"))
+fn ignores_configured_endpoints(environment: &Environment) -> bool {
+    environment
+        .get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// Whether every service goes to a plain `http://` endpoint (local emulators): the general
+/// `AWS_ENDPOINT_URL` is set and is, and so is every per-service one (a service without one
+/// goes to the general).
+fn plain_http_only(environment: &Environment) -> bool {
+    let http = |url: &String| url.starts_with("http://");
+    !ignores_configured_endpoints(environment)
+        && environment.get("AWS_ENDPOINT_URL").is_some_and(http)
+        && environment
+            .iter()
+            .filter(|(name, _)| name.starts_with("AWS_ENDPOINT_URL"))
+            .all(|(_, url)| http(url))
+}
+
+/// A service's setting as the SDK's own loader reads it from the environment, without
+/// profiles: `<VARIABLE>_<SERVICE ID>` (e.g. `AWS_ENDPOINT_URL_DYNAMODB`), then `<VARIABLE>`.
+fn service_setting(environment: &Environment, name: &str, service_id: &str) -> Option<String> {
+    if name == "AWS_ENDPOINT_URL" && ignores_configured_endpoints(environment) {
+        return None;
+    }
+    let service = service_id.to_uppercase().replace(' ', "_");
+    environment
+        .get(&format!("{name}_{service}"))
+        .or_else(|| environment.get(name))
+        .cloned()
 }
 
 /// The endpoint configured for a service (by its id, e.g. `S3`), as the SDK would use it:
 /// `AWS_ENDPOINT_URL_<SERVICE>`, then `AWS_ENDPOINT_URL`.
 pub fn endpoint_url(service_id: &str) -> Option<String> {
-    EndpointVariables.load_config(
-        ServiceConfigKey::builder()
-            .service_id(service_id)
-            .env("AWS_ENDPOINT_URL")
-            .profile("endpoint_url")
-            .build()
-            .ok()?,
-    )
+    service_setting(&environment(), "AWS_ENDPOINT_URL", service_id)
 }
 
-/// Service configuration from the environment as the SDK's own loader reads it, without
-/// profiles: `<VARIABLE>_<SERVICE ID>` (e.g. `AWS_ENDPOINT_URL_DYNAMODB`), then `<VARIABLE>`.
+/// Service configuration from the environment ([`service_setting`]), for the SDK's clients.
 #[derive(Debug)]
 struct EndpointVariables;
 
 impl LoadServiceConfig for EndpointVariables {
     fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
-        let variable = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        if key.env() == "AWS_ENDPOINT_URL" && ignores_configured_endpoints() {
-            return None;
-        }
-        let service = key.service_id().to_uppercase().replace(' ', "_");
-        variable(&format!("{}_{service}", key.env())).or_else(|| variable(key.env()))
+        service_setting(&environment(), key.env(), key.service_id())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn environment(variables: &[(&str, &str)]) -> Environment {
+        variables
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_service_goes_to_its_own_endpoint_then_the_general_one_unless_told_to_ignore_them() {
+        let set = environment(&[
+            ("AWS_ENDPOINT_URL", "http://general:1"),
+            ("AWS_ENDPOINT_URL_DYNAMODB", "http://dynamodb:2"),
+            ("AWS_ENDPOINT_URL_MARKETPLACE_METERING", "http://metering:3"),
+        ]);
+        let endpoint = |env: &Environment, id| service_setting(env, "AWS_ENDPOINT_URL", id);
+        assert_eq!(
+            endpoint(&set, "DynamoDB").as_deref(),
+            Some("http://dynamodb:2")
+        );
+        assert_eq!(
+            endpoint(&set, "Marketplace Metering").as_deref(),
+            Some("http://metering:3")
+        );
+        assert_eq!(endpoint(&set, "SQS").as_deref(), Some("http://general:1"));
+        assert_eq!(endpoint(&Environment::new(), "SQS"), None);
+        let mut ignored = set.clone();
+        ignored.insert("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS".into(), "TRUE".into());
+        assert_eq!(endpoint(&ignored, "DynamoDB"), None);
+    }
+
+    #[test]
+    fn plain_http_only_when_every_service_goes_to_an_http_endpoint() {
+        let all_local = environment(&[
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
+            ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8000"),
+        ]);
+        assert!(plain_http_only(&all_local));
+        // Only DynamoDB local: the other services still go to AWS over HTTPS.
+        let one_local = environment(&[("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8000")]);
+        assert!(!plain_http_only(&one_local));
+        let one_https = environment(&[
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
+            ("AWS_ENDPOINT_URL_S3", "https://s3.example.com"),
+        ]);
+        assert!(!plain_http_only(&one_https));
+        assert!(!plain_http_only(&Environment::new()));
+        let mut ignored = all_local.clone();
+        ignored.insert("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS".into(), "true".into());
+        assert!(!plain_http_only(&ignored));
     }
 }
