@@ -23,6 +23,8 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -468,14 +470,12 @@ async fn cold_starts() {
         get_team("get-team, DynamoDB replayed", replaying(upstream).await),
     ];
 
-    let runs = Mutex::new(vec![Vec::new(), Vec::new(), Vec::new(), Vec::new()]);
+    let mut runs: Vec<Vec<Run>> = functions.iter().map(|_| Vec::new()).collect();
     for _ in 0..RUNS {
-        for (n, function) in functions.iter().enumerate() {
-            let run = function.run().await;
-            runs.lock().await[n].push(run);
+        for (function, runs) in functions.iter().zip(&mut runs) {
+            runs.push(function.run().await);
         }
     }
-    let runs = runs.into_inner();
     println!("== cold start: {RUNS} processes each, interleaved; {WARM_INVOKES} warm invokes per process");
     let mut medians = Vec::new();
     for (function, runs) in functions.iter().zip(runs) {
@@ -554,28 +554,28 @@ const HISTORY: usize = 20;
 const MEASURED: usize = 5;
 
 /// Counts the messages sent to a queue.
-struct CountingQueue(Arc<dyn Queue>, std::sync::atomic::AtomicUsize);
+struct CountingQueue(Arc<dyn Queue>, AtomicUsize);
 
 #[async_trait]
 impl Queue for CountingQueue {
     async fn send(&self, body: &str) -> Result<(), QueueError> {
-        self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.1.fetch_add(1, Relaxed);
         self.0.send(body).await
     }
 
     async fn send_after(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
-        self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.1.fetch_add(1, Relaxed);
         self.0.send_after(body, delay).await
     }
 }
 
 /// Counts the objects written.
-struct CountingObjects(Arc<dyn ObjectStore>, std::sync::atomic::AtomicUsize);
+struct CountingObjects(Arc<dyn ObjectStore>, AtomicUsize);
 
 #[async_trait]
 impl ObjectStore for CountingObjects {
     async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), ObjectError> {
-        self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.1.fetch_add(1, Relaxed);
         self.0.put(key, bytes, content_type).await
     }
 
@@ -662,8 +662,8 @@ async fn cost_per_execution() {
     let mut measured = Vec::new();
     for n in 0..HISTORY + MEASURED {
         let before = (capacity.read_units(), capacity.write_units());
-        let sent = queue.1.load(std::sync::atomic::Ordering::Relaxed);
-        let stored = objects.1.load(std::sync::atomic::Ordering::Relaxed);
+        let sent = queue.1.load(Relaxed);
+        let stored = objects.1.load(Relaxed);
         let (id, outcome) = run_execution(&stack, &path, &key, &body).await;
         let read = stack
             .handle(request(
@@ -692,7 +692,7 @@ async fn cost_per_execution() {
             .iter()
             .filter(|e| matches!(e, vellocity_local::asl::run::Event::Entered(state) if state == "Plan" || state == "Run step"))
             .count();
-        let messages = queue.1.load(std::sync::atomic::Ordering::Relaxed) - sent;
+        let messages = queue.1.load(Relaxed) - sent;
         let used = Used {
             transitions: outcome.transitions() as f64,
             // The tasks, the dispatcher once per queue message, the two API requests.
@@ -700,7 +700,7 @@ async fn cost_per_execution() {
             read_units: capacity.read_units() - before.0,
             write_units: capacity.write_units() - before.1,
             messages: messages as f64,
-            objects: (objects.1.load(std::sync::atomic::Ordering::Relaxed) - stored) as f64,
+            objects: (objects.1.load(Relaxed) - stored) as f64,
             model_calls: model_calls as f64,
         };
         if n == 0 || n >= HISTORY {

@@ -11,7 +11,6 @@ use serde_json::json;
 use sfv::{BareItem, List, ListEntry, Parser};
 use vellocity::api::authorizer;
 use vellocity::app::App;
-use vellocity::aws::apigateway::ApiGatewayUsageKeys;
 use vellocity::domain::ids::TeamId;
 use vellocity::domain::plans::Plans;
 use vellocity::local::table::EmbeddedTable;
@@ -419,15 +418,7 @@ fn authorizer_request(
 
 #[tokio::test]
 async fn the_authorizer_names_the_teams_key_in_its_plans_usage_plan_and_moves_it_with_the_plan() {
-    let client = aws_sdk_apigateway::Client::new(&crate::queue_and_workflows::moto().await);
-    let plans = crate::queue_and_workflows::usage_plans(&client).await;
-    let keys = ApiGatewayUsageKeys::new(
-        client.clone(),
-        plans.clone(),
-        "enterprise",
-        "shared-key".into(),
-    )
-    .unwrap();
+    let (client, plans, keys) = crate::queue_and_workflows::usage_keys_on_moto().await;
     let app = TestApp::with_ports(Arc::new(EmbeddedTable::in_memory()), |app| App {
         usage_keys: Some(Arc::new(keys)),
         ..app

@@ -203,8 +203,13 @@ pub async fn keys_in(client: &aws_sdk_apigateway::Client, usage_plan: &str) -> V
         .collect()
 }
 
-#[tokio::test]
-async fn a_teams_usage_key_is_created_once_in_its_plans_usage_plan_and_moves_with_its_plan() {
+/// The usage-key adapter over moto with two usage plans ([`usage_plans`]), enterprise the
+/// plan of unknown plans, `shared-key` the fallback: with its client and the plans.
+pub async fn usage_keys_on_moto() -> (
+    aws_sdk_apigateway::Client,
+    std::collections::BTreeMap<String, String>,
+    ApiGatewayUsageKeys,
+) {
     let client = aws_sdk_apigateway::Client::new(&moto().await);
     let plans = usage_plans(&client).await;
     let keys = ApiGatewayUsageKeys::new(
@@ -214,6 +219,12 @@ async fn a_teams_usage_key_is_created_once_in_its_plans_usage_plan_and_moves_wit
         "shared-key".into(),
     )
     .unwrap();
+    (client, plans, keys)
+}
+
+#[tokio::test]
+async fn a_teams_usage_key_is_created_once_in_its_plans_usage_plan_and_moves_with_its_plan() {
+    let (client, plans, keys) = usage_keys_on_moto().await;
     let team = TeamId::generate();
     let placed = keys.place(&team, "trial", None).await.unwrap();
     assert_eq!(
