@@ -238,7 +238,7 @@ async fn execute(label: &str, stack: &Stack, table: Option<&CountingTable>) -> D
         let t = Instant::now();
         let (_, outcome) = run_execution(stack, &path, &key, &body).await;
         samples.push(t.elapsed());
-        transitions.push(outcome.transitions());
+        transitions.push(outcome.transitions(false) + outcome.transitions(true));
         writes.push(writes_so_far() - before);
     }
     let median = report(

@@ -11,8 +11,8 @@
 //! Runs of the three kinds are interleaved, so their ratios hold on a shared, noisy machine.
 //!
 //! Then the AWS cost of a four-step execution, from counts measured on the local stack over
-//! DynamoDB Local (the same code and state machine file as deployed): state transitions, task
-//! invocations, capacity units as DynamoDB reports them (`ReturnConsumedCapacity`), queue
+//! DynamoDB Local (the same code and state machine files as deployed): express runs and their
+//! duration, standard state transitions, task invocations, capacity units as DynamoDB reports them (`ReturnConsumedCapacity`), queue
 //! messages and objects, priced at the published prices in [`Prices`], with the assumptions
 //! the counts cannot make stated beside them.
 //! `scripts/bench.sh` builds the release binaries (`get-team` and the `hello-world` example)
@@ -48,6 +48,8 @@ use vellocity::ports::objects::{ObjectError, ObjectStore};
 use vellocity::ports::queue::{Queue, QueueError};
 use vellocity::ports::table::{Key, Table};
 use vellocity::ports::SystemClock;
+use vellocity_local::asl::run::Event;
+use vellocity_local::engine::EndedRun;
 use vellocity_local::{offline, samples, Stack};
 
 mod common;
@@ -523,6 +525,11 @@ struct Prices;
 impl Prices {
     /// Step Functions Standard, per state transition ($0.025 per 1,000).
     const TRANSITION: f64 = 0.025 / 1_000.0;
+    /// Step Functions Express, per run ($1.00 per million).
+    const EXPRESS_RUN: f64 = 1.00 / 1e6;
+    /// Step Functions Express, per GB-second ($0.06 per GB-hour, the first 1,000 GB-hours of
+    /// a month; less after).
+    const EXPRESS_GB_SECOND: f64 = 0.06 / 3_600.0;
     /// Lambda, per request ($0.20 per million).
     const INVOCATION: f64 = 0.20 / 1e6;
     /// Lambda arm64, per GB-second.
@@ -545,6 +552,9 @@ impl Prices {
 const BILLED_MS: f64 = 20.0;
 /// The functions' memory (template Globals).
 const MEMORY_GB: f64 = 0.25;
+/// An express run's billed memory: one 64 MB chunk (about 50 MB plus the definition and the
+/// ids the state carries).
+const EXPRESS_MEMORY_GB: f64 = 64.0 / 1_024.0;
 /// Requests a client makes per execution: the POST and one GET of the result (progress comes
 /// by the events stream or a webhook, not by polling).
 const API_REQUESTS: f64 = 2.0;
@@ -588,12 +598,15 @@ impl ObjectStore for CountingObjects {
     }
 }
 
-/// The names of the deployed state machine's Task states: each one entered is a Lambda
-/// invocation.
+/// The names of the deployed state machines' Task states that invoke a function (the express
+/// machine's `states:startExecution` task is a call Step Functions makes itself).
 fn task_states(root: &Path) -> Vec<String> {
     fn walk(states: &serde_json::Map<String, serde_json::Value>, tasks: &mut Vec<String>) {
         for (name, state) in states {
-            if state["Type"] == "Task" {
+            let resource = state["Resource"].as_str().unwrap_or_default();
+            if state["Type"] == "Task"
+                && (resource.ends_with("FunctionArn}") || resource.contains(":lambda:invoke"))
+            {
                 tasks.push(name.clone());
             }
             for nested in ["Iterator", "ItemProcessor"] {
@@ -603,17 +616,24 @@ fn task_states(root: &Path) -> Vec<String> {
             }
         }
     }
-    let text = std::fs::read_to_string(root.join("statemachines/agentcore.asl.json")).unwrap();
-    let definition: serde_json::Value = serde_json::from_str(&text).unwrap();
     let mut tasks = Vec::new();
-    walk(definition["States"].as_object().unwrap(), &mut tasks);
+    for file in ["agentcore.asl.json", "agentcore-express.asl.json"] {
+        let text = std::fs::read_to_string(root.join("statemachines").join(file)).unwrap();
+        let definition: serde_json::Value = serde_json::from_str(&text).unwrap();
+        walk(definition["States"].as_object().unwrap(), &mut tasks);
+    }
+    tasks.sort();
+    tasks.dedup();
     tasks
 }
 
 /// What one execution used.
 #[derive(Default)]
 struct Used {
-    transitions: f64,
+    express_runs: f64,
+    /// Each express run's duration, rounded up to the 100 ms it is billed by.
+    express_seconds: f64,
+    standard_transitions: f64,
     invocations: f64,
     read_units: f64,
     write_units: f64,
@@ -682,19 +702,25 @@ async fn cost_per_execution() {
             Some(4),
             "a four-step plan"
         );
-        let task_invocations = outcome
-            .events
-            .iter()
-            .filter(|e| matches!(e, vellocity_local::asl::run::Event::Entered(state) if tasks.contains(state)))
-            .count();
-        let model_calls = outcome
-            .events
-            .iter()
-            .filter(|e| matches!(e, vellocity_local::asl::run::Event::Entered(state) if state == "Plan" || state == "Run step"))
-            .count();
+        let entered = |state: &dyn Fn(&str) -> bool| {
+            outcome
+                .0
+                .iter()
+                .flat_map(|run| &run.outcome.events)
+                .filter(|e| matches!(e, Event::Entered(name) if state(name)))
+                .count()
+        };
+        let task_invocations = entered(&|name| tasks.iter().any(|t| t == name));
+        let model_calls = entered(&|name| name == "Plan" || name == "Run step");
+        let express: Vec<&EndedRun> = outcome.0.iter().filter(|run| !run.durable).collect();
         let messages = queue.1.load(Relaxed) - sent;
         let used = Used {
-            transitions: outcome.transitions() as f64,
+            express_runs: express.len() as f64,
+            express_seconds: express
+                .iter()
+                .map(|run| (run.took.as_secs_f64() * 10.0).ceil() / 10.0)
+                .sum(),
+            standard_transitions: outcome.transitions(true) as f64,
             // The tasks, the dispatcher once per queue message, the two API requests.
             invocations: (task_invocations + messages) as f64 + API_REQUESTS,
             read_units: capacity.read_units() - before.0,
@@ -713,15 +739,23 @@ async fn cost_per_execution() {
     );
     for (n, used) in &measured {
         println!(
-            "execution {:>2} (after {n:>2} others): {:>3} transitions, {:>2} invocations, {:>5.1} RCU, {:>5.1} WCU, {} messages, {} objects",
-            n + 1, used.transitions, used.invocations, used.read_units, used.write_units, used.messages, used.objects
+            "execution {:>2} (after {n:>2} others): {} express run(s) ({:.1} s billed), {:>2} standard transitions, {:>2} invocations, {:>5.1} RCU, {:>5.1} WCU, {} messages, {} objects",
+            n + 1, used.express_runs, used.express_seconds, used.standard_transitions, used.invocations, used.read_units, used.write_units, used.messages, used.objects
         );
     }
     let steady = &measured.last().unwrap().1;
     let lines = [
         (
+            "Step Functions Express runs",
+            steady.express_runs * Prices::EXPRESS_RUN,
+        ),
+        (
+            "Step Functions Express duration (64 MB)",
+            steady.express_seconds * EXPRESS_MEMORY_GB * Prices::EXPRESS_GB_SECOND,
+        ),
+        (
             "Step Functions Standard transitions",
-            steady.transitions * Prices::TRANSITION,
+            steady.standard_transitions * Prices::TRANSITION,
         ),
         ("Lambda requests", steady.invocations * Prices::INVOCATION),
         (
@@ -753,8 +787,10 @@ async fn cost_per_execution() {
         total * 1_000.0
     );
     println!(
-        "  plus ${:.4} per 1,000 for each second a model call takes ({} calls, each waited on by a task function)",
-        1_000.0 * MEMORY_GB * Prices::GB_SECOND * steady.model_calls,
+        "  plus ${:.4} per 1,000 for each second a model call takes ({} calls, each waited on by a task function and its express run)",
+        1_000.0
+            * steady.model_calls
+            * (MEMORY_GB * Prices::GB_SECOND + EXPRESS_MEMORY_GB * Prices::EXPRESS_GB_SECOND),
         steady.model_calls
     );
 }

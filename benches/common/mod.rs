@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use vellocity_local::asl::run::Outcome;
+use vellocity_local::engine::Runs;
 use vellocity_local::{HttpRequest, Stack};
 
 /// A request of the API as a client sends it, with its API key.
@@ -45,9 +45,9 @@ pub async fn demo_agent(stack: &Stack, key: &str) -> (String, String) {
     (path, body)
 }
 
-/// Starts an execution (`POST path`) and waits for its run to end successfully; its id and
-/// the run's history.
-pub async fn run_execution(stack: &Stack, path: &str, key: &str, body: &str) -> (String, Outcome) {
+/// Starts an execution (`POST path`) and waits for its runs to end, the last successfully;
+/// its id and the runs.
+pub async fn run_execution(stack: &Stack, path: &str, key: &str, body: &str) -> (String, Runs) {
     let response = stack
         .handle(request("POST", path, "", key, Some(body.to_owned())))
         .await;
@@ -55,12 +55,13 @@ pub async fn run_execution(stack: &Stack, path: &str, key: &str, body: &str) -> 
     let created: serde_json::Value =
         serde_json::from_str(response.body.as_deref().unwrap()).unwrap();
     let id = created["id"].as_str().unwrap().to_owned();
-    let outcome = loop {
-        if let Some(outcome) = stack.workflows.wait(&id).await {
-            break outcome;
+    let runs = loop {
+        if let Some(runs) = stack.workflows.wait(&id).await {
+            break runs;
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     };
-    assert!(outcome.result.is_ok(), "{:?}", outcome.result);
-    (id, outcome)
+    let last = &runs.0.last().unwrap().outcome;
+    assert!(last.result.is_ok(), "{:?}", last.result);
+    (id, runs)
 }

@@ -14,9 +14,12 @@ pub struct Config {
     pub executions_queue_url: Option<String>,
     /// Where webhook attempts wait (`WEBHOOK_QUEUE_URL`), for the functions that queue them.
     pub webhook_queue_url: Option<String>,
-    /// The AgentCore state machine (`STATE_MACHINE_ARN`), for the functions that start, stop or
-    /// resume its runs.
+    /// The standard AgentCore state machine (`STATE_MACHINE_ARN`), for the functions that
+    /// continue, stop or resume its runs.
     pub state_machine_arn: Option<String>,
+    /// The express AgentCore state machine (`EXPRESS_STATE_MACHINE_ARN`), for the dispatcher,
+    /// which starts its runs.
+    pub express_state_machine_arn: Option<String>,
     /// The results bucket (`RESULTS_BUCKET`), for the functions that store outputs or link to
     /// them.
     pub results_bucket: Option<String>,
@@ -55,6 +58,7 @@ impl Config {
             executions_queue_url: optional("EXECUTIONS_QUEUE_URL"),
             webhook_queue_url: optional("WEBHOOK_QUEUE_URL"),
             state_machine_arn: optional("STATE_MACHINE_ARN"),
+            express_state_machine_arn: optional("EXPRESS_STATE_MACHINE_ARN"),
             results_bucket: optional("RESULTS_BUCKET"),
         })
     }

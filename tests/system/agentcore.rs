@@ -74,8 +74,8 @@ async fn execute(team: &Team, agent: &str, request: &str) -> (Execution, Outcome
     assert_eq!(started.status, 202, "{started:?}");
     let id = started.body["id"].as_str().unwrap().to_owned();
     let outcome = loop {
-        if let Some(outcome) = team.app.stack.workflows.wait(&id).await {
-            break outcome;
+        if let Some(runs) = team.app.stack.workflows.wait(&id).await {
+            break runs.outcome();
         }
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     };

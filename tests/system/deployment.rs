@@ -30,10 +30,9 @@ use vellocity::ports::table::{Table, INDEXES, PK, SK, TTL};
 use vellocity::ports::unconfigured::Unconfigured;
 use vellocity::ports::SystemClock;
 use vellocity_local::samples::{self, owner, seed_execution, wait_while, SAMPLE_SECRET, TEAM};
-use vellocity_local::Stack;
 
 use crate::dynamodb;
-use crate::helpers::roomy_plans;
+use crate::helpers::seeded_stack;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -235,18 +234,11 @@ fn every_route_has_a_binary_a_template_function_and_a_sample_event() {
 
 /// The records the sample events name, in a fresh in-memory table.
 async fn seeded_app() -> App {
-    seeded(Arc::new(EmbeddedTable::in_memory())).await
+    seeded_stack(Arc::new(EmbeddedTable::in_memory())).await.app
 }
 
-/// The records the sample events name, seeded into `table` as `seed-events` does.
 async fn seeded(table: Arc<dyn Table>) -> App {
-    let app = App {
-        plans: Arc::new(roomy_plans()),
-        ..vellocity_local::offline(App::new(table, Arc::new(SystemClock)))
-    };
-    let stack = Stack::new(app, 0.0).unwrap();
-    samples::seed(&stack).await.unwrap();
-    stack.app
+    seeded_stack(table).await.app
 }
 
 /// Reads a sample event.
@@ -599,10 +591,9 @@ fn reference(value: &Yaml) -> String {
     serde_yaml::to_string(value).unwrap().trim().to_owned()
 }
 
-#[test]
-fn every_placeholder_of_the_state_machine_has_a_substitution_and_the_other_way_round() {
-    let definition =
-        std::fs::read_to_string(root().join("statemachines/agentcore.asl.json")).unwrap();
+/// The `${…}` placeholders of a definition file.
+fn placeholders(file: &str) -> BTreeSet<String> {
+    let definition = std::fs::read_to_string(root().join(file)).unwrap();
     let mut placeholders = BTreeSet::new();
     let mut rest = definition.as_str();
     while let Some(start) = rest.find("${") {
@@ -610,24 +601,28 @@ fn every_placeholder_of_the_state_machine_has_a_substitution_and_the_other_way_r
         placeholders.insert(rest[start + 2..end].to_owned());
         rest = &rest[end..];
     }
-    let template = template();
-    let machine = &template["Resources"]["AgentCoreStateMachine"]["Properties"];
-    assert_eq!(machine["DefinitionUri"], "statemachines/agentcore.asl.json");
-    assert_eq!(machine["Type"], "STANDARD");
+    placeholders
+}
+
+/// Checks that `machine` deploys `file` as `kind`, substitutes exactly its placeholders, and
+/// that each task placeholder is its function's ARN, which the machine may invoke.
+fn check_machine(template: &Yaml, machine: &str, file: &str, kind: &str) -> BTreeSet<String> {
+    let machine = &template["Resources"][machine]["Properties"];
+    assert_eq!(machine["DefinitionUri"].as_str(), Some(file));
+    assert_eq!(machine["Type"].as_str(), Some(kind));
+    let placeholders = placeholders(file);
     let substitutions: BTreeSet<String> = machine["DefinitionSubstitutions"]
         .as_mapping()
         .unwrap()
         .keys()
         .map(|k| k.as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(placeholders, substitutions);
-    let tasks: BTreeSet<String> = Task::ALL
-        .iter()
-        .map(|t| t.placeholder().to_owned())
-        .collect();
-    assert_eq!(placeholders, tasks, "every placeholder is a task function");
+    assert_eq!(placeholders, substitutions, "{file}");
     let invoke = serde_yaml::to_string(&machine["Policies"]).unwrap();
-    for task in Task::ALL {
+    for task in Task::ALL
+        .into_iter()
+        .filter(|t| placeholders.contains(t.placeholder()))
+    {
         let arn =
             serde_yaml::to_string(&machine["DefinitionSubstitutions"][task.placeholder()]).unwrap();
         assert!(
@@ -643,13 +638,70 @@ fn every_placeholder_of_the_state_machine_has_a_substitution_and_the_other_way_r
         );
         assert!(
             invoke.contains(task.function()),
-            "the state machine may invoke {}",
+            "{file}'s machine may invoke {}",
             task.function()
         );
     }
+    placeholders
+}
+
+#[test]
+fn every_placeholder_of_the_state_machines_has_a_substitution_and_the_other_way_round() {
+    let template = template();
+    let standard = check_machine(
+        &template,
+        "AgentCoreStateMachine",
+        "statemachines/agentcore.asl.json",
+        "STANDARD",
+    );
+    let tasks: BTreeSet<String> = Task::ALL
+        .iter()
+        .map(|t| t.placeholder().to_owned())
+        .collect();
+    assert_eq!(standard, tasks, "every placeholder is a task function");
+
+    let express = check_machine(
+        &template,
+        "AgentCoreExpressStateMachine",
+        "statemachines/agentcore-express.asl.json",
+        "EXPRESS",
+    );
+    let without_approval: BTreeSet<String> = Task::ALL
+        .iter()
+        .filter(|t| **t != Task::RequestApproval)
+        .map(|t| t.placeholder().to_owned())
+        .chain(["AgentCoreStateMachineArn".to_owned()])
+        .collect();
     assert_eq!(
-        template["Resources"]["DispatcherFunction"]["Metadata"]["BuildProperties"]["Binary"],
+        express, without_approval,
+        "the express machine waits for no approval; it continues on the standard one"
+    );
+    let express_machine = &template["Resources"]["AgentCoreExpressStateMachine"]["Properties"];
+    assert_eq!(
+        reference(&express_machine["DefinitionSubstitutions"]["AgentCoreStateMachineArn"]),
+        "!Ref AgentCoreStateMachine"
+    );
+    assert!(
+        serde_yaml::to_string(&express_machine["Policies"])
+            .unwrap()
+            .contains("StepFunctionsExecutionPolicy"),
+        "the express machine may start the standard one's runs"
+    );
+    let dispatcher = &template["Resources"]["DispatcherFunction"];
+    assert_eq!(
+        dispatcher["Metadata"]["BuildProperties"]["Binary"],
         "dispatcher"
+    );
+    let variables = &dispatcher["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        reference(&variables["EXPRESS_STATE_MACHINE_ARN"]),
+        "!Ref AgentCoreExpressStateMachine",
+        "the dispatcher starts express runs"
+    );
+    assert_eq!(
+        reference(&variables["STATE_MACHINE_ARN"]),
+        "!Ref AgentCoreStateMachine",
+        "and continues them durably after its check"
     );
 }
 

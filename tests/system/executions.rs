@@ -5,18 +5,26 @@
 
 use std::sync::Arc;
 
+use crate::helpers::seeded_stack;
 use serde_json::{json, Value};
-use vellocity::agentcore::dispatch::dispatch;
+use vellocity::agentcore::dispatch::{deliver, Delivery, EXPRESS_RUN_CHECK_DELAY};
+use vellocity::agentcore::task::Task;
+use vellocity::agentcore::task::TaskError;
+use vellocity::agentcore::workflow::load_context;
 use vellocity::app::credits;
 use vellocity::app::executions::{self, Settlement};
 use vellocity::app::records::PageRequest;
 use vellocity::app::usage;
+use vellocity::domain::execution::TaskInput;
 use vellocity::domain::execution::{ExecutionError, ExecutionStatus};
 use vellocity::domain::ids::{ExecutionId, TeamId};
+use vellocity::local::table::EmbeddedTable;
 use vellocity::ports::table::Table;
 use vellocity::ports::unconfigured::Unconfigured;
 use vellocity::ports::workflows::Workflows;
 use vellocity::ports::Clock;
+use vellocity_local::samples::{owner, seed_execution, wait_while, TEAM};
+use vellocity_local::Stack;
 
 use crate::helpers::{Response, TestApp, TestTeam};
 
@@ -208,14 +216,18 @@ async fn a_replayed_post_starts_one_execution() {
 }
 
 #[tokio::test]
-async fn a_duplicated_queue_message_starts_one_workflow() {
+async fn a_duplicated_queue_message_starts_a_second_express_run_that_does_no_work_twice() {
     let f = fixture(TestApp::new()).await;
     let id = f.started("Summarise our launch").await;
+    let app = &f.app.stack.app;
+    // The queue dispatched it; the same message again, as SQS may deliver it: the express
+    // service starts a second run (it does not deduplicate names).
     let message = json!({"team_id": f.team.id, "execution_id": id}).to_string();
-    let workflows = f.app.stack.app.workflows.clone();
-    dispatch(workflows.as_ref(), &message).await.unwrap();
-    dispatch(workflows.as_ref(), &message).await.unwrap();
+    let delivered = deliver(app, &message, 1).await;
+    assert!(matches!(delivered, Delivery::Started(_)), "{delivered:?}");
     let done = f.app.wait_for(&f.team.key, &id, "succeeded").await;
+    while f.app.stack.workflows.wait(&id).await.is_some() {}
+
     let (_, used, _) = credits_of(&done);
     assert_eq!(f.app.credits(&f.team.key).await, (200 - used, 0));
     assert_eq!(
@@ -223,12 +235,159 @@ async fn a_duplicated_queue_message_starts_one_workflow() {
         200 - used,
         "one reservation, one refund"
     );
+    let team = TeamId::parse(&f.team.id).unwrap();
+    let events = executions::events_after(app, &team, &ExecutionId::parse(&id).unwrap(), None, 100)
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    for once in [
+        "execution.started",
+        "execution.planned",
+        "execution.succeeded",
+    ] {
+        assert_eq!(
+            kinds.iter().filter(|k| **k == once).count(),
+            1,
+            "{once}: {kinds:?}"
+        );
+    }
     assert!(f.app.stack.queue.dead_letters().is_empty());
 
-    let poison = dispatch(workflows.as_ref(), "{\"hello\": 1}").await;
+    let poison = deliver(app, "{\"hello\": 1}", 1).await;
     assert!(
-        poison.is_err(),
-        "a message that is not an execution is refused"
+        matches!(poison, Delivery::DeadLetter(_)),
+        "a message that is not an execution is refused: {poison:?}"
+    );
+}
+
+/// The sample team's agent's execution `status`, written as a POST would (not dispatched).
+async fn sample_execution(stack: &Stack, status: ExecutionStatus) -> TaskInput {
+    let id = ExecutionId::generate();
+    seed_execution(&stack.app, &owner(), id.as_str(), status)
+        .await
+        .unwrap();
+    TaskInput {
+        team_id: TeamId::parse(TEAM).unwrap(),
+        execution_id: id,
+    }
+}
+
+#[tokio::test]
+async fn only_the_express_run_that_claimed_an_execution_goes_on_and_a_durable_run_always_does() {
+    let stack = seeded_stack(Arc::new(EmbeddedTable::in_memory())).await;
+    let input = sample_execution(&stack, ExecutionStatus::Queued).await;
+    let app = &stack.app;
+
+    load_context(app, &input, Some("run-a")).await.unwrap();
+    let again = load_context(app, &input, Some("run-a")).await;
+    assert!(
+        again.is_ok(),
+        "the claiming run's own retry goes on: {again:?}"
+    );
+    let other = load_context(app, &input, Some("run-b")).await;
+    assert!(
+        matches!(other, Err(TaskError::DuplicateRun(_))),
+        "{other:?}"
+    );
+    let durable = load_context(app, &input, None).await;
+    assert!(
+        durable.is_ok(),
+        "the durable run continues what the express one began: {durable:?}"
+    );
+}
+
+/// The check the dispatcher queues after an express run, due `due_in` seconds from now.
+fn check(input: &TaskInput, app: &vellocity::app::App, due_in: i64) -> String {
+    let at = app.clock.now().unix_timestamp() + due_in;
+    json!({"team_id": input.team_id, "execution_id": input.execution_id, "check_at": at})
+        .to_string()
+}
+
+#[tokio::test]
+async fn the_check_after_an_express_run_continues_an_unsettled_execution_durably_once_it_is_due() {
+    let stack = seeded_stack(Arc::new(EmbeddedTable::in_memory())).await;
+    let app = &stack.app;
+    // An express run that claimed its execution and then ended (timed out) mid-way.
+    let stranded = sample_execution(&stack, ExecutionStatus::Running).await;
+    let id = stranded.execution_id.as_str();
+
+    let early = deliver(app, &check(&stranded, app, 600), 1).await;
+    assert!(matches!(early, Delivery::Checked(_)), "{early:?}");
+    assert!(
+        stack.workflows.wait(id).await.is_none(),
+        "not before it is due"
+    );
+
+    let due = deliver(app, &check(&stranded, app, 0), 1).await;
+    assert!(matches!(due, Delivery::Continued(_)), "{due:?}");
+    // The sample agent needs approval: the durable run plans and waits for it.
+    let continued = wait_while(app, id, ExecutionStatus::Running).await.unwrap();
+    assert_eq!(continued, ExecutionStatus::AwaitingApproval);
+    let decided = approve(&stack, id).await;
+    assert_eq!(
+        decided,
+        ExecutionStatus::Succeeded,
+        "and runs on once approved"
+    );
+    let runs = stack.workflows.wait(id).await.expect("its run");
+    assert!(
+        runs.0.iter().all(|run| run.durable),
+        "a durable run, no express one"
+    );
+
+    let settled = sample_execution(&stack, ExecutionStatus::Cancelled).await;
+    let nothing = deliver(app, &check(&settled, app, 0), 1).await;
+    assert!(matches!(nothing, Delivery::Checked(_)), "{nothing:?}");
+    assert!(stack
+        .workflows
+        .wait(settled.execution_id.as_str())
+        .await
+        .is_none());
+}
+
+/// Approves the sample execution `id`'s plan as its owner; the status it ends in.
+async fn approve(stack: &Stack, id: &str) -> ExecutionStatus {
+    let caller = vellocity::app::Caller {
+        team_id: TeamId::parse(TEAM).unwrap(),
+        user_id: owner(),
+        role: vellocity::domain::access::Role::Owner,
+        scopes: vec![vellocity::domain::access::Scope::Write],
+        credential: "test".into(),
+        request_id: None,
+    };
+    let approve = vellocity::domain::execution::ApprovalRequest {
+        approved: true,
+        comment: None,
+    };
+    executions::decide(&stack.app, &caller, id, approve)
+        .await
+        .unwrap();
+    wait_while(&stack.app, id, ExecutionStatus::Running)
+        .await
+        .unwrap()
+}
+
+#[test]
+fn the_check_after_an_express_run_waits_out_the_run_and_its_slowest_task() {
+    let template: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml")).unwrap(),
+    )
+    .unwrap();
+    let express_limit = 300;
+    let slowest_task = Task::ALL
+        .iter()
+        .map(|task| {
+            template["Resources"][task.function()]["Properties"]["Timeout"]
+                .as_u64()
+                .or(template["Globals"]["Function"]["Timeout"].as_u64())
+                .unwrap()
+        })
+        .max()
+        .unwrap();
+    assert!(EXPRESS_RUN_CHECK_DELAY.as_secs() >= express_limit + slowest_task);
+    assert!(
+        EXPRESS_RUN_CHECK_DELAY.as_secs() <= 900,
+        "SQS delays a message 15 minutes at most"
     );
 }
 

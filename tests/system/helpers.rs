@@ -506,3 +506,15 @@ pub fn jwt(claims: Value) -> String {
     header.kid = Some("test-key-1".into());
     jsonwebtoken::encode(&header, &claims, &key).unwrap()
 }
+
+/// A local stack over `table` holding the records the sample events name, seeded as
+/// `seed-events` does.
+pub async fn seeded_stack(table: Arc<dyn Table>) -> Stack {
+    let app = App {
+        plans: Arc::new(roomy_plans()),
+        ..vellocity_local::offline(App::new(table, Arc::new(vellocity::ports::SystemClock)))
+    };
+    let stack = Stack::new(app, 0.0).unwrap();
+    vellocity_local::samples::seed(&stack).await.unwrap();
+    stack
+}

@@ -12,7 +12,7 @@ use vellocity::domain::ids::TeamId;
 use vellocity::ports::objects::ObjectStore;
 use vellocity::ports::queue::Queue;
 use vellocity::ports::usage_keys::UsageKeys;
-use vellocity::ports::workflows::Workflows;
+use vellocity::ports::workflows::{WorkflowError, Workflows};
 
 pub async fn moto() -> SdkConfig {
     let endpoint = std::env::var("VELLOCITY_TEST_MOTO_ENDPOINT")
@@ -59,34 +59,46 @@ async fn a_queued_message_arrives_unchanged() {
     assert_eq!(messages[0].body(), Some(body.as_str()));
 }
 
-#[tokio::test]
-async fn a_duplicate_start_counts_as_started_and_runs_once() {
-    let client = aws_sdk_sfn::Client::new(&moto().await);
+/// A state machine of `kind` on moto that succeeds at once; its ARN.
+async fn machine(
+    client: &aws_sdk_sfn::Client,
+    kind: aws_sdk_sfn::types::StateMachineType,
+) -> String {
     let definition =
         json!({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}).to_string();
-    let machine = client
+    client
         .create_state_machine()
         .name(unique("agentcore"))
+        .r#type(kind)
         .definition(definition)
         .role_arn("arn:aws:iam::123456789012:role/agentcore-test")
         .send()
         .await
-        .unwrap();
-    let workflows = StepFunctions::new(client.clone(), machine.state_machine_arn());
+        .unwrap()
+        .state_machine_arn()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_second_durable_start_counts_as_started_and_runs_once() {
+    use aws_sdk_sfn::types::StateMachineType;
+    let client = aws_sdk_sfn::Client::new(&moto().await);
+    let standard = machine(&client, StateMachineType::Standard).await;
+    let workflows = StepFunctions::new(client.clone(), &standard);
     let input = json!({"team_id": "team_x", "execution_id": "exe_01"});
-    workflows.start("exe_01", &input).await.unwrap();
-    workflows.start("exe_01", &input).await.unwrap();
+    workflows.continue_durably("exe_01", &input).await.unwrap();
+    workflows.continue_durably("exe_01", &input).await.unwrap();
     workflows
         .stop("exe_01", "cancelled by a person")
         .await
         .unwrap();
     workflows
-        .start("exe_01", &input)
+        .continue_durably("exe_01", &input)
         .await
         .expect("a start after the run ended counts as done, not as an error");
     let runs = client
         .list_executions()
-        .state_machine_arn(machine.state_machine_arn())
+        .state_machine_arn(&standard)
         .send()
         .await
         .unwrap();
@@ -99,6 +111,43 @@ async fn a_duplicate_start_counts_as_started_and_runs_once() {
         .stop("exe_unknown", "nothing to stop")
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn express_runs_start_on_the_express_machine_and_only_where_it_is_configured() {
+    use aws_sdk_sfn::types::StateMachineType;
+    let client = aws_sdk_sfn::Client::new(&moto().await);
+    let standard = machine(&client, StateMachineType::Standard).await;
+    let express = machine(&client, StateMachineType::Express).await;
+    let input = json!({"team_id": "team_x", "execution_id": "exe_02"});
+
+    let unwired = StepFunctions::new(client.clone(), &standard)
+        .start("exe_02", &input)
+        .await;
+    assert!(
+        matches!(&unwired, Err(WorkflowError::Failed(m)) if m.contains("EXPRESS_STATE_MACHINE_ARN")),
+        "{unwired:?}"
+    );
+    let workflows = StepFunctions::new(client.clone(), &standard).with_express(&express);
+    workflows.start("exe_02", &input).await.unwrap();
+    let started = client
+        .list_executions()
+        .state_machine_arn(&express)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.executions().len(), 1);
+    assert_eq!(started.executions()[0].name(), "exe_02");
+    let standard_runs = client
+        .list_executions()
+        .state_machine_arn(&standard)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        standard_runs.executions().is_empty(),
+        "nothing on the standard machine"
+    );
 }
 
 /// GETs an `http://` URL with a plain HTTP/1.1 request, as a browser following a presigned

@@ -1,6 +1,7 @@
 //! The local stack's execution engine: a durable queue in place of SQS, the production
 //! dispatcher behind it, and Step Functions replaced by the ASL interpreter running
-//! `statemachines/agentcore.asl.json`, one tokio task per run.
+//! `statemachines/agentcore-express.asl.json` and `statemachines/agentcore.asl.json`, one
+//! tokio task per run.
 //!
 //! Like the services it stands in for, it keeps what it was handed: queue messages and each
 //! run's history live in the data directory's database (tables beside the items), so a
@@ -230,75 +231,217 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Runs of the AgentCore machine, named like Step Functions executions.
+/// How an express run's key starts after its execution's name: express runs of one execution
+/// are told apart (the service starts one per call), durable runs are named after it.
+const EXPRESS_RUN: &str = ":express:";
+
+/// Whether the run `key` is one of `execution`'s.
+fn runs_of(key: &str, execution: &str) -> bool {
+    key == execution
+        || key
+            .strip_prefix(execution)
+            .is_some_and(|rest| rest.starts_with(EXPRESS_RUN))
+}
+
+/// One ended run of an execution.
+pub struct EndedRun {
+    /// Whether it ran on the standard machine (else the express one).
+    pub durable: bool,
+    /// How long it ran (the express machine is priced by it).
+    pub took: Duration,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+/// The ended runs of one execution, in the order they ended: its express run (two when the
+/// express service started it twice), then its durable run if it continued there.
+pub struct Runs(pub Vec<EndedRun>);
+
+impl Runs {
+    /// The last run's outcome: the execution's, since only its last run settles it.
+    pub fn outcome(self) -> Outcome {
+        self.0
+            .into_iter()
+            .last()
+            .expect("Runs holds at least one run")
+            .outcome
+    }
+
+    /// The state transitions of the runs on `durable` machines or the others.
+    pub fn transitions(&self, durable: bool) -> usize {
+        self.0
+            .iter()
+            .filter(|run| run.durable == durable)
+            .map(|run| run.outcome.transitions())
+            .sum()
+    }
+}
+
+/// The tasks' view of the engine's workflows (their express machine continues runs on the
+/// standard one), bound once the workflows exist and held weakly, as [`EngineQueue`].
+#[derive(Default)]
+struct EngineWorkflows(OnceLock<Weak<LocalWorkflows>>);
+
+impl EngineWorkflows {
+    fn workflows(&self) -> Result<Arc<LocalWorkflows>, WorkflowError> {
+        self.0
+            .get()
+            .and_then(Weak::upgrade)
+            .ok_or_else(|| WorkflowError::Failed("the local engine has stopped".into()))
+    }
+}
+
+#[async_trait]
+impl Workflows for EngineWorkflows {
+    async fn start(&self, name: &str, input: &Value) -> Result<(), WorkflowError> {
+        self.workflows()?.start(name, input).await
+    }
+
+    async fn continue_durably(&self, name: &str, input: &Value) -> Result<(), WorkflowError> {
+        self.workflows()?.continue_durably(name, input).await
+    }
+
+    async fn stop(&self, name: &str, cause: &str) -> Result<(), WorkflowError> {
+        self.workflows()?.stop(name, cause).await
+    }
+
+    async fn succeed_task(&self, token: &str, output: &Value) -> Result<(), WorkflowError> {
+        self.workflows()?.succeed_task(token, output).await
+    }
+
+    async fn fail_task(&self, token: &str, error: &str, cause: &str) -> Result<(), WorkflowError> {
+        self.workflows()?.fail_task(token, error, cause).await
+    }
+}
+
+type RunHandle = JoinHandle<EndedRun>;
+
+/// Runs of the AgentCore machines, named like Step Functions executions.
 pub struct LocalWorkflows {
     app: App,
     interpreter: Arc<Interpreter>,
-    machine: Machine,
+    express: Machine,
+    durable: Machine,
     store: Arc<EngineStore>,
-    running: Arc<Mutex<HashMap<String, JoinHandle<Outcome>>>>,
+    running: Arc<Mutex<HashMap<String, RunHandle>>>,
 }
 
 impl LocalWorkflows {
     /// Runs whose tasks use `app` and whose history `store` keeps; `time_scale` multiplies
     /// Wait and Retry delays (1.0 = real).
-    pub fn new(app: &App, time_scale: f64, store: Arc<EngineStore>) -> Result<Self, String> {
-        let mut interpreter = workflow::interpreter(app);
+    fn new(app: &App, time_scale: f64, store: Arc<EngineStore>) -> Result<Arc<Self>, String> {
+        let own = Arc::new(EngineWorkflows::default());
+        let tasks_app = App {
+            workflows: own.clone(),
+            ..app.clone()
+        };
+        let mut interpreter = workflow::interpreter(&tasks_app);
         interpreter.time_scale = time_scale;
         interpreter.history = store.clone();
-        Ok(LocalWorkflows {
+        let workflows = Arc::new(LocalWorkflows {
             app: app.clone(),
             interpreter: Arc::new(interpreter),
-            machine: workflow::machine().map_err(|e| e.to_string())?,
+            express: workflow::express_machine().map_err(|e| e.to_string())?,
+            durable: workflow::machine().map_err(|e| e.to_string())?,
             store,
             running: Arc::default(),
-        })
+        });
+        let _ = own.0.set(Arc::downgrade(&workflows));
+        Ok(workflows)
     }
 
-    /// Waits for the run `name` to end and returns its history; `None` if it was never
-    /// started, was stopped, or has been waited for already.
-    pub async fn wait(&self, name: &str) -> Option<Outcome> {
-        let handle = lock(&self.running).remove(name)?;
-        handle.await.ok()
+    /// Waits for every run of the execution `name` to end, those it starts meanwhile
+    /// included; `None` if it has none running (never started, stopped, or waited for
+    /// already).
+    pub async fn wait(&self, name: &str) -> Option<Runs> {
+        let mut ended = Vec::new();
+        loop {
+            let handles: Vec<RunHandle> = {
+                let mut running = lock(&self.running);
+                let keys: Vec<String> = running
+                    .keys()
+                    .filter(|key| runs_of(key, name))
+                    .cloned()
+                    .collect();
+                keys.iter().filter_map(|key| running.remove(key)).collect()
+            };
+            if handles.is_empty() {
+                break;
+            }
+            for handle in handles {
+                if let Ok(run) = handle.await {
+                    ended.push(run);
+                }
+            }
+        }
+        (!ended.is_empty()).then_some(Runs(ended))
     }
 
     fn spawn(
         &self,
-        name: String,
+        key: String,
         input: Value,
         past: Vec<Record>,
         caught_up: Option<tokio::sync::oneshot::Sender<()>>,
     ) {
-        let (app, interpreter, machine, store) = (
+        let durable = !key.contains(EXPRESS_RUN);
+        let machine = if durable {
+            self.durable.clone()
+        } else {
+            self.express.clone()
+        };
+        let (app, interpreter, store) = (
             self.app.clone(),
             self.interpreter.clone(),
-            self.machine.clone(),
             self.store.clone(),
         );
-        let run_name = name.clone();
+        let run_key = key.clone();
         let handle = tokio::spawn(async move {
+            let started = std::time::Instant::now();
             let outcome = interpreter
-                .resume(&machine, &run_name, input.clone(), past, caught_up)
+                .resume(&machine, &run_key, input.clone(), past, caught_up)
                 .await;
+            let took = started.elapsed();
             let status = if outcome.result.is_ok() {
                 "succeeded"
             } else {
-                // What EventBridge's "Execution Status Change" does in AWS.
-                if let Ok(input) = serde_json::from_value(input) {
-                    if let Err(error) = watchdog::run_ended(&app, &input, RunStatus::Failed).await {
-                        tracing::error!(%error, run = %run_name, "settling the execution of a failed run failed");
+                // What EventBridge's "Execution Status Change" does in AWS, for standard runs
+                // only: an express run that fails is found by the dispatcher's check.
+                if durable {
+                    if let Ok(input) = serde_json::from_value(input) {
+                        if let Err(error) =
+                            watchdog::run_ended(&app, &input, RunStatus::Failed).await
+                        {
+                            tracing::error!(%error, run = %run_key, "settling the execution of a failed run failed");
+                        }
                     }
                 }
                 "failed"
             };
-            if let Err(error) = store.end_run(&run_name, status) {
-                tracing::error!(%error, run = %run_name, "recording the end of a run failed");
+            if let Err(error) = store.end_run(&run_key, status) {
+                tracing::error!(%error, run = %run_key, "recording the end of a run failed");
             }
-            outcome
+            EndedRun {
+                durable,
+                took,
+                outcome,
+            }
         });
         let mut running = lock(&self.running);
         running.retain(|_, h| !h.is_finished());
-        running.insert(name, handle);
+        running.insert(key, handle);
+    }
+
+    /// Starts the run `key` unless a run of that key exists already.
+    fn start_run(&self, key: &str, input: &Value) -> Result<(), WorkflowError> {
+        if self
+            .store
+            .create_run(key, input)
+            .map_err(WorkflowError::Failed)?
+        {
+            self.spawn(key.to_owned(), input.clone(), Vec::new(), None);
+        }
+        Ok(())
     }
 
     /// Resumes every run that had not ended when the engine last stopped; returns once each
@@ -323,16 +466,16 @@ impl LocalWorkflows {
 
 #[async_trait]
 impl Workflows for LocalWorkflows {
+    /// A new express run each time, as the express service does.
     async fn start(&self, name: &str, input: &Value) -> Result<(), WorkflowError> {
-        // A run of this name exists already: started, as Step Functions' ExecutionAlreadyExists.
-        if self
-            .store
-            .create_run(name, input)
-            .map_err(WorkflowError::Failed)?
-        {
-            self.spawn(name.to_owned(), input.clone(), Vec::new(), None);
-        }
-        Ok(())
+        let key = format!("{name}{EXPRESS_RUN}{}", ulid::Ulid::new());
+        self.start_run(&key, input)
+    }
+
+    /// A run of this name that exists already counts as started, as Step Functions' answer
+    /// to a second start of a standard execution.
+    async fn continue_durably(&self, name: &str, input: &Value) -> Result<(), WorkflowError> {
+        self.start_run(name, input)
     }
 
     async fn stop(&self, name: &str, _cause: &str) -> Result<(), WorkflowError> {
@@ -397,7 +540,10 @@ impl LocalQueue {
             let mut receives = 1;
             let outcome = loop {
                 match dispatch::deliver(&app, &body, receives).await {
-                    Delivery::Started(_) | Delivery::Waiting(_) => break store.delivered(id),
+                    Delivery::Started(_)
+                    | Delivery::Waiting(_)
+                    | Delivery::Continued(_)
+                    | Delivery::Checked(_) => break store.delivered(id),
                     Delivery::GaveUp(execution_id) => {
                         tracing::error!(%execution_id, "dispatch kept failing; the execution failed with a refund");
                         break store.delivered(id);
@@ -535,7 +681,7 @@ impl Engine {
             queue: own_queue.clone(),
             ..app.clone()
         };
-        let workflows = Arc::new(LocalWorkflows::new(app, time_scale, store.clone())?);
+        let workflows = LocalWorkflows::new(app, time_scale, store.clone())?;
         let webhooks = Arc::new(LocalDelayQueue {
             clock: app.clock.clone(),
             store: store.clone(),

@@ -279,6 +279,7 @@ pub async fn seed_execution(
         finished_at: None,
         approval_token: None,
         budget: None,
+        run: None,
         holds_slot: false,
         approval: None,
         outputs_apart: true,

@@ -1,6 +1,7 @@
-//! The AgentCore workflow in-process: `statemachines/agentcore.asl.json` (the file that
-//! deploys) interpreted here, its Task states dispatched to the same task handlers as the
-//! production task functions.
+//! The AgentCore workflow in-process: `statemachines/agentcore-express.asl.json` and
+//! `statemachines/agentcore.asl.json` (the files that deploy) interpreted here, their Task
+//! states dispatched to the same task handlers as the production task functions, and the
+//! express machine's `states:startExecution` task to the engine's durable runs.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,16 +17,41 @@ use crate::asl::definition::{parse_definition, Machine};
 use crate::asl::run::{Failure, Interpreter, Outcome, TaskRunner};
 use crate::asl::AslError;
 
-/// The definition that deploys.
+/// The standard (durable) machine's definition that deploys.
 pub const DEFINITION: &str = include_str!("../../../statemachines/agentcore.asl.json");
 
-/// The AgentCore machine, with each task's placeholder naming its local function.
-pub fn machine() -> Result<Machine, AslError> {
-    let substitutions: BTreeMap<String, String> = Task::ALL
+/// The express machine's definition that deploys.
+pub const EXPRESS_DEFINITION: &str =
+    include_str!("../../../statemachines/agentcore-express.asl.json");
+
+/// The placeholder of the standard machine's ARN in the express definition.
+const DURABLE_MACHINE_PLACEHOLDER: &str = "AgentCoreStateMachineArn";
+
+/// What the standard machine is called locally (its "ARN" in the express machine).
+const DURABLE_MACHINE: &str = "agentcore";
+
+/// The Step Functions integration that starts a run of another state machine.
+const START_EXECUTION: &str = "arn:aws:states:::states:startExecution";
+
+fn substitutions() -> BTreeMap<String, String> {
+    Task::ALL
         .iter()
         .map(|t| (t.placeholder().to_owned(), t.binary().to_owned()))
-        .collect();
-    parse_definition(DEFINITION, &substitutions)
+        .chain([(
+            DURABLE_MACHINE_PLACEHOLDER.to_owned(),
+            DURABLE_MACHINE.to_owned(),
+        )])
+        .collect()
+}
+
+/// The standard AgentCore machine, with each task's placeholder naming its local function.
+pub fn machine() -> Result<Machine, AslError> {
+    parse_definition(DEFINITION, &substitutions())
+}
+
+/// The express AgentCore machine, likewise.
+pub fn express_machine() -> Result<Machine, AslError> {
+    parse_definition(EXPRESS_DEFINITION, &substitutions())
 }
 
 /// The task functions, in-process.
@@ -43,12 +69,40 @@ impl LocalTasks {
 #[async_trait]
 impl TaskRunner for LocalTasks {
     async fn invoke(&self, function: &str, payload: Value) -> Result<Value, Failure> {
+        if function == START_EXECUTION {
+            return self.continue_durably(payload).await;
+        }
         let task = Task::named(function).ok_or_else(|| {
             Failure::new("States.Runtime", format!("no task function {function}"))
         })?;
         workflow::run_task(&self.app, task, &payload)
             .await
             .map_err(|e| Failure::new(e.name(), e.to_string()))
+    }
+}
+
+impl LocalTasks {
+    /// The `states:startExecution` integration, as the express machine uses it: a run of the
+    /// standard machine, named, started once.
+    async fn continue_durably(&self, parameters: Value) -> Result<Value, Failure> {
+        if parameters["StateMachineArn"] != DURABLE_MACHINE {
+            return Err(Failure::new(
+                "StepFunctions.StateMachineDoesNotExistException",
+                format!("no local state machine {}", parameters["StateMachineArn"]),
+            ));
+        }
+        let name = parameters["Name"].as_str().ok_or_else(|| {
+            Failure::new("States.Runtime", "startExecution needs a Name".to_owned())
+        })?;
+        self.app
+            .workflows
+            .continue_durably(name, &parameters["Input"])
+            .await
+            .map_err(|e| Failure::new("StepFunctions.SdkClientException", e.to_string()))?;
+        Ok(serde_json::json!({
+            "ExecutionArn": format!("{DURABLE_MACHINE}:{name}"),
+            "StartDate": time::OffsetDateTime::now_utc().unix_timestamp(),
+        }))
     }
 }
 

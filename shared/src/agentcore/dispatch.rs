@@ -1,5 +1,11 @@
-//! The dispatcher: turns a queued execution into a run of the AgentCore state machine, named
-//! after the execution id so that a redelivered message cannot start a second run.
+//! The dispatcher: turns a queued execution into an express run of the AgentCore workflow,
+//! named after the execution id, and queues the check that follows it
+//! ([`watchdog::check_express_run`]). A redelivered message may start a second express run:
+//! the first task of each run lets only the one that claimed the execution go on.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
 
 use super::watchdog::{self, MAX_RECEIVES};
 use crate::app::executions;
@@ -8,7 +14,7 @@ use crate::app::App;
 use crate::domain::execution::TaskInput;
 use crate::domain::ids::ExecutionId;
 use crate::error::Error;
-use crate::ports::workflows::{WorkflowError, Workflows};
+use crate::ports::workflows::WorkflowError;
 
 /// Why a message was not dispatched.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,22 +27,61 @@ pub enum DispatchError {
     Retry(#[from] WorkflowError),
 }
 
-/// Starts the workflow of one queue message body; the run's input is the message itself.
-pub async fn dispatch(workflows: &dyn Workflows, body: &str) -> Result<TaskInput, DispatchError> {
-    let message: TaskInput =
-        serde_json::from_str(body).map_err(|e| DispatchError::Poison(e.to_string()))?;
-    let input = serde_json::to_value(&message).map_err(|e| DispatchError::Poison(e.to_string()))?;
-    workflows
-        .start(message.execution_id.as_str(), &input)
+/// When the check after an express run looks: past the run's five minutes and the time its
+/// last task may still be running after that (the run-step function's 300 s timeout), and a
+/// minute more. A test holds it to the template's timeouts.
+pub const EXPRESS_RUN_CHECK_DELAY: Duration = Duration::from_secs(300 + 300 + 60);
+
+/// A message of the executions queue: an execution to start, or (with `check_at`) the check
+/// that follows its express run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Message {
+    /// The execution.
+    #[serde(flatten)]
+    pub input: TaskInput,
+    /// When the express run is surely over (Unix seconds): set on checks only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_at: Option<i64>,
+}
+
+/// Queues the check that follows an express run of `input`'s execution started at `now`.
+async fn queue_check(app: &App, input: &TaskInput) -> Result<(), DispatchError> {
+    let check = Message {
+        input: input.clone(),
+        check_at: Some(app.clock.now().unix_timestamp() + EXPRESS_RUN_CHECK_DELAY.as_secs() as i64),
+    };
+    let body = serde_json::to_string(&check).map_err(|e| DispatchError::Poison(e.to_string()))?;
+    app.queue
+        .send_after(&body, EXPRESS_RUN_CHECK_DELAY)
+        .await
+        .map_err(|e| {
+            DispatchError::Retry(WorkflowError::Failed(format!(
+                "queueing the run's check: {e}"
+            )))
+        })
+}
+
+/// Starts the express run of one execution, its check queued first (a check of a run that
+/// never started finds the execution queued, settled, or continued, and acts on that).
+pub async fn dispatch(app: &App, input: &TaskInput) -> Result<(), DispatchError> {
+    let payload = serde_json::to_value(input).map_err(|e| DispatchError::Poison(e.to_string()))?;
+    queue_check(app, input).await?;
+    app.workflows
+        .start(input.execution_id.as_str(), &payload)
         .await?;
-    Ok(message)
+    Ok(())
 }
 
 /// What became of one delivery of a queue message.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Delivery {
-    /// The execution's run started (or had started already).
+    /// The execution's express run started.
     Started(TaskInput),
+    /// The check after an express run found the execution unsettled and continued it on the
+    /// durable workflow (or found it there already).
+    Continued(ExecutionId),
+    /// The check after an express run found nothing to do, or came early and waits again.
+    Checked(ExecutionId),
     /// Its last delivery could not start it: this execution failed with its refund.
     GaveUp(ExecutionId),
     /// It may start later: deliver it again.
@@ -52,25 +97,67 @@ pub enum Delivery {
 /// last receive ([`MAX_RECEIVES`]) an execution it cannot start is failed with its refund
 /// instead of waiting forever. The deployed dispatcher and the local queue both deliver so.
 pub async fn deliver(app: &App, body: &str, receives: u32) -> Delivery {
-    if let Ok(message) = serde_json::from_str::<TaskInput>(body) {
-        match take_slot(app, &message).await {
-            Ok(Admission::Run) => {}
-            Ok(Admission::Wait) => return Delivery::Waiting(message.execution_id),
-            Err(error) => return retry_or_give_up(app, body, receives, error.to_string()).await,
+    let message: Message = match serde_json::from_str(body) {
+        Ok(message) => message,
+        Err(error) => return Delivery::DeadLetter(format!("not an execution message: {error}")),
+    };
+    let outcome = match message.check_at {
+        Some(at) => check(app, &message.input, at).await,
+        None => start(app, &message.input).await,
+    };
+    match outcome {
+        Ok(delivery) => delivery,
+        Err(DispatchError::Poison(reason)) => Delivery::DeadLetter(reason),
+        Err(DispatchError::Retry(error)) => {
+            retry_or_give_up(app, body, receives, error.to_string()).await
         }
     }
-    match dispatch(app.workflows.as_ref(), body).await {
-        Ok(started) => Delivery::Started(started),
-        Err(DispatchError::Poison(reason)) => Delivery::DeadLetter(reason),
-        Err(error) => retry_or_give_up(app, body, receives, error.to_string()).await,
+}
+
+async fn start(app: &App, input: &TaskInput) -> Result<Delivery, DispatchError> {
+    match take_slot(app, input).await {
+        Ok(Admission::Run) => {}
+        Ok(Admission::Wait) => return Ok(Delivery::Waiting(input.execution_id.clone())),
+        Err(error) => {
+            return Err(DispatchError::Retry(WorkflowError::Failed(
+                error.to_string(),
+            )))
+        }
     }
+    dispatch(app, input).await?;
+    Ok(Delivery::Started(input.clone()))
+}
+
+/// The check after an express run: early (a restarted local queue delivers at once), it waits
+/// again for the rest of its delay.
+async fn check(app: &App, input: &TaskInput, at: i64) -> Result<Delivery, DispatchError> {
+    let early = at - app.clock.now().unix_timestamp();
+    if early > 0 {
+        let body = serde_json::to_string(&Message {
+            input: input.clone(),
+            check_at: Some(at),
+        })
+        .map_err(|e| DispatchError::Poison(e.to_string()))?;
+        app.queue
+            .send_after(&body, Duration::from_secs(early as u64))
+            .await
+            .map_err(|e| DispatchError::Retry(WorkflowError::Failed(e.to_string())))?;
+        return Ok(Delivery::Checked(input.execution_id.clone()));
+    }
+    let continued = watchdog::check_express_run(app, input)
+        .await
+        .map_err(DispatchError::Retry)?;
+    Ok(match continued {
+        true => Delivery::Continued(input.execution_id.clone()),
+        false => Delivery::Checked(input.execution_id.clone()),
+    })
 }
 
 /// A slot of the team's running executions for the execution the message names; one that no
 /// longer exists needs none (its run finds that out and ends).
-async fn take_slot(app: &App, message: &TaskInput) -> Result<Admission, Error> {
-    match executions::find(app, &message.team_id, &message.execution_id).await? {
-        Some(execution) => run_slots::admit(app, &message.team_id, &execution).await,
+async fn take_slot(app: &App, input: &TaskInput) -> Result<Admission, Error> {
+    match executions::find(app, &input.team_id, &input.execution_id).await? {
+        Some(execution) => run_slots::admit(app, &input.team_id, &execution).await,
         None => Ok(Admission::Run),
     }
 }

@@ -22,6 +22,9 @@ pub enum TaskError {
     /// The execution has been cancelled; stop quietly.
     #[error("{0}")]
     Cancelled(String),
+    /// Another express run of the execution claimed it; this one stops quietly.
+    #[error("{0}")]
+    DuplicateRun(String),
     /// Anything else.
     #[error("{0}")]
     Internal(String),
@@ -36,6 +39,7 @@ impl TaskError {
             TaskError::Unavailable(_) => "Unavailable",
             TaskError::StepFailed(_) => "StepFailed",
             TaskError::Cancelled(_) => "Cancelled",
+            TaskError::DuplicateRun(_) => "DuplicateRun",
             TaskError::Internal(_) => "Internal",
         }
     }

@@ -1,8 +1,11 @@
-//! No execution waits forever with its credits reserved. Two things can strand one outside
-//! the state machine's own Catch: a queue message the dispatcher could not start however often
-//! it was received, and a run that ended (failed, timed out, aborted) without reaching the task
-//! that settles. Both end the execution as failed with its refund. Settling is idempotent, so
-//! an execution the workflow did settle, or a cancel did, stays as it is.
+//! No execution waits forever with its credits reserved. Three things can strand one outside
+//! the state machines' own Catch: a queue message the dispatcher could not start however often
+//! it was received, an express run that ended (timed out after its five minutes, failed)
+//! without settling or continuing durably, and a durable run that ended (failed, timed out,
+//! aborted) without reaching the task that settles. The first and the last end the execution
+//! as failed with its refund; the express run's check continues the execution on the durable
+//! workflow, which picks up where it stopped (its tasks skip what is done). Settling is
+//! idempotent, so an execution the workflow did settle, or a cancel did, stays as it is.
 
 use serde::Deserialize;
 
@@ -11,6 +14,7 @@ use crate::app::App;
 use crate::domain::execution::TaskInput;
 use crate::domain::execution::{Execution, ExecutionError};
 use crate::error::Error;
+use crate::ports::workflows::WorkflowError;
 
 /// How often the executions queue delivers a message before it moves it to the dead-letter
 /// queue: the template's `maxReceiveCount`, and the local queue's.
@@ -29,6 +33,26 @@ pub async fn give_up_dispatch(
         message: format!("The workflow could not be started ({why}); the credits were refunded."),
     };
     Some(end(app, &input, error).await)
+}
+
+/// The check after an express run, once the run and its last task are surely over: an
+/// execution that is not settled by then continues on the durable workflow (a no-op when the
+/// run continued it there itself). Says whether it continued it.
+pub async fn check_express_run(app: &App, input: &TaskInput) -> Result<bool, WorkflowError> {
+    let execution = executions::find(app, &input.team_id, &input.execution_id)
+        .await
+        .map_err(|e| WorkflowError::Failed(e.to_string()))?;
+    match execution {
+        Some(execution) if !execution.status.is_final() => {
+            let payload =
+                serde_json::to_value(input).map_err(|e| WorkflowError::Failed(e.to_string()))?;
+            app.workflows
+                .continue_durably(input.execution_id.as_str(), &payload)
+                .await?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
 }
 
 /// How a run of the state machine ended.

@@ -34,7 +34,7 @@ async fn run_task_once(app: &App, task: Task, payload: &Value) -> Result<Value, 
     let input: TaskInput = serde_json::from_value(payload.clone())
         .map_err(|e| TaskError::Internal(format!("{}: invalid input: {e}", task.binary())))?;
     match task {
-        Task::LoadContext => load_context(app, &input).await,
+        Task::LoadContext => load_context(app, &input, payload["run_id"].as_str()).await,
         Task::Plan => plan(app, &input).await,
         Task::RequestApproval => {
             request_approval(app, &input, &text_field(payload, "task_token")).await
@@ -54,12 +54,21 @@ async fn run_task_once(app: &App, task: Task, payload: &Value) -> Result<Value, 
 }
 
 /// Starts the run: the execution is `running`; says whether the plan needs approval.
-pub async fn load_context(app: &App, input: &TaskInput) -> Result<Value, TaskError> {
+///
+/// An express run (its payload names it, `run_id`) claims the execution as it leaves
+/// `queued`; a run that finds it claimed by another — the express service starts runs at
+/// least once — ends with `DuplicateRun`. Durable runs, one per execution, need no claim.
+pub async fn load_context(
+    app: &App,
+    input: &TaskInput,
+    run_id: Option<&str>,
+) -> Result<Value, TaskError> {
     let loaded = load(app, input).await?;
     match loaded.execution.status {
         ExecutionStatus::Queued => {
             let mut execution = loaded.execution.clone();
             execution.status = ExecutionStatus::Running;
+            execution.run = run_id.map(str::to_owned);
             save(
                 app,
                 input,
@@ -69,7 +78,13 @@ pub async fn load_context(app: &App, input: &TaskInput) -> Result<Value, TaskErr
             )
             .await?;
         }
-        ExecutionStatus::Running => {}
+        ExecutionStatus::Running => {
+            if let Some(run) = run_id.filter(|run| loaded.execution.run.as_deref() != Some(run)) {
+                return Err(TaskError::DuplicateRun(format!(
+                    "run {run}: another run holds the execution"
+                )));
+            }
+        }
         other => {
             return Err(TaskError::Cancelled(format!(
                 "the execution is {}",
@@ -82,7 +97,14 @@ pub async fn load_context(app: &App, input: &TaskInput) -> Result<Value, TaskErr
     )
 }
 
-/// Plans the execution and stores its steps; returns their indexes for the Map state.
+/// The longest plan an express run carries out itself: planning and this many steps stay
+/// well inside its five minutes with today's models (tens of seconds a call). A longer plan
+/// continues on the durable workflow, as does one that needs approval; an express run that
+/// overruns anyway is continued there by the dispatcher's check ([`super::dispatch`]).
+pub const EXPRESS_MAX_STEPS: usize = 4;
+
+/// Plans the execution and stores its steps; returns their indexes for the Map state and
+/// whether they are few enough for an express run (`short`).
 pub async fn plan(app: &App, input: &TaskInput) -> Result<Value, TaskError> {
     let mut loaded = load(app, input).await?;
     loaded.memory = memory(app, input).await?;
@@ -128,7 +150,10 @@ pub async fn plan(app: &App, input: &TaskInput) -> Result<Value, TaskError> {
         .await?;
     }
     let indexes: Vec<usize> = (0..execution.steps.len()).collect();
-    Ok(json!({"team_id": input.team_id, "execution_id": input.execution_id, "steps": indexes}))
+    let short = indexes.len() <= EXPRESS_MAX_STEPS;
+    Ok(
+        json!({"team_id": input.team_id, "execution_id": input.execution_id, "steps": indexes, "short": short}),
+    )
 }
 
 /// Ends a successful run: charges planning and the steps, refunds the rest.

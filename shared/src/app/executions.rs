@@ -141,6 +141,7 @@ pub async fn create(
         approval_token: None,
         approval: None,
         budget: Some(commitment),
+        run: None,
         holds_slot: false,
         outputs_apart: true,
     };
@@ -550,7 +551,15 @@ pub async fn save_progress(
             UpdateAction::Set("status".into(), execution.status.as_str().into()),
             UpdateAction::Set("steps".into(), steps.into()),
             UpdateAction::Set("tokens".into(), value_of(&execution.tokens)?),
-        ],
+        ]
+        .into_iter()
+        .chain(
+            execution
+                .run
+                .as_ref()
+                .map(|run| UpdateAction::Set("run".into(), run.as_str().into())),
+        )
+        .collect(),
         condition: Some(Condition::eq("status", from.as_str())),
     };
     let (kind, extra) = match progress {

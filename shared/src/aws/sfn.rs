@@ -1,5 +1,6 @@
-//! The Step Functions adapter: executions are named after the AgentCore execution id, so a
-//! second start of the same id is recognised instead of running twice.
+//! The Step Functions adapter: the express state machine for first runs, the standard one for
+//! the runs that continue durably. Runs are named after the AgentCore execution id, so the
+//! standard service recognises a second start of the same id instead of running it twice.
 
 use async_trait::async_trait;
 use aws_sdk_sfn::error::{ProvideErrorMetadata, SdkError};
@@ -8,20 +9,28 @@ use serde_json::Value;
 
 use crate::ports::workflows::{WorkflowError, Workflows};
 
-/// One state machine.
+/// The AgentCore state machines.
 #[derive(Clone)]
 pub struct StepFunctions {
     client: Client,
     state_machine_arn: String,
+    express_state_machine_arn: Option<String>,
 }
 
 impl StepFunctions {
-    /// Wraps a client (built once per cold start) and the state machine's ARN.
+    /// Wraps a client (built once per cold start) and the standard state machine's ARN.
     pub fn new(client: Client, state_machine_arn: impl Into<String>) -> Self {
         StepFunctions {
             client,
             state_machine_arn: state_machine_arn.into(),
+            express_state_machine_arn: None,
         }
+    }
+
+    /// The express state machine too, for the function that starts runs.
+    pub fn with_express(mut self, arn: impl Into<String>) -> Self {
+        self.express_state_machine_arn = Some(arn.into());
+        self
     }
 
     /// The ARN of the run named `name`: `…:stateMachine:M` becomes `…:execution:M:name`.
@@ -52,6 +61,21 @@ fn map_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt:
 #[async_trait]
 impl Workflows for StepFunctions {
     async fn start(&self, name: &str, input: &Value) -> Result<(), WorkflowError> {
+        let arn = self.express_state_machine_arn.as_deref().ok_or_else(|| {
+            WorkflowError::Failed("EXPRESS_STATE_MACHINE_ARN must be set to start runs".into())
+        })?;
+        self.client
+            .start_execution()
+            .state_machine_arn(arn)
+            .name(name)
+            .input(input.to_string())
+            .send()
+            .await
+            .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn continue_durably(&self, name: &str, input: &Value) -> Result<(), WorkflowError> {
         let result = self
             .client
             .start_execution()

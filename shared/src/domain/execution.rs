@@ -136,6 +136,11 @@ pub struct Execution {
     /// (none for executions started before budgets existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<super::budget::Commitment>,
+    /// The express run that claimed it when it started (its execution ARN): another express
+    /// run of the same execution — the express service starts runs at least once — stops at
+    /// its first task. Durable runs and executions started before express runs have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
     /// Whether it holds one of the team's slots for running executions.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub holds_slot: bool,

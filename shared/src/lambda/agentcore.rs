@@ -54,8 +54,12 @@ async fn dispatch_one(app: &App, message: SqsMessage) -> Handled {
     let body = message.body.as_deref().unwrap_or_default();
     match deliver(app, body, sqs::receive_count(&message)).await {
         Delivery::Started(started) => {
-            Handled::Done(format!("workflow of {} started", started.execution_id))
+            Handled::Done(format!("express run of {} started", started.execution_id))
         }
+        Delivery::Continued(id) => Handled::Done(format!(
+            "execution {id} had not settled after its express run: continued durably"
+        )),
+        Delivery::Checked(id) => Handled::Done(format!("checked the express run of {id}")),
         Delivery::GaveUp(id) => Handled::Done(format!(
             "dispatch kept failing; execution {id} failed with a refund"
         )),

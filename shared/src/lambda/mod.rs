@@ -56,11 +56,15 @@ pub mod wire {
         }
     }
 
-    /// The AgentCore state machine (task tokens, stopping runs, starting them).
+    /// The AgentCore state machines (task tokens, stopping runs, starting and continuing them).
     pub fn state_machine(app: &mut App, sdk: &SdkConfig, config: &Config) {
         if let Some(arn) = &config.state_machine_arn {
             let client = aws_sdk_sfn::Client::new(sdk);
-            app.workflows = Arc::new(StepFunctions::new(client, arn.clone()));
+            let mut machines = StepFunctions::new(client, arn.clone());
+            if let Some(express) = &config.express_state_machine_arn {
+                machines = machines.with_express(express.clone());
+            }
+            app.workflows = Arc::new(machines);
         }
     }
 

@@ -50,6 +50,10 @@ impl Workflows for Unconfigured {
         Err(WorkflowError::Failed(self.message()))
     }
 
+    async fn continue_durably(&self, _name: &str, _input: &Value) -> Result<(), WorkflowError> {
+        Err(WorkflowError::Failed(self.message()))
+    }
+
     async fn stop(&self, _name: &str, _cause: &str) -> Result<(), WorkflowError> {
         Err(WorkflowError::Failed(self.message()))
     }
