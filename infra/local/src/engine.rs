@@ -526,6 +526,11 @@ impl LocalQueue {
         }
     }
 
+    /// Messages kept until they are delivered (those waiting out a delay included).
+    pub fn pending(&self) -> Result<usize, String> {
+        self.store.pending_messages().map(|messages| messages.len())
+    }
+
     /// Messages that could not be dispatched.
     pub fn dead_letters(&self) -> Vec<String> {
         self.store.dead_letters().unwrap_or_else(|error| {

@@ -12,7 +12,7 @@ use super::task::{Task, TaskError};
 use crate::app::executions::{self, Progress, Settlement, MAX_STEPS};
 use crate::app::App;
 use crate::domain::catalog::DEFAULT_TEXT;
-use crate::domain::execution::{ExecutionError, ExecutionStatus, TaskInput};
+use crate::domain::execution::{run_claim, ExecutionError, ExecutionStatus, TaskInput};
 use crate::domain::step::Step;
 
 fn text_field(payload: &Value, field: &str) -> String {
@@ -64,11 +64,12 @@ pub async fn load_context(
     run_id: Option<&str>,
 ) -> Result<Value, TaskError> {
     let loaded = load(app, input).await?;
+    let claim = run_id.map(run_claim);
     match loaded.execution.status {
         ExecutionStatus::Queued => {
             let mut execution = loaded.execution.clone();
             execution.status = ExecutionStatus::Running;
-            execution.run = run_id.map(str::to_owned);
+            execution.run = claim;
             save(
                 app,
                 input,
@@ -79,9 +80,10 @@ pub async fn load_context(
             .await?;
         }
         ExecutionStatus::Running => {
-            if let Some(run) = run_id.filter(|run| loaded.execution.run.as_deref() != Some(run)) {
+            if claim.is_some() && loaded.execution.run != claim {
                 return Err(TaskError::DuplicateRun(format!(
-                    "run {run}: another run holds the execution"
+                    "run {}: another run holds the execution",
+                    run_id.unwrap_or_default()
                 )));
             }
         }

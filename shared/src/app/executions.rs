@@ -557,6 +557,7 @@ pub async fn save_progress(
             execution
                 .run
                 .as_ref()
+                .filter(|_| progress == Progress::Started)
                 .map(|run| UpdateAction::Set("run".into(), run.as_str().into())),
         )
         .collect(),

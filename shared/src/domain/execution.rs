@@ -136,9 +136,10 @@ pub struct Execution {
     /// (none for executions started before budgets existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<super::budget::Commitment>,
-    /// The express run that claimed it when it started (its execution ARN): another express
-    /// run of the same execution — the express service starts runs at least once — stops at
-    /// its first task. Durable runs and executions started before express runs have none.
+    /// The express run that claimed it when it started ([`run_claim`] of its execution ARN):
+    /// another express run of the same execution — the express service starts runs at least
+    /// once — stops at its first task. Durable runs and executions started before express runs
+    /// have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<String>,
     /// Whether it holds one of the team's slots for running executions.
@@ -148,6 +149,17 @@ pub struct Execution {
     /// rewrites a small item (every execution created since; older ones keep them inline).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub outputs_apart: bool,
+}
+
+/// What an execution keeps of the express run that claimed it: 16 hex digits of the SHA-256
+/// of the run's id (an execution ARN of ~150 bytes would grow an item every progress write
+/// rewrites, on the table and its index).
+pub fn run_claim(run_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(run_id.as_bytes())[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl Execution {
