@@ -3,7 +3,9 @@
 //! standard service recognises a second start of the same id instead of running it twice.
 
 use async_trait::async_trait;
+use aws_sdk_sfn::config::http::HttpResponse;
 use aws_sdk_sfn::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sfn::operation::start_execution::{StartExecutionError, StartExecutionOutput};
 use aws_sdk_sfn::Client;
 use serde_json::Value;
 
@@ -43,6 +45,23 @@ impl StepFunctions {
     }
 }
 
+impl StepFunctions {
+    async fn start_run(
+        &self,
+        arn: &str,
+        name: &str,
+        input: &Value,
+    ) -> Result<StartExecutionOutput, SdkError<StartExecutionError, HttpResponse>> {
+        self.client
+            .start_execution()
+            .state_machine_arn(arn)
+            .name(name)
+            .input(input.to_string())
+            .send()
+            .await
+    }
+}
+
 fn map_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
     error: SdkError<E, R>,
 ) -> WorkflowError {
@@ -64,27 +83,12 @@ impl Workflows for StepFunctions {
         let arn = self.express_state_machine_arn.as_deref().ok_or_else(|| {
             WorkflowError::Failed("EXPRESS_STATE_MACHINE_ARN must be set to start runs".into())
         })?;
-        self.client
-            .start_execution()
-            .state_machine_arn(arn)
-            .name(name)
-            .input(input.to_string())
-            .send()
-            .await
-            .map_err(map_error)?;
+        self.start_run(arn, name, input).await.map_err(map_error)?;
         Ok(())
     }
 
     async fn continue_durably(&self, name: &str, input: &Value) -> Result<(), WorkflowError> {
-        let result = self
-            .client
-            .start_execution()
-            .state_machine_arn(&self.state_machine_arn)
-            .name(name)
-            .input(input.to_string())
-            .send()
-            .await;
-        match result {
+        match self.start_run(&self.state_machine_arn, name, input).await {
             // Step Functions answers a duplicate start of a running execution with success,
             // and ExecutionAlreadyExists once it has ended or its input differs.
             Ok(_) => Ok(()),
