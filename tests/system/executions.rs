@@ -311,8 +311,14 @@ async fn the_check_after_an_express_run_continues_an_unsettled_execution_durably
     let stranded = sample_execution(&stack, ExecutionStatus::Running).await;
     let id = stranded.execution_id.as_str();
 
+    let pending = stack.queue.pending().unwrap();
     let early = deliver(app, &check(&stranded, app, 600), 1).await;
     assert!(matches!(early, Delivery::Checked(_)), "{early:?}");
+    assert_eq!(
+        stack.queue.pending().unwrap(),
+        pending + 1,
+        "an early check is queued again for the rest of its delay"
+    );
     assert!(
         stack.workflows.wait(id).await.is_none(),
         "not before it is due"

@@ -44,28 +44,28 @@ pub struct Message {
     pub check_at: Option<i64>,
 }
 
-/// Queues the check that follows an express run of `input`'s execution started at `now`.
-async fn queue_check(app: &App, input: &TaskInput) -> Result<(), DispatchError> {
+/// Queues the check that follows an express run of `input`'s execution, due at `at` (Unix
+/// seconds): from the dispatcher as it starts the run, and again from a check that came early.
+async fn queue_check(app: &App, input: &TaskInput, at: i64) -> Result<(), DispatchError> {
     let check = Message {
         input: input.clone(),
-        check_at: Some(app.clock.now().unix_timestamp() + EXPRESS_RUN_CHECK_DELAY.as_secs() as i64),
+        check_at: Some(at),
     };
     let body = serde_json::to_string(&check).map_err(|e| DispatchError::Poison(e.to_string()))?;
-    app.queue
-        .send_after(&body, EXPRESS_RUN_CHECK_DELAY)
-        .await
-        .map_err(|e| {
-            DispatchError::Retry(WorkflowError::Failed(format!(
-                "queueing the run's check: {e}"
-            )))
-        })
+    let delay = Duration::from_secs((at - app.clock.now().unix_timestamp()).max(0) as u64);
+    app.queue.send_after(&body, delay).await.map_err(|e| {
+        DispatchError::Retry(WorkflowError::Failed(format!(
+            "queueing the run's check: {e}"
+        )))
+    })
 }
 
 /// Starts the express run of one execution, its check queued first (a check of a run that
 /// never started finds the execution queued, settled, or continued, and acts on that).
-pub async fn dispatch(app: &App, input: &TaskInput) -> Result<(), DispatchError> {
+async fn dispatch(app: &App, input: &TaskInput) -> Result<(), DispatchError> {
     let payload = serde_json::to_value(input).map_err(|e| DispatchError::Poison(e.to_string()))?;
-    queue_check(app, input).await?;
+    let due = app.clock.now().unix_timestamp() + EXPRESS_RUN_CHECK_DELAY.as_secs() as i64;
+    queue_check(app, input, due).await?;
     app.workflows
         .start(input.execution_id.as_str(), &payload)
         .await?;
@@ -131,17 +131,8 @@ async fn start(app: &App, input: &TaskInput) -> Result<Delivery, DispatchError> 
 /// The check after an express run: early (a restarted local queue delivers at once), it waits
 /// again for the rest of its delay.
 async fn check(app: &App, input: &TaskInput, at: i64) -> Result<Delivery, DispatchError> {
-    let early = at - app.clock.now().unix_timestamp();
-    if early > 0 {
-        let body = serde_json::to_string(&Message {
-            input: input.clone(),
-            check_at: Some(at),
-        })
-        .map_err(|e| DispatchError::Poison(e.to_string()))?;
-        app.queue
-            .send_after(&body, Duration::from_secs(early as u64))
-            .await
-            .map_err(|e| DispatchError::Retry(WorkflowError::Failed(e.to_string())))?;
+    if at > app.clock.now().unix_timestamp() {
+        queue_check(app, input, at).await?;
         return Ok(Delivery::Checked(input.execution_id.clone()));
     }
     let continued = watchdog::check_express_run(app, input)
