@@ -659,7 +659,7 @@ fn a_data_directory_this_version_cannot_read_is_refused_with_what_to_do() {
 }
 
 #[tokio::test]
-async fn a_metered_dynamodb_table_adds_up_the_capacity_dynamodb_reports_for_each_kind_of_call() {
+async fn a_metered_dynamodb_table_adds_up_the_capacity_each_call_costs_as_dynamodb_bills_it() {
     let capacity = Arc::new(ConsumedCapacity::default());
     let table = dynamodb::fresh_table().await.metered(capacity.clone());
     let mut item = Item::new();
@@ -676,15 +676,46 @@ async fn a_metered_dynamodb_table_adds_up_the_capacity_dynamodb_reports_for_each
         .await
         .unwrap();
     assert_eq!((capacity.read_units(), capacity.write_units()), (2.0, 2.0));
-    // A transaction's writes count twice.
+    // A transaction's writes count twice, for every item (DynamoDB Local bills only its
+    // largest): two new 1.5 KB items, 4 units each, and the indexed one's copy on GSI1, 2; an
+    // update of a small item, 2; a condition check on a 1.5 KB item, 4.
     let mut other = item.clone();
     other.insert(SK.into(), Value::S("THING#2".into()));
+    let mut indexed = item.clone();
+    indexed.insert(SK.into(), Value::S("THING#3".into()));
+    indexed.insert("GSI1PK".into(), Value::S("LIST#t".into()));
+    indexed.insert("GSI1SK".into(), Value::S("THING#3".into()));
+    let mut small = item.clone();
+    small.insert(SK.into(), Value::S("THING#4".into()));
+    small.insert("text".into(), Value::S("x".into()));
+    table.put(small, None).await.unwrap();
+    let before = capacity.write_units();
     table
-        .transact(vec![WriteOp::Put {
-            item: other,
-            condition: None,
-        }])
+        .transact(vec![
+            WriteOp::Put {
+                item: other,
+                condition: None,
+            },
+            WriteOp::Put {
+                item: indexed,
+                condition: None,
+            },
+            WriteOp::Update(Update {
+                key: Key::new("TEAM#t", "THING#4"),
+                actions: vec![UpdateAction::Set("n".into(), Value::N(1))],
+                condition: None,
+            }),
+            WriteOp::Check {
+                key: Key::new("TEAM#t", "THING#1"),
+                condition: Condition::item_exists(),
+            },
+        ])
         .await
         .unwrap();
-    assert_eq!((capacity.read_units(), capacity.write_units()), (2.0, 6.0));
+    assert_eq!(capacity.write_units() - before, 4.0 + 4.0 + 2.0 + 2.0 + 4.0);
+    assert_eq!(
+        capacity.read_units(),
+        2.0,
+        "the meter's own reads are not counted"
+    );
 }

@@ -16,6 +16,8 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 
+use super::write_units;
+
 use crate::ports::table::{
     check_transaction, CancelReason, CompareOp, Condition, Cursor, Index, Item, Key, Page, Query,
     SortKey, Table, TableError, Update, UpdateAction, Value, WriteOp, GSI1_NAME, INDEXES, PK, SK,
@@ -32,8 +34,9 @@ pub struct DynamoDbTable {
     capacity: Option<Arc<ConsumedCapacity>>,
 }
 
-/// Capacity units consumed by a table's calls, as DynamoDB reports them
-/// (`ReturnConsumedCapacity: TOTAL`: the table's and its indexes'), in thousandths.
+/// Capacity units consumed by a table's calls, in thousandths: as DynamoDB reports them
+/// (`ReturnConsumedCapacity: TOTAL`: the table's and its indexes'), except transactions, which
+/// DynamoDB Local misreports and [`super::write_units`] bills from their items.
 #[derive(Debug, Default)]
 pub struct ConsumedCapacity {
     read: AtomicU64,
@@ -92,6 +95,47 @@ impl DynamoDbTable {
     fn wrote(&self, consumed: Option<&aws_sdk_dynamodb::types::ConsumedCapacity>) {
         if let Some(capacity) = &self.capacity {
             ConsumedCapacity::add(&capacity.write, consumed);
+        }
+    }
+
+    /// The items a transaction writes, as they are now, when its writes are metered (see
+    /// [`super::write_units`]); read apart from the metered calls.
+    async fn metered_items(
+        &self,
+        writes: &[WriteOp],
+    ) -> Result<Option<Vec<Option<Item>>>, TableError> {
+        if self.capacity.is_none() {
+            return Ok(None);
+        }
+        let mut items = Vec::with_capacity(writes.len());
+        for key in writes.iter().filter_map(WriteOp::key) {
+            let output = self
+                .client
+                .get_item()
+                .table_name(&self.table_name)
+                .set_key(Some(key_attributes(&key)))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| self.error(e))?;
+            items.push(output.item().map(from_attributes).transpose()?);
+        }
+        Ok(Some(items))
+    }
+
+    /// Adds a transaction's write units as DynamoDB bills them, from its items before and after.
+    fn wrote_transaction(&self, before: &[Option<Item>], after: &[Option<Item>]) {
+        if let Some(capacity) = &self.capacity {
+            let units: f64 = before
+                .iter()
+                .zip(after)
+                .map(|(old, new)| {
+                    write_units::transactional_write_units(old.as_ref(), new.as_ref())
+                })
+                .sum();
+            capacity
+                .write
+                .fetch_add((units * 1_000.0).round() as u64, Ordering::Relaxed);
         }
     }
 
@@ -614,6 +658,8 @@ impl Table for DynamoDbTable {
         }
         // Concurrent transactions on the same item cancel each other with TransactionConflict
         // (and no condition failed); those are retried briefly before the caller sees them.
+        // DynamoDB Local bills a transaction as one item: metered, its items are billed here.
+        let before = self.metered_items(&writes).await?;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -621,13 +667,14 @@ impl Table for DynamoDbTable {
                 .client
                 .transact_write_items()
                 .set_transact_items(Some(compiled.clone()))
-                .set_return_consumed_capacity(self.consumed())
                 .send()
                 .await;
             let outcome = match result {
-                Ok(output) => {
-                    for consumed in output.consumed_capacity() {
-                        self.wrote(Some(consumed));
+                Ok(_) => {
+                    if let (Some(before), Some(after)) =
+                        (&before, self.metered_items(&writes).await?)
+                    {
+                        self.wrote_transaction(before, &after);
                     }
                     Ok(())
                 }

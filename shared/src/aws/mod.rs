@@ -10,6 +10,7 @@ pub mod marketplace;
 pub mod s3;
 pub mod sfn;
 pub mod sqs;
+pub mod write_units;
 
 use std::time::Duration;
 
