@@ -398,6 +398,53 @@ fn the_check_after_an_express_run_waits_out_the_run_and_its_slowest_task() {
 }
 
 #[tokio::test]
+async fn an_agents_listing_shows_executions_stored_before_listing_entries_among_newer_ones() {
+    let f = fixture(TestApp::new()).await;
+    let older = f.started("One").await;
+    f.app.wait_for(&f.team.key, &older, "succeeded").await;
+    let newer = f.started("Two").await;
+    f.app.wait_for(&f.team.key, &newer, "succeeded").await;
+    // The older one as the previous release stored it: the execution item itself on GSI1,
+    // with no listing entry.
+    let table = &f.app.stack.app.table;
+    let partition = format!("TEAM#{}", f.team.id);
+    let key = vellocity::ports::table::Key::new(partition.clone(), format!("EXEC#{older}"));
+    let mut item = table.get(&key).await.unwrap().unwrap();
+    item.insert(
+        "GSI1PK".into(),
+        format!("{partition}#AGENT#{}", f.agent).into(),
+    );
+    item.insert("GSI1SK".into(), format!("EXEC#{older}").into());
+    table.put(item, None).await.unwrap();
+    let entry = vellocity::ports::table::Key::new(partition, format!("AGENTEXEC#{older}"));
+    assert!(table.delete(&entry, None).await.unwrap().is_some());
+
+    let listed = |path: String| {
+        let app = &f.app;
+        let key = &f.team.key;
+        async move { app.get(key, &path).await }
+    };
+    let first = listed(format!("/v1/executions?agent_id={}&limit=1", f.agent)).await;
+    assert_eq!(first.body["items"][0]["id"], newer.as_str());
+    let cursor = first.body["next_cursor"].as_str().unwrap();
+    let second = listed(format!(
+        "/v1/executions?agent_id={}&limit=1&cursor={cursor}",
+        f.agent
+    ))
+    .await;
+    assert_eq!(second.body["items"][0]["id"], older.as_str());
+    assert_eq!(second.body["items"][0]["status"], "succeeded");
+    let activity = listed(format!("/v1/agents/{}/activity", f.agent)).await;
+    let requests: Vec<&str> = activity.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["request"].as_str().unwrap())
+        .collect();
+    assert_eq!(requests, ["Two", "One"]);
+}
+
+#[tokio::test]
 async fn executions_are_listed_newest_first_by_agent_and_status_a_page_at_a_time() {
     let f = fixture(TestApp::new()).await;
     let careful = f.approval_agent().await;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use super::credits::{self, Spent, Work};
 use super::items::{from_item, to_item, value_of};
-use super::records::{commit, filtered, Guarded, Listing, PageRequest};
+use super::records::{commit, filtered, filtered_entries, Guarded, Listing, PageRequest};
 use super::resources;
 use super::{budgets, events, keys, run_slots, usage, App, Caller};
 use crate::domain::agent::AgentDraft;
@@ -46,6 +46,59 @@ pub const MAX_STEPS: usize = 5;
 /// The GSI1 partition listing an agent's executions, newest first by their ULIDs.
 fn agent_executions_partition(team: &TeamId, agent: &AgentId) -> String {
     format!("{}#AGENT#{agent}", keys::team_partition(team))
+}
+
+/// The small item that lists an execution under its agent on GSI1, written once with it. The
+/// execution item stays off the index, whose projection copies every attribute: each of its
+/// progress writes would be written twice. (Executions created before carry the GSI1 keys
+/// themselves, and are listed as they are.)
+fn agent_listing_entry(team: &TeamId, execution: &Execution) -> Result<Guarded, Error> {
+    let key = keys::agent_listing_entry(team, &execution.id);
+    let mut item = to_item(
+        &ListedExecution {
+            execution_id: execution.id.clone(),
+        },
+        &key,
+        AGENT_LISTING_ENTRY,
+    )?;
+    item.insert(
+        GSI1PK.into(),
+        agent_executions_partition(team, &execution.agent_id).into(),
+    );
+    item.insert(
+        GSI1SK.into(),
+        keys::execution(team, &execution.id).sk.into(),
+    );
+    Ok(Guarded::new(
+        WriteOp::Put {
+            item,
+            condition: None,
+        },
+        Error::internal("an unconditional write failed its condition"),
+    ))
+}
+
+/// The `type` of [`agent_listing_entry`] items.
+const AGENT_LISTING_ENTRY: &str = "agent_execution";
+
+/// What an agent listing entry holds.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ListedExecution {
+    execution_id: ExecutionId,
+}
+
+/// The execution an entry of an agent's listing stands for: the entry's own, or the
+/// execution item itself for executions listed before entries existed.
+async fn listed_execution(
+    app: &App,
+    team: &TeamId,
+    entry: Item,
+) -> Result<Option<Execution>, Error> {
+    if entry.get("type").and_then(|t| t.as_str()) != Some(AGENT_LISTING_ENTRY) {
+        return from_item(&entry).map(Some);
+    }
+    let listed: ListedExecution = from_item(&entry)?;
+    find(app, team, &listed.execution_id).await
 }
 
 /// Tokens an execution's model call is assumed to read at most, for its most cost against a
@@ -146,19 +199,17 @@ pub async fn create(
         outputs_apart: true,
     };
     let key = keys::execution(&caller.team_id, &execution.id);
-    let mut item = to_item(&execution, &key, "execution")?;
-    item.insert(
-        GSI1PK.into(),
-        agent_executions_partition(&caller.team_id, &execution.agent_id).into(),
-    );
-    item.insert(GSI1SK.into(), key.sk.clone().into());
-    let mut writes = vec![Guarded::new(
-        WriteOp::Put {
-            item,
-            condition: Some(Condition::item_absent()),
-        },
-        Error::conflict(Conflict::Changed, "Execution ids collided; retry."),
-    )];
+    let item = to_item(&execution, &key, "execution")?;
+    let mut writes = vec![
+        Guarded::new(
+            WriteOp::Put {
+                item,
+                condition: Some(Condition::item_absent()),
+            },
+            Error::conflict(Conflict::Changed, "Execution ids collided; retry."),
+        ),
+        agent_listing_entry(&caller.team_id, &execution)?,
+    ];
     writes.extend(reservation);
     writes.push(run_slots::listing(&caller.team_id, &execution.id));
     writes.push(execution_event(
@@ -726,14 +777,17 @@ pub async fn list(
         limit: page.limit,
         cursor: page.cursor,
     };
-    let Some(status) = filter.status else {
+    let keep = |e: &Execution| filter.status.is_none_or(|status| e.status == status);
+    if filter.agent_id.is_some() {
+        let team = &caller.team_id;
+        let resolve = |entry| listed_execution(app, team, entry);
+        return filtered_entries(app.table.as_ref(), query, page.limit, resolve, keep).await;
+    }
+    if filter.status.is_none() {
         let page = app.table.query(query).await?;
         return super::records::listing(page);
-    };
-    filtered(app.table.as_ref(), query, page.limit, |e: &Execution| {
-        e.status == status
-    })
-    .await
+    }
+    filtered(app.table.as_ref(), query, page.limit, keep).await
 }
 
 /// Cancels an execution that has not ended: settles what it used so far, refunds the rest, and

@@ -135,6 +135,12 @@ pub fn step_output(team: &TeamId, id: &ExecutionId, index: usize) -> Key {
     )
 }
 
+/// The entry listing an execution under its agent (on GSI1, see
+/// `app::executions::agent_listing_entry`).
+pub fn agent_listing_entry(team: &TeamId, id: &ExecutionId) -> Key {
+    Key::new(team_partition(team), format!("AGENTEXEC#{id}"))
+}
+
 /// The key of an execution.
 pub fn execution(team: &TeamId, id: &ExecutionId) -> Key {
     Key::new(team_partition(team), format!("{EXECUTION_PREFIX}{id}"))

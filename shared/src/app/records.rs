@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::UserId;
 use crate::error::{Conflict, Error};
-use crate::ports::table::{CancelReason, Cursor, Table, TableError, WriteOp};
+use crate::ports::table::{CancelReason, Cursor, Item, Table, TableError, WriteOp};
 
 /// A resource as stored: the client's fields under `data`, the server's around them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,22 +88,47 @@ pub const MAX_EXAMINED: usize = 1_000;
 /// than reading a whole partition.
 pub async fn filtered<T: DeserializeOwned>(
     table: &dyn crate::ports::table::Table,
-    mut query: crate::ports::table::Query,
+    query: crate::ports::table::Query,
     limit: u32,
     keep: impl Fn(&T) -> bool,
 ) -> Result<Listing<T>, Error> {
+    let read = |item: Item| async move { super::items::from_item(&item).map(Some) };
+    filtered_entries(table, query, limit, read, keep).await
+}
+
+/// Like [`filtered`], for a listing whose entries stand for other items: `resolve` reads the
+/// entity an entry stands for (`None`: it is gone, and the entry is skipped). Entries are
+/// resolved together, as many at a time as the page still needs.
+pub async fn filtered_entries<T, Resolved>(
+    table: &dyn crate::ports::table::Table,
+    mut query: crate::ports::table::Query,
+    limit: u32,
+    resolve: impl Fn(Item) -> Resolved,
+    keep: impl Fn(&T) -> bool,
+) -> Result<Listing<T>, Error>
+where
+    Resolved: std::future::Future<Output = Result<Option<T>, Error>>,
+{
     let index = query.index;
     query.limit = 100;
     let (mut items, mut examined) = (Vec::new(), 0);
     loop {
         let result = table.query(query.clone()).await?;
-        for item in &result.items {
-            examined += 1;
-            let entity: T = super::items::from_item(item)?;
-            if keep(&entity) {
+        let mut entries = result.items.as_slice();
+        while !entries.is_empty() {
+            let wanted = (limit as usize - items.len()).min(entries.len());
+            let (batch, rest) = entries.split_at(wanted);
+            entries = rest;
+            let resolved =
+                futures_util::future::try_join_all(batch.iter().cloned().map(&resolve)).await?;
+            for (entry, entity) in batch.iter().zip(resolved) {
+                examined += 1;
+                let Some(entity) = entity.filter(|e| keep(e)) else {
+                    continue;
+                };
                 items.push(entity);
                 if items.len() == limit as usize {
-                    let next = Cursor::after(item, index).encode();
+                    let next = Cursor::after(entry, index).encode();
                     return Ok(Listing {
                         items,
                         next_cursor: Some(next),
