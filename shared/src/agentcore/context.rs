@@ -33,10 +33,13 @@ pub(super) struct Loaded {
     pub partner: Option<PartnerDraft>,
 }
 
-/// A resource of the team by id, as its data; `None` without an id or when it is gone.
+/// A resource of the team by id, as its data; `None` without an id or when it is gone. Read
+/// eventually consistently: the execution was created with it, moments to days before.
 async fn data<R: Resource>(app: &App, team: &TeamId, id: Option<&str>) -> Result<Option<R>, Error> {
     let Some(id) = id else { return Ok(None) };
-    Ok(resources::find::<R>(app, team, id).await?.map(|r| r.data))
+    Ok(resources::find_eventually::<R>(app, team, id)
+        .await?
+        .map(|r| r.data))
 }
 
 pub(super) async fn load(app: &App, input: &TaskInput) -> Result<Loaded, TaskError> {

@@ -206,7 +206,7 @@ async fn match_partners(
     request: cosell_match::Input,
 ) -> Result<Value, TaskError> {
     let product = match &request.product_id {
-        Some(id) => resources::find::<ProductDraft>(app, &input.team_id, id.as_str())
+        Some(id) => resources::find_eventually::<ProductDraft>(app, &input.team_id, id.as_str())
             .await?
             .map(|r| r.data),
         None => loaded.product.clone(),

@@ -266,23 +266,41 @@ pub async fn get<R: Resource>(app: &App, caller: &Caller, id: &str) -> Result<Re
         .ok_or_else(|| Error::not_found(R::KIND))
 }
 
-/// Reads one resource of `team`, for work done on a team's behalf without a caller (the
-/// workflow's tasks); `None` for an id that is not one of this kind or not there.
+/// Reads one resource of `team` (strongly consistent); `None` for an id that is not one of
+/// this kind or not there.
 pub async fn find<R: Resource>(
     app: &App,
     team: &TeamId,
     id: &str,
 ) -> Result<Option<Record<R>>, Error> {
+    read::<R>(app, team, id, true).await
+}
+
+/// Like [`find`], read eventually consistently (half the cost): for a workflow's tasks, which
+/// read the resources their execution was created with, never to decide a write.
+pub async fn find_eventually<R: Resource>(
+    app: &App,
+    team: &TeamId,
+    id: &str,
+) -> Result<Option<Record<R>>, Error> {
+    read::<R>(app, team, id, false).await
+}
+
+async fn read<R: Resource>(
+    app: &App,
+    team: &TeamId,
+    id: &str,
+    consistent: bool,
+) -> Result<Option<Record<R>>, Error> {
     let Ok(id) = R::Id::parse(id) else {
         return Ok(None);
     };
     let key = record_key::<R>(team, &id.to_string());
-    app.table
-        .get(&key)
-        .await?
-        .as_ref()
-        .map(from_item)
-        .transpose()
+    let item = match consistent {
+        true => app.table.get(&key).await?,
+        false => app.table.get_eventually(&key).await?,
+    };
+    item.as_ref().map(from_item).transpose()
 }
 
 /// The first `limit` (1–100) resources of one kind of `team`, oldest first.

@@ -98,6 +98,21 @@ impl DynamoDbTable {
         }
     }
 
+    async fn get_item(&self, key: &Key, consistent: bool) -> Result<Option<Item>, TableError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table_name)
+            .set_key(Some(key_attributes(key)))
+            .consistent_read(consistent)
+            .set_return_consumed_capacity(self.consumed())
+            .send()
+            .await
+            .map_err(|e| self.error(e))?;
+        self.read(output.consumed_capacity());
+        output.item().map(from_attributes).transpose()
+    }
+
     /// The items a transaction writes, as they are now, when its writes are metered (see
     /// [`super::write_units`]); read apart from the metered calls.
     async fn metered_items(
@@ -445,18 +460,11 @@ fn compile_update(update: &Update) -> Result<(String, Expression, Option<String>
 #[async_trait]
 impl Table for DynamoDbTable {
     async fn get(&self, key: &Key) -> Result<Option<Item>, TableError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table_name)
-            .set_key(Some(key_attributes(key)))
-            .consistent_read(true)
-            .set_return_consumed_capacity(self.consumed())
-            .send()
-            .await
-            .map_err(|e| self.error(e))?;
-        self.read(output.consumed_capacity());
-        output.item().map(from_attributes).transpose()
+        self.get_item(key, true).await
+    }
+
+    async fn get_eventually(&self, key: &Key) -> Result<Option<Item>, TableError> {
+        self.get_item(key, false).await
     }
 
     async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), TableError> {
