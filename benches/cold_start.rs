@@ -12,8 +12,9 @@
 //!
 //! Then the AWS cost of a four-step execution, from counts measured on the local stack over
 //! DynamoDB Local (the same code and state machine files as deployed): express runs and their
-//! duration, standard state transitions, task invocations, capacity units as DynamoDB reports them (`ReturnConsumedCapacity`), queue
-//! messages and objects, priced at the published prices in [`Prices`], with the assumptions
+//! duration, standard state transitions, task invocations, capacity units as DynamoDB bills
+//! them (`ReturnConsumedCapacity`; a transaction's items billed one by one from their sizes,
+//! which DynamoDB Local misreports), queue messages and objects, priced at the published prices in [`Prices`], with the assumptions
 //! the counts cannot make stated beside them.
 //! `scripts/bench.sh` builds the release binaries (`get-team` and the `hello-world` example)
 //! and starts DynamoDB Local (`VELLOCITY_TEST_DYNAMODB_ENDPOINT`) before running it:
@@ -749,9 +750,7 @@ async fn cost_per_execution() {
         }
     }
     println!();
-    println!(
-        "== cost of a four-step execution (POST, run, GET), DynamoDB Local's consumed capacity"
-    );
+    println!("== cost of a four-step execution (POST, run, GET), capacity as DynamoDB bills it");
     for (n, used) in &measured {
         println!(
             "execution {:>2} (after {n:>2} others): {} express run(s) ({:.1} s billed), {:>2} standard transitions, {:>2} invocations, {:>5.1} RCU, {:>5.1} WCU, {} messages, {} objects",
