@@ -334,7 +334,7 @@ async fn tls_terminator(upstream: String, dir: &Path) -> u16 {
         .unwrap();
     let key = PrivateKeyDer::from_pem_file(&key).unwrap();
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
+        rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .unwrap()
@@ -408,6 +408,7 @@ async fn cold_starts() {
     // The sample records in a table of their own, as `seed-events` makes them.
     let table_name = format!("vellocity-cold-start-{}", ulid::Ulid::new());
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(vellocity::aws::https_client())
         .endpoint_url(&endpoint)
         .load()
         .await;
@@ -652,6 +653,7 @@ async fn cost_per_execution() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let endpoint = std::env::var("VELLOCITY_TEST_DYNAMODB_ENDPOINT").unwrap();
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(vellocity::aws::https_client())
         .endpoint_url(&endpoint)
         .load()
         .await;

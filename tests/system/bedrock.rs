@@ -172,6 +172,7 @@ fn bedrock(addr: SocketAddr) -> Bedrock {
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
         .endpoint_url(format!("http://{addr}"))
+        .http_client(vellocity::aws::https_client())
         .retry_config(
             aws_sdk_bedrockruntime::config::retry::RetryConfig::standard().with_max_attempts(1),
         )

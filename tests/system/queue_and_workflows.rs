@@ -18,6 +18,7 @@ pub async fn moto() -> SdkConfig {
     let endpoint = std::env::var("VELLOCITY_TEST_MOTO_ENDPOINT")
         .expect("VELLOCITY_TEST_MOTO_ENDPOINT is not set: run the tests with scripts/test.sh, which starts moto");
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(vellocity::aws::https_client())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_sqs::config::Credentials::new(
@@ -190,6 +191,7 @@ async fn a_stored_object_reads_back_directly_and_through_its_presigned_link() {
 #[tokio::test]
 async fn a_link_signed_without_the_s3_client_is_the_link_the_s3_client_presigns() {
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(vellocity::aws::https_client())
         .region("eu-west-1")
         .credentials_provider(aws_sdk_s3::config::Credentials::new(
             "AKIDEXAMPLE",

@@ -26,7 +26,20 @@ use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 /// Loads the shared AWS configuration (region, credentials, endpoints) from the environment,
 /// profiles included: the local stack's commands, run by a person.
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::load_defaults(BehaviorVersion::latest()).await
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client())
+        .load()
+        .await
+}
+
+/// The HTTPS client of every AWS service client: rustls on ring, trusting the system's root
+/// certificates. Ring rather than the SDK's default AWS-LC: a function then links one crypto
+/// library, a smaller one, and seeds it from the kernel (getrandom) with no CPU-jitter
+/// sampling on the first handshake; FIPS builds (AWS-LC's reason to be) are not made here.
+pub fn https_client() -> aws_types::sdk_config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 /// The AWS configuration of a Lambda function, built from what Lambda puts in the
@@ -45,9 +58,7 @@ pub fn lambda_sdk_config() -> SdkConfig {
     let http_client = if plain_http_only {
         builder.build_http()
     } else {
-        builder
-            .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
-            .build_https()
+        https_client()
     };
     let mut config = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())

@@ -10,6 +10,7 @@ pub async fn client() -> aws_sdk_dynamodb::Client {
         "VELLOCITY_TEST_DYNAMODB_ENDPOINT is not set: run the tests with scripts/test.sh, which starts DynamoDB Local",
     );
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(vellocity::aws::https_client())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(

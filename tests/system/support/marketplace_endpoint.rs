@@ -196,6 +196,7 @@ pub async fn start() -> (SocketAddr, Fake) {
 /// The SDK configuration that sends every Marketplace call to the endpoint, without retries.
 pub async fn sdk_config(addr: SocketAddr) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(vellocity::aws::https_client())
         .endpoint_url(format!("http://{addr}"))
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_sqs::config::Credentials::new(
