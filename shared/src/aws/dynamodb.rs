@@ -98,14 +98,20 @@ impl DynamoDbTable {
         }
     }
 
-    async fn get_item(&self, key: &Key, consistent: bool) -> Result<Option<Item>, TableError> {
+    /// Reads an item; `metered`: its capacity is counted (the meter's own reads are not).
+    async fn get_item(
+        &self,
+        key: &Key,
+        consistent: bool,
+        metered: bool,
+    ) -> Result<Option<Item>, TableError> {
         let output = self
             .client
             .get_item()
             .table_name(&self.table_name)
             .set_key(Some(key_attributes(key)))
             .consistent_read(consistent)
-            .set_return_consumed_capacity(self.consumed())
+            .set_return_consumed_capacity(self.consumed().filter(|_| metered))
             .send()
             .await
             .map_err(|e| self.error(e))?;
@@ -124,16 +130,7 @@ impl DynamoDbTable {
         }
         let mut items = Vec::with_capacity(writes.len());
         for key in writes.iter().filter_map(WriteOp::key) {
-            let output = self
-                .client
-                .get_item()
-                .table_name(&self.table_name)
-                .set_key(Some(key_attributes(&key)))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| self.error(e))?;
-            items.push(output.item().map(from_attributes).transpose()?);
+            items.push(self.get_item(&key, true, false).await?);
         }
         Ok(Some(items))
     }
@@ -460,11 +457,11 @@ fn compile_update(update: &Update) -> Result<(String, Expression, Option<String>
 #[async_trait]
 impl Table for DynamoDbTable {
     async fn get(&self, key: &Key) -> Result<Option<Item>, TableError> {
-        self.get_item(key, true).await
+        self.get_item(key, true, true).await
     }
 
     async fn get_eventually(&self, key: &Key) -> Result<Option<Item>, TableError> {
-        self.get_item(key, false).await
+        self.get_item(key, false, true).await
     }
 
     async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), TableError> {
