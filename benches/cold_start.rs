@@ -688,7 +688,9 @@ async fn cost_per_execution() {
     let tasks = task_states(root);
 
     let mut measured = Vec::new();
+    let mut writes = Default::default();
     for n in 0..HISTORY + MEASURED {
+        capacity.take_writes();
         let before = (capacity.read_units(), capacity.write_units());
         let sent = queue.1.load(Relaxed);
         // The dispatcher's check after each express run is sent by the engine's own queue and
@@ -750,6 +752,7 @@ async fn cost_per_execution() {
         if n == 0 || n >= HISTORY {
             measured.push((n, used));
         }
+        writes = capacity.take_writes();
     }
     println!();
     println!("== cost of a four-step execution (POST, run, GET), capacity as DynamoDB bills it");
@@ -758,6 +761,12 @@ async fn cost_per_execution() {
             "execution {:>2} (after {n:>2} others): {} express run(s) ({:.1} s billed), {:>2} standard transitions, {:>2} invocations, {:>5.1} RCU, {:>5.1} WCU, {} messages, {} objects",
             n + 1, used.express_runs, used.express_seconds, used.standard_transitions, used.invocations, used.read_units, used.write_units, used.messages, used.objects
         );
+    }
+    println!("where the last one's writes go (calls: the items each wrote, by sort key prefix):");
+    let mut writes: Vec<_> = writes.into_iter().collect();
+    writes.sort_by(|a, b| b.1 .1.total_cmp(&a.1 .1));
+    for (items, (calls, units)) in writes {
+        println!("  {units:>5.1} WCU  {calls:>2} x  {items}");
     }
     let steady = &measured.last().unwrap().1;
     let lines = [

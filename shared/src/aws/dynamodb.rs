@@ -1,7 +1,7 @@
 //! The DynamoDB `Table`: compiles the port's typed conditions, updates and queries into
 //! DynamoDB expressions with placeholder names and values.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -41,6 +41,8 @@ pub struct DynamoDbTable {
 pub struct ConsumedCapacity {
     read: AtomicU64,
     write: AtomicU64,
+    /// Write units by what was written (see [`ConsumedCapacity::take_writes`]).
+    writes: std::sync::Mutex<BTreeMap<String, (usize, f64)>>,
 }
 
 impl ConsumedCapacity {
@@ -54,10 +56,39 @@ impl ConsumedCapacity {
         self.write.load(Ordering::Relaxed) as f64 / 1_000.0
     }
 
+    /// The write units since the last call, by what each call wrote (its items' kinds, as
+    /// their sort keys begin: `EXEC + EVENT + OUTPUT`), with the number of such calls: where
+    /// the writes go.
+    pub fn take_writes(&self) -> BTreeMap<String, (usize, f64)> {
+        std::mem::take(&mut *self.writes.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     fn add(counter: &AtomicU64, consumed: Option<&aws_sdk_dynamodb::types::ConsumedCapacity>) {
         if let Some(units) = consumed.and_then(|c| c.capacity_units()) {
             counter.fetch_add((units * 1_000.0).round() as u64, Ordering::Relaxed);
         }
+    }
+
+    fn add_write(&self, keys: impl IntoIterator<Item = Key>, units: f64) {
+        self.write
+            .fetch_add((units * 1_000.0).round() as u64, Ordering::Relaxed);
+        let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+        for key in keys {
+            let kind = key.sk.split('#').next().unwrap_or_default().to_owned();
+            *kinds.entry(kind).or_default() += 1;
+        }
+        let label = kinds
+            .into_iter()
+            .map(|(kind, n)| match n {
+                1 => kind,
+                n => format!("{kind} x{n}"),
+            })
+            .collect::<Vec<_>>()
+            .join(" + ");
+        let mut writes = self.writes.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = writes.entry(label).or_default();
+        entry.0 += 1;
+        entry.1 += units;
     }
 }
 
@@ -92,9 +123,14 @@ impl DynamoDbTable {
         }
     }
 
-    fn wrote(&self, consumed: Option<&aws_sdk_dynamodb::types::ConsumedCapacity>) {
+    fn wrote(
+        &self,
+        key: Option<Key>,
+        consumed: Option<&aws_sdk_dynamodb::types::ConsumedCapacity>,
+    ) {
         if let Some(capacity) = &self.capacity {
-            ConsumedCapacity::add(&capacity.write, consumed);
+            let units = consumed.and_then(|c| c.capacity_units()).unwrap_or(0.0);
+            capacity.add_write(key, units);
         }
     }
 
@@ -136,7 +172,12 @@ impl DynamoDbTable {
     }
 
     /// Adds a transaction's write units as DynamoDB bills them, from its items before and after.
-    fn wrote_transaction(&self, before: &[Option<Item>], after: &[Option<Item>]) {
+    fn wrote_transaction(
+        &self,
+        writes: &[WriteOp],
+        before: &[Option<Item>],
+        after: &[Option<Item>],
+    ) {
         if let Some(capacity) = &self.capacity {
             let units: f64 = before
                 .iter()
@@ -145,9 +186,7 @@ impl DynamoDbTable {
                     write_units::transactional_write_units(old.as_ref(), new.as_ref())
                 })
                 .sum();
-            capacity
-                .write
-                .fetch_add((units * 1_000.0).round() as u64, Ordering::Relaxed);
+            capacity.add_write(writes.iter().filter_map(WriteOp::key), units);
         }
     }
 
@@ -479,7 +518,7 @@ impl Table for DynamoDbTable {
             .send()
             .await
             .map_err(|e| self.error(e))?;
-        self.wrote(output.consumed_capacity());
+        self.wrote(Key::of(&item), output.consumed_capacity());
         Ok(())
     }
 
@@ -499,7 +538,7 @@ impl Table for DynamoDbTable {
             .send()
             .await
             .map_err(|e| self.error(e))?;
-        self.wrote(output.consumed_capacity());
+        self.wrote(Some(update.key.clone()), output.consumed_capacity());
         from_attributes(output.attributes().unwrap_or(&HashMap::new()))
     }
 
@@ -523,7 +562,7 @@ impl Table for DynamoDbTable {
             .send()
             .await
             .map_err(|e| self.error(e))?;
-        self.wrote(output.consumed_capacity());
+        self.wrote(Some(key.clone()), output.consumed_capacity());
         output.attributes().map(from_attributes).transpose()
     }
 
@@ -679,7 +718,7 @@ impl Table for DynamoDbTable {
                     if let (Some(before), Some(after)) =
                         (&before, self.metered_items(&writes).await?)
                     {
-                        self.wrote_transaction(before, &after);
+                        self.wrote_transaction(&writes, before, &after);
                     }
                     Ok(())
                 }
