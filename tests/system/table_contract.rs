@@ -697,6 +697,7 @@ async fn a_metered_dynamodb_table_adds_up_the_capacity_each_call_costs_as_dynamo
     small.insert("text".into(), Value::S("x".into()));
     table.put(small, None).await.unwrap();
     let before = capacity.write_units();
+    capacity.take_writes();
     table
         .transact(vec![
             WriteOp::Put {
@@ -720,6 +721,12 @@ async fn a_metered_dynamodb_table_adds_up_the_capacity_each_call_costs_as_dynamo
         .await
         .unwrap();
     assert_eq!(capacity.write_units() - before, 4.0 + 4.0 + 2.0 + 2.0 + 4.0);
+    // Where the writes went: one call, named by its items' kinds.
+    let writes = capacity.take_writes();
+    assert_eq!(
+        writes.into_iter().collect::<Vec<_>>(),
+        [("THING x4".to_owned(), (1, 16.0))]
+    );
     assert_eq!(
         capacity.read_units(),
         2.5,
