@@ -964,3 +964,38 @@ async fn every_marketplace_sample_event_runs_through_its_function() {
     let _scheduled: serde_json::Value = sample("meter-usage");
     metering::run(&app, &settings, Scope::All).await.unwrap();
 }
+
+#[test]
+fn a_task_function_links_the_model_and_the_results_bucket_only_where_the_template_configures_them()
+{
+    let template = template();
+    for task in Task::ALL {
+        let source =
+            std::fs::read_to_string(root().join(format!("functions/src/bin/{}.rs", task.binary())))
+                .unwrap();
+        let policies = serde_yaml::to_string(
+            &template["Resources"][task.function()]["Properties"]["Policies"],
+        )
+        .unwrap();
+        assert_eq!(
+            source.contains("run_model_task"),
+            policies.contains("bedrock:InvokeModel"),
+            "{}: the Bedrock client",
+            task.binary()
+        );
+        assert_eq!(
+            source.contains("wire::bucket"),
+            policies.contains("s3:PutObject"),
+            "{}: the S3 client",
+            task.binary()
+        );
+        let variables =
+            &template["Resources"][task.function()]["Properties"]["Environment"]["Variables"];
+        assert_eq!(
+            source.contains("wire::bucket"),
+            !variables["RESULTS_BUCKET"].is_null(),
+            "{}: the bucket's name",
+            task.binary()
+        );
+    }
+}

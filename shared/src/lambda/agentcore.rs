@@ -27,16 +27,30 @@ impl From<TaskError> for Diagnostic {
     }
 }
 
-/// Runs the function of one workflow task. Only planning and steps call models, so only
-/// those build a Bedrock client.
+/// Runs the function of a workflow task that calls no model (loading the context, waiting
+/// for approval, settling): the executions queue, to wake the next waiter when a slot is
+/// given back; no Bedrock or S3 client is linked.
 pub async fn run_task(task: Task) -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init_lambda();
-    let (mut app, _, sdk) = build_app_with_sdk(&[wire::queues, wire::bucket]).await?;
-    if matches!(task, Task::Plan | Task::RunStep) {
-        let bedrock = Arc::new(Bedrock::new(aws_sdk_bedrockruntime::Client::new(&sdk)));
-        app.llm = bedrock.clone();
-        app.images = bedrock;
-    }
+    let (app, _, _) = build_app_with_sdk(&[wire::queues]).await?;
+    serve_task(app, task).await
+}
+
+/// Runs the function of a task that calls models (planning, a step), with Bedrock and the
+/// clients of `wiring` (a step stores images and large outputs in the results bucket).
+pub async fn run_model_task(
+    task: Task,
+    wiring: &[super::Wire],
+) -> Result<(), lambda_runtime::Error> {
+    crate::telemetry::init_lambda();
+    let (mut app, _, sdk) = build_app_with_sdk(wiring).await?;
+    let bedrock = Arc::new(Bedrock::new(aws_sdk_bedrockruntime::Client::new(&sdk)));
+    app.llm = bedrock.clone();
+    app.images = bedrock;
+    serve_task(app, task).await
+}
+
+async fn serve_task(app: App, task: Task) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let app = app.clone();
         async move { workflow::run_task(&app, task, &event.payload).await }
