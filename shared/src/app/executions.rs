@@ -781,6 +781,14 @@ pub async fn list(
     if filter.agent_id.is_some() {
         let team = &caller.team_id;
         let resolve = |entry| listed_execution(app, team, entry);
+        // A status filter reads entries a hundred at a time, as `filtered` does.
+        let query = match filter.status {
+            Some(_) => Query {
+                limit: 100,
+                ..query
+            },
+            None => query,
+        };
         return filtered_entries(app.table.as_ref(), query, page.limit, resolve, keep).await;
     }
     if filter.status.is_none() {

@@ -93,12 +93,17 @@ pub async fn filtered<T: DeserializeOwned>(
     keep: impl Fn(&T) -> bool,
 ) -> Result<Listing<T>, Error> {
     let read = |item: Item| async move { super::items::from_item(&item).map(Some) };
+    let query = crate::ports::table::Query {
+        limit: 100,
+        ..query
+    };
     filtered_entries(table, query, limit, read, keep).await
 }
 
 /// Like [`filtered`], for a listing whose entries stand for other items: `resolve` reads the
 /// entity an entry stands for (`None`: it is gone, and the entry is skipped). Entries are
-/// resolved together, as many at a time as the page still needs.
+/// resolved together, as many at a time as the page still needs; `query.limit` is how many
+/// entries one query reads (the page's limit when `keep` keeps all, more when it filters).
 pub async fn filtered_entries<T, Resolved>(
     table: &dyn crate::ports::table::Table,
     mut query: crate::ports::table::Query,
@@ -110,7 +115,6 @@ where
     Resolved: std::future::Future<Output = Result<Option<T>, Error>>,
 {
     let index = query.index;
-    query.limit = 100;
     let (mut items, mut examined) = (Vec::new(), 0);
     loop {
         let result = table.query(query.clone()).await?;
