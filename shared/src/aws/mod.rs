@@ -53,10 +53,8 @@ pub fn lambda_sdk_config() -> SdkConfig {
         .get("AWS_REGION")
         .or_else(|| environment.get("AWS_DEFAULT_REGION"))
         .cloned();
-    let builder = aws_smithy_http_client::Builder::new();
-    let plain_http_only = plain_http_only(&environment);
-    let http_client = if plain_http_only {
-        builder.build_http()
+    let http_client = if plain_http_only(&environment) {
+        aws_smithy_http_client::Builder::new().build_http()
     } else {
         https_client()
     };
