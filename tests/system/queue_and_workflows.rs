@@ -61,6 +61,20 @@ async fn a_queued_message_arrives_unchanged() {
 }
 
 /// A state machine of `kind` on moto that succeeds at once; its ARN.
+/// The runs a state machine has had.
+async fn runs_of(
+    client: &aws_sdk_sfn::Client,
+    machine: &str,
+) -> Vec<aws_sdk_sfn::types::ExecutionListItem> {
+    client
+        .list_executions()
+        .state_machine_arn(machine)
+        .send()
+        .await
+        .unwrap()
+        .executions
+}
+
 async fn machine(
     client: &aws_sdk_sfn::Client,
     kind: aws_sdk_sfn::types::StateMachineType,
@@ -97,17 +111,9 @@ async fn a_second_durable_start_counts_as_started_and_runs_once() {
         .continue_durably("exe_01", &input)
         .await
         .expect("a start after the run ended counts as done, not as an error");
-    let runs = client
-        .list_executions()
-        .state_machine_arn(&standard)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(runs.executions().len(), 1);
-    assert_eq!(
-        runs.executions()[0].execution_arn(),
-        workflows.execution_arn("exe_01")
-    );
+    let runs = runs_of(&client, &standard).await;
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].execution_arn(), workflows.execution_arn("exe_01"));
     workflows
         .stop("exe_unknown", "nothing to stop")
         .await
@@ -131,24 +137,11 @@ async fn express_runs_start_on_the_express_machine_and_only_where_it_is_configur
     );
     let workflows = StepFunctions::new(client.clone(), &standard).with_express(&express);
     workflows.start("exe_02", &input).await.unwrap();
-    let started = client
-        .list_executions()
-        .state_machine_arn(&express)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(started.executions().len(), 1);
-    assert_eq!(started.executions()[0].name(), "exe_02");
-    let standard_runs = client
-        .list_executions()
-        .state_machine_arn(&standard)
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        standard_runs.executions().is_empty(),
-        "nothing on the standard machine"
-    );
+    let started = runs_of(&client, &express).await;
+    assert_eq!(started.len(), 1);
+    assert_eq!(started[0].name(), "exe_02");
+    let standard_runs = runs_of(&client, &standard).await;
+    assert!(standard_runs.is_empty(), "nothing on the standard machine");
 }
 
 /// GETs an `http://` URL with a plain HTTP/1.1 request, as a browser following a presigned
