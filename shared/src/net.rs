@@ -1,4 +1,5 @@
-//! The webhook sender over the network: resolves a receiver's host, refuses it if any address
+//! Outbound HTTP/1.1 over plain TCP or TLS ([`Connector`], [`exchange`]), and the webhook
+//! sender over it: resolves a receiver's host, refuses it if any address
 //! it resolves to is one the SSRF guard refuses, connects to the checked address itself (so a
 //! second resolution cannot point elsewhere), speaks HTTP/1.1 over TLS (`https`, the system's
 //! root certificates) or plain TCP (`http`, loopback only, when the local switch allows), and
@@ -17,21 +18,79 @@ use tokio::net::TcpStream;
 use crate::domain::webhook::{check_address, ATTEMPT_TIMEOUT};
 use crate::ports::webhooks::{Answer, Outbound, SendError, WebhookSender};
 
-/// Sends webhook messages over the network. Its TLS setup (the system's root certificates,
-/// some milliseconds to load) is made on the first `https` delivery, not when the sender is:
-/// most processes that hold one (the registration routes, the local stack) never need it.
+/// Opens connections: plain TCP, or TLS trusting the system's root certificates. The TLS
+/// setup (the roots, some milliseconds to load) is made on the first `https` connection, not
+/// when the connector is: most processes that hold one never need it.
 #[derive(Clone, Default)]
-pub struct NetworkSender {
+pub struct Connector {
     tls: Arc<OnceLock<Result<tokio_rustls::TlsConnector, String>>>,
 }
 
-impl NetworkSender {
-    fn tls(&self) -> Result<&tokio_rustls::TlsConnector, SendError> {
+/// A connection an HTTP exchange runs over: plain TCP or TLS.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
+
+impl Connector {
+    fn tls(&self) -> Result<&tokio_rustls::TlsConnector, String> {
         self.tls
             .get_or_init(trusting_the_system_roots)
             .as_ref()
-            .map_err(|e| SendError::Failed(format!("TLS setup: {e}")))
+            .map_err(|e| format!("TLS setup: {e}"))
     }
+
+    /// Connects to `target`; for an `https` URL, shakes hands with it as the URL's host.
+    pub async fn connect(&self, url: &url::Url, target: SocketAddr) -> Result<Box<dyn Io>, String> {
+        let tcp = TcpStream::connect(target)
+            .await
+            .map_err(|e| format!("connect to {target}: {e}"))?;
+        if url.scheme() != "https" {
+            return Ok(Box::new(tcp));
+        }
+        let host = url.host_str().unwrap_or_default().to_owned();
+        let name = rustls::pki_types::ServerName::try_from(host)
+            .map_err(|e| format!("server name: {e}"))?;
+        let tls = self
+            .tls()?
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS: {e}"))?;
+        Ok(Box::new(tls))
+    }
+}
+
+/// Sends one HTTP/1.1 request over an open connection; the answer's body streams in as it is
+/// read.
+pub async fn exchange(
+    stream: Box<dyn Io>,
+    request: http::Request<Full<Bytes>>,
+) -> Result<http::Response<hyper::body::Incoming>, String> {
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("HTTP: {e}"))?;
+    tokio::spawn(connection);
+    sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("HTTP: {e}"))
+}
+
+/// The `host` header and request target of a URL.
+pub fn authority_and_target(url: &url::Url) -> (String, String) {
+    let authority = match url.port() {
+        Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_owned(),
+    };
+    let target = match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    };
+    (authority, target)
+}
+
+/// Sends webhook messages over the network.
+#[derive(Clone, Default)]
+pub struct NetworkSender {
+    connector: Connector,
 }
 
 /// A TLS connector trusting the system's root certificates.
@@ -88,24 +147,17 @@ impl WebhookSender for NetworkSender {
         let port = message.url.port_or_known_default().unwrap_or(443);
         let target = SocketAddr::new(addresses[0], port);
         let attempt = async {
-            let tcp = TcpStream::connect(target)
-                .await
-                .map_err(failed("connect"))?;
             match message.url.scheme() {
-                "https" => {
-                    let host = message.url.host_str().unwrap_or_default().to_owned();
-                    let name = rustls::pki_types::ServerName::try_from(host)
-                        .map_err(failed("server name"))?;
-                    let tls = self
-                        .tls()?
-                        .connect(name, tcp)
-                        .await
-                        .map_err(failed("TLS"))?;
-                    post(tls, message).await
-                }
-                "http" if allow_loopback && target.ip().is_loopback() => post(tcp, message).await,
-                other => Err(SendError::Refused(format!("{other} is not allowed"))),
+                "https" => {}
+                "http" if allow_loopback && target.ip().is_loopback() => {}
+                other => return Err(SendError::Refused(format!("{other} is not allowed"))),
             }
+            let stream = self
+                .connector
+                .connect(&message.url, target)
+                .await
+                .map_err(SendError::Failed)?;
+            post(stream, message).await
         };
         tokio::time::timeout(ATTEMPT_TIMEOUT, attempt)
             .await
@@ -116,23 +168,9 @@ impl WebhookSender for NetworkSender {
 }
 
 /// POSTs the message over an open connection and reads the status (the body is drained).
-async fn post<S>(stream: S, message: &Outbound) -> Result<Answer, SendError>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(failed("HTTP"))?;
-    tokio::spawn(connection);
-    let authority = match message.url.port() {
-        Some(port) => format!("{}:{port}", message.url.host_str().unwrap_or_default()),
-        None => message.url.host_str().unwrap_or_default().to_owned(),
-    };
-    let path = match message.url.query() {
-        Some(query) => format!("{}?{query}", message.url.path()),
-        None => message.url.path().to_owned(),
-    };
-    let mut request = http::Request::post(path)
+async fn post(stream: Box<dyn Io>, message: &Outbound) -> Result<Answer, SendError> {
+    let (authority, target) = authority_and_target(&message.url);
+    let mut request = http::Request::post(target)
         .header("host", authority)
         .header("content-type", "application/json")
         .header("user-agent", "Vellocity-Webhooks/1");
@@ -142,7 +180,7 @@ where
     let request = request
         .body(Full::new(Bytes::from(message.body.clone())))
         .map_err(failed("request"))?;
-    let response = sender.send_request(request).await.map_err(failed("HTTP"))?;
+    let response = exchange(stream, request).await.map_err(SendError::Failed)?;
     let status = response.status().as_u16();
     let retry_after_seconds = response
         .headers()

@@ -190,7 +190,7 @@ fn text_request(model: &str) -> TextRequest {
         }],
         max_tokens: 256,
         temperature: 0.5,
-        task: None,
+        ..TextRequest::default()
     }
 }
 

@@ -17,7 +17,7 @@ use crate::http_client::exchange;
 
 /// The `vellocity-local` binary: `VELLOCITY_LOCAL_BIN` (the test command builds it), or built
 /// here.
-fn local_binary() -> PathBuf {
+pub(crate) fn local_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("VELLOCITY_LOCAL_BIN") {
         return PathBuf::from(path);
     }
@@ -33,7 +33,7 @@ fn local_binary() -> PathBuf {
     target.join("debug").join("vellocity-local")
 }
 
-fn fresh_dir(name: &str) -> PathBuf {
+pub(crate) fn fresh_dir(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("vellocity-{name}-{}", ulid::Ulid::new()))
 }
 

@@ -38,6 +38,7 @@ mod marketplace;
 #[path = "support/marketplace_endpoint.rs"]
 mod marketplace_endpoint;
 mod members;
+mod models;
 mod metrics;
 mod partners;
 mod products;

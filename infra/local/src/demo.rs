@@ -205,7 +205,13 @@ pub async fn run(stack: &Stack, out: &mut impl Write) -> Result<Execution, Strin
     let tokens: Vec<String> = finished
         .tokens
         .iter()
-        .map(|(model, t)| format!("{model}: {} in / {} out", t.input, t.output))
+        .map(|(model, t)| {
+            let cached = match (t.cache_read, t.cache_write) {
+                (0, 0) => String::new(),
+                (read, written) => format!(" ({read} read from the prompt cache, {written} written to it)"),
+            };
+            format!("{model}: {} in / {} out{cached}", t.input, t.output)
+        })
         .collect();
     say(out, format!("Tokens: {}", tokens.join("; ")));
     say(

@@ -62,13 +62,24 @@ pub fn offline(app: App) -> App {
     }
 }
 
-/// How `serve` sets the stack up.
-#[derive(Clone, Debug, Default)]
+/// How `serve` and `demo` set the stack up.
+#[derive(Clone, Default)]
 pub struct Options {
     /// Webhooks may go to `http://` loopback receivers.
     pub allow_local_webhooks: bool,
     /// The offline model takes this long per call, so progress can be watched.
     pub model_latency: Option<std::time::Duration>,
+    /// A real model instead of the offline one.
+    pub models: Option<Models>,
+}
+
+/// The text and image models the stack calls.
+#[derive(Clone)]
+pub struct Models {
+    /// Writes plans, copy and replies.
+    pub llm: Arc<dyn vellocity::ports::ai::Llm>,
+    /// Draws images.
+    pub images: Arc<dyn vellocity::ports::ai::ImageGen>,
 }
 
 /// The offline model, taking its time: every call waits before it answers.
@@ -212,8 +223,13 @@ impl Stack {
             allow_loopback_webhooks: options.allow_local_webhooks,
             ..offline(App::new(Arc::new(table), Arc::new(SystemClock)))
         };
-        let app = match options.model_latency {
-            Some(latency) if !latency.is_zero() => App {
+        let app = match (&options.models, options.model_latency) {
+            (Some(models), _) => App {
+                llm: models.llm.clone(),
+                images: models.images.clone(),
+                ..app
+            },
+            (None, Some(latency)) if !latency.is_zero() => App {
                 llm: Arc::new(SlowModel(latency)),
                 images: Arc::new(SlowModel(latency)),
                 ..app

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use vellocity::app::{credits, teams, App};
+use vellocity::aws::bedrock::Bedrock;
 use vellocity::aws::dynamodb::DynamoDbTable;
 use vellocity::aws::emf::EmfWriter;
 use vellocity::aws::marketplace::AwsMarketplace;
@@ -14,6 +15,8 @@ use vellocity::domain::ids::TeamId;
 use vellocity::domain::plans::Plans;
 use vellocity::lambda::marketplace as lambda;
 use vellocity::local::marketplace::LocalMarketplace;
+use vellocity::local::offline::OfflineModel;
+use vellocity::local::openai::OpenAiCompatible;
 use vellocity::marketplace::metering;
 use vellocity::ports::SystemClock;
 use vellocity_local::{explain, offline, samples, server, Stack};
@@ -48,6 +51,8 @@ enum Command {
         /// console) can be watched as it happens.
         #[arg(long, value_name = "MS", default_value_t = 0)]
         model_latency: u64,
+        #[command(flatten)]
+        model: ModelArgs,
     },
     /// Create a team with an owner and an owner API key; prints {"team_id","api_key"}.
     CreateTeam {
@@ -79,7 +84,10 @@ enum Command {
     },
     /// Run the main job end to end: a team, a brand, a product, partners and an agent; one
     /// AgentCore execution through the state machine; its results and credits.
-    Demo,
+    Demo {
+        #[command(flatten)]
+        model: ModelArgs,
+    },
     /// Grant credits to a team (a negative amount revokes them); prints {"team_id","balance"}.
     GrantCredits {
         /// The team.
@@ -119,6 +127,77 @@ enum Command {
         #[arg(long)]
         file: PathBuf,
     },
+}
+
+/// Which model the stack calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ModelChoice {
+    /// The deterministic offline model: no account, no network, every text labelled.
+    Offline,
+    /// Amazon Bedrock, with the usual AWS credentials and region (as deployed).
+    Bedrock,
+    /// An OpenAI-compatible chat endpoint (Ollama, llama.cpp's server, vLLM): --model-url.
+    Openai,
+}
+
+#[derive(clap::Args)]
+struct ModelArgs {
+    /// The model that plans, writes and replies.
+    #[arg(long = "model", value_enum, default_value = "offline")]
+    choice: ModelChoice,
+    /// The OpenAI-compatible endpoint's base URL, e.g. http://127.0.0.1:11434/v1 (Ollama).
+    #[arg(long, value_name = "URL", required_if_eq("choice", "openai"))]
+    model_url: Option<String>,
+    /// The endpoint's text model (default: the first it lists).
+    #[arg(long, value_name = "NAME", requires = "model_url")]
+    model_name: Option<String>,
+    /// The endpoint's image model (default: the offline placeholders draw the images).
+    #[arg(long, value_name = "NAME", requires = "model_url")]
+    image_model_name: Option<String>,
+}
+
+impl ModelArgs {
+    /// The models chosen; `None` for the offline model.
+    async fn models(&self) -> Result<Option<vellocity_local::Models>, String> {
+        match self.choice {
+            ModelChoice::Offline => Ok(None),
+            ModelChoice::Bedrock => {
+                let client = aws_sdk_bedrockruntime::Client::new(&vellocity::aws::sdk_config().await);
+                let bedrock = Arc::new(Bedrock::new(client));
+                tracing::info!("models: Amazon Bedrock");
+                Ok(Some(vellocity_local::Models {
+                    llm: bedrock.clone(),
+                    images: bedrock,
+                }))
+            }
+            ModelChoice::Openai => {
+                let url = self.model_url.as_deref().unwrap_or_default();
+                let endpoint = Arc::new(
+                    OpenAiCompatible::connect(
+                        url,
+                        self.model_name.clone(),
+                        self.image_model_name.clone(),
+                    )
+                    .await?,
+                );
+                tracing::info!(
+                    url,
+                    text_model = endpoint.text_model(),
+                    images = self.image_model_name.as_deref().unwrap_or("offline placeholders"),
+                    "models: an OpenAI-compatible endpoint"
+                );
+                let images: Arc<dyn vellocity::ports::ai::ImageGen> =
+                    match self.image_model_name {
+                        Some(_) => endpoint.clone(),
+                        None => Arc::new(OfflineModel),
+                    };
+                Ok(Some(vellocity_local::Models {
+                    llm: endpoint,
+                    images,
+                }))
+            }
+        }
+    }
 }
 
 /// A deployed DynamoDB table (or DynamoDB Local), through the usual AWS variables.
@@ -183,10 +262,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             addr,
             allow_local_webhooks,
             model_latency,
+            model,
         } => {
             let options = vellocity_local::Options {
                 allow_local_webhooks,
                 model_latency: Some(std::time::Duration::from_millis(model_latency)),
+                models: model.models().await?,
             };
             let stack = Stack::open_with(&data_dir, &options)?;
             let _only_server = claim(&data_dir)?;
@@ -238,11 +319,15 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("{out}");
             Ok(())
         }
-        Command::Demo => {
+        Command::Demo { model } => {
             let dir = cli.data_dir.unwrap_or_else(|| {
                 std::env::temp_dir().join(format!("vellocity-demo-{}", std::process::id()))
             });
-            let stack = Stack::open(&dir)?;
+            let options = vellocity_local::Options {
+                models: model.models().await?,
+                ..Default::default()
+            };
+            let stack = Stack::open_with(&dir, &options)?;
             let finished = vellocity_local::demo::run(&stack, &mut std::io::stdout()).await?;
             println!(
                 "Data kept in {}: `vellocity-local --data-dir {} serve` serves it.",

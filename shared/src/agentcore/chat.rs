@@ -14,7 +14,7 @@ use crate::app::{budgets, conversations};
 use crate::app::{App, Caller};
 use crate::domain::catalog::{self, DEFAULT_CHAT};
 use crate::domain::conversation::{
-    check_content, estimate_tokens, fit_history, ChatMessage, ConversationDraft, Role, Tokens,
+    check_content, estimate_tokens, fit_history, ChatMessage, ConversationDraft, Role,
     HISTORY_TOKENS, REPLY_CREDITS,
 };
 use crate::domain::ids::{ConversationId, MessageId};
@@ -89,16 +89,15 @@ pub async fn send(
         speaker: Speaker::User,
         text: content.clone(),
     });
+    // The voice and the facts are the same for every reply about this brand and product.
+    let system = prompts::chat_system(
+        &prompts::brand_voice(company.as_ref()),
+        &facts(company.as_ref(), product.as_ref()),
+    );
     let model_request = TextRequest {
-        model: conversation
-            .data
-            .model
-            .clone()
-            .unwrap_or_else(|| DEFAULT_CHAT.into()),
-        system: prompts::chat_system(
-            &prompts::brand_voice(company.as_ref()),
-            &facts(company.as_ref(), product.as_ref()),
-        ),
+        model: catalog::to_call(conversation.data.model.as_deref(), DEFAULT_CHAT),
+        stable_system_len: system.len(),
+        system,
         messages,
         max_tokens: REPLY_CREDITS.max_output_tokens().unwrap_or(1_000) as i32,
         temperature: 0.7,
@@ -108,6 +107,7 @@ pub async fn send(
             question: content.clone(),
             earlier_messages: history.len(),
         })),
+        answer_schema: None,
     };
     let most_micro_usd = catalog::model(&model_request.model).map_or(0, |m| {
         let input = estimate_tokens(&model_request.system)
@@ -116,7 +116,7 @@ pub async fn send(
                 .iter()
                 .map(|m| estimate_tokens(&m.text))
                 .sum::<i64>();
-        m.cost(input, i64::from(model_request.max_tokens), 0)
+        m.cost_bound(input, i64::from(model_request.max_tokens), 0)
     });
     let hold =
         conversations::hold(app, caller, &id, REPLY_CREDITS.reserve(), most_micro_usd).await?;
@@ -142,8 +142,7 @@ pub async fn send(
     let line = Line {
         model: Some(response.model.clone()),
         capability: CHAT.into(),
-        input_tokens: response.input_tokens,
-        output_tokens: response.output_tokens,
+        tokens: response.tokens(),
         images: 0,
         credits: REPLY_CREDITS.charge(response.output_tokens, 0),
     };
@@ -165,10 +164,7 @@ pub async fn send(
         role: Role::Assistant,
         content: response.text,
         model: Some(response.model.clone()),
-        tokens: Some(Tokens {
-            input: line.input_tokens,
-            output: line.output_tokens,
-        }),
+        tokens: Some(line.tokens),
         cost_micro_usd: Some(line.cost_micro_usd()),
         credits: Some(line.credits),
         latency_ms: Some(latency_ms),
@@ -186,8 +182,9 @@ pub async fn send(
     }
     app.metrics.emit(
         MetricEvent::new("ChatReplies", 1.0, Unit::Count)
-            .and("InputTokens", line.input_tokens as f64, Unit::None)
-            .and("OutputTokens", line.output_tokens as f64, Unit::None)
+            .and("InputTokens", line.tokens.input as f64, Unit::None)
+            .and("OutputTokens", line.tokens.output as f64, Unit::None)
+            .and("CacheReadTokens", line.tokens.cache_read as f64, Unit::None)
             .and("CostMicroUsd", line.cost_micro_usd() as f64, Unit::None)
             .and("ReplyLatency", latency_ms as f64, Unit::Milliseconds)
             .by("Model", response.model)

@@ -74,9 +74,17 @@ pub(super) async fn memory(app: &App, input: &TaskInput) -> Result<Vec<String>, 
     Ok(executions::recall(app, &input.team_id, MEMORY_RESULTS).await?)
 }
 
-/// What the planner and the writers know about the brand, product and partner, and the
-/// team's recent results.
-pub(super) fn context(loaded: &Loaded) -> String {
+/// What the planner and the writers know, in two parts: the facts about the brand, product
+/// and partner, the same from one execution to the next (a prompt's cacheable prefix), and
+/// what this execution adds: its inputs and the team's recent results.
+pub(super) struct Context {
+    /// The brand, product and partner.
+    pub facts: String,
+    /// The execution's inputs and the recalled results.
+    pub this_run: String,
+}
+
+pub(super) fn context(loaded: &Loaded) -> Context {
     let mut lines = facts(loaded.company.as_ref(), loaded.product.as_ref());
     if let Some(partner) = &loaded.partner {
         lines.push(format!(
@@ -86,17 +94,21 @@ pub(super) fn context(loaded: &Loaded) -> String {
             partner.regions.join(", ")
         ));
     }
+    let mut this_run = Vec::new();
     if !loaded.execution.inputs.is_empty() {
-        lines.push(format!(
+        this_run.push(format!(
             "Inputs: {}",
             Value::Object(loaded.execution.inputs.clone())
         ));
     }
     if !loaded.memory.is_empty() {
-        lines.push("Recent results of this team:".into());
-        lines.extend(loaded.memory.iter().cloned());
+        this_run.push("Recent results of this team:".into());
+        this_run.extend(loaded.memory.iter().cloned());
     }
-    lines.join("\n")
+    Context {
+        facts: lines.join("\n"),
+        this_run: this_run.join("\n"),
+    }
 }
 
 /// What the brand and the product are, as context lines: the same for a plan, a step and a
@@ -133,9 +145,10 @@ pub(super) fn facts(company: Option<&CompanyDraft>, product: Option<&ProductDraf
 
 /// Adds a model call's tokens to an execution's, by model.
 pub(super) fn add_tokens(tokens: &mut BTreeMap<String, TokenUsage>, response: &TextResponse) {
-    let usage = tokens.entry(response.model.clone()).or_default();
-    usage.input += response.input_tokens;
-    usage.output += response.output_tokens;
+    tokens
+        .entry(response.model.clone())
+        .or_default()
+        .add(&response.tokens());
 }
 
 /// Writes the execution's progress if it is still `from`; a cancelled or ended execution

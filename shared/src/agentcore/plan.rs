@@ -3,10 +3,13 @@
 //! (the model sees what was wrong); a second invalid plan fails the execution.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Map, Value};
 
+use super::prompts::SystemPrompt;
 use crate::domain::capabilities::{capability, Capability, InputProblem, PlanningTask};
-use crate::ports::ai::{AiError, Llm, Message, ModelTask, Speaker, TextRequest, TextResponse};
+use crate::ports::ai::{
+    AiError, AnswerSchema, Llm, Message, ModelTask, Speaker, TextRequest, TextResponse,
+};
 
 /// One planned step.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -52,8 +55,11 @@ pub struct PlanningBrief<'a> {
     pub max_steps: usize,
     /// The request.
     pub request: &'a str,
-    /// What the planner should know about the brand, product and partner.
-    pub context: &'a str,
+    /// What the planner should know about the brand, product and partner (the same for every
+    /// execution about them).
+    pub facts: &'a str,
+    /// What this execution adds: its inputs, the team's recent results.
+    pub this_run: &'a str,
     /// The product the execution names, if any.
     pub product: Option<&'a str>,
 }
@@ -126,24 +132,134 @@ pub fn validate(answer: &str, allowed: &[String], max_steps: usize) -> Result<Pl
     }
 }
 
-/// The planner's system prompt: the rules and the allowed capabilities with their schemas.
-pub fn system_prompt(brief: &PlanningBrief<'_>) -> String {
+/// The planner's system prompt: the rules, the agent's instructions, the allowed capabilities
+/// with their schemas and the facts — the same for every execution of the agent about this
+/// brand, so a cacheable prefix — then what this execution adds.
+pub fn system_prompt(brief: &PlanningBrief<'_>) -> SystemPrompt {
     let capabilities: Vec<Value> = brief
         .allowed
         .iter()
         .filter_map(|id| capability(id))
         .map(|c: &Capability| serde_json::json!({"id": c.id, "description": c.description, "input_schema": c.input_schema()}))
         .collect();
-    format!(
-        "You plan go-to-market work for an AWS ISV partner. Break the request into at most {max} steps. \
-         Each step runs one capability from the list below with an input that matches its input_schema exactly. \
-         Answer with JSON only: {{\"steps\":[{{\"capability\":\"<id>\",\"title\":\"<a few words>\",\"input\":{{...}}}}]}}.\n\
-         {instructions}\n<capabilities>{list}</capabilities>\n<context>\n{context}\n</context>",
-        max = brief.max_steps,
-        instructions = brief.instructions.map(|i| format!("Agent instructions: {i}")).unwrap_or_default(),
-        list = Value::Array(capabilities),
-        context = brief.context,
+    SystemPrompt::new(
+        format!(
+            "You plan go-to-market work for an AWS ISV partner. Break the request into at most {max} steps. \
+             Each step runs one capability from the list below with an input that matches its input_schema exactly. \
+             Answer with JSON only: {{\"steps\":[{{\"capability\":\"<id>\",\"title\":\"<a few words>\",\"input\":{{...}}}}]}}.\n\
+             {instructions}\n<capabilities>{list}</capabilities>\n<context>\n{facts}\n</context>",
+            max = brief.max_steps,
+            instructions = brief.instructions.map(|i| format!("Agent instructions: {i}")).unwrap_or_default(),
+            list = Value::Array(capabilities),
+            facts = brief.facts,
+        ),
+        brief.this_run,
     )
+}
+
+/// The JSON Schema of a plan for these capabilities, for a model that can be held to one: each
+/// step names one of them, with that capability's input. Only the keywords every structured
+/// output implementation accepts are kept (types, properties, required, enums, constants,
+/// alternatives, references); the limits they drop are still checked by [`validate`].
+pub fn plan_schema(allowed: &[String], max_steps: usize) -> Value {
+    let mut definitions = Map::new();
+    let steps: Vec<Value> = allowed
+        .iter()
+        .filter_map(|id| capability(id))
+        .map(|c| {
+            let mut input = c.input_schema();
+            let prefix = format!("{}.", c.id);
+            if let Some(Value::Object(defs)) = input.as_object_mut().and_then(|o| o.remove("$defs")) {
+                for (name, mut definition) in defs {
+                    rename_refs(&mut definition, &prefix);
+                    definitions.insert(format!("{prefix}{name}"), keep_portable(definition));
+                }
+            }
+            rename_refs(&mut input, &prefix);
+            json!({
+                "type": "object",
+                "properties": {
+                    "capability": {"type": "string", "const": c.id},
+                    "title": {"type": "string", "description": "What the step is for, in a few words (at most 120 characters)."},
+                    "input": keep_portable(input),
+                },
+                "required": ["capability", "title", "input"],
+                "additionalProperties": false,
+            })
+        })
+        .collect();
+    let mut schema = json!({
+        "type": "object",
+        "properties": {
+            "steps": {
+                "type": "array",
+                "description": format!("One to {max_steps} steps, in order."),
+                "items": {"anyOf": steps},
+            }
+        },
+        "required": ["steps"],
+        "additionalProperties": false,
+    });
+    if !definitions.is_empty() {
+        schema["$defs"] = Value::Object(definitions);
+    }
+    schema
+}
+
+/// Points a capability's `#/$defs/X` references at its definitions in the plan's `$defs`.
+fn rename_refs(schema: &mut Value, prefix: &str) {
+    match schema {
+        Value::Object(object) => {
+            for (key, value) in object.iter_mut() {
+                match (key.as_str(), value) {
+                    ("$ref", Value::String(target)) => {
+                        if let Some(name) = target.strip_prefix("#/$defs/") {
+                            *target = format!("#/$defs/{prefix}{name}");
+                        }
+                    }
+                    (_, value) => rename_refs(value, prefix),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| rename_refs(item, prefix)),
+        _ => {}
+    }
+}
+
+/// A schema with only the portable keywords, and closed objects.
+fn keep_portable(schema: Value) -> Value {
+    const KEPT: [&str; 10] = [
+        "type", "properties", "required", "items", "enum", "const", "anyOf", "$ref", "description",
+        "additionalProperties",
+    ];
+    match schema {
+        Value::Object(object) => {
+            let mut kept: Map<String, Value> = object
+                .into_iter()
+                .filter(|(key, _)| KEPT.contains(&key.as_str()))
+                .map(|(key, value)| match key.as_str() {
+                    "properties" => {
+                        let properties = match value {
+                            Value::Object(p) => p
+                                .into_iter()
+                                .map(|(name, property)| (name, keep_portable(property)))
+                                .collect(),
+                            _ => Map::new(),
+                        };
+                        (key, Value::Object(properties))
+                    }
+                    "items" | "anyOf" => (key, keep_portable(value)),
+                    _ => (key, value),
+                })
+                .collect();
+            if kept.contains_key("properties") {
+                kept.insert("additionalProperties".into(), Value::Bool(false));
+            }
+            Value::Object(kept)
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(keep_portable).collect()),
+        other => other,
+    }
 }
 
 /// Plans a request: one call, and one repair call if the first plan is invalid. Returns the
@@ -152,9 +268,11 @@ pub async fn plan(
     llm: &dyn Llm,
     brief: &PlanningBrief<'_>,
 ) -> Result<(Plan, Vec<TextResponse>), PlanError> {
+    let system = system_prompt(brief);
     let mut request = TextRequest {
         model: brief.model.to_owned(),
-        system: system_prompt(brief),
+        system: system.text,
+        stable_system_len: system.stable_len,
         messages: vec![Message {
             speaker: Speaker::User,
             text: brief.request.to_owned(),
@@ -167,6 +285,11 @@ pub async fn plan(
             request: brief.request.to_owned(),
             product: brief.product.map(str::to_owned),
         })),
+        answer_schema: Some(AnswerSchema {
+            name: "plan",
+            description: "The steps that carry out the request.",
+            schema: plan_schema(brief.allowed, brief.max_steps),
+        }),
     };
     let mut responses = Vec::new();
     let first = llm.converse(request.clone()).await?;
@@ -201,7 +324,6 @@ pub async fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn allowed() -> Vec<String> {
         vec!["generate_text".into(), "analyze_content".into()]
@@ -252,6 +374,7 @@ mod tests {
                 input_tokens: 10,
                 output_tokens: 5,
                 stop_reason: "end_turn".into(),
+                ..TextResponse::default()
             })
         }
     }
@@ -263,7 +386,8 @@ mod tests {
             allowed,
             max_steps: 3,
             request: "Write a blog post",
-            context: "Brand: Acme",
+            facts: "Brand: Acme",
+            this_run: "Recent results of this team:",
             product: None,
         }
     }

@@ -49,9 +49,39 @@ pub fn brand_voice(company: Option<&CompanyDraft>) -> String {
     lines.join("\n")
 }
 
-/// The system prompt of a text step: the voice, the capability and its rules, the context.
-pub fn writer_system(capability: &str, rules: &str, voice: &str, context: &str) -> String {
-    format!("{voice}\n<{CAPABILITY_TAG}>{capability}</{CAPABILITY_TAG}>\n{rules}\n<context>\n{context}\n</context>")
+/// A system prompt and how much of its start stays the same from one request to the next.
+pub struct SystemPrompt {
+    /// The whole prompt.
+    pub text: String,
+    /// The length of its stable start (see `TextRequest::stable_system_len`).
+    pub stable_len: usize,
+}
+
+impl SystemPrompt {
+    /// `stable`, then what varies (its own section, when there is any).
+    pub fn new(stable: String, varying: &str) -> SystemPrompt {
+        let stable_len = stable.len();
+        let mut text = stable;
+        if !varying.is_empty() {
+            text.push_str(&format!("\n<this_request>\n{varying}\n</this_request>"));
+        }
+        SystemPrompt { text, stable_len }
+    }
+}
+
+/// The system prompt of a text step: the voice, the capability and its rules, the facts (the
+/// same for every execution of this brand and capability), then this execution's context.
+pub fn writer_system(
+    capability: &str,
+    rules: &str,
+    voice: &str,
+    facts: &str,
+    this_run: &str,
+) -> SystemPrompt {
+    SystemPrompt::new(
+        format!("{voice}\n<{CAPABILITY_TAG}>{capability}</{CAPABILITY_TAG}>\n{rules}\n<context>\n{facts}\n</context>"),
+        this_run,
+    )
 }
 
 /// The user turn of a text step: the request and the step's input.
@@ -87,11 +117,20 @@ mod tests {
         else {
             panic!("social posts are written");
         };
-        let system = writer_system("social_posts", rules, &voice, "Product: Deploy Guard");
-        assert!(
-            system.contains("<capability>social_posts</capability>")
-                && system.contains("280 characters")
+        let system = writer_system(
+            "social_posts",
+            rules,
+            &voice,
+            "Product: Deploy Guard",
+            "Inputs: {}",
         );
+        let (stable, varying) = system.text.split_at(system.stable_len);
+        assert!(
+            stable.contains("<capability>social_posts</capability>")
+                && stable.contains("280 characters")
+                && stable.contains("Product: Deploy Guard")
+        );
+        assert!(varying.contains("Inputs: {}") && !stable.contains("Inputs"));
         assert!(brand_voice(None).contains("No brand voice"));
     }
 }

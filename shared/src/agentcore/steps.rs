@@ -15,7 +15,7 @@ use crate::app::App;
 use crate::domain::capabilities::{
     analyze_content, capability, cosell_match, generate_image, Capability, Runner, WritingBrief,
 };
-use crate::domain::catalog::{DEFAULT_IMAGE, DEFAULT_TEXT};
+use crate::domain::catalog::{self, DEFAULT_IMAGE, DEFAULT_TEXT};
 use crate::domain::execution::{ExecutionStatus, TaskInput};
 use crate::domain::resources::{PartnerDraft, ProductDraft};
 use crate::domain::step::{Step, StepStatus};
@@ -52,19 +52,18 @@ pub async fn run_step(app: &App, input: &TaskInput, index: usize) -> Result<Valu
                 brand: loaded.company.as_ref().map(|c| c.name.clone()),
                 promise: voice.value_propositions.first().cloned(),
             };
+            let context = context(&loaded);
+            let system = prompts::writer_system(
+                spec.id,
+                rules,
+                &prompts::brand_voice(loaded.company.as_ref()),
+                &context.facts,
+                &context.this_run,
+            );
             let request = TextRequest {
-                model: loaded
-                    .agent
-                    .models
-                    .writer
-                    .clone()
-                    .unwrap_or_else(|| DEFAULT_TEXT.into()),
-                system: prompts::writer_system(
-                    spec.id,
-                    rules,
-                    &prompts::brand_voice(loaded.company.as_ref()),
-                    &context(&loaded),
-                ),
+                model: catalog::to_call(loaded.agent.models.writer.as_deref(), DEFAULT_TEXT),
+                system: system.text,
+                stable_system_len: system.stable_len,
                 messages: vec![Message {
                     speaker: Speaker::User,
                     text: prompts::writer_user(&execution.request, &step.title, &step.input),
@@ -72,12 +71,15 @@ pub async fn run_step(app: &App, input: &TaskInput, index: usize) -> Result<Valu
                 max_tokens: spec.credits.max_output_tokens().unwrap_or(1_000) as i32,
                 temperature: 0.7,
                 task: Some(ModelTask::Write(brief)),
+                answer_schema: None,
             };
             let response = app.llm.converse(request).await?;
             add_tokens(&mut execution.tokens, &response);
             ran.model = Some(response.model.clone());
             ran.input_tokens = response.input_tokens;
             ran.output_tokens = response.output_tokens;
+            ran.cache_read_tokens = response.cache_read_tokens;
+            ran.cache_write_tokens = response.cache_write_tokens;
             let compliance = analysis::compliance(&response.text, &voice, &[]);
             (
                 json!({"text": response.text, "compliance": compliance}),
@@ -91,12 +93,7 @@ pub async fn run_step(app: &App, input: &TaskInput, index: usize) -> Result<Valu
                 Some(style) => format!("{}, {style}", image.prompt),
                 None => image.prompt,
             };
-            let model = loaded
-                .agent
-                .models
-                .image
-                .clone()
-                .unwrap_or_else(|| DEFAULT_IMAGE.into());
+            let model = catalog::to_call(loaded.agent.models.image.as_deref(), DEFAULT_IMAGE);
             let image = app
                 .images
                 .generate(ImageRequest {

@@ -11,7 +11,7 @@ use super::steps::run_step;
 use super::task::{Task, TaskError};
 use crate::app::executions::{self, Progress, Settlement, MAX_STEPS};
 use crate::app::App;
-use crate::domain::catalog::DEFAULT_TEXT;
+use crate::domain::catalog::{self, DEFAULT_TEXT};
 use crate::domain::execution::{run_claim, ExecutionError, ExecutionStatus, TaskInput};
 use crate::domain::step::Step;
 
@@ -113,18 +113,15 @@ pub async fn plan(app: &App, input: &TaskInput) -> Result<Value, TaskError> {
     let mut execution = loaded.execution.clone();
     if execution.steps.is_empty() {
         let context = context(&loaded);
+        let model = catalog::to_call(loaded.agent.models.planner.as_deref(), DEFAULT_TEXT);
         let brief = PlanningBrief {
-            model: loaded
-                .agent
-                .models
-                .planner
-                .as_deref()
-                .unwrap_or(DEFAULT_TEXT),
+            model: &model,
             instructions: loaded.agent.instructions.as_deref(),
             allowed: &loaded.agent.allowed_capabilities,
             max_steps: MAX_STEPS,
             request: &execution.request,
-            context: &context,
+            facts: &context.facts,
+            this_run: &context.this_run,
             product: loaded.product.as_ref().map(|p| p.name.as_str()),
         };
         let (plan, responses) =

@@ -332,8 +332,8 @@ pub async fn record_exchange(
             key: conversation_key(team, conversation),
             actions: vec![
                 UpdateAction::Add(MESSAGE_COUNT.into(), 2),
-                UpdateAction::Add(INPUT_TOKENS.into(), line.input_tokens),
-                UpdateAction::Add(OUTPUT_TOKENS.into(), line.output_tokens),
+                UpdateAction::Add(INPUT_TOKENS.into(), line.tokens.input),
+                UpdateAction::Add(OUTPUT_TOKENS.into(), line.tokens.output),
                 UpdateAction::Add(COST.into(), line.cost_micro_usd()),
                 UpdateAction::Add(CREDITS_USED.into(), line.credits),
                 UpdateAction::Set(LAST_MESSAGE_AT.into(), reply.created_at.clone().into()),

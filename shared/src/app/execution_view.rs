@@ -61,12 +61,11 @@ pub async fn detail(app: &App, team: &TeamId, execution: Execution) -> Result<Va
             "input": step.input,
             "credits": step.credits,
             "model": step.model,
-            "tokens": {"input": step.input_tokens, "output": step.output_tokens},
+            "tokens": step.tokens(),
             "cost_micro_usd": Line {
                 model: step.model.clone(),
                 images: step.images,
-                input_tokens: step.input_tokens,
-                output_tokens: step.output_tokens,
+                tokens: step.tokens(),
                 ..Line::default()
             }
             .cost_micro_usd(),
@@ -115,11 +114,10 @@ fn common(execution: &Execution) -> Map<String, Value> {
         .tokens
         .iter()
         .map(|(model, usage)| {
-            let cost = catalog::model(model).map(|m| m.cost(usage.input, usage.output, 0));
-            (
-                model.clone(),
-                json!({"input": usage.input, "output": usage.output, "cost_micro_usd": cost}),
-            )
+            let cost = catalog::model(model).map(|m| m.cost(usage, 0));
+            let mut tokens = json!(usage);
+            tokens["cost_micro_usd"] = json!(cost);
+            (model.clone(), tokens)
         })
         .collect();
     let duration_seconds = execution.finished_at.as_deref().and_then(|end| {

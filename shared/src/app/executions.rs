@@ -115,7 +115,9 @@ pub fn cost_bound(agent: &AgentDraft) -> i64 {
     let planner = price(agent.models.planner.as_ref(), catalog::DEFAULT_TEXT);
     let writer = price(agent.models.writer.as_ref(), catalog::DEFAULT_TEXT);
     let painter = price(agent.models.image.as_ref(), catalog::DEFAULT_IMAGE);
-    let planning = planner.map_or(0, |m| m.cost(INPUT_TOKENS_BOUND, PLANNING_OUTPUT_TOKENS, 0));
+    let planning = planner.map_or(0, |m| {
+        m.cost_bound(INPUT_TOKENS_BOUND, PLANNING_OUTPUT_TOKENS, 0)
+    });
     let dearest_step = agent
         .allowed_capabilities
         .iter()
@@ -123,9 +125,9 @@ pub fn cost_bound(agent: &AgentDraft) -> i64 {
         .map(|c| match c.runner {
             Runner::Writer { .. } => writer.map_or(0, |m| {
                 let output = c.credits.max_output_tokens().unwrap_or(1_000);
-                m.cost(INPUT_TOKENS_BOUND, output, 0)
+                m.cost_bound(INPUT_TOKENS_BOUND, output, 0)
             }),
-            Runner::Painter => painter.map_or(0, |m| m.cost(0, 0, 1)),
+            Runner::Painter => painter.map_or(0, |m| m.cost_bound(0, 0, 1)),
             _ => 0,
         })
         .max()
@@ -268,10 +270,12 @@ fn report_ended(app: &App, team: &TeamId, execution: &Execution) {
     }
     app.metrics.emit(ended);
     for (model, usage) in &execution.tokens {
-        let cost = catalog::model(model).map_or(0, |m| m.cost(usage.input, usage.output, 0));
+        let cost = catalog::model(model).map_or(0, |m| m.cost(usage, 0));
         app.metrics.emit(
             MetricEvent::new("InputTokens", usage.input as f64, Unit::None)
                 .and("OutputTokens", usage.output as f64, Unit::None)
+                .and("CacheReadTokens", usage.cache_read as f64, Unit::None)
+                .and("CacheWriteTokens", usage.cache_write as f64, Unit::None)
                 .and("CostMicroUsd", cost as f64, Unit::None)
                 .by("Model", model.clone())
                 .with("team_id", team.to_string())

@@ -190,6 +190,8 @@ pub fn aggregate_writes(team: &TeamId, who: &Attribution, lines: &[Line]) -> Vec
                     UpdateAction::Add("requests".into(), figures.requests),
                     UpdateAction::Add("input_tokens".into(), figures.input_tokens),
                     UpdateAction::Add("output_tokens".into(), figures.output_tokens),
+                    UpdateAction::Add("cache_read_tokens".into(), figures.cache_read_tokens),
+                    UpdateAction::Add("cache_write_tokens".into(), figures.cache_write_tokens),
                     UpdateAction::Add("cost_micro_usd".into(), figures.cost_micro_usd),
                     UpdateAction::Add("credits".into(), figures.credits),
                 ],

@@ -1,17 +1,22 @@
-//! Bedrock adapters: `Converse` (and `ConverseStream`) for text models and `InvokeModel` (Amazon Nova Canvas / Titan
-//! Image request format) for image models.
+//! Bedrock adapters: `Converse` (and `ConverseStream`) for text models, with a prompt-cache
+//! point after the stable system prompt and structured output where the model offers them;
+//! `InvokeModel` for image models, in the request format of the model's family (Amazon Nova
+//! Canvas / Titan, or Stability AI).
 
 use async_trait::async_trait;
 use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ContentBlockDelta, ConversationRole, ConverseOutput, ConverseStreamOutput,
-    InferenceConfiguration, Message as BedrockMessage, SystemContentBlock,
+    CachePointBlock, CachePointType, ContentBlock, ContentBlockDelta, ConversationRole,
+    ConverseOutput, ConverseStreamOutput, InferenceConfiguration, JsonSchemaDefinition,
+    Message as BedrockMessage, OutputConfig, OutputFormat, OutputFormatStructure,
+    OutputFormatType, SystemContentBlock, TokenUsage,
 };
 use aws_sdk_bedrockruntime::Client;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
+use crate::domain::catalog::{self, ImageApi};
 use crate::ports::ai::{
     AiError, ImageGen, ImageRequest, ImageResponse, Llm, Speaker, TextRequest, TextResponse,
     TextSink,
@@ -50,6 +55,26 @@ fn map_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt:
     }
 }
 
+/// The aspect ratio Stability models take nearest to a width and height.
+fn aspect_ratio(width: u32, height: u32) -> &'static str {
+    const RATIOS: [(&str, f64); 9] = [
+        ("21:9", 21.0 / 9.0),
+        ("16:9", 16.0 / 9.0),
+        ("3:2", 1.5),
+        ("5:4", 1.25),
+        ("1:1", 1.0),
+        ("4:5", 0.8),
+        ("2:3", 2.0 / 3.0),
+        ("9:16", 9.0 / 16.0),
+        ("9:21", 9.0 / 21.0),
+    ];
+    let wanted = f64::from(width.max(1)) / f64::from(height.max(1));
+    RATIOS
+        .iter()
+        .min_by(|a, b| (a.1 - wanted).abs().total_cmp(&(b.1 - wanted).abs()))
+        .map_or("1:1", |r| r.0)
+}
+
 /// The conversation of a request as Bedrock's messages.
 fn messages_of(request: &TextRequest) -> Result<Vec<BedrockMessage>, AiError> {
     request
@@ -69,6 +94,62 @@ fn messages_of(request: &TextRequest) -> Result<Vec<BedrockMessage>, AiError> {
         .collect()
 }
 
+/// The system prompt as Bedrock's blocks: its stable part, a cache point where the model
+/// caches prompts, then the rest.
+fn system_of(request: &TextRequest) -> Result<Vec<SystemContentBlock>, AiError> {
+    let (stable, rest) = request.system_parts();
+    let caches = catalog::model(&request.model).is_some_and(|m| m.caches_prompts);
+    let mut blocks = Vec::new();
+    if !stable.is_empty() {
+        blocks.push(SystemContentBlock::Text(stable.to_owned()));
+        if caches {
+            let point = CachePointBlock::builder()
+                .r#type(CachePointType::Default)
+                .build()
+                .map_err(|e| AiError::Rejected(e.to_string()))?;
+            blocks.push(SystemContentBlock::CachePoint(point));
+        }
+    }
+    if !rest.is_empty() {
+        blocks.push(SystemContentBlock::Text(rest.to_owned()));
+    }
+    Ok(blocks)
+}
+
+/// Structured output (`outputConfig.textFormat`), for a request with an answer schema and a
+/// model that supports it; other models are held to the schema by the prompt and the caller's
+/// validation.
+fn output_config_of(request: &TextRequest) -> Result<Option<OutputConfig>, AiError> {
+    let Some(schema) = &request.answer_schema else {
+        return Ok(None);
+    };
+    if !catalog::model(&request.model).is_some_and(|m| m.structured_output) {
+        return Ok(None);
+    }
+    let definition = JsonSchemaDefinition::builder()
+        .schema(schema.schema.to_string())
+        .name(schema.name)
+        .description(schema.description)
+        .build()
+        .map_err(|e| AiError::Rejected(e.to_string()))?;
+    let format = OutputFormat::builder()
+        .r#type(OutputFormatType::JsonSchema)
+        .structure(OutputFormatStructure::JsonSchema(definition))
+        .build()
+        .map_err(|e| AiError::Rejected(e.to_string()))?;
+    Ok(Some(OutputConfig::builder().text_format(format).build()))
+}
+
+/// The tokens of an answer: (input, output, cache read, cache write).
+fn tokens_of(usage: &TokenUsage) -> (i64, i64, i64, i64) {
+    (
+        i64::from(usage.input_tokens()),
+        i64::from(usage.output_tokens()),
+        i64::from(usage.cache_read_input_tokens().unwrap_or(0)),
+        i64::from(usage.cache_write_input_tokens().unwrap_or(0)),
+    )
+}
+
 fn inference_of(request: &TextRequest) -> InferenceConfiguration {
     InferenceConfiguration::builder()
         .max_tokens(request.max_tokens)
@@ -83,9 +164,10 @@ impl Llm for Bedrock {
             .client
             .converse()
             .model_id(&request.model)
-            .system(SystemContentBlock::Text(request.system.clone()))
+            .set_system(Some(system_of(&request)?))
             .set_messages(Some(messages_of(&request)?))
             .inference_config(inference_of(&request))
+            .set_output_config(output_config_of(&request)?)
             .send()
             .await
             .map_err(map_error)?;
@@ -101,14 +183,15 @@ impl Llm for Bedrock {
                 .join(""),
             _ => return Err(AiError::Unavailable("Converse returned no message".into())),
         };
-        let (input_tokens, output_tokens) = output.usage().map_or((0, 0), |u| {
-            (i64::from(u.input_tokens()), i64::from(u.output_tokens()))
-        });
+        let (input_tokens, output_tokens, cache_read_tokens, cache_write_tokens) =
+            output.usage().map_or((0, 0, 0, 0), tokens_of);
         Ok(TextResponse {
             text,
             model: request.model,
             input_tokens,
             output_tokens,
+            cache_read_tokens,
+            cache_write_tokens,
             stop_reason: output.stop_reason().as_str().to_owned(),
         })
     }
@@ -124,9 +207,10 @@ impl Llm for Bedrock {
             .client
             .converse_stream()
             .model_id(&request.model)
-            .system(SystemContentBlock::Text(request.system.clone()))
+            .set_system(Some(system_of(&request)?))
             .set_messages(Some(messages_of(&request)?))
             .inference_config(inference_of(&request))
+            .set_output_config(output_config_of(&request)?)
             .send()
             .await
             .map_err(map_error)?;
@@ -144,9 +228,7 @@ impl Llm for Bedrock {
                     stop_reason = Some(stop.stop_reason().as_str().to_owned());
                 }
                 ConverseStreamOutput::Metadata(metadata) => {
-                    usage = metadata
-                        .usage()
-                        .map(|u| (i64::from(u.input_tokens()), i64::from(u.output_tokens())));
+                    usage = metadata.usage().map(tokens_of);
                 }
                 _ => {}
             }
@@ -157,7 +239,8 @@ impl Llm for Bedrock {
             ));
         };
         // A reply is charged by its tokens: without them it is not a reply to store.
-        let Some((input_tokens, output_tokens)) = usage else {
+        let Some((input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)) = usage
+        else {
             return Err(AiError::Unavailable(
                 "ConverseStream ended without the message's token usage".into(),
             ));
@@ -167,6 +250,8 @@ impl Llm for Bedrock {
             model: request.model,
             input_tokens,
             output_tokens,
+            cache_read_tokens,
+            cache_write_tokens,
             stop_reason,
         })
     }
@@ -175,16 +260,28 @@ impl Llm for Bedrock {
 #[async_trait]
 impl ImageGen for Bedrock {
     async fn generate(&self, request: ImageRequest) -> Result<ImageResponse, AiError> {
-        let body = serde_json::json!({
-            "taskType": "TEXT_IMAGE",
-            "textToImageParams": { "text": request.prompt },
-            "imageGenerationConfig": {
-                "numberOfImages": 1,
-                "width": request.width,
-                "height": request.height,
+        let api = catalog::model(&request.model)
+            .and_then(|m| m.image_api)
+            .unwrap_or(ImageApi::NovaCanvas);
+        let body = match api {
+            ImageApi::NovaCanvas => serde_json::json!({
+                "taskType": "TEXT_IMAGE",
+                "textToImageParams": { "text": request.prompt },
+                "imageGenerationConfig": {
+                    "numberOfImages": 1,
+                    "width": request.width,
+                    "height": request.height,
+                    "seed": request.seed,
+                }
+            }),
+            ImageApi::Stability => serde_json::json!({
+                "prompt": request.prompt,
+                "mode": "text-to-image",
+                "aspect_ratio": aspect_ratio(request.width, request.height),
+                "output_format": "png",
                 "seed": request.seed,
-            }
-        });
+            }),
+        };
         let output = self
             .client
             .invoke_model()
@@ -207,6 +304,10 @@ impl ImageGen for Bedrock {
             .filter(|e| !e.is_empty())
         {
             return Err(AiError::Rejected(error.to_owned()));
+        }
+        // Stability models say why an image was withheld (e.g. its content filter).
+        if let Some(reason) = answer["finish_reasons"][0].as_str() {
+            return Err(AiError::Rejected(format!("the image was not drawn: {reason}")));
         }
         let image = answer["images"][0]
             .as_str()

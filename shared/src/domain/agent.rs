@@ -93,7 +93,9 @@ pub(crate) fn check_model(
     id: Option<&str>,
     kind: ModelKind,
 ) -> Option<String> {
-    let id = id?.trim();
+    let chosen = id?.trim();
+    // A retired model keeps working: the choice becomes its successor.
+    let id = catalog::successor(chosen).unwrap_or(chosen);
     match catalog::model(id) {
         Some(model) if model.kind == kind => {}
         Some(_) => errors.add(

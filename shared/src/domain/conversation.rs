@@ -3,6 +3,7 @@
 //! much history goes with each request.
 
 use schemars::JsonSchema;
+use super::execution::TokenUsage;
 use serde::{Deserialize, Serialize};
 
 use super::agent::check_model;
@@ -67,15 +68,6 @@ pub enum Role {
     Assistant,
 }
 
-/// Tokens of one reply.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct Tokens {
-    /// Read.
-    pub input: i64,
-    /// Written.
-    pub output: i64,
-}
-
 /// One message of a conversation. A reply carries what it used and cost.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ChatMessage {
@@ -90,7 +82,7 @@ pub struct ChatMessage {
     pub model: Option<String>,
     /// A reply's tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tokens: Option<Tokens>,
+    pub tokens: Option<TokenUsage>,
     /// A reply's cost at the catalog's prices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_micro_usd: Option<i64>,

@@ -43,6 +43,12 @@ pub struct Step {
     /// Tokens the model wrote for it.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub output_tokens: i64,
+    /// Prompt tokens the model read from its prompt cache for it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_read_tokens: i64,
+    /// Prompt tokens the model wrote to its prompt cache for it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_write_tokens: i64,
     /// Images it generated.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub images: i64,
@@ -62,7 +68,21 @@ impl Step {
             model: None,
             input_tokens: 0,
             output_tokens: 0,
+            cache_read_tokens: 0,
+            cache_write_tokens: 0,
             images: 0,
+        }
+    }
+}
+
+impl Step {
+    /// The tokens its model call used.
+    pub fn tokens(&self) -> crate::domain::execution::TokenUsage {
+        crate::domain::execution::TokenUsage {
+            input: self.input_tokens,
+            output: self.output_tokens,
+            cache_read: self.cache_read_tokens,
+            cache_write: self.cache_write_tokens,
         }
     }
 }

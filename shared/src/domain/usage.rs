@@ -5,7 +5,7 @@
 use schemars::JsonSchema;
 use std::collections::BTreeMap;
 
-use super::execution::Execution;
+use super::execution::{Execution, TokenUsage};
 use super::step::StepStatus;
 
 /// Executions that succeeded.
@@ -81,10 +81,8 @@ pub struct Line {
     pub model: Option<String>,
     /// The capability (or [`PLANNING`], [`CHAT`]).
     pub capability: String,
-    /// Tokens read.
-    pub input_tokens: i64,
-    /// Tokens written.
-    pub output_tokens: i64,
+    /// Tokens read, written and cached.
+    pub tokens: TokenUsage,
     /// Images generated.
     pub images: i64,
     /// Credits charged.
@@ -97,9 +95,7 @@ impl Line {
         self.model
             .as_deref()
             .and_then(super::catalog::model)
-            .map_or(0, |m| {
-                m.cost(self.input_tokens, self.output_tokens, self.images)
-            })
+            .map_or(0, |m| m.cost(&self.tokens, self.images))
     }
 }
 
@@ -110,10 +106,16 @@ impl Line {
 pub struct Figures {
     /// Pieces of work charged: planning calls, steps, chat replies.
     pub requests: i64,
-    /// Tokens read.
+    /// Tokens read at the full price.
     pub input_tokens: i64,
     /// Tokens written.
     pub output_tokens: i64,
+    /// Prompt tokens read from the models' prompt caches (at their lower price).
+    #[serde(default)]
+    pub cache_read_tokens: i64,
+    /// Prompt tokens written to the models' prompt caches.
+    #[serde(default)]
+    pub cache_write_tokens: i64,
     /// Cost at the catalog's prices.
     pub cost_micro_usd: i64,
     /// Credits charged.
@@ -125,8 +127,10 @@ impl Figures {
     pub fn of(line: &Line) -> Figures {
         Figures {
             requests: 1,
-            input_tokens: line.input_tokens,
-            output_tokens: line.output_tokens,
+            input_tokens: line.tokens.input,
+            output_tokens: line.tokens.output,
+            cache_read_tokens: line.tokens.cache_read,
+            cache_write_tokens: line.tokens.cache_write,
             cost_micro_usd: line.cost_micro_usd(),
             credits: line.credits,
         }
@@ -137,6 +141,8 @@ impl Figures {
         self.requests += other.requests;
         self.input_tokens += other.input_tokens;
         self.output_tokens += other.output_tokens;
+        self.cache_read_tokens += other.cache_read_tokens;
+        self.cache_write_tokens += other.cache_write_tokens;
         self.cost_micro_usd += other.cost_micro_usd;
         self.credits += other.credits;
     }
@@ -192,15 +198,17 @@ pub fn execution_lines(execution: &Execution) -> Vec<Line> {
         step_credits += credits;
         if let Some(model) = &step.model {
             if let Some(tokens) = planning_tokens.get_mut(model) {
-                tokens.input -= step.input_tokens;
-                tokens.output -= step.output_tokens;
+                let step = step.tokens();
+                tokens.input -= step.input;
+                tokens.output -= step.output;
+                tokens.cache_read -= step.cache_read;
+                tokens.cache_write -= step.cache_write;
             }
         }
         let line = Line {
             model: step.model.clone(),
             capability: step.capability.clone(),
-            input_tokens: step.input_tokens,
-            output_tokens: step.output_tokens,
+            tokens: step.tokens(),
             images: step.images,
             credits,
         };
@@ -215,14 +223,13 @@ pub fn execution_lines(execution: &Execution) -> Vec<Line> {
     }
     let mut planning_credits = execution.credits.used - step_credits;
     for (model, tokens) in planning_tokens {
-        if tokens.input == 0 && tokens.output == 0 {
+        if tokens == TokenUsage::default() {
             continue;
         }
         lines.push(Line {
             model: Some(model),
             capability: PLANNING.into(),
-            input_tokens: tokens.input,
-            output_tokens: tokens.output,
+            tokens,
             images: 0,
             credits: std::mem::take(&mut planning_credits),
         });
@@ -262,8 +269,11 @@ mod tests {
             Line {
                 model: Some(super::super::catalog::DEFAULT_TEXT.into()),
                 capability: PLANNING.into(),
-                input_tokens: 1_000,
-                output_tokens: 200,
+                tokens: TokenUsage {
+                    input: 1_000,
+                    output: 200,
+                    ..TokenUsage::default()
+                },
                 images: 0,
                 credits: 2,
             },
@@ -318,8 +328,8 @@ mod tests {
         let planning = lines.iter().find(|l| l.capability == PLANNING).unwrap();
         assert_eq!(
             (
-                planning.input_tokens,
-                planning.output_tokens,
+                planning.tokens.input,
+                planning.tokens.output,
                 planning.credits
             ),
             (1_000, 200, 2)

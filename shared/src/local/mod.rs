@@ -4,5 +4,6 @@ pub mod clock;
 pub mod marketplace;
 pub mod objects;
 pub mod offline;
+pub mod openai;
 #[cfg(feature = "embedded")]
 pub mod table;

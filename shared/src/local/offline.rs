@@ -141,6 +141,7 @@ impl Llm for OfflineModel {
             input_tokens,
             output_tokens,
             stop_reason: "end_turn".into(),
+            ..TextResponse::default()
         })
     }
 
@@ -339,6 +340,7 @@ mod tests {
                 "generate_text",
                 json!({"format": "blog_post", "topic": "Deploy Guard"}),
             ))),
+            ..TextRequest::default()
         };
         let one = OfflineModel
             .converse(request("You write for Acme."))
@@ -365,7 +367,7 @@ mod tests {
             }],
             max_tokens: 100,
             temperature: 0.5,
-            task: None,
+            ..TextRequest::default()
         };
         assert!(OfflineModel
             .converse(request)

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 
 use crate::domain::capabilities::{PlanningTask, WritingBrief};
+use crate::domain::execution::TokenUsage;
 
 /// Who wrote a message of a conversation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,12 +25,17 @@ pub struct Message {
 }
 
 /// A request to a text model.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct TextRequest {
     /// The model id (see the catalog).
     pub model: String,
     /// The system prompt.
     pub system: String,
+    /// How many bytes at the start of `system` are the same from one request to the next (the
+    /// rules, the brand voice, the product facts): a model that caches prompts is asked to
+    /// cache them (a Bedrock cache point), so later requests read them at the cached price.
+    /// 0 when nothing is worth caching.
+    pub stable_system_len: usize,
     /// The conversation so far, ending with the user's turn.
     pub messages: Vec<Message>,
     /// The most tokens the answer may have.
@@ -39,6 +45,31 @@ pub struct TextRequest {
     /// What the request asks for, as data: a real model reads the prompt; the offline model
     /// reads this, so rewording a prompt changes nothing it does.
     pub task: Option<ModelTask>,
+    /// The JSON Schema the answer must match, where the model can be held to one (Bedrock
+    /// tool use, an OpenAI-compatible `response_format`); the answer is that JSON as text.
+    pub answer_schema: Option<AnswerSchema>,
+}
+
+impl TextRequest {
+    /// The system prompt split where its stable part ends: (stable, the rest). A length that
+    /// is not on a character boundary caches nothing.
+    pub fn system_parts(&self) -> (&str, &str) {
+        match self.system.is_char_boundary(self.stable_system_len) {
+            true => self.system.split_at(self.stable_system_len),
+            false => ("", self.system.as_str()),
+        }
+    }
+}
+
+/// A JSON Schema an answer must match, with the name and purpose a model is told.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AnswerSchema {
+    /// A short identifier (`plan`).
+    pub name: &'static str,
+    /// What the answer is, for the model.
+    pub description: &'static str,
+    /// The schema.
+    pub schema: serde_json::Value,
 }
 
 /// What a text request asks for, as data.
@@ -66,18 +97,34 @@ pub struct ChatBrief {
 }
 
 /// A text model's answer.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TextResponse {
     /// The answer.
     pub text: String,
     /// The model that answered.
     pub model: String,
-    /// Tokens read.
+    /// Tokens read at the full price (not read from or written to the prompt cache).
     pub input_tokens: i64,
     /// Tokens written.
     pub output_tokens: i64,
+    /// Prompt tokens read from the model's prompt cache.
+    pub cache_read_tokens: i64,
+    /// Prompt tokens written to the model's prompt cache.
+    pub cache_write_tokens: i64,
     /// Why the model stopped (`end_turn`, `max_tokens`, …).
     pub stop_reason: String,
+}
+
+impl TextResponse {
+    /// The tokens the answer used.
+    pub fn tokens(&self) -> TokenUsage {
+        TokenUsage {
+            input: self.input_tokens,
+            output: self.output_tokens,
+            cache_read: self.cache_read_tokens,
+            cache_write: self.cache_write_tokens,
+        }
+    }
 }
 
 /// A request to an image model.
