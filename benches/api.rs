@@ -331,8 +331,11 @@ async fn settle_usage(table: &dyn Table, team: &vellocity::domain::ids::TeamId, 
     let line = |model: &str, capability: &str, credits| Line {
         model: Some(model.into()),
         capability: capability.into(),
-        input_tokens: 1_200,
-        output_tokens: 600,
+        tokens: vellocity::domain::execution::TokenUsage {
+            input: 1_200,
+            output: 600,
+            ..Default::default()
+        },
         images: 0,
         credits,
     };

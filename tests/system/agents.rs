@@ -1,5 +1,6 @@
 use serde_json::json;
 use vellocity::domain::access::{Role, Scope};
+use vellocity::domain::catalog::DEFAULT_CHAT;
 
 use crate::helpers::TestApp;
 
@@ -20,7 +21,8 @@ async fn an_agent_is_created_with_its_capabilities_models_and_defaults() {
     assert!(created.body["id"].as_str().unwrap().starts_with("agt_"));
     assert_eq!(
         app.get(&team.key, &path).await.body["models"]["writer"],
-        "anthropic.claude-3-5-haiku-20241022-v1:0"
+        DEFAULT_CHAT,
+        "a retired model is kept as the one that replaced it"
     );
 
     let patched = app
@@ -209,14 +211,33 @@ async fn everyone_reads_the_model_catalog_with_its_prices_and_defaults() {
     let items = listed.body["items"].as_array().unwrap();
     let sonnet = items
         .iter()
-        .find(|m| m["id"] == "anthropic.claude-3-5-sonnet-20241022-v2:0")
+        .find(|m| m["id"] == "global.anthropic.claude-sonnet-4-5-20250929-v1:0")
         .unwrap();
     assert_eq!(sonnet["kind"], "text");
     assert_eq!(
         sonnet["prices_micro_usd"],
-        json!({"per_million_input_tokens": 3_000_000, "per_million_output_tokens": 15_000_000, "per_image": 0})
+        json!({"per_million_input_tokens": 3_000_000, "per_million_output_tokens": 15_000_000,
+               "per_million_cache_read_tokens": 300_000, "per_million_cache_write_tokens": 3_750_000,
+               "per_image": 0})
     );
     assert_eq!(sonnet["default_for"], json!(["planner", "writer"]));
+    assert_eq!(
+        (
+            sonnet["prompt_caching"].as_bool(),
+            sonnet["structured_output"].as_bool()
+        ),
+        (Some(true), Some(true))
+    );
+    assert_eq!(
+        sonnet["replaces"],
+        json!(["anthropic.claude-3-5-sonnet-20241022-v2:0"])
+    );
+    assert!(
+        items
+            .iter()
+            .all(|m| !m["id"].as_str().unwrap().starts_with("anthropic.claude-3")),
+        "retired models are not offered"
+    );
     assert!(sonnet["purpose"].as_str().is_some_and(|p| !p.is_empty()));
     let canvas = items
         .iter()

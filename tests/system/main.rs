@@ -38,8 +38,8 @@ mod marketplace;
 #[path = "support/marketplace_endpoint.rs"]
 mod marketplace_endpoint;
 mod members;
-mod models;
 mod metrics;
+mod models;
 mod partners;
 mod products;
 mod queue_and_workflows;

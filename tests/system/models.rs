@@ -20,8 +20,8 @@ use vellocity::ports::ai::{
 };
 
 use crate::helpers::TestApp;
-use crate::local_stack::{fresh_dir, local_binary};
 use crate::http_endpoint;
+use crate::local_stack::{fresh_dir, local_binary};
 
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
 
@@ -220,15 +220,14 @@ async fn an_openai_compatible_endpoint_answers_in_its_own_model_with_tokens_and_
     let first = model.converse(question(DEFAULT_TEXT)).await.unwrap();
     let again = model.converse(question(DEFAULT_TEXT)).await.unwrap();
 
-    assert!(first.text.starts_with("Local model copy about Write a tagline"));
+    assert!(first
+        .text
+        .starts_with("Local model copy about Write a tagline"));
     assert_eq!(first.model, "tiny-local");
     assert_eq!(first.stop_reason, "end_turn");
     let system = tokens_of("You write in the Acme brand voice.");
     let prompt = system + tokens_of("Write a tagline.");
-    assert_eq!(
-        (first.input_tokens, first.cache_read_tokens),
-        (prompt, 0)
-    );
+    assert_eq!((first.input_tokens, first.cache_read_tokens), (prompt, 0));
     assert_eq!(
         (again.input_tokens, again.cache_read_tokens),
         (prompt - system, system),
@@ -279,12 +278,14 @@ async fn an_openai_compatible_endpoint_that_throttles_or_fails_gives_retryable_e
             (|e: &AiError| matches!(e, AiError::Throttled(m) if m.contains("Rate limit reached")))
                 as fn(&AiError) -> bool,
         ),
-        ("overloaded", |e| {
-            matches!(e, AiError::Unavailable(m) if m == "HTTP 503: server busy")
-        }),
-        ("missing", |e| {
-            matches!(e, AiError::Rejected(m) if m.contains("not found, try pulling it first"))
-        }),
+        (
+            "overloaded",
+            |e| matches!(e, AiError::Unavailable(m) if m == "HTTP 503: server busy"),
+        ),
+        (
+            "missing",
+            |e| matches!(e, AiError::Rejected(m) if m.contains("not found, try pulling it first")),
+        ),
     ] {
         let model = connect(&endpoint, Some(name)).await;
         let error = model.converse(question(DEFAULT_TEXT)).await.unwrap_err();
@@ -316,7 +317,10 @@ async fn a_schema_is_sent_as_the_response_format_and_images_come_only_from_an_im
         ..question(DEFAULT_TEXT)
     };
     let answer = model.converse(request).await.unwrap();
-    assert_eq!(serde_json::from_str::<Value>(&answer.text).unwrap(), blog_plan());
+    assert_eq!(
+        serde_json::from_str::<Value>(&answer.text).unwrap(),
+        blog_plan()
+    );
     assert_eq!(
         endpoint.chat_requests()[0]["response_format"],
         json!({"type": "json_schema", "json_schema": {"name": "plan", "description": "The steps.", "schema": schema}})
@@ -329,14 +333,28 @@ async fn a_schema_is_sent_as_the_response_format_and_images_come_only_from_an_im
         height: 1024,
         seed: 1,
     };
-    let painter = OpenAiCompatible::connect(&endpoint.url(), Some("tiny-local".into()), Some("painter".into()))
+    let painter = OpenAiCompatible::connect(
+        &endpoint.url(),
+        Some("tiny-local".into()),
+        Some("painter".into()),
+    )
+    .await
+    .unwrap();
+    let drawn = painter
+        .generate(image("amazon.nova-canvas-v1:0"))
         .await
         .unwrap();
-    let drawn = painter.generate(image("amazon.nova-canvas-v1:0")).await.unwrap();
-    assert_eq!((drawn.model.as_str(), drawn.png.as_slice()), ("painter", PNG));
-    let blind = OpenAiCompatible::connect(&endpoint.url(), Some("tiny-local".into()), Some("sketcher".into()))
-        .await
-        .unwrap();
+    assert_eq!(
+        (drawn.model.as_str(), drawn.png.as_slice()),
+        ("painter", PNG)
+    );
+    let blind = OpenAiCompatible::connect(
+        &endpoint.url(),
+        Some("tiny-local".into()),
+        Some("sketcher".into()),
+    )
+    .await
+    .unwrap();
     assert!(matches!(
         blind.generate(image("amazon.nova-canvas-v1:0")).await,
         Err(AiError::Rejected(m)) if m.contains("does not draw images")
@@ -398,15 +416,21 @@ async fn an_execution_runs_on_an_openai_compatible_endpoint_with_a_repaired_plan
         .iter()
         .map(|step| &step["properties"]["capability"]["const"])
         .collect();
-    assert_eq!(offered, [&json!("generate_text"), &json!("analyze_content")]);
-    assert!(plans[1]["messages"].as_array().unwrap().last().unwrap()["content"]
-        .as_str()
-        .unwrap()
-        .contains("may not use"));
+    assert_eq!(
+        offered,
+        [&json!("generate_text"), &json!("analyze_content")]
+    );
+    assert!(
+        plans[1]["messages"].as_array().unwrap().last().unwrap()["content"]
+            .as_str()
+            .unwrap()
+            .contains("may not use")
+    );
 }
 
 #[tokio::test]
-async fn a_plan_still_invalid_after_its_repair_fails_the_execution_with_invalid_plan_and_a_refund() {
+async fn a_plan_still_invalid_after_its_repair_fails_the_execution_with_invalid_plan_and_a_refund()
+{
     let nonsense = "{\"steps\": []}".to_owned();
     let endpoint = OpenAiEndpoint::start(vec![nonsense.clone(), nonsense]).await;
     let model = connect(&endpoint, Some("tiny-local")).await;
@@ -415,7 +439,10 @@ async fn a_plan_still_invalid_after_its_repair_fails_the_execution_with_invalid_
     let execution = run(&app, &key, &agent, "Write a launch post", "failed").await;
 
     assert_eq!(execution["error"]["code"], "InvalidPlan");
-    assert_eq!(execution["credits"]["used"], 0, "a plan that never ran is not charged");
+    assert_eq!(
+        execution["credits"]["used"], 0,
+        "a plan that never ran is not charged"
+    );
     assert_eq!(
         execution["credits"]["refunded"], execution["credits"]["reserved"],
         "everything reserved is refunded"
@@ -499,16 +526,25 @@ async fn a_second_execution_for_the_same_brand_reads_its_prompt_prefix_from_the_
 
     let tokens = |execution: &Value| execution["tokens"][DEFAULT_TEXT].clone();
     let (first_tokens, second_tokens) = (tokens(&first), tokens(&second));
-    assert!(first_tokens["cache_write"].as_i64().unwrap() > 0, "{first_tokens}");
-    assert_eq!(first_tokens["cache_read"], Value::Null, "nothing to read yet: {first_tokens}");
-    assert!(second_tokens["cache_read"].as_i64().unwrap() > 0, "{second_tokens}");
+    assert!(
+        first_tokens["cache_write"].as_i64().unwrap() > 0,
+        "{first_tokens}"
+    );
+    assert_eq!(
+        first_tokens["cache_read"],
+        Value::Null,
+        "nothing to read yet: {first_tokens}"
+    );
+    assert!(
+        second_tokens["cache_read"].as_i64().unwrap() > 0,
+        "{second_tokens}"
+    );
     assert!(
         second_tokens["cost_micro_usd"].as_i64() < first_tokens["cost_micro_usd"].as_i64(),
         "cached reads cost less than the writes: {first_tokens} {second_tokens}"
     );
-    assert_eq!(
+    assert!(
         second["plan"][0]["tokens"]["cache_read"].as_i64() > Some(0),
-        true,
         "the writer's prefix (voice, rules, facts) is cached too: {}",
         second["plan"][0]
     );
@@ -528,7 +564,11 @@ async fn a_second_execution_for_the_same_brand_reads_its_prompt_prefix_from_the_
 
     let asked = asked.lock().unwrap();
     let plan = &asked[0].1;
-    assert!(plan["system"][1]["cachePoint"] == json!({"type": "default"}), "{}", plan["system"]);
+    assert!(
+        plan["system"][1]["cachePoint"] == json!({"type": "default"}),
+        "{}",
+        plan["system"]
+    );
     assert_eq!(
         plan["outputConfig"]["textFormat"]["type"], "json_schema",
         "Claude Sonnet 4.5 is held to the plan's schema"
@@ -558,8 +598,14 @@ async fn the_demo_runs_against_an_openai_compatible_endpoint() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(stdout.contains("succeeded"), "{stdout}");
-    assert!(stdout.contains("Local model copy"), "the endpoint wrote the results: {stdout}");
-    assert!(stdout.contains("tiny-local:"), "its tokens are shown by model: {stdout}");
+    assert!(
+        stdout.contains("Local model copy"),
+        "the endpoint wrote the results: {stdout}"
+    );
+    assert!(
+        stdout.contains("tiny-local:"),
+        "its tokens are shown by model: {stdout}"
+    );
     let asked = endpoint.chat_requests();
     assert!(asked.iter().all(|body| body["model"] == "tiny-local"));
     assert!(

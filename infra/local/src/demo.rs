@@ -208,7 +208,9 @@ pub async fn run(stack: &Stack, out: &mut impl Write) -> Result<Execution, Strin
         .map(|(model, t)| {
             let cached = match (t.cache_read, t.cache_write) {
                 (0, 0) => String::new(),
-                (read, written) => format!(" ({read} read from the prompt cache, {written} written to it)"),
+                (read, written) => {
+                    format!(" ({read} read from the prompt cache, {written} written to it)")
+                }
             };
             format!("{model}: {} in / {} out{cached}", t.input, t.output)
         })

@@ -162,7 +162,8 @@ impl ModelArgs {
         match self.choice {
             ModelChoice::Offline => Ok(None),
             ModelChoice::Bedrock => {
-                let client = aws_sdk_bedrockruntime::Client::new(&vellocity::aws::sdk_config().await);
+                let client =
+                    aws_sdk_bedrockruntime::Client::new(&vellocity::aws::sdk_config().await);
                 let bedrock = Arc::new(Bedrock::new(client));
                 tracing::info!("models: Amazon Bedrock");
                 Ok(Some(vellocity_local::Models {
@@ -183,14 +184,16 @@ impl ModelArgs {
                 tracing::info!(
                     url,
                     text_model = endpoint.text_model(),
-                    images = self.image_model_name.as_deref().unwrap_or("offline placeholders"),
+                    images = self
+                        .image_model_name
+                        .as_deref()
+                        .unwrap_or("offline placeholders"),
                     "models: an OpenAI-compatible endpoint"
                 );
-                let images: Arc<dyn vellocity::ports::ai::ImageGen> =
-                    match self.image_model_name {
-                        Some(_) => endpoint.clone(),
-                        None => Arc::new(OfflineModel),
-                    };
+                let images: Arc<dyn vellocity::ports::ai::ImageGen> = match self.image_model_name {
+                    Some(_) => endpoint.clone(),
+                    None => Arc::new(OfflineModel),
+                };
                 Ok(Some(vellocity_local::Models {
                     llm: endpoint,
                     images,

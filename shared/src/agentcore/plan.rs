@@ -229,7 +229,15 @@ fn rename_refs(schema: &mut Value, prefix: &str) {
 /// A schema with only the portable keywords, and closed objects.
 fn keep_portable(schema: Value) -> Value {
     const KEPT: [&str; 10] = [
-        "type", "properties", "required", "items", "enum", "const", "anyOf", "$ref", "description",
+        "type",
+        "properties",
+        "required",
+        "items",
+        "enum",
+        "const",
+        "anyOf",
+        "$ref",
+        "description",
         "additionalProperties",
     ];
     match schema {

@@ -142,8 +142,13 @@ endpoints! { app, req, caller;
                     "prices_micro_usd": {
                         "per_million_input_tokens": m.input_per_million,
                         "per_million_output_tokens": m.output_per_million,
+                        "per_million_cache_read_tokens": m.cache_read_per_million,
+                        "per_million_cache_write_tokens": m.cache_write_per_million,
                         "per_image": m.per_image,
                     },
+                    "prompt_caching": m.caches_prompts,
+                    "structured_output": m.structured_output,
+                    "replaces": catalog::RETIRED.iter().filter(|(_, new)| *new == m.id).map(|(old, _)| *old).collect::<Vec<_>>(),
                     "default_for": catalog::defaults_of(m.id),
                 })
             })

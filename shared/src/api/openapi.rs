@@ -640,8 +640,11 @@ fn effective_privacy() -> Value {
     })
 }
 
+/// Tokens of a model call: read at the full price, written, and (when not zero) read from or
+/// written to the model's prompt cache.
 fn tokens() -> Value {
-    json!({"type": "object", "required": ["input", "output"], "properties": {"input": integer(), "output": integer()}})
+    json!({"type": "object", "required": ["input", "output"],
+           "properties": {"input": integer(), "output": integer(), "cache_read": integer(), "cache_write": integer()}})
 }
 
 /// The error envelope every failure answers in.
@@ -748,17 +751,20 @@ fn response_schema(name: &str) -> Value {
         }),
         "Model" => json!({
             "type": "object",
-            "required": ["id", "kind", "purpose", "prices_micro_usd", "default_for"],
+            "required": ["id", "kind", "purpose", "prices_micro_usd", "prompt_caching", "structured_output", "default_for"],
             "properties": {
-                "id": {"type": "string"},
+                "id": {"type": "string", "description": "The id Bedrock is called with (a cross-region inference profile where Bedrock requires one)."},
                 "kind": {"type": "string", "enum": ["text", "image"]},
                 "purpose": {"type": "string"},
                 "prices_micro_usd": {
                     "type": "object",
-                    "required": ["per_million_input_tokens", "per_million_output_tokens", "per_image"],
-                    "properties": {"per_million_input_tokens": money, "per_million_output_tokens": money, "per_image": money},
+                    "required": ["per_million_input_tokens", "per_million_output_tokens", "per_million_cache_read_tokens", "per_million_cache_write_tokens", "per_image"],
+                    "properties": {"per_million_input_tokens": money, "per_million_output_tokens": money, "per_million_cache_read_tokens": money, "per_million_cache_write_tokens": money, "per_image": money},
                 },
+                "prompt_caching": {"type": "boolean", "description": "Whether the stable start of a prompt (instructions, brand voice, product facts) is cached and later read at the cache price."},
+                "structured_output": {"type": "boolean", "description": "Whether plans are held to their JSON Schema by the model itself."},
                 "default_for": {"type": "array", "items": {"type": "string"}},
+                "replaces": {"type": "array", "items": {"type": "string"}, "description": "Retired model ids that now run on this model."},
             },
         }),
         "ExecutionSummary" | "Execution" => execution_schema(name == "Execution"),
@@ -855,7 +861,8 @@ fn execution_schema(full: bool) -> Value {
                 "additionalProperties": {
                     "type": "object",
                     "required": ["input", "output"],
-                    "properties": {"input": integer(), "output": integer(), "cost_micro_usd": {"type": ["integer", "null"]}},
+                    "properties": {"input": integer(), "output": integer(), "cache_read": integer(), "cache_write": integer(),
+                                   "cost_micro_usd": {"type": ["integer", "null"]}},
                 },
             },
             "cost_micro_usd": integer(),

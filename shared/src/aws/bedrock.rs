@@ -9,8 +9,8 @@ use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{
     CachePointBlock, CachePointType, ContentBlock, ContentBlockDelta, ConversationRole,
     ConverseOutput, ConverseStreamOutput, InferenceConfiguration, JsonSchemaDefinition,
-    Message as BedrockMessage, OutputConfig, OutputFormat, OutputFormatStructure,
-    OutputFormatType, SystemContentBlock, TokenUsage,
+    Message as BedrockMessage, OutputConfig, OutputFormat, OutputFormatStructure, OutputFormatType,
+    SystemContentBlock, TokenUsage,
 };
 use aws_sdk_bedrockruntime::Client;
 use base64::engine::general_purpose::STANDARD;
@@ -307,7 +307,9 @@ impl ImageGen for Bedrock {
         }
         // Stability models say why an image was withheld (e.g. its content filter).
         if let Some(reason) = answer["finish_reasons"][0].as_str() {
-            return Err(AiError::Rejected(format!("the image was not drawn: {reason}")));
+            return Err(AiError::Rejected(format!(
+                "the image was not drawn: {reason}"
+            )));
         }
         let image = answer["images"][0]
             .as_str()

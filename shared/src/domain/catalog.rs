@@ -155,8 +155,18 @@ pub const MODELS: &[Model] = &[
         10_000,
         ImageApi::NovaCanvas,
     ),
-    text(OFFLINE_TEXT, "The local stack's deterministic stand-in, labelled in its output; free.", [0; 4], false),
-    image(OFFLINE_IMAGE, "The local stack's placeholder images; free.", 0, ImageApi::NovaCanvas),
+    text(
+        OFFLINE_TEXT,
+        "The local stack's deterministic stand-in, labelled in its output; free.",
+        [0; 4],
+        false,
+    ),
+    image(
+        OFFLINE_IMAGE,
+        "The local stack's placeholder images; free.",
+        0,
+        ImageApi::NovaCanvas,
+    ),
 ];
 
 /// Models the catalog offered once, with the one that replaced each: agents saved with them
@@ -268,8 +278,16 @@ mod tests {
             3_000 + 3_750,
             "cached reads at a tenth of the input price, writes at 1.25 times"
         );
-        assert_eq!(model(DEFAULT_IMAGE).unwrap().cost(&tokens(0, 0, 0, 0), 2), 80_000);
-        assert_eq!(model(OFFLINE_TEXT).unwrap().cost(&tokens(10_000, 10_000, 0, 0), 0), 0);
+        assert_eq!(
+            model(DEFAULT_IMAGE).unwrap().cost(&tokens(0, 0, 0, 0), 2),
+            80_000
+        );
+        assert_eq!(
+            model(OFFLINE_TEXT)
+                .unwrap()
+                .cost(&tokens(10_000, 10_000, 0, 0), 0),
+            0
+        );
     }
 
     #[test]
@@ -282,7 +300,10 @@ mod tests {
             assert_eq!(model(old).map(|m| m.id), Some(*new));
         }
         assert_eq!(
-            to_call(Some("anthropic.claude-3-5-haiku-20241022-v1:0"), DEFAULT_TEXT),
+            to_call(
+                Some("anthropic.claude-3-5-haiku-20241022-v1:0"),
+                DEFAULT_TEXT
+            ),
             DEFAULT_CHAT
         );
         assert_eq!(to_call(None, DEFAULT_TEXT), DEFAULT_TEXT);
@@ -290,7 +311,10 @@ mod tests {
 
     #[test]
     fn claude_and_nova_are_called_through_inference_profiles() {
-        for m in MODELS.iter().filter(|m| m.id.contains("claude") || m.id.contains("nova-")) {
+        for m in MODELS
+            .iter()
+            .filter(|m| m.id.contains("claude") || m.id.contains("nova-"))
+        {
             if m.kind == ModelKind::Text {
                 assert!(
                     m.id.starts_with("global.") || m.id.starts_with("us."),

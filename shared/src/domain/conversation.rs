@@ -2,8 +2,8 @@
 //! voice and facts the replies use, the model), the messages, what a reply may cost, and how
 //! much history goes with each request.
 
-use schemars::JsonSchema;
 use super::execution::TokenUsage;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::agent::check_model;

@@ -62,7 +62,9 @@ pub struct ExecutionCredits {
 }
 
 /// Tokens one model used (or one call).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct TokenUsage {
     /// Tokens read at the full price.
     pub input: i64,

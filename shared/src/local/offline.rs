@@ -244,7 +244,8 @@ mod tests {
             allowed,
             max_steps: 4,
             request,
-            context: "Brand: Acme",
+            facts: "Brand: Acme",
+            this_run: "",
             product: None,
         }
     }

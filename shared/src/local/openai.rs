@@ -83,12 +83,7 @@ impl OpenAiCompatible {
         listed["data"][0]["id"]
             .as_str()
             .map(str::to_owned)
-            .ok_or_else(|| {
-                format!(
-                    "{} lists no models; name one with --model-name",
-                    self.base
-                )
-            })
+            .ok_or_else(|| format!("{} lists no models; name one with --model-name", self.base))
     }
 
     /// Sends one request and answers its status, headers and streaming body.
@@ -255,14 +250,13 @@ fn stop_reason(finish_reason: &str) -> String {
     .to_owned()
 }
 
-async fn within<T>(call: impl std::future::Future<Output = Result<T, AiError>>) -> Result<T, AiError> {
+async fn within<T>(
+    call: impl std::future::Future<Output = Result<T, AiError>>,
+) -> Result<T, AiError> {
     tokio::time::timeout(CALL_TIMEOUT, call)
         .await
         .map_err(|_| {
-            AiError::Unavailable(format!(
-                "no answer within {} s",
-                CALL_TIMEOUT.as_secs()
-            ))
+            AiError::Unavailable(format!("no answer within {} s", CALL_TIMEOUT.as_secs()))
         })?
 }
 
@@ -382,10 +376,13 @@ impl ServerSentEvents {
 /// Where the first complete event ends, and the length of the blank line ending it.
 fn event_end(bytes: &[u8]) -> Option<(usize, usize)> {
     let find = |gap: &[u8]| bytes.windows(gap.len()).position(|w| w == gap);
-    [find(b"\n\n").map(|i| (i, 2)), find(b"\r\n\r\n").map(|i| (i, 4))]
-        .into_iter()
-        .flatten()
-        .min()
+    [
+        find(b"\n\n").map(|i| (i, 2)),
+        find(b"\r\n\r\n").map(|i| (i, 4)),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
 }
 
 #[async_trait]
@@ -409,9 +406,12 @@ impl ImageGen for OpenAiCompatible {
                 .call(http::Method::POST, "images/generations", Some(&body))
                 .await
                 .map_err(|e| match e {
-                    AiError::Rejected(m) if m.starts_with("HTTP 404") => AiError::Rejected(
-                        format!("the model endpoint {} does not draw images ({m})", self.base),
-                    ),
+                    AiError::Rejected(m) if m.starts_with("HTTP 404") => {
+                        AiError::Rejected(format!(
+                            "the model endpoint {} does not draw images ({m})",
+                            self.base
+                        ))
+                    }
                     other => other,
                 })?;
             let answer = read_json(&bytes)?;
