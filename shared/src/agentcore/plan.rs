@@ -365,6 +365,62 @@ mod tests {
         assert!(validate(r#"{"steps": []}"#, &allowed(), 3).is_err());
     }
 
+    /// Every keyword of a schema with its value, at any depth (property names are not
+    /// keywords).
+    fn entries(value: &Value, out: &mut Vec<(String, Value)>) {
+        match value {
+            Value::Object(object) => {
+                for (key, value) in object {
+                    if key == "properties" || key == "$defs" {
+                        let named = value.as_object().into_iter().flat_map(|o| o.values());
+                        named.for_each(|schema| entries(schema, out));
+                        continue;
+                    }
+                    out.push((key.clone(), value.clone()));
+                    entries(value, out);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| entries(item, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn the_plan_schema_offers_each_allowed_capability_with_its_input_in_portable_keywords() {
+        let schema = plan_schema(&["generate_text".into(), "generate_image".into()], 3);
+        let offered: Vec<&Value> = schema["properties"]["steps"]["items"]["anyOf"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|step| &step["properties"]["capability"]["const"])
+            .collect();
+        assert_eq!(offered, [&json!("generate_text"), &json!("generate_image")]);
+        let mut all = Vec::new();
+        entries(&schema, &mut all);
+        for (key, value) in &all {
+            assert!(
+                ![
+                    "$schema",
+                    "title",
+                    "format",
+                    "minimum",
+                    "maxLength",
+                    "maxItems"
+                ]
+                .contains(&key.as_str()),
+                "{key} is not portable"
+            );
+            if key == "$ref" {
+                let name = value.as_str().unwrap().trim_start_matches("#/$defs/");
+                assert!(schema["$defs"].get(name).is_some(), "{name} is defined");
+            }
+        }
+        assert!(
+            all.iter().any(|(key, _)| key == "$ref"),
+            "the text format's enum is a shared definition"
+        );
+    }
+
     /// A model that gives scripted answers in order and records what it was asked.
     struct Scripted(
         std::sync::Mutex<Vec<String>>,
