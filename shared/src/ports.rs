@@ -2,6 +2,7 @@
 
 pub mod ai;
 pub mod marketplace;
+pub mod memory;
 pub mod metrics;
 pub mod objects;
 pub mod queue;

@@ -350,29 +350,6 @@ async fn an_output_written_inline_by_the_previous_release_is_moved_to_its_own_it
 }
 
 #[tokio::test]
-async fn a_team_whose_results_predate_memory_records_is_still_reminded_of_them() {
-    let model = Arc::new(Recording::default());
-    let team = team(TestApp::with_llm(model.clone())).await;
-    let agent = agent(&team, &["generate_text"]).await;
-    let (first, _) = execute(&team, &agent, "Write a launch blog post for Deploy Guard").await;
-    // As if it had ended before executions left memory records.
-    let table = &team.app.stack.app.table;
-    table
-        .delete(&keys::memory(&team.id, &first.id), None)
-        .await
-        .unwrap();
-
-    let before = model.0.lock().unwrap().len();
-    execute(&team, &agent, "Write a follow-up post").await;
-    let prompts = model.0.lock().unwrap();
-    assert!(
-        prompts[before].contains("Write a launch blog post for Deploy Guard"),
-        "{}",
-        prompts[before]
-    );
-}
-
-#[tokio::test]
 async fn the_planner_recalls_the_three_latest_results_and_no_older_ones() {
     let model = Arc::new(Recording::default());
     let team = team(TestApp::with_llm(model.clone())).await;

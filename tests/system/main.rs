@@ -38,6 +38,7 @@ mod marketplace;
 #[path = "support/marketplace_endpoint.rs"]
 mod marketplace_endpoint;
 mod members;
+mod memory;
 mod metrics;
 mod models;
 mod partners;

@@ -16,6 +16,7 @@ use crate::domain::ids::TeamId;
 use crate::domain::resources::{CompanyDraft, PartnerDraft, ProductDraft};
 use crate::error::Error;
 use crate::ports::ai::TextResponse;
+use crate::ports::memory::RecallQuery;
 
 /// Everything a task needs about an execution.
 pub(super) struct Loaded {
@@ -66,12 +67,25 @@ pub(super) async fn load(app: &App, input: &TaskInput) -> Result<Loaded, TaskErr
 }
 
 /// How many earlier results the planner and the writers are reminded of.
-const MEMORY_RESULTS: u32 = 3;
+const MEMORY_RESULTS: usize = 3;
 
-/// What the team's latest successful executions produced, one line each (their memory
-/// records: a bounded read, however long the history).
-pub(super) async fn memory(app: &App, input: &TaskInput) -> Result<Vec<String>, TaskError> {
-    Ok(executions::recall(app, &input.team_id, MEMORY_RESULTS).await?)
+/// What the team's latest successful work for this brand (and work other brands share)
+/// produced, one line each, from the team's memory: a bounded read, however long the history.
+pub(super) async fn memory(
+    app: &App,
+    input: &TaskInput,
+    execution: &Execution,
+) -> Result<Vec<String>, TaskError> {
+    let query = RecallQuery {
+        team: input.team_id.clone(),
+        brand: execution.company_id.clone(),
+        about: execution.request.clone(),
+        limit: MEMORY_RESULTS,
+    };
+    app.memory
+        .recall(&query)
+        .await
+        .map_err(|e| TaskError::Unavailable(e.to_string()))
 }
 
 /// What the planner and the writers know, in two parts: the facts about the brand, product

@@ -44,7 +44,7 @@ pub async fn run_step(app: &App, input: &TaskInput, index: usize) -> Result<Valu
     let mut ran = step.clone();
     let (output, credits) = match spec.runner {
         Runner::Writer { rules, .. } => {
-            loaded.memory = memory(app, input).await?;
+            loaded.memory = memory(app, input, &loaded.execution).await?;
             let brief = WritingBrief {
                 capability: spec.id.to_owned(),
                 input: step.input.clone(),

@@ -10,6 +10,7 @@ use super::plan::{self as planning, PlanError, PlanningBrief};
 use super::steps::run_step;
 use super::task::{Task, TaskError};
 use crate::app::executions::{self, Progress, Settlement, MAX_STEPS};
+use crate::app::memory;
 use crate::app::App;
 use crate::domain::catalog::{self, DEFAULT_TEXT};
 use crate::domain::execution::{run_claim, ExecutionError, ExecutionStatus, TaskInput};
@@ -109,7 +110,7 @@ pub const EXPRESS_MAX_STEPS: usize = 4;
 /// whether they are few enough for an express run (`short`).
 pub async fn plan(app: &App, input: &TaskInput) -> Result<Value, TaskError> {
     let mut loaded = load(app, input).await?;
-    loaded.memory = memory(app, input).await?;
+    loaded.memory = memory(app, input, &loaded.execution).await?;
     let mut execution = loaded.execution.clone();
     if execution.steps.is_empty() {
         let context = context(&loaded);
@@ -165,6 +166,9 @@ pub async fn finish(app: &App, input: &TaskInput) -> Result<Value, TaskError> {
         by: None,
     };
     let settled = executions::settle(app, &input.team_id, &input.execution_id, settlement).await?;
+    // After the settlement: a retried finish finds the execution settled and keeps its memory
+    // again (the record is keyed by the execution).
+    memory::remember(app, &input.team_id, &settled).await?;
     Ok(json!({"status": settled.status, "credits": settled.credits}))
 }
 

@@ -424,90 +424,6 @@ pub async fn start(
     Ok(execution)
 }
 
-/// The team's latest memory records, newest first: one line per succeeded execution.
-pub async fn recall(app: &App, team: &TeamId, limit: u32) -> Result<Vec<String>, Error> {
-    let mut query = Query::prefix(
-        Index::Table,
-        keys::team_partition(team),
-        keys::MEMORY_PREFIX,
-    );
-    query.descending = true;
-    query.limit = limit;
-    let page = app.table.query(query).await?;
-    if page.items.is_empty() {
-        return recall_from_executions(app, team, limit).await;
-    }
-    page.items
-        .iter()
-        .map(|item| from_item::<Memory>(item).map(|memory| memory.line))
-        .collect()
-}
-
-/// Memory for a team none of whose executions has left a record yet (they all ended before
-/// records were written): read from its latest executions, as memory was before. Its next
-/// success leaves a record, and this read stops.
-async fn recall_from_executions(
-    app: &App,
-    team: &TeamId,
-    limit: u32,
-) -> Result<Vec<String>, Error> {
-    let mut query = Query::prefix(
-        Index::Table,
-        keys::team_partition(team),
-        keys::EXECUTION_PREFIX,
-    );
-    query.descending = true;
-    query.limit = 20;
-    let page = app.table.query(query).await?;
-    let mut lines = Vec::new();
-    for item in &page.items {
-        let earlier: Execution = from_item(item)?;
-        if let Some(line) = memory_line(&earlier) {
-            lines.push(line);
-        }
-        if lines.len() == limit as usize {
-            break;
-        }
-    }
-    Ok(lines)
-}
-/// What a succeeded execution leaves for the planner and the writers of later ones to recall:
-/// what was asked and what it produced, in one line. Written with the settlement, so recalling
-/// reads a few small items however long the team's history grows.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Memory {
-    line: String,
-}
-
-/// The memory line of a succeeded execution: its day, what was asked, what it produced.
-fn memory_line(execution: &Execution) -> Option<String> {
-    if execution.status != ExecutionStatus::Succeeded {
-        return None;
-    }
-    let request: String = execution.request.chars().take(160).collect();
-    let produced: Vec<&str> = execution.steps.iter().map(|s| s.title.as_str()).collect();
-    Some(format!(
-        "- {}: \"{request}\" → {}",
-        &execution.created_at[..10.min(execution.created_at.len())],
-        produced.join("; ")
-    ))
-}
-
-fn memory_record(team: &TeamId, settled: &Execution) -> Result<Option<Guarded>, Error> {
-    let Some(line) = memory_line(settled) else {
-        return Ok(None);
-    };
-    let key = keys::memory(team, &settled.id);
-    let item = to_item(&Memory { line }, &key, "memory")?;
-    Ok(Some(Guarded::new(
-        WriteOp::Put {
-            item,
-            condition: None,
-        },
-        Error::internal("an unconditional write failed its condition"),
-    )))
-}
-
 /// What a progress write tells, as its event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Progress {
@@ -1243,7 +1159,6 @@ async fn settle_once(
     )?);
     writes.extend(usage::writes(team, &settled, now)?);
     writes.extend(run_slots::give_back(team, &current));
-    writes.extend(memory_record(team, &settled)?);
     commit(app.table.as_ref(), writes).await?;
     Ok(Execution {
         holds_slot: false,

@@ -2,7 +2,7 @@
 //! `TEAM#<team_id>`, so an IAM `dynamodb:LeadingKeys` condition can enforce the tenant
 //! boundary too. See `docs/data-model.md`.
 
-use crate::domain::ids::{ApiKeyId, ExecutionId, TeamId, UserId};
+use crate::domain::ids::{ApiKeyId, CompanyId, ExecutionId, TeamId, UserId};
 use crate::ports::table::Key;
 
 /// The partition of everything a team owns.
@@ -114,12 +114,26 @@ pub const METERING_PENDING: &str = "METERING#PENDING";
 /// Executions of a team sort under this prefix, newest last (ULIDs).
 pub const EXECUTION_PREFIX: &str = "EXEC#";
 
-/// What succeeded executions left to remember sorts under this prefix, newest last (ULIDs).
-pub const MEMORY_PREFIX: &str = "MEMORY#";
+/// A brand's memory records sort under this prefix, newest last (execution ULIDs); `none`
+/// stands for work without a brand.
+pub fn brand_memory_prefix(brand: Option<&CompanyId>) -> String {
+    match brand {
+        Some(brand) => format!("MEMORY#BRAND#{brand}#"),
+        None => "MEMORY#BRAND#none#".to_owned(),
+    }
+}
 
-/// The memory record a succeeded execution left.
-pub fn memory(team: &TeamId, id: &ExecutionId) -> Key {
-    Key::new(team_partition(team), format!("{MEMORY_PREFIX}{id}"))
+/// The memory records every brand of the team may recall sort under this prefix.
+pub const SHARED_MEMORY_PREFIX: &str = "MEMORY#SHARED#";
+
+/// Where a succeeded execution's memory record is kept: under its brand, and (when its
+/// privacy settings share it) again where every brand recalls it.
+pub fn memory(team: &TeamId, brand: Option<&CompanyId>, id: &ExecutionId, shared: bool) -> Key {
+    let prefix = match shared {
+        true => SHARED_MEMORY_PREFIX.to_owned(),
+        false => brand_memory_prefix(brand),
+    };
+    Key::new(team_partition(team), format!("{prefix}{id}"))
 }
 
 /// The outputs of an execution's steps sort under this prefix, by step.

@@ -15,6 +15,7 @@ pub mod items;
 pub mod keys;
 pub mod limits;
 pub mod members;
+pub mod memory;
 pub mod outbox;
 pub mod records;
 pub mod resources;
@@ -31,6 +32,7 @@ use crate::domain::ids::{TeamId, UserId};
 use crate::domain::plans::Plans;
 use crate::ports::ai::{ImageGen, Llm};
 use crate::ports::marketplace::Marketplace;
+use crate::ports::memory::Memory;
 use crate::ports::metrics::Metrics;
 use crate::ports::objects::ObjectStore;
 use crate::ports::queue::Queue;
@@ -78,6 +80,8 @@ pub struct App {
     /// API Gateway's usage plans, where the deployed authorizer places teams' keys; none
     /// locally (the table's limiter is the only one).
     pub usage_keys: Option<Arc<dyn UsageKeys>>,
+    /// Agent memory: the table's by default, Amazon Bedrock AgentCore Memory where configured.
+    pub memory: Arc<dyn Memory>,
 }
 
 impl App {
@@ -87,6 +91,7 @@ impl App {
     /// the offline stand-ins).
     pub fn new(table: Arc<dyn Table>, clock: Arc<dyn Clock>) -> App {
         App {
+            memory: Arc::new(memory::TableMemory::new(table.clone())),
             table,
             clock,
             jwt: None,
