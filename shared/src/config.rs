@@ -23,6 +23,11 @@ pub struct Config {
     /// The results bucket (`RESULTS_BUCKET`), for the functions that store outputs or link to
     /// them.
     pub results_bucket: Option<String>,
+    /// The Amazon Bedrock AgentCore Memory that keeps agent memory (`AGENTCORE_MEMORY_ID`);
+    /// unset, the table keeps it.
+    pub agentcore_memory_id: Option<String>,
+    /// The role assumed per team for AgentCore Memory calls (`AGENTCORE_MEMORY_ROLE_ARN`).
+    pub agentcore_memory_role_arn: Option<String>,
 }
 
 /// How JWTs are verified.
@@ -60,6 +65,8 @@ impl Config {
             state_machine_arn: optional("STATE_MACHINE_ARN"),
             express_state_machine_arn: optional("EXPRESS_STATE_MACHINE_ARN"),
             results_bucket: optional("RESULTS_BUCKET"),
+            agentcore_memory_id: optional("AGENTCORE_MEMORY_ID"),
+            agentcore_memory_role_arn: optional("AGENTCORE_MEMORY_ROLE_ARN"),
         })
     }
 }

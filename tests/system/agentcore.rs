@@ -18,7 +18,7 @@ use vellocity::ports::table::{Index, Query};
 use vellocity_local::asl::run::Outcome;
 use vellocity_local::workflow;
 
-use crate::helpers::TestApp;
+use crate::helpers::{Recording, TestApp};
 
 /// A team with a brand: a company with a voice, its product, two partners; made through the
 /// API like every other test's.
@@ -202,20 +202,6 @@ impl Llm for Refusing {
     }
 }
 
-/// The offline model, keeping every system prompt it was given.
-#[derive(Default)]
-struct Recording(std::sync::Mutex<Vec<String>>);
-
-#[async_trait]
-impl Llm for Recording {
-    async fn converse(&self, request: TextRequest) -> Result<TextResponse, AiError> {
-        self.0.lock().unwrap().push(request.system.clone());
-        vellocity::local::offline::OfflineModel
-            .converse(request)
-            .await
-    }
-}
-
 #[tokio::test]
 async fn the_planner_and_the_writers_are_reminded_of_the_teams_recent_results() {
     let model = Arc::new(Recording::default());
@@ -223,19 +209,13 @@ async fn the_planner_and_the_writers_are_reminded_of_the_teams_recent_results() 
     let agent = agent(&team, &["generate_text"]).await;
     let (first, _) = execute(&team, &agent, "Write a launch blog post for Deploy Guard").await;
     assert_eq!(first.status, ExecutionStatus::Succeeded);
-    let prompts_of_first = model.0.lock().unwrap().len();
-    assert!(model
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .all(|p| !p.contains("Recent results")));
+    let (first_prompts, from) = model.since(0);
+    assert!(first_prompts.iter().all(|p| !p.contains("Recent results")));
 
     execute(&team, &agent, "Write a follow-up post on customer results").await;
-    let prompts = model.0.lock().unwrap();
-    let later = &prompts[prompts_of_first..];
+    let (later, _) = model.since(from);
     assert!(!later.is_empty());
-    for prompt in later {
+    for prompt in &later {
         assert!(
             prompt.contains("Recent results of this team:")
                 && prompt.contains("Write a launch blog post for Deploy Guard"),
@@ -358,10 +338,10 @@ async fn the_planner_recalls_the_three_latest_results_and_no_older_ones() {
         let (execution, _) = execute(&team, &agent, &format!("Write launch post number {n}")).await;
         assert_eq!(execution.status, ExecutionStatus::Succeeded);
     }
-    let before = model.0.lock().unwrap().len();
+    let (_, before) = model.since(0);
     execute(&team, &agent, "Write a recap of the launch").await;
-    let prompts = model.0.lock().unwrap();
-    let planner = &prompts[before];
+    let (prompts, _) = model.since(before);
+    let planner = &prompts[0];
     for n in 2..=4 {
         assert!(
             planner.contains(&format!("Write launch post number {n}")),

@@ -997,5 +997,91 @@ fn a_task_function_links_the_model_and_the_results_bucket_only_where_the_templat
             "{}: the bucket's name",
             task.binary()
         );
+        assert_eq!(
+            source.contains("wire::memory"),
+            !variables["AGENTCORE_MEMORY_ID"].is_null()
+                && !variables["AGENTCORE_MEMORY_ROLE_ARN"].is_null()
+                && policies.contains("sts:TagSession"),
+            "{}: AgentCore Memory, on the role assumed per team",
+            task.binary()
+        );
     }
+}
+
+/// IAM's `StringLike`: `*` matches any run of characters, `?` any one.
+fn string_like(pattern: &str, value: &str) -> bool {
+    match (pattern.chars().next(), value.chars().next()) {
+        (None, None) => true,
+        (Some('*'), _) => {
+            string_like(&pattern[1..], value)
+                || value
+                    .chars()
+                    .next()
+                    .is_some_and(|c| string_like(pattern, &value[c.len_utf8()..]))
+        }
+        (Some(p), Some(v)) if p == '?' || p == v => {
+            string_like(&pattern[p.len_utf8()..], &value[v.len_utf8()..])
+        }
+        _ => false,
+    }
+}
+
+#[test]
+fn a_teams_agentcore_memory_role_reaches_its_own_actors_and_namespaces_and_no_other_teams() {
+    use vellocity::aws::agentcore_memory::{brand_actor, namespace_of, shared_actor};
+    use vellocity::domain::ids::CompanyId;
+
+    let template = template();
+    let role = &template["Resources"]["AgentCoreMemoryTeamRole"]["Properties"];
+    let statements = role["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .unwrap();
+    let condition = |action: &str, key: &str| -> String {
+        let statement = statements
+            .iter()
+            .find(|s| {
+                serde_yaml::to_string(&s["Action"])
+                    .unwrap()
+                    .contains(action)
+            })
+            .unwrap();
+        statement["Condition"]["StringLike"][key]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let actors = condition("CreateEvent", "bedrock-agentcore:actorId");
+    let namespaces = condition("RetrieveMemoryRecords", "bedrock-agentcore:namespace");
+    let strategy = &template["Resources"]["AgentCoreMemory"]["Properties"]["MemoryStrategies"][0]
+        ["SemanticMemoryStrategy"]["Namespaces"][0];
+    let (ours, theirs) = (TeamId::generate(), TeamId::generate());
+    let as_session_of =
+        |team: &TeamId, pattern: &str| pattern.replace("${aws:PrincipalTag/team}", team.as_str());
+    for (team, allowed) in [(&ours, true), (&theirs, false)] {
+        for actor in [
+            brand_actor(team, Some(&CompanyId::generate())),
+            brand_actor(team, None),
+            shared_actor(team),
+        ] {
+            let namespace = namespace_of(&actor);
+            assert_eq!(
+                namespace,
+                strategy.as_str().unwrap().replace("{actorId}", &actor),
+                "the adapter searches where the strategy keeps records"
+            );
+            assert_eq!(
+                string_like(&as_session_of(&ours, &actors), &actor),
+                allowed,
+                "{actor}"
+            );
+            assert_eq!(
+                string_like(&as_session_of(&ours, &namespaces), &namespace),
+                allowed,
+                "{namespace}"
+            );
+        }
+    }
+    assert!(string_like("team_*", ours.as_str()));
+    let trust = serde_yaml::to_string(&role["AssumeRolePolicyDocument"]).unwrap();
+    assert!(trust.contains("sts:TagSession") && trust.contains("aws:RequestTag/team"));
 }

@@ -15,7 +15,7 @@ use vellocity::domain::team::ApiKeyRequest;
 use vellocity::domain::validation::Email;
 use vellocity::local::clock::ManualClock;
 use vellocity::local::table::EmbeddedTable;
-use vellocity::ports::ai::Llm;
+use vellocity::ports::ai::{AiError, Llm, TextRequest, TextResponse};
 use vellocity::ports::marketplace::Marketplace;
 use vellocity::ports::table::Table;
 use vellocity::ports::Clock;
@@ -118,6 +118,28 @@ pub fn roomy_plans_json() -> String {
         })
         .collect();
     format!("{{{}}}", catalog.join(", "))
+}
+
+/// The offline model, keeping every system prompt it was given.
+#[derive(Default)]
+pub struct Recording(std::sync::Mutex<Vec<String>>);
+
+#[async_trait::async_trait]
+impl Llm for Recording {
+    async fn converse(&self, request: TextRequest) -> Result<TextResponse, AiError> {
+        self.0.lock().unwrap().push(request.system.clone());
+        vellocity::local::offline::OfflineModel
+            .converse(request)
+            .await
+    }
+}
+
+impl Recording {
+    /// The prompts given since `from`, and where the next ones start.
+    pub fn since(&self, from: usize) -> (Vec<String>, usize) {
+        let prompts = self.0.lock().unwrap();
+        (prompts[from..].to_vec(), prompts.len())
+    }
 }
 
 impl TestApp {

@@ -2,5 +2,9 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    vellocity::lambda::agentcore::run_task(vellocity::agentcore::task::Task::Finish).await
+    vellocity::lambda::agentcore::run_task(
+        vellocity::agentcore::task::Task::Finish,
+        &[vellocity::lambda::wire::memory],
+    )
+    .await
 }

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    vellocity::lambda::agentcore::run_task(vellocity::agentcore::task::Task::LoadContext).await
+    vellocity::lambda::agentcore::run_task(vellocity::agentcore::task::Task::LoadContext, &[]).await
 }

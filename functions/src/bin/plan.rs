@@ -2,5 +2,9 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    vellocity::lambda::agentcore::run_model_task(vellocity::agentcore::task::Task::Plan, &[]).await
+    vellocity::lambda::agentcore::run_model_task(
+        vellocity::agentcore::task::Task::Plan,
+        &[vellocity::lambda::wire::memory],
+    )
+    .await
 }

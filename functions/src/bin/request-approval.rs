@@ -2,5 +2,6 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    vellocity::lambda::agentcore::run_task(vellocity::agentcore::task::Task::RequestApproval).await
+    vellocity::lambda::agentcore::run_task(vellocity::agentcore::task::Task::RequestApproval, &[])
+        .await
 }

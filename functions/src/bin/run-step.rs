@@ -4,7 +4,10 @@
 async fn main() -> Result<(), lambda_runtime::Error> {
     vellocity::lambda::agentcore::run_model_task(
         vellocity::agentcore::task::Task::RunStep,
-        &[vellocity::lambda::wire::bucket],
+        &[
+            vellocity::lambda::wire::bucket,
+            vellocity::lambda::wire::memory,
+        ],
     )
     .await
 }

@@ -2,6 +2,7 @@
 //! [`sdk_config`], which honours `AWS_ENDPOINT_URL` (and per-service overrides such as
 //! `AWS_ENDPOINT_URL_DYNAMODB`) so the same code talks to local emulators in tests.
 
+pub mod agentcore_memory;
 pub mod apigateway;
 pub mod bedrock;
 pub mod dynamodb;

@@ -29,10 +29,12 @@ impl From<TaskError> for Diagnostic {
 
 /// Runs the function of a workflow task that calls no model (loading the context, waiting
 /// for approval, settling): the executions queue, to wake the next waiter when a slot is
-/// given back; no Bedrock or S3 client is linked.
-pub async fn run_task(task: Task) -> Result<(), lambda_runtime::Error> {
+/// given back, and the clients of `wiring` (the finish task keeps memory); no Bedrock or S3
+/// client is linked.
+pub async fn run_task(task: Task, wiring: &[super::Wire]) -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init_lambda();
-    let (app, _, _) = build_app_with_sdk(&[wire::queues]).await?;
+    let (app, _, _) =
+        build_app_with_sdk(&[&[wire::queues as super::Wire], wiring].concat()).await?;
     serve_task(app, task).await
 }
 

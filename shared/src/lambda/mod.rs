@@ -76,6 +76,18 @@ pub mod wire {
         }
     }
 
+    /// Agent memory on Amazon Bedrock AgentCore Memory, where the configuration names one (the
+    /// table keeps it otherwise).
+    pub fn memory(app: &mut App, sdk: &SdkConfig, config: &Config) {
+        if let Some(memory_id) = &config.agentcore_memory_id {
+            app.memory = Arc::new(crate::aws::agentcore_memory::AgentCoreMemory::new(
+                sdk,
+                memory_id.clone(),
+                config.agentcore_memory_role_arn.clone(),
+            ));
+        }
+    }
+
     /// The results bucket, to store results in.
     pub fn bucket(app: &mut App, sdk: &SdkConfig, config: &Config) {
         if let Some(bucket) = &config.results_bucket {
