@@ -450,10 +450,14 @@ async fn a_plan_still_invalid_after_its_repair_fails_the_execution_with_invalid_
     assert_eq!(app.credits(&key).await, (200, 0));
 }
 
+/// The guardrail the Bedrock endpoint knows (version 1).
+const GUARDRAIL: &str = "gr1a2b3c";
+
 /// A Bedrock Converse endpoint (restJson1) that caches as Bedrock does: the system text
 /// before a `cachePoint` is written to the cache the first time it is seen and read from it
 /// afterwards, each counted apart from `inputTokens`. A request with `outputConfig`'s JSON
-/// Schema gets a plan; any other an echo.
+/// Schema gets a plan (about "forbidden claims" when asked about claims); any other an
+/// echo. Under guardrail [`GUARDRAIL`] a last message saying "forbidden" is blocked.
 async fn caching_bedrock() -> (SocketAddr, Asked) {
     let asked: Asked = Arc::default();
     let log = asked.clone();
@@ -481,19 +485,34 @@ async fn caching_bedrock() -> (SocketAddr, Asked) {
             .iter()
             .map(|m| tokens_of(m["content"][0]["text"].as_str().unwrap_or_default()))
             .sum();
+        let last = body["messages"]
+            .as_array()
+            .and_then(|m| m.last())
+            .and_then(|m| m["content"][0]["text"].as_str())
+            .unwrap_or_default()
+            .to_owned();
         let schema = &body["outputConfig"]["textFormat"]["structure"]["jsonSchema"]["schema"];
-        let answer = match schema.as_str() {
+        let guarded = body["guardrailConfig"]
+            == json!({"guardrailIdentifier": GUARDRAIL, "guardrailVersion": "1", "trace": "disabled"});
+        let (answer, stop) = match schema.as_str() {
+            _ if guarded && last.contains("forbidden") => {
+                ("Sorry, I can't help with that.".to_owned(), "guardrail_intervened")
+            }
             Some(schema) => {
                 serde_json::from_str::<Value>(schema).expect("the schema is JSON text");
-                blog_plan().to_string()
+                let mut plan = blog_plan();
+                if last.contains("claims") {
+                    plan["steps"][0]["input"]["topic"] = json!("forbidden claims");
+                }
+                (plan.to_string(), "end_turn")
             }
-            None => "Bedrock copy for the launch.".to_owned(),
+            None => ("Bedrock copy for the launch.".to_owned(), "end_turn"),
         };
         json_reply(
             200,
             json!({
                 "output": {"message": {"role": "assistant", "content": [{"text": answer}]}},
-                "stopReason": "end_turn",
+                "stopReason": stop,
                 "usage": {"inputTokens": tokens_of(&rest) + messages, "outputTokens": tokens_of(&answer),
                           "totalTokens": 0, "cacheReadInputTokens": read, "cacheWriteInputTokens": written},
                 "metrics": {"latencyMs": 12}
@@ -615,4 +634,63 @@ async fn the_demo_runs_against_an_openai_compatible_endpoint() {
         "the plan is asked for with its schema"
     );
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_teams_guardrail_blocks_a_plan_marks_a_step_and_a_reply_and_an_openai_endpoint_refuses_it(
+) {
+    let (addr, asked) = caching_bedrock().await;
+    let (app, key, agent) = team_with_agent(Arc::new(bedrock(addr))).await;
+    let guardrail = json!({"guardrail": {"id": GUARDRAIL, "version": "1"}});
+    assert_eq!(app.patch(&key, "/v1/team", guardrail).await.status, 200);
+
+    let blocked = run(&app, &key, &agent, "Write a forbidden post", "failed").await;
+    assert_eq!(blocked["error"]["code"], "GuardrailIntervened", "{blocked}");
+    assert_eq!(blocked["credits"]["used"], 0, "nothing ran: {blocked}");
+    assert_eq!(
+        blocked["credits"]["refunded"],
+        blocked["credits"]["reserved"]
+    );
+
+    let marked = run(&app, &key, &agent, "Write about our claims", "succeeded").await;
+    let step = &marked["plan"][0];
+    assert_eq!(step["guardrail_intervened"], true, "{step}");
+    assert_eq!(step["output"]["text"], "Sorry, I can't help with that.");
+    let clean = run(&app, &key, &agent, "Write a launch post", "succeeded").await;
+    assert_eq!(clean["plan"][0]["guardrail_intervened"], false);
+    assert!(asked
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|(_, body)| body["guardrailConfig"]["guardrailIdentifier"] == GUARDRAIL));
+
+    let conversation = app.post_conversation(&key, json!({"title": "Q"})).await;
+    let path = format!("/v1/conversations/{conversation}/messages");
+    let reply = app
+        .post(&key, &path, json!({"content": "a forbidden question"}))
+        .await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+    assert_eq!(
+        reply.body["reply"]["guardrail_intervened"], true,
+        "{:?}",
+        reply.body
+    );
+
+    let endpoint = OpenAiEndpoint::start(vec![]).await;
+    let model = connect(&endpoint, Some("tiny-local")).await;
+    let guarded = TextRequest {
+        guardrail: Some(vellocity::domain::team::Guardrail {
+            id: GUARDRAIL.into(),
+            version: "1".into(),
+        }),
+        ..question(DEFAULT_TEXT)
+    };
+    assert!(matches!(
+        model.converse(guarded).await,
+        Err(AiError::Rejected(m)) if m.contains("--model bedrock")
+    ));
+    assert!(
+        endpoint.chat_requests().is_empty(),
+        "nothing is sent unguarded"
+    );
 }

@@ -40,6 +40,30 @@ async fn an_admin_renames_the_team_and_sets_privacy_defaults() {
 }
 
 #[tokio::test]
+async fn an_admin_sets_checks_and_removes_the_teams_bedrock_guardrail() {
+    let app = TestApp::new();
+    let team = app.create_team("Acme").await;
+    let set = json!({"guardrail": {"id": "gr1a2b3c", "version": "DRAFT"}});
+    let patched = app.patch(&team.key, "/v1/team", set).await;
+    assert_eq!(patched.status, 200, "{patched:?}");
+    assert_eq!(
+        app.get(&team.key, "/v1/team").await.body["guardrail"],
+        json!({"id": "gr1a2b3c", "version": "DRAFT"})
+    );
+
+    let wrong = json!({"guardrail": {"id": "Not A Guardrail", "version": "01"}});
+    let refused = app.patch(&team.key, "/v1/team", wrong).await;
+    assert_eq!((refused.status, refused.code()), (422, "validation_failed"));
+    assert_eq!(refused.fields(), ["guardrail.id", "guardrail.version"]);
+
+    let removed = app
+        .patch(&team.key, "/v1/team", json!({"guardrail": null}))
+        .await;
+    assert_eq!(removed.status, 200);
+    assert!(app.get(&team.key, "/v1/team").await.body["guardrail"].is_null());
+}
+
+#[tokio::test]
 async fn credits_and_plan_are_not_the_clients_to_change() {
     let app = TestApp::new();
     let team = app.create_team("Acme").await;

@@ -101,6 +101,7 @@ pub async fn seed(stack: &Stack) -> Result<(), Error> {
         privacy_defaults: Default::default(),
         owner_count: 1,
         budget: None,
+        guardrail: None,
         marketplace: None,
         created_at: at.clone(),
         updated_at: at.clone(),
@@ -281,6 +282,7 @@ pub async fn seed_execution(
         budget: None,
         run: None,
         holds_slot: false,
+        guardrail: None,
         approval: None,
         outputs_apart: true,
     };

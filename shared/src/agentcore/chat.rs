@@ -108,6 +108,7 @@ pub async fn send(
             earlier_messages: history.len(),
         })),
         answer_schema: None,
+        guardrail: None,
     };
     let most_micro_usd = catalog::model(&model_request.model).map_or(0, |m| {
         let input = estimate_tokens(&model_request.system)
@@ -120,6 +121,10 @@ pub async fn send(
     });
     let hold =
         conversations::hold(app, caller, &id, REPLY_CREDITS.reserve(), most_micro_usd).await?;
+    let model_request = TextRequest {
+        guardrail: hold.guardrail.clone(),
+        ..model_request
+    };
     let started = Instant::now();
     let answered = match sink {
         Some(sink) => app.llm.converse_stream(model_request, sink).await,
@@ -153,6 +158,7 @@ pub async fn send(
         content,
         model: None,
         tokens: None,
+        guardrail_intervened: false,
         cost_micro_usd: None,
         credits: None,
         latency_ms: None,
@@ -162,6 +168,7 @@ pub async fn send(
     let reply = ChatMessage {
         id: MessageId::generate().to_string(),
         role: Role::Assistant,
+        guardrail_intervened: response.guardrail_intervened(),
         content: response.text,
         model: Some(response.model.clone()),
         tokens: Some(line.tokens),

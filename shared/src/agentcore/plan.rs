@@ -7,6 +7,7 @@ use serde_json::{json, Map, Value};
 
 use super::prompts::SystemPrompt;
 use crate::domain::capabilities::{capability, Capability, InputProblem, PlanningTask};
+use crate::domain::team::Guardrail;
 use crate::ports::ai::{
     AiError, AnswerSchema, Llm, Message, ModelTask, Speaker, TextRequest, TextResponse,
 };
@@ -37,6 +38,9 @@ pub enum PlanError {
     /// The plan was still invalid after the repair attempt.
     #[error("the planner produced an invalid plan: {}", .0.join("; "))]
     InvalidPlan(Vec<String>),
+    /// The team's guardrail intervened in the request (the guardrail's message).
+    #[error("the team's guardrail blocked the request: {0}")]
+    Blocked(String),
     /// The model could not be called.
     #[error(transparent)]
     Ai(#[from] AiError),
@@ -62,6 +66,8 @@ pub struct PlanningBrief<'a> {
     pub this_run: &'a str,
     /// The product the execution names, if any.
     pub product: Option<&'a str>,
+    /// The team's Bedrock guardrail.
+    pub guardrail: Option<&'a Guardrail>,
 }
 
 /// The JSON text of a model answer: the outermost `{…}`, so prose around it is ignored.
@@ -298,9 +304,13 @@ pub async fn plan(
             description: "The steps that carry out the request.",
             schema: plan_schema(brief.allowed, brief.max_steps),
         }),
+        guardrail: brief.guardrail.cloned(),
     };
     let mut responses = Vec::new();
     let first = llm.converse(request.clone()).await?;
+    if first.guardrail_intervened() {
+        return Err(PlanError::Blocked(first.text));
+    }
     let problems = match validate(&first.text, brief.allowed, brief.max_steps) {
         Ok(plan) => {
             responses.push(first);
@@ -453,6 +463,7 @@ mod tests {
             facts: "Brand: Acme",
             this_run: "Recent results of this team:",
             product: None,
+            guardrail: None,
         }
     }
 

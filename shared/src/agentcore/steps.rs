@@ -72,6 +72,7 @@ pub async fn run_step(app: &App, input: &TaskInput, index: usize) -> Result<Valu
                 temperature: 0.7,
                 task: Some(ModelTask::Write(brief)),
                 answer_schema: None,
+                guardrail: execution.guardrail.clone(),
             };
             let response = app.llm.converse(request).await?;
             add_tokens(&mut execution.tokens, &response);
@@ -80,6 +81,7 @@ pub async fn run_step(app: &App, input: &TaskInput, index: usize) -> Result<Valu
             ran.output_tokens = response.output_tokens;
             ran.cache_read_tokens = response.cache_read_tokens;
             ran.cache_write_tokens = response.cache_write_tokens;
+            ran.guardrail_intervened = response.guardrail_intervened();
             let compliance = analysis::compliance(&response.text, &voice, &[]);
             (
                 json!({"text": response.text, "compliance": compliance}),

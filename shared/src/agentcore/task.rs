@@ -19,6 +19,9 @@ pub enum TaskError {
     /// A step cannot run (a refused model call, a missing product, …).
     #[error("{0}")]
     StepFailed(String),
+    /// The team's guardrail blocked the request.
+    #[error("{0}")]
+    GuardrailIntervened(String),
     /// The execution has been cancelled; stop quietly.
     #[error("{0}")]
     Cancelled(String),
@@ -38,6 +41,7 @@ impl TaskError {
             TaskError::Throttled(_) => "Throttled",
             TaskError::Unavailable(_) => "Unavailable",
             TaskError::StepFailed(_) => "StepFailed",
+            TaskError::GuardrailIntervened(_) => "GuardrailIntervened",
             TaskError::Cancelled(_) => "Cancelled",
             TaskError::DuplicateRun(_) => "DuplicateRun",
             TaskError::Internal(_) => "Internal",

@@ -124,12 +124,14 @@ pub async fn plan(app: &App, input: &TaskInput) -> Result<Value, TaskError> {
             facts: &context.facts,
             this_run: &context.this_run,
             product: loaded.product.as_ref().map(|p| p.name.as_str()),
+            guardrail: execution.guardrail.as_ref(),
         };
         let (plan, responses) =
             planning::plan(app.llm.as_ref(), &brief)
                 .await
                 .map_err(|e| match e {
                     PlanError::InvalidPlan(_) => TaskError::InvalidPlan(e.to_string()),
+                    PlanError::Blocked(_) => TaskError::GuardrailIntervened(e.to_string()),
                     PlanError::Ai(ai) => ai.into(),
                 })?;
         for response in &responses {

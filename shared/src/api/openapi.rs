@@ -691,6 +691,7 @@ fn response_schema(name: &str) -> Value {
                 "plan": {"type": "string"},
                 "credits": {"type": "object", "required": ["balance", "reserved"], "properties": {"balance": integer(), "reserved": integer()}},
                 "privacy_defaults": serialized::<crate::domain::privacy::PrivacySettings>(),
+                "guardrail": serialized::<crate::domain::team::Guardrail>(),
                 "owner_count": integer(),
                 "marketplace": {"type": "object"},
                 "subscription": {"type": "object"},
@@ -826,6 +827,7 @@ fn execution_schema(full: bool) -> Value {
                 "cost_micro_usd": integer(),
                 "output": {"description": "What the step produced; stored objects come with a temporary `…_url` link beside their key."},
                 "error": {"type": ["string", "null"], "description": "Why the step failed."},
+                "guardrail_intervened": {"type": "boolean", "description": "The team's guardrail intervened in the step's model call: the output is the guardrail's message."},
             },
         })
     } else {

@@ -17,6 +17,7 @@ use super::{keys, teams, usage, App, Caller};
 use crate::domain::budget::Commitment;
 use crate::domain::conversation::{ChatMessage, ConversationDraft};
 use crate::domain::ids::{ConversationId, MessageId, TeamId, UserId};
+use crate::domain::team::Guardrail;
 use crate::domain::usage::{Attribution, Line, CHAT};
 use crate::error::{Conflict, Error};
 use crate::ports::table::{
@@ -205,6 +206,9 @@ pub struct Hold {
     pub expires_at: String,
     /// What it committed against the month's budget and the member's limit.
     pub commitment: Commitment,
+    /// The team's Bedrock guardrail, which the reply is held to (read with the team).
+    #[serde(skip)]
+    pub guardrail: Option<Guardrail>,
 }
 
 /// Holds a reply's most (`reserved` credits, `most_micro_usd`) for the caller's message in a
@@ -236,6 +240,7 @@ pub async fn hold(
         member: caller.user_id.clone(),
         expires_at: rfc3339(app.clock.now() + HOLD_LIFETIME),
         commitment,
+        guardrail: team.guardrail.clone(),
     };
     let key = hold_key(&caller.team_id, &hold.question_id);
     let mut writes = Vec::new();

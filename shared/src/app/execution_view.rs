@@ -71,6 +71,7 @@ pub async fn detail(app: &App, team: &TeamId, execution: Execution) -> Result<Va
             .cost_micro_usd(),
             "output": output,
             "error": step.error,
+            "guardrail_intervened": step.guardrail_intervened,
         }));
     }
     view.insert("plan".into(), Value::Array(plan));

@@ -198,6 +198,7 @@ pub async fn create(
         budget: Some(commitment),
         run: None,
         holds_slot: false,
+        guardrail: team.guardrail.clone(),
         outputs_apart: true,
     };
     let key = keys::execution(&caller.team_id, &execution.id);

@@ -87,6 +87,7 @@ pub fn new_team(
         privacy_defaults: PrivacySettings::default(),
         owner_count: 1,
         budget: None,
+        guardrail: None,
         marketplace,
         created_at: stamp.clone(),
         updated_at: stamp.clone(),
@@ -160,15 +161,20 @@ pub async fn get_team(app: &App, caller: &Caller) -> Result<Team, Error> {
     }
 }
 
-/// Changes the team's name and privacy defaults (a JSON merge patch). Credits and plan are
+/// Changes the team's name, privacy defaults and guardrail (a JSON merge patch). Credits and plan are
 /// not the client's to change and are refused as unknown fields.
 pub async fn update_team(app: &App, caller: &Caller, patch: Json) -> Result<Team, Error> {
     let team = get_team(app, caller).await?;
     let current = TeamDraft {
         name: team.name.clone(),
         privacy_defaults: team.privacy_defaults,
+        guardrail: team.guardrail.clone(),
     };
     let draft = patched(&current, patch)?.validate()?;
+    let guardrail = match &draft.guardrail {
+        Some(guardrail) => UpdateAction::Set("guardrail".into(), value_of(guardrail)?),
+        None => UpdateAction::Remove("guardrail".into()),
+    };
     // An update of named attributes only, so concurrent credit operations are never lost.
     let updated = app
         .table
@@ -180,6 +186,7 @@ pub async fn update_team(app: &App, caller: &Caller, patch: Json) -> Result<Team
                     "privacy_defaults".into(),
                     value_of(&draft.privacy_defaults)?,
                 ),
+                guardrail,
                 UpdateAction::Set("updated_at".into(), rfc3339(app.clock.now()).into()),
             ],
             condition: Some(Condition::item_exists()),

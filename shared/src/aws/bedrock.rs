@@ -8,7 +8,8 @@ use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{
     CachePointBlock, CachePointType, ContentBlock, ContentBlockDelta, ConversationRole,
-    ConverseOutput, ConverseStreamOutput, InferenceConfiguration, JsonSchemaDefinition,
+    ConverseOutput, ConverseStreamOutput, GuardrailConfiguration, GuardrailStreamConfiguration,
+    GuardrailStreamProcessingMode, GuardrailTrace, InferenceConfiguration, JsonSchemaDefinition,
     Message as BedrockMessage, OutputConfig, OutputFormat, OutputFormatStructure, OutputFormatType,
     SystemContentBlock, TokenUsage,
 };
@@ -140,6 +141,30 @@ fn output_config_of(request: &TextRequest) -> Result<Option<OutputConfig>, AiErr
     Ok(Some(OutputConfig::builder().text_format(format).build()))
 }
 
+/// The team's guardrail on a Converse call.
+fn guardrail_of(request: &TextRequest) -> Option<GuardrailConfiguration> {
+    request.guardrail.as_ref().map(|g| {
+        GuardrailConfiguration::builder()
+            .guardrail_identifier(&g.id)
+            .guardrail_version(&g.version)
+            .trace(GuardrailTrace::Disabled)
+            .build()
+    })
+}
+
+/// The team's guardrail on a ConverseStream call: applied synchronously, so no text reaches
+/// the person before the guardrail has seen it.
+fn stream_guardrail_of(request: &TextRequest) -> Option<GuardrailStreamConfiguration> {
+    request.guardrail.as_ref().map(|g| {
+        GuardrailStreamConfiguration::builder()
+            .guardrail_identifier(&g.id)
+            .guardrail_version(&g.version)
+            .trace(GuardrailTrace::Disabled)
+            .stream_processing_mode(GuardrailStreamProcessingMode::Sync)
+            .build()
+    })
+}
+
 /// The tokens of an answer: (input, output, cache read, cache write).
 fn tokens_of(usage: &TokenUsage) -> (i64, i64, i64, i64) {
     (
@@ -168,6 +193,7 @@ impl Llm for Bedrock {
             .set_messages(Some(messages_of(&request)?))
             .inference_config(inference_of(&request))
             .set_output_config(output_config_of(&request)?)
+            .set_guardrail_config(guardrail_of(&request))
             .send()
             .await
             .map_err(map_error)?;
@@ -211,6 +237,7 @@ impl Llm for Bedrock {
             .set_messages(Some(messages_of(&request)?))
             .inference_config(inference_of(&request))
             .set_output_config(output_config_of(&request)?)
+            .set_guardrail_config(stream_guardrail_of(&request))
             .send()
             .await
             .map_err(map_error)?;

@@ -83,6 +83,9 @@ pub struct ChatMessage {
     /// A reply's tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens: Option<TokenUsage>,
+    /// Whether the team's guardrail intervened: the content is the guardrail's message.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub guardrail_intervened: bool,
     /// A reply's cost at the catalog's prices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_micro_usd: Option<i64>,
@@ -141,6 +144,7 @@ mod tests {
             content: content.into(),
             model: None,
             tokens: None,
+            guardrail_intervened: false,
             cost_micro_usd: None,
             credits: None,
             latency_ms: None,

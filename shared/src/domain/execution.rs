@@ -167,6 +167,9 @@ pub struct Execution {
     /// Whether it holds one of the team's slots for running executions.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub holds_slot: bool,
+    /// The team's Bedrock guardrail when it started: its model calls are held to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guardrail: Option<super::team::Guardrail>,
     /// How it is stored: its steps' outputs in items of their own, so each progress write
     /// rewrites a small item (every execution created since; older ones keep them inline).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

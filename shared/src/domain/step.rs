@@ -52,6 +52,10 @@ pub struct Step {
     /// Images it generated.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub images: i64,
+    /// Whether the team's guardrail intervened in its model call: the output is the
+    /// guardrail's message.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub guardrail_intervened: bool,
 }
 
 impl Step {
@@ -71,6 +75,7 @@ impl Step {
             cache_read_tokens: 0,
             cache_write_tokens: 0,
             images: 0,
+            guardrail_intervened: false,
         }
     }
 }

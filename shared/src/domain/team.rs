@@ -51,6 +51,9 @@ pub struct Team {
     /// The monthly budget, once an admin sets one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<Budget>,
+    /// The team's Amazon Bedrock guardrail, once an admin sets one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guardrail: Option<Guardrail>,
     /// Creation time (RFC 3339).
     pub created_at: String,
     /// Last change (RFC 3339).
@@ -79,6 +82,48 @@ pub struct MarketplaceLink {
     pub customer_ref: String,
 }
 
+/// An Amazon Bedrock guardrail, applied to every prompt the team's work sends a Bedrock model
+/// and to every text it generates; an intervention is recorded on the step or the reply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Guardrail {
+    /// The guardrail's id or ARN.
+    pub id: String,
+    /// Its version: a number, or `DRAFT`.
+    pub version: String,
+}
+
+impl Guardrail {
+    /// Checks the id and version as Bedrock's `GuardrailConfiguration` constrains them.
+    fn check(&self, errors: &mut FieldErrors) {
+        let id_ok = !self.id.is_empty()
+            && self.id.len() <= 2048
+            && (self
+                .id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                || (self.id.starts_with("arn:aws")
+                    && self.id.contains(":bedrock:")
+                    && self.id.contains(":guardrail/")));
+        if !id_ok {
+            errors.add(
+                "guardrail.id",
+                "must be a Bedrock guardrail id (lower-case letters and digits) or its ARN",
+            );
+        }
+        let numbered = !self.version.is_empty()
+            && self.version.len() <= 8
+            && !self.version.starts_with('0')
+            && self.version.chars().all(|c| c.is_ascii_digit());
+        if !(numbered || self.version == "DRAFT") {
+            errors.add(
+                "guardrail.version",
+                "must be a version number (1, 2, …) or DRAFT",
+            );
+        }
+    }
+}
+
 /// What a team's admins may change.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -89,14 +134,21 @@ pub struct TeamDraft {
     /// Team-level privacy settings.
     #[serde(default)]
     pub privacy_defaults: PrivacySettings,
+    /// The Bedrock guardrail for the team's work; `null` removes it.
+    #[serde(default)]
+    pub guardrail: Option<Guardrail>,
 }
 
 impl Draft for TeamDraft {
     fn validate(self) -> Result<Self, FieldErrors> {
         let mut errors = FieldErrors::default();
+        if let Some(guardrail) = &self.guardrail {
+            guardrail.check(&mut errors);
+        }
         let draft = TeamDraft {
             name: errors.text("name", &self.name, 1, NAME_MAX),
             privacy_defaults: self.privacy_defaults,
+            guardrail: self.guardrail,
         };
         errors.finish(draft)
     }

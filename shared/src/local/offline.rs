@@ -247,6 +247,7 @@ mod tests {
             facts: "Brand: Acme",
             this_run: "",
             product: None,
+            guardrail: None,
         }
     }
 

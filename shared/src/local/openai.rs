@@ -139,8 +139,14 @@ impl OpenAiCompatible {
         Ok(bytes)
     }
 
-    /// The chat completion request of a text request.
-    fn chat_body(&self, request: &TextRequest, stream: bool) -> Value {
+    /// The chat completion request of a text request. A team's Bedrock guardrail cannot be
+    /// applied here: such a request is refused rather than sent unguarded.
+    fn chat_body(&self, request: &TextRequest, stream: bool) -> Result<Value, AiError> {
+        if request.guardrail.is_some() {
+            return Err(AiError::Rejected(
+                "the team's Bedrock guardrail cannot be applied by an OpenAI-compatible endpoint; run with --model bedrock or remove the guardrail".into(),
+            ));
+        }
         let mut messages = vec![json!({"role": "system", "content": request.system})];
         for message in &request.messages {
             let role = match message.speaker {
@@ -169,7 +175,7 @@ impl OpenAiCompatible {
                 }
             });
         }
-        body
+        Ok(body)
     }
 
     /// An answer with the usage the endpoint reported.
@@ -264,7 +270,7 @@ async fn within<T>(
 impl Llm for OpenAiCompatible {
     async fn converse(&self, request: TextRequest) -> Result<TextResponse, AiError> {
         within(async {
-            let body = self.chat_body(&request, false);
+            let body = self.chat_body(&request, false)?;
             let bytes = self
                 .call(http::Method::POST, "chat/completions", Some(&body))
                 .await?;
@@ -290,7 +296,7 @@ impl Llm for OpenAiCompatible {
         sink: &TextSink,
     ) -> Result<TextResponse, AiError> {
         within(async {
-            let body = self.chat_body(&request, true);
+            let body = self.chat_body(&request, true)?;
             let response = self
                 .send(http::Method::POST, "chat/completions", Some(&body))
                 .await?;

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 
 use crate::domain::capabilities::{PlanningTask, WritingBrief};
 use crate::domain::execution::TokenUsage;
+use crate::domain::team::Guardrail;
 
 /// Who wrote a message of a conversation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +49,9 @@ pub struct TextRequest {
     /// The JSON Schema the answer must match, where the model can be held to one (Bedrock
     /// tool use, an OpenAI-compatible `response_format`); the answer is that JSON as text.
     pub answer_schema: Option<AnswerSchema>,
+    /// The team's Bedrock guardrail, applied to the prompt and the answer; a model that
+    /// cannot apply it refuses the request.
+    pub guardrail: Option<Guardrail>,
 }
 
 impl TextRequest {
@@ -115,7 +119,15 @@ pub struct TextResponse {
     pub stop_reason: String,
 }
 
+/// The stop reason of an answer a guardrail intervened in (Bedrock's words).
+pub const GUARDRAIL_INTERVENED: &str = "guardrail_intervened";
+
 impl TextResponse {
+    /// Whether the team's guardrail intervened: the text is the guardrail's message.
+    pub fn guardrail_intervened(&self) -> bool {
+        self.stop_reason == GUARDRAIL_INTERVENED
+    }
+
     /// The tokens the answer used.
     pub fn tokens(&self) -> TokenUsage {
         TokenUsage {
