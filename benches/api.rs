@@ -222,6 +222,7 @@ async fn executions() {
 /// Runs [`EXECUTIONS`] executions on `stack`; returns their median time.
 async fn execute(label: &str, stack: &Stack, table: Option<&CountingTable>) -> Duration {
     let writes_so_far = || table.map_or(0, |t| t.writes.load(Ordering::Relaxed));
+    let queried_so_far = || table.map_or(0, |t| t.queried.load(Ordering::Relaxed));
     let caller = teams::create_team(&stack.app, "Bench", "bench@example.com")
         .await
         .unwrap();
@@ -232,14 +233,16 @@ async fn execute(label: &str, stack: &Stack, table: Option<&CountingTable>) -> D
         .unwrap();
     let (path, body) = demo_agent(stack, &key).await;
     let (mut samples, mut transitions, mut writes) = (Vec::new(), Vec::new(), Vec::new());
+    let mut queried = Vec::new();
     let started = Instant::now();
     for _ in 0..EXECUTIONS {
-        let before = writes_so_far();
+        let (before, read_before) = (writes_so_far(), queried_so_far());
         let t = Instant::now();
         let (_, outcome) = run_execution(stack, &path, &key, &body).await;
         samples.push(t.elapsed());
         transitions.push(outcome.transitions(false) + outcome.transitions(true));
         writes.push(writes_so_far() - before);
+        queried.push(queried_so_far() - read_before);
     }
     let median = report(
         &format!("{label}: execution, POST to settled (4 steps)"),
@@ -254,8 +257,23 @@ async fn execute(label: &str, stack: &Stack, table: Option<&CountingTable>) -> D
             transitions[EXECUTIONS / 2],
             writes[EXECUTIONS / 2]
         );
+        // Memory (and every other query) reads a bounded number of items: the team's tenth
+        // execution reads as many as its fiftieth.
+        println!(
+            "{label}: execution: items read by queries (memory recall included): {} with 0-9 earlier executions, {} with {}-{} (median of ten each)",
+            median_of(&queried[..10]),
+            median_of(&queried[EXECUTIONS - 10..]),
+            EXECUTIONS - 10,
+            EXECUTIONS - 1
+        );
     }
     median
+}
+
+fn median_of(counts: &[usize]) -> usize {
+    let mut sorted = counts.to_vec();
+    sorted.sort();
+    sorted[sorted.len() / 2]
 }
 
 const CUSTOMERS: usize = 1_000;
