@@ -224,9 +224,9 @@ async fn everyone_reads_the_model_catalog_with_its_prices_and_defaults() {
     assert_eq!(
         (
             sonnet["prompt_caching"].as_bool(),
-            sonnet["structured_output"].as_bool()
+            sonnet["structured_output"].as_str()
         ),
-        (Some(true), Some(true))
+        (Some(true), Some("structured_output"))
     );
     assert_eq!(
         sonnet["replaces"],

@@ -367,6 +367,14 @@ async fn a_schema_is_sent_as_the_response_format_and_images_come_only_from_an_im
 
 /// A team with a brand and an agent that writes, on the local stack with `llm`.
 async fn team_with_agent(llm: Arc<dyn Llm>) -> (TestApp, String, String) {
+    team_with_agent_planning_with(llm, None).await
+}
+
+/// [`team_with_agent`], its agent planning with `planner` (the catalog's default if `None`).
+async fn team_with_agent_planning_with(
+    llm: Arc<dyn Llm>,
+    planner: Option<&str>,
+) -> (TestApp, String, String) {
     let app = TestApp::with_llm(llm);
     let team = app.create_team("Acme").await;
     let company = json!({"name": "Acme Cloud", "brand_voice": {"tone": "warm", "banned_phrases": ["synergy"]}});
@@ -374,8 +382,11 @@ async fn team_with_agent(llm: Arc<dyn Llm>) -> (TestApp, String, String) {
         .as_str()
         .unwrap()
         .to_owned();
-    let agent = json!({"name": "Writer", "allowed_capabilities": ["generate_text", "analyze_content"],
-                       "default_company_id": company});
+    let mut agent = json!({"name": "Writer", "allowed_capabilities": ["generate_text", "analyze_content"],
+                           "default_company_id": company});
+    if let Some(planner) = planner {
+        agent["models"] = json!({"planner": planner});
+    }
     let agent = app.post_agent(&team.key, agent).await;
     (app, team.key, agent)
 }
@@ -508,10 +519,18 @@ async fn caching_bedrock() -> (SocketAddr, Asked) {
             }
             None => ("Bedrock copy for the launch.".to_owned(), "end_turn"),
         };
+        // A model made to call the answer's tool answers with the call: its input is the plan.
+        let (content, stop) = match &body["toolConfig"]["toolChoice"]["tool"]["name"] {
+            Value::String(tool) if stop == "end_turn" => (
+                json!([{"toolUse": {"toolUseId": "tooluse_1", "name": tool, "input": blog_plan()}}]),
+                "tool_use",
+            ),
+            _ => (json!([{"text": answer}]), stop),
+        };
         json_reply(
             200,
             json!({
-                "output": {"message": {"role": "assistant", "content": [{"text": answer}]}},
+                "output": {"message": {"role": "assistant", "content": content}},
                 "stopReason": stop,
                 "usage": {"inputTokens": tokens_of(&rest) + messages, "outputTokens": tokens_of(&answer),
                           "totalTokens": 0, "cacheReadInputTokens": read, "cacheWriteInputTokens": written},
@@ -692,5 +711,40 @@ async fn a_teams_guardrail_blocks_a_plan_marks_a_step_and_a_reply_and_an_openai_
     assert!(
         endpoint.chat_requests().is_empty(),
         "nothing is sent unguarded"
+    );
+}
+
+#[tokio::test]
+async fn a_model_without_structured_output_is_made_to_answer_the_plan_as_a_tool_call() {
+    let (addr, asked) = caching_bedrock().await;
+    let nova = "us.amazon.nova-pro-v1:0";
+    let (app, key, agent) =
+        team_with_agent_planning_with(Arc::new(bedrock(addr)), Some(nova)).await;
+
+    let execution = run(&app, &key, &agent, "Write a launch post", "succeeded").await;
+
+    assert_eq!(
+        execution["plan"][0]["capability"], "generate_text",
+        "{execution}"
+    );
+    let asked = asked.lock().unwrap();
+    let plan = asked
+        .iter()
+        .find(|(path, _)| path.contains("nova-pro"))
+        .map(|(_, body)| body)
+        .expect("the planner was Nova");
+    assert_eq!(
+        plan["toolConfig"]["toolChoice"],
+        json!({"tool": {"name": "plan"}})
+    );
+    let tool = &plan["toolConfig"]["tools"][0]["toolSpec"];
+    assert_eq!(tool["name"], "plan");
+    assert!(
+        tool["inputSchema"]["json"]["properties"]["steps"]["items"]["anyOf"].is_array(),
+        "{tool}"
+    );
+    assert!(
+        plan["outputConfig"].is_null(),
+        "Nova has no structured output"
     );
 }

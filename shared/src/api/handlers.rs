@@ -147,7 +147,7 @@ endpoints! { app, req, caller;
                         "per_image": m.per_image,
                     },
                     "prompt_caching": m.caches_prompts,
-                    "structured_output": m.structured_output,
+                    "structured_output": m.schema_answers,
                     "replaces": catalog::RETIRED.iter().filter(|(_, new)| *new == m.id).map(|(old, _)| *old).collect::<Vec<_>>(),
                     "default_for": catalog::defaults_of(m.id),
                 })

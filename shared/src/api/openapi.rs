@@ -763,7 +763,7 @@ fn response_schema(name: &str) -> Value {
                     "properties": {"per_million_input_tokens": money, "per_million_output_tokens": money, "per_million_cache_read_tokens": money, "per_million_cache_write_tokens": money, "per_image": money},
                 },
                 "prompt_caching": {"type": "boolean", "description": "Whether the stable start of a prompt (instructions, brand voice, product facts) is cached and later read at the cache price."},
-                "structured_output": {"type": "boolean", "description": "Whether plans are held to their JSON Schema by the model itself."},
+                "structured_output": {"type": "string", "enum": ["structured_output", "tool_use", "prompt"], "description": "How plans are held to their JSON Schema: Converse structured output, a tool the model must call, or the prompt alone (then validated and repaired)."},
                 "default_for": {"type": "array", "items": {"type": "string"}},
                 "replaces": {"type": "array", "items": {"type": "string"}, "description": "Retired model ids that now run on this model."},
             },

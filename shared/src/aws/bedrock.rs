@@ -1,5 +1,6 @@
 //! Bedrock adapters: `Converse` (and `ConverseStream`) for text models, with a prompt-cache
-//! point after the stable system prompt and structured output where the model offers them;
+//! point after the stable system prompt, and an answer schema held by structured output (or,
+//! for models without it, a tool the model must call);
 //! `InvokeModel` for image models, in the request format of the model's family (Amazon Nova
 //! Canvas / Titan, or Stability AI).
 
@@ -11,16 +12,19 @@ use aws_sdk_bedrockruntime::types::{
     ConverseOutput, ConverseStreamOutput, GuardrailConfiguration, GuardrailStreamConfiguration,
     GuardrailStreamProcessingMode, GuardrailTrace, InferenceConfiguration, JsonSchemaDefinition,
     Message as BedrockMessage, OutputConfig, OutputFormat, OutputFormatStructure, OutputFormatType,
-    SystemContentBlock, TokenUsage,
+    SpecificToolChoice, SystemContentBlock, TokenUsage, Tool, ToolChoice, ToolConfiguration,
+    ToolInputSchema, ToolSpecification,
 };
 use aws_sdk_bedrockruntime::Client;
+use aws_smithy_types::{Document, Number};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use serde_json::Value;
 
-use crate::domain::catalog::{self, ImageApi};
+use crate::domain::catalog::{self, ImageApi, SchemaAnswers};
 use crate::ports::ai::{
-    AiError, ImageGen, ImageRequest, ImageResponse, Llm, Speaker, TextRequest, TextResponse,
-    TextSink,
+    AiError, AnswerSchema, ImageGen, ImageRequest, ImageResponse, Llm, Speaker, TextRequest,
+    TextResponse, TextSink,
 };
 
 /// Bedrock behind the AI ports.
@@ -117,16 +121,20 @@ fn system_of(request: &TextRequest) -> Result<Vec<SystemContentBlock>, AiError> 
     Ok(blocks)
 }
 
+/// How the request's model is held to its answer schema, if the request has one.
+fn schema_answers(request: &TextRequest) -> Option<(&AnswerSchema, SchemaAnswers)> {
+    let schema = request.answer_schema.as_ref()?;
+    let answers =
+        catalog::model(&request.model).map_or(SchemaAnswers::Prompt, |m| m.schema_answers);
+    Some((schema, answers))
+}
+
 /// Structured output (`outputConfig.textFormat`), for a request with an answer schema and a
-/// model that supports it; other models are held to the schema by the prompt and the caller's
-/// validation.
+/// model that supports it.
 fn output_config_of(request: &TextRequest) -> Result<Option<OutputConfig>, AiError> {
-    let Some(schema) = &request.answer_schema else {
+    let Some((schema, SchemaAnswers::StructuredOutput)) = schema_answers(request) else {
         return Ok(None);
     };
-    if !catalog::model(&request.model).is_some_and(|m| m.structured_output) {
-        return Ok(None);
-    }
     let definition = JsonSchemaDefinition::builder()
         .schema(schema.schema.to_string())
         .name(schema.name)
@@ -139,6 +147,71 @@ fn output_config_of(request: &TextRequest) -> Result<Option<OutputConfig>, AiErr
         .build()
         .map_err(|e| AiError::Rejected(e.to_string()))?;
     Ok(Some(OutputConfig::builder().text_format(format).build()))
+}
+
+/// A tool whose input is the answer, which the model must call: how models without structured
+/// output (Amazon Nova) are held to an answer schema.
+fn tool_config_of(request: &TextRequest) -> Result<Option<ToolConfiguration>, AiError> {
+    let Some((schema, SchemaAnswers::ToolUse)) = schema_answers(request) else {
+        return Ok(None);
+    };
+    let rejected = |e: aws_sdk_bedrockruntime::error::BuildError| AiError::Rejected(e.to_string());
+    let tool = ToolSpecification::builder()
+        .name(schema.name)
+        .description(schema.description)
+        .input_schema(ToolInputSchema::Json(to_document(&schema.schema)))
+        .build()
+        .map_err(rejected)?;
+    let choice = SpecificToolChoice::builder()
+        .name(schema.name)
+        .build()
+        .map_err(rejected)?;
+    ToolConfiguration::builder()
+        .tools(Tool::ToolSpec(tool))
+        .tool_choice(ToolChoice::Tool(choice))
+        .build()
+        .map(Some)
+        .map_err(rejected)
+}
+
+/// JSON as a Smithy document.
+fn to_document(value: &Value) -> Document {
+    match value {
+        Value::Null => Document::Null,
+        Value::Bool(b) => Document::Bool(*b),
+        Value::Number(n) => Document::Number(match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => Number::PosInt(u),
+            (None, Some(i)) => Number::NegInt(i),
+            _ => Number::Float(n.as_f64().unwrap_or_default()),
+        }),
+        Value::String(s) => Document::String(s.clone()),
+        Value::Array(items) => Document::Array(items.iter().map(to_document).collect()),
+        Value::Object(object) => Document::Object(
+            object
+                .iter()
+                .map(|(k, v)| (k.clone(), to_document(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// A Smithy document as JSON.
+fn from_document(document: &Document) -> Value {
+    match document {
+        Document::Null => Value::Null,
+        Document::Bool(b) => Value::Bool(*b),
+        Document::Number(Number::PosInt(u)) => Value::from(*u),
+        Document::Number(Number::NegInt(i)) => Value::from(*i),
+        Document::Number(Number::Float(f)) => Value::from(*f),
+        Document::String(s) => Value::String(s.clone()),
+        Document::Array(items) => Value::Array(items.iter().map(from_document).collect()),
+        Document::Object(object) => Value::Object(
+            object
+                .iter()
+                .map(|(k, v)| (k.clone(), from_document(v)))
+                .collect(),
+        ),
+    }
 }
 
 /// The team's guardrail on a Converse call.
@@ -194,6 +267,7 @@ impl Llm for Bedrock {
             .inference_config(inference_of(&request))
             .set_output_config(output_config_of(&request)?)
             .set_guardrail_config(guardrail_of(&request))
+            .set_tool_config(tool_config_of(&request)?)
             .send()
             .await
             .map_err(map_error)?;
@@ -202,7 +276,9 @@ impl Llm for Bedrock {
                 .content()
                 .iter()
                 .filter_map(|block| match block {
-                    ContentBlock::Text(text) => Some(text.as_str()),
+                    ContentBlock::Text(text) => Some(text.clone()),
+                    // The answer given as the input of the tool the model was made to call.
+                    ContentBlock::ToolUse(call) => Some(from_document(call.input()).to_string()),
                     _ => None,
                 })
                 .collect::<Vec<_>>()

@@ -25,6 +25,18 @@ pub enum ImageApi {
     Stability,
 }
 
+/// How a text model is held to an answer's JSON Schema (a plan's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SchemaAnswers {
+    /// Converse structured output (`outputConfig.textFormat`).
+    StructuredOutput,
+    /// A tool whose input schema is the answer's, which the model is made to call.
+    ToolUse,
+    /// Only by the prompt (the caller validates and repairs).
+    Prompt,
+}
+
 /// One model and its prices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Model {
@@ -48,8 +60,8 @@ pub struct Model {
     pub per_image: i64,
     /// Whether Bedrock caches a prompt prefix for it (a cache point in the system prompt).
     pub caches_prompts: bool,
-    /// Whether Converse holds its answer to a JSON Schema (structured output).
-    pub structured_output: bool,
+    /// How it is held to an answer's JSON Schema.
+    pub schema_answers: SchemaAnswers,
     /// How it is asked for an image (image models only).
     #[serde(skip)]
     pub image_api: Option<ImageApi>,
@@ -61,7 +73,7 @@ const fn text(
     id: &'static str,
     purpose: &'static str,
     [input, output, cache_read, cache_write]: [i64; 4],
-    structured_output: bool,
+    schema_answers: SchemaAnswers,
 ) -> Model {
     Model {
         id,
@@ -73,7 +85,7 @@ const fn text(
         cache_write_per_million: cache_write,
         per_image: 0,
         caches_prompts: cache_read > 0,
-        structured_output,
+        schema_answers,
         image_api: None,
     }
 }
@@ -90,7 +102,7 @@ const fn image(id: &'static str, purpose: &'static str, per_image: i64, api: Ima
         cache_write_per_million: 0,
         per_image,
         caches_prompts: false,
-        structured_output: false,
+        schema_answers: SchemaAnswers::Prompt,
         image_api: Some(api),
     }
 }
@@ -105,31 +117,31 @@ pub const MODELS: &[Model] = &[
         DEFAULT_TEXT,
         "Planning and long-form writing: the default planner and writer.",
         [3_000_000, 15_000_000, 300_000, 3_750_000],
-        true,
+        SchemaAnswers::StructuredOutput,
     ),
     text(
         DEFAULT_CHAT,
         "Fast, inexpensive writing and chat: short copy, posts, summaries.",
         [1_000_000, 5_000_000, 100_000, 1_250_000],
-        true,
+        SchemaAnswers::StructuredOutput,
     ),
     text(
         "us.amazon.nova-pro-v1:0",
         "Capable and economical writing.",
         [800_000, 3_200_000, 200_000, 800_000],
-        false,
+        SchemaAnswers::ToolUse,
     ),
     text(
         "us.amazon.nova-lite-v1:0",
         "Very inexpensive writing.",
         [60_000, 240_000, 15_000, 60_000],
-        false,
+        SchemaAnswers::ToolUse,
     ),
     text(
         "us.amazon.nova-micro-v1:0",
         "The least expensive: short, simple text.",
         [35_000, 140_000, 8_750, 35_000],
-        false,
+        SchemaAnswers::ToolUse,
     ),
     image(
         DEFAULT_IMAGE,
@@ -159,7 +171,7 @@ pub const MODELS: &[Model] = &[
         OFFLINE_TEXT,
         "The local stack's deterministic stand-in, labelled in its output; free.",
         [0; 4],
-        false,
+        SchemaAnswers::Prompt,
     ),
     image(
         OFFLINE_IMAGE,
