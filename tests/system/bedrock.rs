@@ -63,6 +63,12 @@ fn answer(path: &str, body: &Value) -> (u16, Vec<(&'static str, &'static str)>, 
             )
         }
         _ if path.ends_with("/converse-stream") => (200, vec![], Value::Null),
+        // Stability answers why an image was withheld in its finish reasons.
+        "stability.stable-image-core-v1:1" => (
+            200,
+            vec![],
+            json!({"seeds": [1], "finish_reasons": ["Filter reason: prompt"], "images": []}),
+        ),
         _ if path.ends_with("/invoke") => (
             200,
             vec![],
@@ -301,5 +307,34 @@ async fn invoke_model_sends_a_nova_canvas_request_and_decodes_the_png() {
     assert!(matches!(
         bedrock(addr).generate(throttled).await,
         Err(AiError::Throttled(_))
+    ));
+}
+
+#[tokio::test]
+async fn invoke_model_sends_a_stability_request_by_aspect_ratio_and_reads_a_filtered_answer_as_a_refusal(
+) {
+    let (addr, received) = endpoint().await;
+    let request = |model: &str| ImageRequest {
+        model: model.into(),
+        prompt: "A rocket over a city".into(),
+        width: 1280,
+        height: 720,
+        seed: 7,
+    };
+    let image = bedrock(addr)
+        .generate(request("stability.sd3-5-large-v1:0"))
+        .await
+        .unwrap();
+    assert_eq!(image.png, PNG);
+    let (path, body) = received.lock().unwrap()[0].clone();
+    assert!(percent_decode(&path).ends_with("/model/stability.sd3-5-large-v1:0/invoke"));
+    assert_eq!(
+        body,
+        json!({"prompt": "A rocket over a city", "mode": "text-to-image", "aspect_ratio": "16:9",
+               "output_format": "png", "seed": 7})
+    );
+    assert!(matches!(
+        bedrock(addr).generate(request("stability.stable-image-core-v1:1")).await,
+        Err(AiError::Rejected(m)) if m.contains("Filter reason: prompt")
     ));
 }
