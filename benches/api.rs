@@ -15,18 +15,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use common::{demo_agent, request, run_execution};
 use vellocity::app::{keys, teams, App};
 use vellocity::domain::plans::Plans;
 use vellocity::local::table::EmbeddedTable;
-use vellocity::ports::table::{
-    Condition, Item, Key, Page, Query, Table, TableError, Update, WriteOp,
-};
+use vellocity::ports::table::{Condition, Table, Update};
 use vellocity::ports::{Clock, SystemClock};
 use vellocity_local::{offline, Stack};
 
 mod common;
+#[path = "../tests/system/support/counting_table.rs"]
+mod counting_table;
+
+use counting_table::CountingTable;
 
 const REQUESTS: usize = 1_000;
 
@@ -160,57 +161,13 @@ async fn run(label: &str, table: Arc<dyn Table>) -> [Duration; 3] {
     [post, get, list]
 }
 
-/// A table that counts the items it writes (a transaction counts each of its writes), as
-/// DynamoDB bills them, and the items its queries return.
-struct CountingTable {
-    inner: EmbeddedTable,
-    writes: AtomicUsize,
-    queried: AtomicUsize,
-}
-
-#[async_trait]
-impl Table for CountingTable {
-    async fn get(&self, key: &Key) -> Result<Option<Item>, TableError> {
-        self.inner.get(key).await
-    }
-    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), TableError> {
-        self.writes.fetch_add(1, Ordering::Relaxed);
-        self.inner.put(item, condition).await
-    }
-    async fn update(&self, update: Update) -> Result<Item, TableError> {
-        self.writes.fetch_add(1, Ordering::Relaxed);
-        self.inner.update(update).await
-    }
-    async fn delete(
-        &self,
-        key: &Key,
-        condition: Option<Condition>,
-    ) -> Result<Option<Item>, TableError> {
-        self.writes.fetch_add(1, Ordering::Relaxed);
-        self.inner.delete(key, condition).await
-    }
-    async fn query(&self, query: Query) -> Result<Page, TableError> {
-        let page = self.inner.query(query).await?;
-        self.queried.fetch_add(page.items.len(), Ordering::Relaxed);
-        Ok(page)
-    }
-    async fn transact(&self, writes: Vec<WriteOp>) -> Result<(), TableError> {
-        self.writes.fetch_add(writes.len(), Ordering::Relaxed);
-        self.inner.transact(writes).await
-    }
-}
-
 const EXECUTIONS: usize = 50;
 
 /// Whole executions one after another: the POST's 202 to the settled execution, as a client
 /// polling every millisecond sees it; in memory with the table's writes counted, and kept in
 /// a data directory as `serve` keeps them (the table and the run histories, durably).
 async fn executions() {
-    let table = Arc::new(CountingTable {
-        inner: EmbeddedTable::in_memory(),
-        writes: AtomicUsize::new(0),
-        queried: AtomicUsize::new(0),
-    });
+    let table = Arc::new(CountingTable::in_memory());
     let stack = Stack::new(bench_app(table.clone(), Arc::new(SystemClock)), 1.0).unwrap();
     let in_memory = execute("in memory", &stack, Some(&table)).await;
     let dir = std::env::temp_dir().join(format!("vellocity-bench-runs-{}", std::process::id()));
@@ -287,11 +244,7 @@ async fn metering() {
     use vellocity::marketplace::events::SubscriptionEvent;
     use vellocity::marketplace::{fulfillment, metering, subscriptions, Settings};
 
-    let table = Arc::new(CountingTable {
-        inner: EmbeddedTable::in_memory(),
-        writes: AtomicUsize::new(0),
-        queried: AtomicUsize::new(0),
-    });
+    let table = Arc::new(CountingTable::in_memory());
     let clock = Arc::new(vellocity::local::clock::ManualClock::new(
         time::macros::datetime!(2026-11-21 12:00 UTC),
     ));
@@ -381,11 +334,7 @@ async fn settle_usage(table: &dyn Table, team: &vellocity::domain::ids::TeamId, 
 /// `GET /v1/usage` for 30 days by day, with 200 and with 20,000 executions and messages
 /// behind it (half each): the report reads the days' aggregates, so its cost does not grow.
 async fn usage_reports() {
-    let table = Arc::new(CountingTable {
-        inner: EmbeddedTable::in_memory(),
-        writes: AtomicUsize::new(0),
-        queried: AtomicUsize::new(0),
-    });
+    let table = Arc::new(CountingTable::in_memory());
     let clock = Arc::new(vellocity::local::clock::ManualClock::new(
         time::macros::datetime!(2026-11-30 12:00 UTC),
     ));

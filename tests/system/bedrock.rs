@@ -172,7 +172,8 @@ async fn endpoint() -> (SocketAddr, Received) {
     (addr, received)
 }
 
-fn bedrock(addr: SocketAddr) -> Bedrock {
+/// Bedrock at a local endpoint, without retries (a test sees each answer as it is).
+pub(crate) fn bedrock(addr: SocketAddr) -> Bedrock {
     let config = aws_sdk_bedrockruntime::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))

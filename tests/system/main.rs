@@ -19,6 +19,8 @@ mod console_browser;
 mod contract;
 mod conventions;
 mod conversations;
+#[path = "support/counting_table.rs"]
+mod counting_table;
 mod credits;
 mod cross_team;
 mod deployment;

@@ -3,10 +3,9 @@
 //! brand's work, never another team's — in reads that stay bounded as the history grows.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use http_body_util::Full;
 use serde_json::{json, Value};
@@ -16,10 +15,8 @@ use vellocity::aws::agentcore_memory::AgentCoreMemory;
 use vellocity::domain::ids::{CompanyId, ExecutionId, TeamId, UserId};
 use vellocity::local::table::EmbeddedTable;
 use vellocity::ports::memory::{Memory, MemoryRecord, RecallQuery};
-use vellocity::ports::table::{
-    Condition, Item, Key, Page, Query, Table, TableError, Update, WriteOp,
-};
 
+use crate::counting_table::CountingTable;
 use crate::helpers::{Recording, TestApp, TestTeam};
 use crate::http_endpoint;
 
@@ -146,47 +143,9 @@ async fn a_team_never_recalls_another_teams_work() {
     );
 }
 
-/// A table that counts the items its queries return.
-struct CountingReads {
-    inner: EmbeddedTable,
-    items_read: AtomicUsize,
-}
-
-#[async_trait]
-impl Table for CountingReads {
-    async fn get(&self, key: &Key) -> Result<Option<Item>, TableError> {
-        self.inner.get(key).await
-    }
-    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), TableError> {
-        self.inner.put(item, condition).await
-    }
-    async fn update(&self, update: Update) -> Result<Item, TableError> {
-        self.inner.update(update).await
-    }
-    async fn delete(
-        &self,
-        key: &Key,
-        condition: Option<Condition>,
-    ) -> Result<Option<Item>, TableError> {
-        self.inner.delete(key, condition).await
-    }
-    async fn query(&self, query: Query) -> Result<Page, TableError> {
-        let page = self.inner.query(query).await?;
-        self.items_read
-            .fetch_add(page.items.len(), Ordering::SeqCst);
-        Ok(page)
-    }
-    async fn transact(&self, writes: Vec<WriteOp>) -> Result<(), TableError> {
-        self.inner.transact(writes).await
-    }
-}
-
 #[tokio::test]
 async fn recalling_reads_the_same_few_records_after_ten_or_two_hundred_earlier_executions() {
-    let table = Arc::new(CountingReads {
-        inner: EmbeddedTable::in_memory(),
-        items_read: AtomicUsize::new(0),
-    });
+    let table = Arc::new(CountingTable::in_memory());
     let memory = TableMemory::new(table.clone());
     let team = TeamId::generate();
     let brand = Some(CompanyId::generate());
@@ -213,13 +172,13 @@ async fn recalling_reads_the_same_few_records_after_ten_or_two_hundred_earlier_e
             };
             memory.remember(&record).await.unwrap();
         }
-        table.items_read.store(0, Ordering::SeqCst);
+        table.queried.store(0, Ordering::SeqCst);
         let lines = memory.recall(&query).await.unwrap();
         assert_eq!(
             lines,
             [history, history - 1, history - 2].map(|n| format!("- post {n}"))
         );
-        reads.push(table.items_read.load(Ordering::SeqCst));
+        reads.push(table.queried.load(Ordering::SeqCst));
     }
     assert_eq!(
         reads[0], reads[1],

@@ -7,18 +7,17 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use aws_sdk_bedrockruntime::config::{BehaviorVersion, Credentials, Region};
 use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::Full;
 use serde_json::{json, Value};
-use vellocity::aws::bedrock::Bedrock;
 use vellocity::domain::catalog::DEFAULT_TEXT;
 use vellocity::local::openai::OpenAiCompatible;
 use vellocity::ports::ai::{
     AiError, AnswerSchema, ImageGen, ImageRequest, Llm, Message, Speaker, TextRequest,
 };
 
+use crate::bedrock::bedrock;
 use crate::helpers::TestApp;
 use crate::http_endpoint;
 use crate::local_stack::{fresh_dir, local_binary};
@@ -540,17 +539,6 @@ async fn caching_bedrock() -> (SocketAddr, Asked) {
     })
     .await;
     (addr, asked)
-}
-
-fn bedrock(addr: SocketAddr) -> Bedrock {
-    let config = aws_sdk_bedrockruntime::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-        .endpoint_url(format!("http://{addr}"))
-        .http_client(vellocity::aws::https_client())
-        .build();
-    Bedrock::new(aws_sdk_bedrockruntime::Client::from_conf(config))
 }
 
 #[tokio::test]

@@ -17,14 +17,12 @@ use aws_sdk_bedrockruntime::types::{
 };
 use aws_sdk_bedrockruntime::Client;
 use aws_smithy_types::{Document, Number};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use serde_json::Value;
 
 use crate::domain::catalog::{self, ImageApi, SchemaAnswers};
 use crate::ports::ai::{
-    AiError, AnswerSchema, ImageGen, ImageRequest, ImageResponse, Llm, Speaker, TextRequest,
-    TextResponse, TextSink,
+    png_from_base64, AiError, AnswerSchema, ImageGen, ImageRequest, ImageResponse, Llm, Speaker,
+    TextRequest, TextResponse, TextSink,
 };
 
 /// Bedrock behind the AI ports.
@@ -417,17 +415,9 @@ impl ImageGen for Bedrock {
         let image = answer["images"][0]
             .as_str()
             .ok_or_else(|| AiError::Unavailable("image model returned no image".into()))?;
-        let png = STANDARD
-            .decode(image)
-            .map_err(|e| AiError::Unavailable(format!("image is not base64: {e}")))?;
-        if !png.starts_with(b"\x89PNG\r\n\x1a\n") {
-            return Err(AiError::Unavailable(
-                "image model did not return a PNG".into(),
-            ));
-        }
         Ok(ImageResponse {
             model: request.model,
-            png,
+            png: png_from_base64(image)?,
         })
     }
 }

@@ -11,16 +11,14 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
 
 use crate::net::{authority_and_target, exchange, Connector};
 use crate::ports::ai::{
-    AiError, ImageGen, ImageRequest, ImageResponse, Llm, Speaker, TextRequest, TextResponse,
-    TextSink,
+    png_from_base64, AiError, ImageGen, ImageRequest, ImageResponse, Llm, Speaker, TextRequest,
+    TextResponse, TextSink,
 };
 
 /// The longest a local model may take over one answer (a large model on a laptop is slow).
@@ -424,17 +422,9 @@ impl ImageGen for OpenAiCompatible {
             let image = answer["data"][0]["b64_json"].as_str().ok_or_else(|| {
                 AiError::Unavailable("the image answer has no data[0].b64_json".into())
             })?;
-            let png = STANDARD
-                .decode(image)
-                .map_err(|e| AiError::Unavailable(format!("image is not base64: {e}")))?;
-            if !png.starts_with(b"\x89PNG\r\n\x1a\n") {
-                return Err(AiError::Unavailable(
-                    "the image endpoint did not return a PNG".into(),
-                ));
-            }
             Ok(ImageResponse {
                 model: model.clone(),
-                png,
+                png: png_from_base64(image)?,
             })
         })
         .await

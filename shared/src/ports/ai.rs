@@ -210,6 +210,20 @@ pub fn pieces(text: &str, words: usize) -> Vec<String> {
         .collect()
 }
 
+/// The PNG of an image model's base64 answer; anything else means the model misbehaved.
+pub fn png_from_base64(image: &str) -> Result<Vec<u8>, AiError> {
+    use base64::Engine as _;
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(image)
+        .map_err(|e| AiError::Unavailable(format!("the image is not base64: {e}")))?;
+    if !png.starts_with(b"\x89PNG\r\n\x1a\n") {
+        return Err(AiError::Unavailable(
+            "the image model did not return a PNG".into(),
+        ));
+    }
+    Ok(png)
+}
+
 /// An image model.
 #[async_trait]
 pub trait ImageGen: Send + Sync {
