@@ -302,7 +302,7 @@ async fn settle_usage(table: &dyn Table, team: &vellocity::domain::ids::TeamId, 
     let line = |model: &str, capability: &str, credits| Line {
         model: Some(model.into()),
         capability: capability.into(),
-        tokens: vellocity::domain::execution::TokenUsage {
+        tokens: vellocity::domain::tokens::TokenUsage {
             input: 1_200,
             output: 600,
             ..Default::default()

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::execution::TokenUsage;
+use super::tokens::TokenUsage;
 
 /// What a model produces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

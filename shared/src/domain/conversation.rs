@@ -2,7 +2,7 @@
 //! voice and facts the replies use, the model), the messages, what a reply may cost, and how
 //! much history goes with each request.
 
-use super::execution::TokenUsage;
+use super::tokens::TokenUsage;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ids::{AgentId, CompanyId, ExecutionId, PartnerId, ProductId, TeamId, UserId};
 use super::step::Step;
+use super::tokens::TokenUsage;
 use super::validation::FieldErrors;
 
 /// Where an execution is.
@@ -59,37 +60,6 @@ pub struct ExecutionCredits {
     pub used: i64,
     /// Given back when it ended.
     pub refunded: i64,
-}
-
-/// Tokens one model used (or one call).
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
-)]
-pub struct TokenUsage {
-    /// Tokens read at the full price.
-    pub input: i64,
-    /// Tokens written.
-    pub output: i64,
-    /// Prompt tokens read from the model's prompt cache.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub cache_read: i64,
-    /// Prompt tokens written to the model's prompt cache.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub cache_write: i64,
-}
-
-impl TokenUsage {
-    /// Adds another's tokens to these.
-    pub fn add(&mut self, other: &TokenUsage) {
-        self.input += other.input;
-        self.output += other.output;
-        self.cache_read += other.cache_read;
-        self.cache_write += other.cache_write;
-    }
-}
-
-fn is_zero(count: &i64) -> bool {
-    *count == 0
 }
 
 /// Why an execution failed.

@@ -19,6 +19,7 @@ pub mod rate_limit;
 pub mod resources;
 pub mod step;
 pub mod team;
+pub mod tokens;
 pub mod usage;
 pub mod validation;
 pub mod webhook;

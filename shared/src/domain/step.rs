@@ -82,8 +82,8 @@ impl Step {
 
 impl Step {
     /// The tokens its model call used.
-    pub fn tokens(&self) -> crate::domain::execution::TokenUsage {
-        crate::domain::execution::TokenUsage {
+    pub fn tokens(&self) -> crate::domain::tokens::TokenUsage {
+        crate::domain::tokens::TokenUsage {
             input: self.input_tokens,
             output: self.output_tokens,
             cache_read: self.cache_read_tokens,

@@ -5,8 +5,9 @@
 use schemars::JsonSchema;
 use std::collections::BTreeMap;
 
-use super::execution::{Execution, TokenUsage};
+use super::execution::Execution;
 use super::step::StepStatus;
+use super::tokens::TokenUsage;
 
 /// Executions that succeeded.
 pub const EXECUTIONS: &str = "executions";

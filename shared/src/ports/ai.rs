@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 
 use crate::domain::capabilities::{PlanningTask, WritingBrief};
-use crate::domain::execution::TokenUsage;
 use crate::domain::team::Guardrail;
+use crate::domain::tokens::TokenUsage;
 
 /// Who wrote a message of a conversation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
