@@ -120,7 +120,7 @@ pub async fn remember(
     if settled.status != ExecutionStatus::Succeeded {
         return Ok(());
     }
-    let mut levels = teams::privacy_levels(app, team, &settled.created_by).await?;
+    let mut levels = teams::privacy_levels_eventually(app, team, &settled.created_by).await?;
     if let Some(company) = &settled.company_id {
         if let Some(company) = find_eventually::<CompanyDraft>(app, team, company.as_str()).await? {
             levels.push(company.data.privacy);

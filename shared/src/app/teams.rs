@@ -198,21 +198,30 @@ pub async fn update_team(app: &App, caller: &Caller, patch: Json) -> Result<Team
 /// The first two levels of the privacy cascade for the caller: their own settings, then the
 /// team's defaults.
 pub async fn privacy_base(app: &App, caller: &Caller) -> Result<Vec<PrivacySettings>, Error> {
-    privacy_levels(app, &caller.team_id, &caller.user_id).await
+    let team = get_team(app, caller).await?;
+    let member = super::members::find(app, &caller.team_id, &caller.user_id).await?;
+    Ok(vec![
+        member.map(|m| m.privacy).unwrap_or_default(),
+        team.privacy_defaults,
+    ])
 }
 
-/// The first two levels of the privacy cascade for a member's work: theirs, then the team's
-/// defaults (a member since removed has no settings of their own).
-pub async fn privacy_levels(
+/// [`privacy_base`] for a member's earlier work, read eventually consistently (half the
+/// cost; a setting changed a moment ago may not count yet): theirs, then the team's defaults
+/// (a member since removed has no settings of their own).
+pub async fn privacy_levels_eventually(
     app: &App,
     team: &TeamId,
     user: &UserId,
 ) -> Result<Vec<PrivacySettings>, Error> {
-    let team = match app.table.get(&keys::team(team)).await? {
+    let team = match app.table.get_eventually(&keys::team(team)).await? {
         Some(item) => from_item::<Team>(&item)?,
         None => return Err(Error::not_found("team")),
     };
-    let member = super::members::find(app, &team.id, user).await?;
+    let member = match app.table.get_eventually(&keys::member(&team.id, user)).await? {
+        Some(item) => Some(from_item::<crate::domain::team::Member>(&item)?),
+        None => None,
+    };
     Ok(vec![
         member.map(|m| m.privacy).unwrap_or_default(),
         team.privacy_defaults,
