@@ -218,7 +218,11 @@ pub async fn privacy_levels_eventually(
         Some(item) => from_item::<Team>(&item)?,
         None => return Err(Error::not_found("team")),
     };
-    let member = match app.table.get_eventually(&keys::member(&team.id, user)).await? {
+    let member = match app
+        .table
+        .get_eventually(&keys::member(&team.id, user))
+        .await?
+    {
         Some(item) => Some(from_item::<crate::domain::team::Member>(&item)?),
         None => None,
     };
