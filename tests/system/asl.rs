@@ -89,7 +89,7 @@ async fn input_path_parameters_result_selector_result_path_and_output_path_apply
         functions.calls(),
         [(
             "double".to_owned(),
-            json!({"value": 21, "execution": "exec-1"})
+            json!({"value": 21, "execution": "arn:aws:states:us-east-1:123456789012:execution:local:exec-1"})
         )]
     );
 }
@@ -549,4 +549,360 @@ async fn a_resumed_wait_for_a_task_token_keeps_its_deadline_from_when_the_token_
     .await
     .expect("the wait ends at its original deadline, not 60 s after the restart");
     assert_eq!(outcome.result.unwrap_err().error, "States.Timeout");
+}
+
+/// Runs a one-state Pass machine whose `Parameters` are `parameters` on `input`; its output.
+async fn pass(parameters: Value, input: Value) -> Result<Value, Failure> {
+    let machine = parse_machine(&json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": parameters, "End": true}}}))
+        .unwrap();
+    interpreter(Arc::new(Functions::default()))
+        .run(&machine, "exec-1", input)
+        .await
+        .result
+}
+
+/// The developer guide's examples of the intrinsic functions, each with its documented
+/// result: "States.ArrayPartition … returns [[1,2,3,4],[5,6,7,8],[9]]", "States.ArrayContains
+/// … returns true", "States.ArrayRange(1, 9, 2) … returns [1,3,5,7,9]", "States.ArrayUnique …
+/// returns [1,2,3,4]", "States.Base64Encode … 'RGF0YSB0byBlbmNvZGU='", "States.Hash … SHA-1 …",
+/// "States.JsonMerge … shallow merge", "States.StringSplit('This.is+a,test=string', '.+,=') …
+/// ['This','is','a','test','string']".
+#[tokio::test]
+async fn every_intrinsic_function_gives_the_result_the_developer_guide_documents() {
+    let input = json!({
+        "inputArray": [1, 2, 3, 4, 5, 6, 7, 8, 9], "chunkSize": 4, "lookingFor": 5,
+        "dupes": [1, 2, 2, 3, 3, 3, 4], "data": "Data to encode", "encoded": "RGF0YSB0byBlbmNvZGU=",
+        "json1": {"a": {"a1": 1, "a2": 2}, "b": 2}, "json2": {"a": {"a3": 1, "a4": 2}, "c": 3},
+        "inputString": "This.is+a,test=string", "splitter": ".+,="
+    });
+    let output = pass(
+        json!({
+            "partition.$": "States.ArrayPartition($.inputArray, $.chunkSize)",
+            "contains.$": "States.ArrayContains($.inputArray, $.lookingFor)",
+            "range.$": "States.ArrayRange(1, 9, 2)",
+            "unique.$": "States.ArrayUnique($.dupes)",
+            "encoded.$": "States.Base64Encode($.data)",
+            "decoded.$": "States.Base64Decode($.encoded)",
+            "sha1.$": "States.Hash($.data, 'SHA-1')",
+            "sha256.$": "States.Hash('abc', 'SHA-256')",
+            "md5.$": "States.Hash('abc', 'MD5')",
+            "merged.$": "States.JsonMerge($.json1, $.json2, false)",
+            "split.$": "States.StringSplit($.inputString, $.splitter)",
+            "seeded.$": "States.MathRandom(1, 999, 1234)",
+            "same.$": "States.MathRandom(1, 999, 1234)",
+            "sum.$": "States.MathAdd(111, -1)",
+            "item.$": "States.ArrayGetItem($.inputArray, 5)",
+            "length.$": "States.ArrayLength($.inputArray)"
+        }),
+        input,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        output["partition"],
+        json!([[1, 2, 3, 4], [5, 6, 7, 8], [9]])
+    );
+    assert_eq!(output["contains"], true);
+    assert_eq!(output["range"], json!([1, 3, 5, 7, 9]));
+    assert_eq!(output["unique"], json!([1, 2, 3, 4]));
+    assert_eq!(output["encoded"], "RGF0YSB0byBlbmNvZGU=");
+    assert_eq!(output["decoded"], "Data to encode");
+    // The digests as Python's hashlib gives them (hashlib.sha1(b"Data to encode").hexdigest()).
+    assert_eq!(output["sha1"], "72a42d0f8593b8ce67954a60e19afdaa929600e5");
+    assert_eq!(
+        output["sha256"],
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    assert_eq!(output["md5"], "900150983cd24fb0d6963f7d28e17f72");
+    assert_eq!(
+        output["merged"],
+        json!({"a": {"a3": 1, "a4": 2}, "b": 2, "c": 3})
+    );
+    assert_eq!(
+        output["split"],
+        json!(["This", "is", "a", "test", "string"])
+    );
+    let seeded = output["seeded"].as_i64().unwrap();
+    assert!(
+        (1..999).contains(&seeded) && output["same"] == output["seeded"],
+        "{output}"
+    );
+    assert_eq!(
+        (
+            output["sum"].clone(),
+            output["item"].clone(),
+            output["length"].clone()
+        ),
+        (json!(110), json!(6), json!(9))
+    );
+
+    let deep = pass(
+        json!({"m.$": "States.JsonMerge($.a, $.b, true)"}),
+        json!({"a": {}, "b": {}}),
+    )
+    .await;
+    assert_eq!(
+        deep.unwrap_err().error,
+        "States.IntrinsicFailure",
+        "only shallow merges"
+    );
+    let overflow = pass(json!({"n.$": "States.MathAdd(2147483647, 1)"}), json!({})).await;
+    assert_eq!(overflow.unwrap_err().error, "States.IntrinsicFailure");
+}
+
+/// "the characters ' { } \ are reserved … use a backslash (\) to escape them": an escaped
+/// brace is a literal brace in `States.Format`, not a placeholder. `States.UUID` "returns a
+/// version 4 universally unique identifier (v4 UUID)".
+#[tokio::test]
+async fn format_keeps_escaped_braces_and_uuid_is_version_4() {
+    let output = pass(
+        json!({"text.$": "States.Format('\\{literal\\} {} it\\'s', $.name)", "id.$": "States.UUID()"}),
+        json!({"name": "Acme"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(output["text"], "{literal} Acme it's");
+    let id = output["id"].as_str().unwrap();
+    let parts: Vec<&str> = id.split('-').collect();
+    assert_eq!(
+        parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+        [8, 4, 4, 4, 12],
+        "{id}"
+    );
+    assert!(parts[2].starts_with('4'), "version 4: {id}");
+    assert!(
+        matches!(&parts[3][..1], "8" | "9" | "a" | "b"),
+        "RFC 4122 variant: {id}"
+    );
+}
+
+/// "Interpreters MUST reject a state machine … with … an intrinsic function … not defined" —
+/// here checked when the definition loads, with the state and the field named.
+#[test]
+fn an_unknown_intrinsic_or_a_malformed_path_is_refused_at_load_naming_state_and_field() {
+    let machine = |state: Value| json!({"StartAt": "S", "States": {"S": state}});
+    for (state, named) in [
+        (
+            json!({"Type": "Pass", "Parameters": {"deep": {"x.$": "States.Hashh($.a, 'MD5')"}}, "End": true}),
+            "field Parameters.deep.x.$",
+        ),
+        (
+            json!({"Type": "Pass", "Parameters": {"x.$": "States.ArrayRange(1, 2)"}, "End": true}),
+            "takes 3 arguments",
+        ),
+        (
+            json!({"Type": "Pass", "InputPath": "$.a[", "End": true}),
+            "field InputPath",
+        ),
+        (
+            json!({"Type": "Pass", "ResultPath": "$$.Execution", "End": true}),
+            "field ResultPath",
+        ),
+        (
+            json!({"Type": "Fail", "ErrorPath": "States.Format('{}')", "Error": "X"}),
+            "Error and ErrorPath",
+        ),
+        (
+            json!({"Type": "Wait", "Timestamp": "2026-12-02 10:00:00", "End": true}),
+            "field Timestamp",
+        ),
+    ] {
+        let refused = parse_machine(&machine(state)).unwrap_err().to_string();
+        assert!(
+            refused.contains("state S") && refused.contains(named),
+            "{refused}"
+        );
+    }
+}
+
+/// "If … ResultPath … does not match … the state fails with States.ResultPathMatchFailure"; a
+/// Catch of the state handles the errors of its whole processing.
+#[tokio::test]
+async fn a_catch_sees_a_result_path_failure() {
+    let machine = parse_machine(&json!({
+        "StartAt": "T",
+        "States": {
+            "T": {"Type": "Task", "Resource": "echo", "ResultPath": "$.list.inner", "End": true,
+                  "Catch": [{"ErrorEquals": ["States.ResultPathMatchFailure"], "Next": "Caught", "ResultPath": "$.error"}]},
+            "Caught": {"Type": "Pass", "End": true}
+        }
+    }))
+    .unwrap();
+    let outcome = interpreter(Arc::new(Functions::default()))
+        .run(&machine, "exec-1", json!({"list": [1]}))
+        .await;
+    let output = outcome.result.unwrap();
+    assert_eq!(
+        output["error"]["Error"], "States.ResultPathMatchFailure",
+        "{output}"
+    );
+}
+
+/// The context object: "Execution.Id … the execution ARN", "Execution.StartTime", "State.
+/// EnteredTime", "State.RetryCount".
+#[tokio::test]
+async fn the_context_object_has_the_execution_arn_and_times_and_the_retry_count() {
+    let functions = Functions::failing("echo", 1, "Flaky");
+    let machine = parse_machine(&json!({
+        "StartAt": "T",
+        "States": {"T": {"Type": "Task", "Resource": "echo", "End": true,
+            "Retry": [{"ErrorEquals": ["Flaky"], "IntervalSeconds": 1}],
+            "Parameters": {"id.$": "$$.Execution.Id", "started.$": "$$.Execution.StartTime",
+                           "entered.$": "$$.State.EnteredTime", "retries.$": "$$.State.RetryCount"}}}
+    }))
+    .unwrap();
+    let output = interpreter(functions.clone())
+        .run(&machine, "exec-7", json!({}))
+        .await
+        .result
+        .unwrap();
+    assert!(output["id"]
+        .as_str()
+        .unwrap()
+        .starts_with("arn:aws:states:"));
+    assert!(output["id"]
+        .as_str()
+        .unwrap()
+        .ends_with(":execution:local:exec-7"));
+    for time in ["started", "entered"] {
+        let text = output[time].as_str().unwrap();
+        assert!(
+            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                .is_ok(),
+            "{time}: {text}"
+        );
+    }
+    assert_eq!(
+        output["retries"], 1,
+        "the second attempt is the first retry"
+    );
+    assert_eq!(functions.calls()[0].1["retries"], 0);
+}
+
+/// String comparisons order as the service's Java strings do (by UTF-16 code unit: "😀"
+/// U+1F600 sorts before "ｆ" U+FF46, the reverse of UTF-8 byte order); the Timestamp
+/// comparisons compare times, not text; `StringMatches` reads `\*` as a literal star.
+#[tokio::test]
+async fn strings_compare_as_java_strings_timestamps_as_times_and_escaped_stars_literally() {
+    let machine = parse_machine(&json!({
+        "StartAt": "C",
+        "States": {
+            "C": {"Type": "Choice", "Choices": [
+                {"And": [
+                    {"Variable": "$.emoji", "StringLessThan": "\u{ff46}"},
+                    {"Variable": "$.a", "StringLessThanEquals": "a"},
+                    {"Variable": "$.b", "StringGreaterThanEquals": "a"},
+                    {"Variable": "$.late", "TimestampGreaterThan": "2026-12-02T10:00:00+02:00"},
+                    {"Variable": "$.late", "TimestampLessThanEqualsPath": "$.late"},
+                    {"Variable": "$.late", "IsTimestamp": true},
+                    {"Variable": "$.a", "IsTimestamp": false},
+                    {"Variable": "$.star", "StringMatches": "a\\*b*"},
+                    {"Not": {"Variable": "$.nostar", "StringMatches": "a\\*b*"}}
+                ], "Next": "Yes"}
+            ], "Default": "No"},
+            "Yes": {"Type": "Succeed"},
+            "No": {"Type": "Fail", "Error": "NoMatch"}
+        }
+    }))
+    .unwrap();
+    let input = json!({"emoji": "\u{1f600}", "a": "a", "b": "b", "late": "2026-12-02T09:00:00Z",
+                       "star": "a*bc", "nostar": "axbc"});
+    let outcome = interpreter(Arc::new(Functions::default()))
+        .run(&machine, "exec-1", input)
+        .await;
+    assert!(outcome.result.is_ok(), "{:?}", outcome.result);
+}
+
+/// "ErrorPath … CausePath: a reference path or an intrinsic function that … evaluates to a
+/// string"; a Wait with `TimestampPath` "waits until the time" (one already past, at once).
+#[tokio::test]
+async fn a_fail_state_takes_error_and_cause_from_paths_and_a_wait_reads_its_timestamp() {
+    let machine = parse_machine(&json!({
+        "StartAt": "W",
+        "States": {
+            "W": {"Type": "Wait", "TimestampPath": "$.until", "Next": "F"},
+            "F": {"Type": "Fail", "ErrorPath": "$.code", "CausePath": "States.Format('{} failed', $.what)"}
+        }
+    }))
+    .unwrap();
+    let outcome = interpreter(Arc::new(Functions::default()))
+        .run(
+            &machine,
+            "exec-1",
+            json!({"until": "2020-01-01T00:00:00Z", "code": "Custom.Error", "what": "the job"}),
+        )
+        .await;
+    let failure = outcome.result.unwrap_err();
+    assert_eq!(
+        (failure.error.as_str(), failure.cause.as_str()),
+        ("Custom.Error", "the job failed")
+    );
+}
+
+/// `vellocity-local asl run` runs any definition (placeholders standing for their names) with
+/// canned task answers and prints the status, the output or error, the history and the tasks.
+#[test]
+fn asl_run_prints_a_definitions_outcome_history_and_tasks_with_canned_answers() {
+    let dir = crate::local_stack::fresh_dir("asl-run");
+    std::fs::create_dir_all(&dir).unwrap();
+    let definition = dir.join("machine.asl.json");
+    std::fs::write(
+        &definition,
+        json!({
+            "StartAt": "Double",
+            "States": {
+                "Double": {"Type": "Task", "Resource": "${DoubleFunctionArn}", "Next": "Done",
+                           "Retry": [{"ErrorEquals": ["Throttled"], "IntervalSeconds": 60}]},
+                "Done": {"Type": "Pass", "Parameters": {"answer.$": "$.value"}, "End": true}
+            }
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let answer = dir.join("double.json");
+    std::fs::write(&answer, json!({"value": 42}).to_string()).unwrap();
+    let output = std::process::Command::new(crate::local_stack::local_binary())
+        .args(["asl", "run"])
+        .arg(&definition)
+        .args(["--input", "{\"n\": 21}", "--task"])
+        .arg(format!("DoubleFunctionArn={}", answer.display()))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["status"], "SUCCEEDED");
+    assert_eq!(report["output"], json!({"answer": 42}));
+    assert_eq!(
+        report["history"],
+        json!([{"entered": "Double"}, {"entered": "Done"}])
+    );
+    assert_eq!(
+        report["tasks"],
+        json!([{"function": "DoubleFunctionArn", "payload": {"n": 21}}])
+    );
+
+    let failing = dir.join("fail.json");
+    std::fs::write(
+        &failing,
+        json!({"Error": "Boom", "Cause": "canned"}).to_string(),
+    )
+    .unwrap();
+    let failed = std::process::Command::new(crate::local_stack::local_binary())
+        .args(["asl", "run"])
+        .arg(&definition)
+        .arg("--task")
+        .arg(format!("DoubleFunctionArn={}", failing.display()))
+        .output()
+        .unwrap();
+    assert!(!failed.status.success());
+    let report: Value = serde_json::from_slice(&failed.stdout).unwrap();
+    assert_eq!(
+        (report["status"].as_str(), report["error"].as_str()),
+        (Some("FAILED"), Some("Boom"))
+    );
+    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -120,12 +120,37 @@ enum Command {
         #[arg(long, default_value = "111122223333")]
         account_id: String,
     },
+    /// The Amazon States Language interpreter on its own.
+    Asl {
+        #[command(subcommand)]
+        command: AslCommand,
+    },
     /// Apply Marketplace subscription events from a file holding an SQS batch (such as
     /// `events/marketplace-events.json`); prints the ids of the messages that failed.
     MarketplaceEvents {
         /// The SQS batch.
         #[arg(long)]
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AslCommand {
+    /// Run a state machine file with canned task answers; prints the output or the error,
+    /// the state history and what each task was sent (JSON).
+    Run {
+        /// The definition (`.asl.json`).
+        file: PathBuf,
+        /// The execution's input (JSON).
+        #[arg(long, default_value = "{}")]
+        input: String,
+        /// What the task invoking NAME (a function name or ARN) answers: the JSON in FILE;
+        /// `{"Error": …, "Cause": …}` fails it. Repeat for each task.
+        #[arg(long = "task", value_name = "NAME=RESPONSE_FILE")]
+        tasks: Vec<String>,
+        /// Wait out Wait states and Retry delays in real time (by default they pass at once).
+        #[arg(long)]
+        real_time: bool,
     },
 }
 
@@ -370,6 +395,30 @@ async fn run(cli: Cli) -> Result<(), String> {
         } => {
             println!("{}", LocalMarketplace::token(&product_code, &account_id));
             Ok(())
+        }
+        Command::Asl {
+            command:
+                AslCommand::Run {
+                    file,
+                    input,
+                    tasks,
+                    real_time,
+                },
+        } => {
+            let input =
+                serde_json::from_str(&input).map_err(|e| format!("--input is not JSON: {e}"))?;
+            let answers = vellocity_local::asl::canned::answers(&tasks)?;
+            let scale = if real_time { 1.0 } else { 0.0 };
+            let report =
+                vellocity_local::asl::canned::run_file(&file, input, answers, scale).await?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+            );
+            match report["status"] == "SUCCEEDED" {
+                true => Ok(()),
+                false => Err(format!("the execution failed: {}", report["error"])),
+            }
         }
         Command::MarketplaceEvents { file } => {
             let stack = Stack::open(&data_dir)?;

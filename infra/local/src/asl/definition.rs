@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::AslError;
+use super::{paths, AslError};
 
 fn root() -> Option<String> {
     Some("$".into())
@@ -117,6 +117,10 @@ pub enum StateKind {
         seconds: Option<u64>,
         /// Seconds from the input.
         seconds_path: Option<String>,
+        /// Until this time (RFC 3339).
+        timestamp: Option<String>,
+        /// Until the time at this path.
+        timestamp_path: Option<String>,
     },
     /// Ends the execution successfully.
     Succeed,
@@ -126,6 +130,10 @@ pub enum StateKind {
         error: Option<String>,
         /// Cause.
         cause: Option<String>,
+        /// The error name from a path or an intrinsic function.
+        error_path: Option<String>,
+        /// The cause from a path or an intrinsic function.
+        cause_path: Option<String>,
     },
     /// Runs a sub-machine per item, one at a time.
     Map {
@@ -214,9 +222,18 @@ fn allowed(kind: &str) -> Option<&'static [&'static str]> {
             "OutputPath",
             "Seconds",
             "SecondsPath",
+            "Timestamp",
+            "TimestampPath",
         ],
         "Succeed" => &["Type", "Comment", "InputPath", "OutputPath"],
-        "Fail" => &["Type", "Comment", "Error", "Cause"],
+        "Fail" => &[
+            "Type",
+            "Comment",
+            "Error",
+            "Cause",
+            "ErrorPath",
+            "CausePath",
+        ],
         "Map" => &[
             "Type",
             "Comment",
@@ -252,6 +269,87 @@ fn field<T: for<'de> Deserialize<'de>>(
     }
 }
 
+/// Checks every path, payload template and intrinsic function of a state before anything runs,
+/// naming the state and the field of what is malformed or not supported.
+fn check_expressions(name: &str, object: &serde_json::Map<String, Value>) -> Result<(), AslError> {
+    let bad = |field: &str, why: String| {
+        AslError::Definition(format!("state {name}: field {field}: {why}"))
+    };
+    // Reference paths only: ResultPath (and a Catch's) writes, so it cannot be an expression.
+    for field in ["ResultPath"] {
+        if let Some(Value::String(path)) = object.get(field) {
+            if !path.starts_with('$') || path.starts_with("$$") {
+                return Err(bad(field, format!("{path} is not a reference path")));
+            }
+            paths::check_expression(path).map_err(|why| bad(field, why))?;
+        }
+    }
+    for field in [
+        "InputPath",
+        "OutputPath",
+        "ItemsPath",
+        "SecondsPath",
+        "TimestampPath",
+    ] {
+        if let Some(Value::String(path)) = object.get(field) {
+            if !path.starts_with('$') {
+                return Err(bad(field, format!("{path} is not a path")));
+            }
+            paths::check_expression(path).map_err(|why| bad(field, why))?;
+        }
+    }
+    for field in ["ErrorPath", "CausePath"] {
+        if let Some(value) = object.get(field) {
+            let expression = value
+                .as_str()
+                .ok_or_else(|| bad(field, "must be a path or an intrinsic function".into()))?;
+            paths::check_expression(expression).map_err(|why| bad(field, why))?;
+        }
+    }
+    for field in ["Parameters", "ResultSelector", "ItemSelector"] {
+        if let Some(template) = object.get(field) {
+            check_template(template, field).map_err(|(at, why)| bad(&at, why))?;
+        }
+    }
+    if let Some(Value::Array(catchers)) = object.get("Catch") {
+        for catcher in catchers {
+            if let Some(Value::String(path)) = catcher.get("ResultPath") {
+                paths::check_expression(path).map_err(|why| bad("Catch.ResultPath", why))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks a payload template's `.$` fields at any depth; on error, the field's dotted name.
+fn check_template(template: &Value, at: &str) -> Result<(), (String, String)> {
+    match template {
+        Value::Object(map) => {
+            for (key, value) in map {
+                let here = format!("{at}.{key}");
+                match key.ends_with(".$") {
+                    true => {
+                        let expression = value.as_str().ok_or_else(|| {
+                            (
+                                here.clone(),
+                                "must be a path or an intrinsic function".to_owned(),
+                            )
+                        })?;
+                        paths::check_expression(expression).map_err(|why| (here, why))?;
+                    }
+                    false => check_template(value, &here)?,
+                }
+            }
+            Ok(())
+        }
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, item)| check_template(item, &format!("{at}[{i}]"))),
+        _ => Ok(()),
+    }
+}
+
 fn parse_state(name: &str, raw: &Value) -> Result<State, AslError> {
     let object = raw
         .as_object()
@@ -266,6 +364,7 @@ fn parse_state(name: &str, raw: &Value) -> Result<State, AslError> {
     if let Some(unknown) = object.keys().find(|k| !fields.contains(&k.as_str())) {
         return Err(AslError::Definition(format!("state {name}: field {unknown} is not supported on a {kind} state by the local interpreter")));
     }
+    check_expressions(name, object)?;
     let mut io_raw = serde_json::Map::new();
     for key in IO_FIELDS {
         if let Some(v) = object.get(*key) {
@@ -304,15 +403,47 @@ fn parse_state(name: &str, raw: &Value) -> Result<State, AslError> {
                 .ok_or_else(|| AslError::Definition(format!("state {name} has no Choices")))?,
             default: field(name, raw, "Default")?,
         },
-        "Wait" => StateKind::Wait {
-            seconds: field(name, raw, "Seconds")?,
-            seconds_path: field(name, raw, "SecondsPath")?,
-        },
+        "Wait" => {
+            let timestamp: Option<String> = field(name, raw, "Timestamp")?;
+            let given = ["Seconds", "SecondsPath", "Timestamp", "TimestampPath"]
+                .iter()
+                .filter(|f| object.contains_key(**f))
+                .count();
+            if given != 1 {
+                return Err(AslError::Definition(format!(
+                    "state {name}: a Wait state needs exactly one of Seconds, SecondsPath, Timestamp and TimestampPath"
+                )));
+            }
+            if let Some(at) = &timestamp {
+                if super::run::timestamp(at).is_none() {
+                    return Err(AslError::Definition(format!(
+                        "state {name}: field Timestamp: {at:?} is not an RFC 3339 timestamp (uppercase T and Z)"
+                    )));
+                }
+            }
+            StateKind::Wait {
+                seconds: field(name, raw, "Seconds")?,
+                seconds_path: field(name, raw, "SecondsPath")?,
+                timestamp,
+                timestamp_path: field(name, raw, "TimestampPath")?,
+            }
+        }
         "Succeed" => StateKind::Succeed,
-        "Fail" => StateKind::Fail {
-            error: field(name, raw, "Error")?,
-            cause: field(name, raw, "Cause")?,
-        },
+        "Fail" => {
+            for (fixed, path) in [("Error", "ErrorPath"), ("Cause", "CausePath")] {
+                if object.contains_key(fixed) && object.contains_key(path) {
+                    return Err(AslError::Definition(format!(
+                        "state {name}: {fixed} and {path} cannot both be given"
+                    )));
+                }
+            }
+            StateKind::Fail {
+                error: field(name, raw, "Error")?,
+                cause: field(name, raw, "Cause")?,
+                error_path: field(name, raw, "ErrorPath")?,
+                cause_path: field(name, raw, "CausePath")?,
+            }
+        }
         "Map" => {
             let processor = object
                 .get("ItemProcessor")
@@ -349,6 +480,13 @@ pub const COMPARISONS: &[&str] = &[
     "StringEquals",
     "StringLessThan",
     "StringGreaterThan",
+    "StringLessThanEquals",
+    "StringGreaterThanEquals",
+    "TimestampEquals",
+    "TimestampLessThan",
+    "TimestampGreaterThan",
+    "TimestampLessThanEquals",
+    "TimestampGreaterThanEquals",
     "BooleanEquals",
     "NumericEquals",
     "NumericLessThan",
@@ -362,6 +500,7 @@ const TESTS: &[&str] = &[
     "IsNumeric",
     "IsBoolean",
     "IsPresent",
+    "IsTimestamp",
     "StringMatches",
 ];
 
@@ -382,11 +521,12 @@ fn check_rule(state: &str, rule: &Value) -> Result<(), AslError> {
     if let Some(inner) = object.get("Not") {
         return check_rule(state, inner);
     }
-    if !object.get("Variable").is_some_and(Value::is_string) {
+    let Some(variable) = object.get("Variable").and_then(Value::as_str) else {
         return Err(bad(
             "a choice rule needs a Variable (or And, Or, Not)".into()
         ));
-    }
+    };
+    paths::check_expression(variable).map_err(|why| bad(format!("Variable: {why}")))?;
     let operators: Vec<&String> = object
         .keys()
         .filter(|k| !matches!(k.as_str(), "Variable" | "Next" | "Comment"))
@@ -397,7 +537,10 @@ fn check_rule(state: &str, rule: &Value) -> Result<(), AslError> {
             .strip_suffix("Path")
             .is_some_and(|base| COMPARISONS.contains(&base)) =>
         {
-            Ok(())
+            let path = object[op.as_str()]
+                .as_str()
+                .ok_or_else(|| bad(format!("{op} needs a path")))?;
+            paths::check_expression(path).map_err(|why| bad(format!("{op}: {why}")))
         }
         [op] => Err(bad(format!(
             "the choice comparison {op} is not supported by the local interpreter"

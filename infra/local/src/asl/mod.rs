@@ -1,8 +1,11 @@
 //! An Amazon States Language interpreter: the local stack runs the very state machine files
 //! that deploy, with Task states dispatched to the same task handlers as production.
-//! It covers the states, paths, intrinsic functions, Retry/Catch and task tokens the
-//! project's definitions use, and names anything else in a clear error.
+//! It covers the states, reference paths, every intrinsic function, Retry/Catch and task
+//! tokens; definitions are checked when they load (every path, template and intrinsic), and
+//! what it does not support is refused then, with the state and the field named.
+//! `vellocity-local asl run` runs any definition on its own with canned task answers.
 
+pub mod canned;
 pub mod definition;
 pub mod paths;
 pub mod run;

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::definition::{Catcher, Machine, Retrier, State, StateKind};
-use super::paths::{assign, exists, read, template};
+use super::paths::{assign, evaluate, exists, read, template};
 use super::AslError;
 
 /// Why a task failed: the error name Retry and Catch match, and a cause.
@@ -221,6 +221,24 @@ struct Run<'a> {
     caught_up: Option<tokio::sync::oneshot::Sender<()>>,
     /// The number of the next history entry.
     seq: usize,
+    /// When the current state was entered (RFC 3339), for `$$.State.EnteredTime`.
+    entered_at: String,
+    /// How many times the current state's work has been retried, for `$$.State.RetryCount`.
+    retry_count: u32,
+}
+
+/// The account and region the local runs pretend to be in, for the ARNs of the context object.
+const LOCAL_ARN_PREFIX: &str = "arn:aws:states:us-east-1:123456789012";
+
+/// Now, as the context object's times are written: RFC 3339 with milliseconds.
+fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let millis = now.millisecond();
+    let whole = now.replace_nanosecond(0).unwrap_or(now);
+    let text = whole
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    format!("{}.{millis:03}Z", text.trim_end_matches('Z'))
 }
 
 fn matches(names: &[String], error: &str) -> bool {
@@ -273,8 +291,14 @@ impl Interpreter {
         caught_up: Option<tokio::sync::oneshot::Sender<()>>,
     ) -> Outcome {
         let execution = json!({
-            "Execution": {"Id": execution_name, "Name": execution_name, "Input": input.clone()},
-            "StateMachine": {"Id": "local", "Name": "local"},
+            "Execution": {
+                "Id": format!("{LOCAL_ARN_PREFIX}:execution:local:{execution_name}"),
+                "Name": execution_name,
+                "Input": input.clone(),
+                "StartTime": now_rfc3339(),
+                "RoleArn": "arn:aws:iam::123456789012:role/local",
+            },
+            "StateMachine": {"Id": format!("{LOCAL_ARN_PREFIX}:stateMachine:local"), "Name": "local"},
         });
         let mut run = Run {
             interpreter: self,
@@ -284,6 +308,8 @@ impl Interpreter {
             past,
             caught_up,
             seq: 0,
+            entered_at: String::new(),
+            retry_count: 0,
         };
         let result = Box::pin(run.machine(machine, input, None)).await;
         Outcome {
@@ -390,7 +416,8 @@ impl Run<'_> {
 
     fn context(&self, state: &str, token: Option<&str>, item: Option<(usize, &Value)>) -> Value {
         let mut context = self.execution.clone();
-        context["State"] = json!({"Name": state});
+        context["State"] =
+            json!({"Name": state, "EnteredTime": self.entered_at, "RetryCount": self.retry_count});
         if let Some(token) = token {
             context["Task"] = json!({"Token": token});
         }
@@ -410,6 +437,8 @@ impl Run<'_> {
         loop {
             let state = &machine.states[&name];
             self.events.push(Event::Entered(name.clone()));
+            self.entered_at = now_rfc3339();
+            self.retry_count = 0;
             let (output, next) = self.state(&name, state, input, item).await?;
             match next {
                 Some(next) => {
@@ -443,11 +472,31 @@ impl Run<'_> {
                 },
             },
             StateKind::Succeed => return Ok((self.output(state, effective, &context)?, None)),
-            StateKind::Fail { error, cause } => {
-                return Err(Failure::new(
-                    error.clone().unwrap_or_else(|| "States.Fail".into()),
-                    cause.clone().unwrap_or_default(),
-                ));
+            StateKind::Fail {
+                error,
+                cause,
+                error_path,
+                cause_path,
+            } => {
+                // ErrorPath and CausePath (a path or an intrinsic) must give strings.
+                let text = |expression: &str| -> Result<String, Failure> {
+                    match evaluate(expression, &effective, &context)? {
+                        Value::String(text) => Ok(text),
+                        other => Err(Failure::new(
+                            "States.Runtime",
+                            format!("{expression} gives {other}, not a string"),
+                        )),
+                    }
+                };
+                let error = match error_path {
+                    Some(path) => text(path)?,
+                    None => error.clone().unwrap_or_else(|| "States.Fail".into()),
+                };
+                let cause = match cause_path {
+                    Some(path) => text(path)?,
+                    None => cause.clone().unwrap_or_default(),
+                };
+                return Err(Failure::new(error, cause));
             }
             StateKind::Choice { choices, default } => {
                 for rule in choices {
@@ -470,10 +519,22 @@ impl Run<'_> {
             StateKind::Wait {
                 seconds,
                 seconds_path,
+                timestamp: until,
+                timestamp_path,
             } => {
-                let seconds = match (seconds, seconds_path) {
-                    (Some(s), _) => *s,
-                    (None, Some(path)) => {
+                let until = match (until, timestamp_path) {
+                    (Some(at), _) => Some(at.clone()),
+                    (None, Some(path)) => Some(
+                        read(path, &effective, &context)?
+                            .as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_default(),
+                    ),
+                    (None, None) => None,
+                };
+                let seconds = match (seconds, seconds_path, until) {
+                    (Some(s), _, _) => *s,
+                    (None, Some(path), _) => {
                         read(path, &effective, &context)?.as_u64().ok_or_else(|| {
                             Failure::new(
                                 "States.Runtime",
@@ -481,7 +542,17 @@ impl Run<'_> {
                             )
                         })?
                     }
-                    (None, None) => 0,
+                    (None, None, Some(until)) => {
+                        let at = timestamp(&until).ok_or_else(|| {
+                            Failure::new(
+                                "States.Runtime",
+                                format!("{until:?} is not an RFC 3339 timestamp"),
+                            )
+                        })?;
+                        let left = at - time::OffsetDateTime::now_utc();
+                        left.whole_seconds().max(0) as u64
+                    }
+                    (None, None, None) => 0,
                 };
                 match self.replay() {
                     Some(Record::Waited) => {}
@@ -506,15 +577,18 @@ impl Run<'_> {
                 }
             }
         };
-        match outcome {
-            Ok(result) => {
-                let result = match &state.io.result_selector {
-                    Some(selector) => template(selector, &result, &context)?,
-                    None => result,
-                };
-                let combined = assign(&raw_input, state.io.result_path.as_deref(), result)?;
-                Ok((self.output(state, combined, &context)?, state.next.clone()))
-            }
+        // Errors applying ResultSelector, ResultPath and OutputPath are the state's errors too:
+        // its Retry does not see them (the work succeeded), its Catch does.
+        let processed = outcome.and_then(|result| {
+            let result = match &state.io.result_selector {
+                Some(selector) => template(selector, &result, &context)?,
+                None => result,
+            };
+            let combined = assign(&raw_input, state.io.result_path.as_deref(), result)?;
+            self.output(state, combined, &context)
+        });
+        match processed {
+            Ok(output) => Ok((output, state.next.clone())),
             Err(failure) => {
                 let catchers: &[Catcher] = match &state.kind {
                     StateKind::Task { catch, .. } | StateKind::Map { catch, .. } => catch,
@@ -607,6 +681,7 @@ impl Run<'_> {
             return false;
         }
         attempts[index] += 1;
+        self.retry_count += 1;
         let delay = backoff(&retry[index], attempts[index]);
         self.events.push(Event::Retrying {
             state: name.to_owned(),
@@ -832,20 +907,33 @@ fn evaluate_rule(rule: &Value, input: &Value, context: &Value) -> Result<bool, F
         _ => (operator.as_str(), operand.clone()),
     };
     let number = |v: &Value| v.as_f64();
+    let strings = || match (value.as_str(), operand.as_str()) {
+        (Some(a), Some(b)) => Some(java_order(a, b)),
+        _ => None,
+    };
+    let times = || match (
+        value.as_str().and_then(timestamp),
+        operand.as_str().and_then(timestamp),
+    ) {
+        (Some(a), Some(b)) => Some(a.cmp(&b)),
+        _ => None,
+    };
+    use std::cmp::Ordering::{Equal, Greater, Less};
     Ok(match operator {
         "IsNull" => value.is_null() == operand.as_bool().unwrap_or(true),
         "IsString" => value.is_string() == operand.as_bool().unwrap_or(true),
         "IsNumeric" => value.is_number() == operand.as_bool().unwrap_or(true),
         "IsBoolean" => value.is_boolean() == operand.as_bool().unwrap_or(true),
+        "IsTimestamp" => {
+            value.as_str().and_then(timestamp).is_some() == operand.as_bool().unwrap_or(true)
+        }
         "StringEquals" => value.is_string() && value == operand,
-        "StringLessThan" => {
-            matches!((value.as_str(), operand.as_str()), (Some(a), Some(b)) if a < b)
-        }
-        "StringGreaterThan" => {
-            matches!((value.as_str(), operand.as_str()), (Some(a), Some(b)) if a > b)
-        }
+        "StringLessThan" => strings() == Some(Less),
+        "StringGreaterThan" => strings() == Some(Greater),
+        "StringLessThanEquals" => matches!(strings(), Some(Less | Equal)),
+        "StringGreaterThanEquals" => matches!(strings(), Some(Greater | Equal)),
         "StringMatches" => {
-            matches!((value.as_str(), operand.as_str()), (Some(a), Some(pattern)) if wildcard(pattern, a))
+            matches!((value.as_str(), operand.as_str()), (Some(a), Some(pattern)) if wildcard(&pattern_of(pattern), a))
         }
         "BooleanEquals" => value.is_boolean() && value == operand,
         "NumericEquals" => {
@@ -863,19 +951,64 @@ fn evaluate_rule(rule: &Value, input: &Value, context: &Value) -> Result<bool, F
         "NumericGreaterThanEquals" => {
             matches!((number(&value), number(&operand)), (Some(a), Some(b)) if a >= b)
         }
+        "TimestampEquals" => times() == Some(Equal),
+        "TimestampLessThan" => times() == Some(Less),
+        "TimestampGreaterThan" => times() == Some(Greater),
+        "TimestampLessThanEquals" => matches!(times(), Some(Less | Equal)),
+        "TimestampGreaterThanEquals" => matches!(times(), Some(Greater | Equal)),
         other => return Err(unsupported(other)),
     })
 }
 
-/// `StringMatches`: `*` matches any run of characters.
-fn wildcard(pattern: &str, text: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == text,
-        Some((head, tail)) => {
-            text.starts_with(head)
-                && (0..=text.len() - head.len()).any(|i| {
-                    text.is_char_boundary(head.len() + i) && wildcard(tail, &text[head.len() + i..])
-                })
+/// Strings compare as the service compares them, as Java strings do: by UTF-16 code unit
+/// (so a character beyond U+FFFF sorts before U+E000–U+FFFF, unlike UTF-8 byte order).
+fn java_order(a: &str, b: &str) -> std::cmp::Ordering {
+    a.encode_utf16().cmp(b.encode_utf16())
+}
+
+/// An RFC 3339 timestamp, as the `Timestamp…` comparisons, `IsTimestamp` and a Wait state
+/// read them: an uppercase `T` between date and time and an uppercase `Z` or a numeric offset.
+pub(crate) fn timestamp(text: &str) -> Option<time::OffsetDateTime> {
+    if !text.contains('T') || text.contains('t') || text.ends_with('z') {
+        return None;
+    }
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
+}
+
+/// One piece of a `StringMatches` pattern.
+#[derive(Debug, PartialEq)]
+enum Piece {
+    /// Any run of characters (an unescaped `*`).
+    Any,
+    /// This character (`\*` is a literal star, `\\` a literal backslash).
+    Char(char),
+}
+
+/// A `StringMatches` pattern as pieces.
+fn pattern_of(pattern: &str) -> Vec<Piece> {
+    let mut pieces = Vec::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        pieces.push(match c {
+            '\\' => Piece::Char(chars.next().unwrap_or('\\')),
+            '*' => Piece::Any,
+            c => Piece::Char(c),
+        });
+    }
+    pieces
+}
+
+/// `StringMatches`: the text matches the pattern's pieces.
+fn wildcard(pattern: &[Piece], text: &str) -> bool {
+    match pattern.split_first() {
+        None => text.is_empty(),
+        Some((Piece::Char(c), rest)) => {
+            text.starts_with(*c) && wildcard(rest, &text[c.len_utf8()..])
         }
+        Some((Piece::Any, rest)) => text
+            .char_indices()
+            .map(|(i, _)| i)
+            .chain([text.len()])
+            .any(|i| wildcard(rest, &text[i..])),
     }
 }
