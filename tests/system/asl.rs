@@ -409,7 +409,7 @@ fn unsupported_features_and_broken_transitions_are_named() {
     assert!(parse_machine(&parallel)
         .unwrap_err()
         .to_string()
-        .contains("Type \"Parallel\" is not supported"));
+        .contains("non-empty Branches"));
     let distributed = json!({"StartAt": "M", "States": {"M": {"Type": "Map", "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED"}, "StartAt": "X", "States": {"X": {"Type": "Succeed"}}}, "End": true}}});
     assert!(parse_machine(&distributed)
         .unwrap_err()
@@ -905,4 +905,67 @@ fn asl_run_prints_a_definitions_outcome_history_and_tasks_with_canned_answers() 
         (Some("FAILED"), Some("Boom"))
     );
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// "The Parallel state … causes … branches … to execute … The output is an array with one
+/// element for each branch"; "If any branch fails … the entire Parallel state fails", which
+/// its Catch handles.
+#[tokio::test]
+async fn a_parallel_state_gives_each_branchs_output_in_order_and_fails_with_any_branch() {
+    let branch = |resource: &str| json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": resource, "End": true}}});
+    let machine = parse_machine(&json!({
+        "StartAt": "Both",
+        "States": {
+            "Both": {"Type": "Parallel", "Branches": [branch("double"), branch("echo")],
+                     "ResultPath": "$.results", "Next": "Again"},
+            "Again": {"Type": "Parallel", "Branches": [branch("echo"), branch("flaky")],
+                      "ResultPath": null, "End": true,
+                      "Catch": [{"ErrorEquals": ["Broken"], "ResultPath": "$.error", "Next": "Caught"}]},
+            "Caught": {"Type": "Pass", "End": true}
+        }
+    }))
+    .unwrap();
+    let functions = Functions::failing("flaky", 1, "Broken");
+    let output = interpreter(functions)
+        .run(&machine, "exec-1", json!({"value": 4}))
+        .await
+        .result
+        .unwrap();
+    assert_eq!(
+        output["results"],
+        json!([{"value": 8, "noise": "dropped"}, {"value": 4}])
+    );
+    assert_eq!(output["error"]["Error"], "Broken", "{output}");
+}
+
+/// "TimeoutSeconds (top level): the maximum number of seconds an execution … can run. If it
+/// runs longer … the execution fails with a States.Timeout error"; `TimeoutSecondsPath` takes
+/// a task's timeout from the input.
+#[tokio::test]
+async fn a_machine_that_runs_past_its_timeout_fails_with_states_timeout() {
+    let machine = parse_machine(&json!({
+        "StartAt": "W", "TimeoutSeconds": 5,
+        "States": {"W": {"Type": "Wait", "Seconds": 60, "End": true}}
+    }))
+    .unwrap();
+    let mut slow = Interpreter::new(Arc::new(Functions::default()));
+    slow.time_scale = 0.001;
+    let failure = slow
+        .run(&machine, "exec-1", json!({}))
+        .await
+        .result
+        .unwrap_err();
+    assert_eq!(failure.error, "States.Timeout");
+
+    let bad = parse_machine(&json!({
+        "StartAt": "T",
+        "States": {"T": {"Type": "Task", "Resource": "echo", "TimeoutSecondsPath": "$.timeout", "End": true}}
+    }))
+    .unwrap();
+    let failure = interpreter(Arc::new(Functions::default()))
+        .run(&bad, "exec-1", json!({"timeout": "soon"}))
+        .await
+        .result
+        .unwrap_err();
+    assert_eq!(failure.error, "States.Runtime", "{failure:?}");
 }

@@ -103,6 +103,10 @@ pub enum StateKind {
         timeout_seconds: Option<u64>,
         /// Fails with `States.HeartbeatTimeout` without a heartbeat this often.
         heartbeat_seconds: Option<u64>,
+        /// `TimeoutSeconds` read from the input.
+        timeout_seconds_path: Option<String>,
+        /// `HeartbeatSeconds` read from the input.
+        heartbeat_seconds_path: Option<String>,
     },
     /// Picks the next state.
     Choice {
@@ -135,6 +139,17 @@ pub enum StateKind {
         /// The cause from a path or an intrinsic function.
         cause_path: Option<String>,
     },
+    /// Runs each branch on the input; its result is the list of their outputs, in order.
+    /// Branches run one after another here (Step Functions runs them at once): the results,
+    /// the errors and what each task sees are the same.
+    Parallel {
+        /// The branches.
+        branches: Vec<Machine>,
+        /// Retry policies.
+        retry: Vec<Retrier>,
+        /// Catchers.
+        catch: Vec<Catcher>,
+    },
     /// Runs a sub-machine per item, one at a time.
     Map {
         /// The items (default `$`).
@@ -164,6 +179,8 @@ pub struct State {
 pub struct Machine {
     /// The first state.
     pub start_at: String,
+    /// The most seconds an execution may run (`States.Timeout` after), top-level only.
+    pub timeout_seconds: Option<u64>,
     /// The states by name.
     pub states: BTreeMap<String, State>,
 }
@@ -204,6 +221,8 @@ fn allowed(kind: &str) -> Option<&'static [&'static str]> {
             "Catch",
             "TimeoutSeconds",
             "HeartbeatSeconds",
+            "TimeoutSecondsPath",
+            "HeartbeatSecondsPath",
         ],
         "Choice" => &[
             "Type",
@@ -234,6 +253,20 @@ fn allowed(kind: &str) -> Option<&'static [&'static str]> {
             "ErrorPath",
             "CausePath",
         ],
+        "Parallel" => &[
+            "Type",
+            "Comment",
+            "Next",
+            "End",
+            "InputPath",
+            "OutputPath",
+            "ResultPath",
+            "Parameters",
+            "ResultSelector",
+            "Branches",
+            "Retry",
+            "Catch",
+        ],
         "Map" => &[
             "Type",
             "Comment",
@@ -249,6 +282,7 @@ fn allowed(kind: &str) -> Option<&'static [&'static str]> {
             "ItemProcessor",
             "Iterator",
             "MaxConcurrency",
+            "MaxConcurrencyPath",
             "Retry",
             "Catch",
         ],
@@ -359,7 +393,7 @@ fn parse_state(name: &str, raw: &Value) -> Result<State, AslError> {
         .and_then(Value::as_str)
         .unwrap_or_default();
     let fields = allowed(kind).ok_or_else(|| {
-        AslError::Definition(format!("state {name}: Type {kind:?} is not supported by the local interpreter (Pass, Task, Choice, Wait, Succeed, Fail, Map)"))
+        AslError::Definition(format!("state {name}: Type {kind:?} is not supported by the local interpreter (Pass, Task, Choice, Wait, Succeed, Fail, Parallel, Map)"))
     })?;
     if let Some(unknown) = object.keys().find(|k| !fields.contains(&k.as_str())) {
         return Err(AslError::Definition(format!("state {name}: field {unknown} is not supported on a {kind} state by the local interpreter")));
@@ -397,6 +431,8 @@ fn parse_state(name: &str, raw: &Value) -> Result<State, AslError> {
             catch: field(name, raw, "Catch")?.unwrap_or_default(),
             timeout_seconds: field(name, raw, "TimeoutSeconds")?,
             heartbeat_seconds: field(name, raw, "HeartbeatSeconds")?,
+            timeout_seconds_path: field(name, raw, "TimeoutSecondsPath")?,
+            heartbeat_seconds_path: field(name, raw, "HeartbeatSecondsPath")?,
         },
         "Choice" => StateKind::Choice {
             choices: field(name, raw, "Choices")?
@@ -442,6 +478,23 @@ fn parse_state(name: &str, raw: &Value) -> Result<State, AslError> {
                 cause: field(name, raw, "Cause")?,
                 error_path: field(name, raw, "ErrorPath")?,
                 cause_path: field(name, raw, "CausePath")?,
+            }
+        }
+        "Parallel" => {
+            let branches = object
+                .get("Branches")
+                .and_then(Value::as_array)
+                .filter(|b| !b.is_empty())
+                .ok_or_else(|| {
+                    AslError::Definition(format!("state {name} needs a non-empty Branches list"))
+                })?;
+            StateKind::Parallel {
+                branches: branches
+                    .iter()
+                    .map(parse_machine)
+                    .collect::<Result<_, _>>()?,
+                retry: field(name, raw, "Retry")?.unwrap_or_default(),
+                catch: field(name, raw, "Catch")?.unwrap_or_default(),
             }
         }
         "Map" => {
@@ -580,9 +633,9 @@ pub fn parse_machine(raw: &Value) -> Result<Machine, AslError> {
     for (name, state) in &states {
         let mut targets: Vec<&String> = state.next.iter().collect();
         match &state.kind {
-            StateKind::Task { catch, .. } | StateKind::Map { catch, .. } => {
-                targets.extend(catch.iter().map(|c| &c.next))
-            }
+            StateKind::Task { catch, .. }
+            | StateKind::Map { catch, .. }
+            | StateKind::Parallel { catch, .. } => targets.extend(catch.iter().map(|c| &c.next)),
             StateKind::Choice { choices, default } => {
                 targets.extend(default.iter());
                 for rule in choices {
@@ -612,7 +665,35 @@ pub fn parse_machine(raw: &Value) -> Result<Machine, AslError> {
             )));
         }
     }
-    Ok(Machine { start_at, states })
+    let timeout_seconds = match raw.get("TimeoutSeconds") {
+        None => None,
+        Some(value) => Some(value.as_u64().filter(|s| *s > 0).ok_or_else(|| {
+            AslError::Definition("TimeoutSeconds must be a positive integer".into())
+        })?),
+    };
+    if let Some(unknown) = raw.as_object().and_then(|o| {
+        o.keys().find(|k| {
+            !matches!(
+                k.as_str(),
+                "Comment"
+                    | "StartAt"
+                    | "States"
+                    | "TimeoutSeconds"
+                    | "Version"
+                    | "QueryLanguage"
+                    | "ProcessorConfig"
+            )
+        })
+    }) {
+        return Err(AslError::Definition(format!(
+            "field {unknown} is not a field of a state machine"
+        )));
+    }
+    Ok(Machine {
+        start_at,
+        timeout_seconds,
+        states,
+    })
 }
 
 /// Parses a definition file's text after replacing `${Name}` placeholders, as CloudFormation's

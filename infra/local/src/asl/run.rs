@@ -311,7 +311,27 @@ impl Interpreter {
             entered_at: String::new(),
             retry_count: 0,
         };
-        let result = Box::pin(run.machine(machine, input, None)).await;
+        // The machine's TimeoutSeconds, in the interpreter's time (scaled as its Waits are;
+        // with no time passing, it never runs out).
+        let limit = machine
+            .timeout_seconds
+            .filter(|_| self.time_scale > 0.0)
+            .map(|s| Duration::from_secs(s).mul_f64(self.time_scale));
+        let running = Box::pin(run.machine(machine, input, None));
+        let result = match limit {
+            Some(limit) => tokio::time::timeout(limit, running)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Failure::new(
+                        "States.Timeout",
+                        format!(
+                            "the execution ran longer than its TimeoutSeconds ({} s)",
+                            machine.timeout_seconds.unwrap_or_default()
+                        ),
+                    ))
+                }),
+            None => running.await,
+        };
         Outcome {
             result,
             events: run.events,
@@ -564,7 +584,9 @@ impl Run<'_> {
                 }
                 return Ok((self.output(state, effective, &context)?, state.next.clone()));
             }
-            StateKind::Task { retry, .. } | StateKind::Map { retry, .. } => {
+            StateKind::Task { retry, .. }
+            | StateKind::Map { retry, .. }
+            | StateKind::Parallel { retry, .. } => {
                 let mut attempts: Vec<u32> = vec![0; retry.len()];
                 loop {
                     match self.attempt(name, state, &effective, &context).await {
@@ -591,7 +613,9 @@ impl Run<'_> {
             Ok(output) => Ok((output, state.next.clone())),
             Err(failure) => {
                 let catchers: &[Catcher] = match &state.kind {
-                    StateKind::Task { catch, .. } | StateKind::Map { catch, .. } => catch,
+                    StateKind::Task { catch, .. }
+                    | StateKind::Map { catch, .. }
+                    | StateKind::Parallel { catch, .. } => catch,
                     _ => &[],
                 };
                 match catchers
@@ -636,17 +660,27 @@ impl Run<'_> {
                 resource,
                 timeout_seconds,
                 heartbeat_seconds,
+                timeout_seconds_path,
+                heartbeat_seconds_path,
                 ..
             } => {
-                self.task(
-                    name,
-                    state,
-                    resource,
-                    effective,
-                    *timeout_seconds,
-                    *heartbeat_seconds,
-                )
-                .await
+                let seconds = |fixed: &Option<u64>, path: &Option<String>| match path {
+                    Some(path) => read(path, effective, context)?
+                        .as_u64()
+                        .filter(|s| *s > 0)
+                        .map(Some)
+                        .ok_or_else(|| {
+                            Failure::new(
+                                "States.Runtime",
+                                format!("{path} is not a positive number of seconds"),
+                            )
+                        }),
+                    None => Ok(*fixed),
+                };
+                let timeout = seconds(timeout_seconds, timeout_seconds_path)?;
+                let heartbeat = seconds(heartbeat_seconds, heartbeat_seconds_path)?;
+                self.task(name, state, resource, effective, timeout, heartbeat)
+                    .await
             }
             StateKind::Map {
                 items_path,
@@ -656,9 +690,20 @@ impl Run<'_> {
                 self.map(state, items_path, processor, effective, context)
                     .await
             }
+            StateKind::Parallel { branches, .. } => {
+                let input = match &state.io.parameters {
+                    Some(parameters) => template(parameters, effective, context)?,
+                    None => effective.clone(),
+                };
+                let mut outputs = Vec::with_capacity(branches.len());
+                for branch in branches {
+                    outputs.push(Box::pin(self.machine(branch, input.clone(), None)).await?);
+                }
+                Ok(Value::Array(outputs))
+            }
             _ => Err(Failure::new(
                 "States.Runtime",
-                format!("{name} is neither a Task nor a Map state"),
+                format!("{name} is neither a Task, a Parallel nor a Map state"),
             )),
         }
     }
