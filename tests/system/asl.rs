@@ -969,3 +969,51 @@ async fn a_machine_that_runs_past_its_timeout_fails_with_states_timeout() {
         .unwrap_err();
     assert_eq!(failure.error, "States.Runtime", "{failure:?}");
 }
+
+/// "InputPath, OutputPath, ItemsPath and Parameters fields … may use any JsonPath … an
+/// indefinite path (with a filter, a wildcard, recursive descent or a slice) produces a
+/// list": here in a payload, an InputPath and a Map's ItemsPath.
+#[tokio::test]
+async fn full_jsonpath_filters_wildcards_recursive_descent_and_slices_where_paths_are_read() {
+    let input = json!({"orders": [
+        {"id": "a", "total": 5, "lines": [{"sku": "x"}]},
+        {"id": "b", "total": 50, "lines": [{"sku": "y"}, {"sku": "z"}]},
+        {"id": "c", "total": 500, "lines": []}
+    ]});
+    let output = pass(
+        json!({
+            "big.$": "$.orders[?@.total > 10].id",
+            "ids.$": "$.orders[*].id",
+            "skus.$": "$..sku",
+            "firstTwo.$": "$.orders[0:2].id",
+            "last.$": "$.orders[-1].id"
+        }),
+        input.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(output["big"], json!(["b", "c"]));
+    assert_eq!(output["ids"], json!(["a", "b", "c"]));
+    assert_eq!(output["skus"], json!(["x", "y", "z"]));
+    assert_eq!(output["firstTwo"], json!(["a", "b"]));
+    assert_eq!(output["last"], "c", "a definite path gives its one match");
+
+    let machine = parse_machine(&json!({
+        "StartAt": "Each",
+        "States": {"Each": {
+            "Type": "Map", "InputPath": "$.orders[?@.total >= 50]", "ItemsPath": "$[*].id",
+            "ItemProcessor": {"StartAt": "Echo", "States": {"Echo": {"Type": "Task", "Resource": "echo", "End": true}}},
+            "End": true
+        }}
+    }))
+    .unwrap();
+    let functions = Arc::new(Functions::default());
+    let outcome = interpreter(functions.clone())
+        .run(&machine, "exec-1", input)
+        .await;
+    assert_eq!(outcome.result.unwrap(), json!(["b", "c"]));
+    assert!(parse_machine(&json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "InputPath": "$.orders[?@.total >>]", "End": true}}}))
+        .unwrap_err()
+        .to_string()
+        .contains("field InputPath"));
+}

@@ -315,7 +315,7 @@ fn check_expressions(name: &str, object: &serde_json::Map<String, Value>) -> Res
             if !path.starts_with('$') || path.starts_with("$$") {
                 return Err(bad(field, format!("{path} is not a reference path")));
             }
-            paths::check_expression(path).map_err(|why| bad(field, why))?;
+            paths::check_reference_path(path).map_err(|why| bad(field, why))?;
         }
     }
     for field in [
@@ -348,7 +348,7 @@ fn check_expressions(name: &str, object: &serde_json::Map<String, Value>) -> Res
     if let Some(Value::Array(catchers)) = object.get("Catch") {
         for catcher in catchers {
             if let Some(Value::String(path)) = catcher.get("ResultPath") {
-                paths::check_expression(path).map_err(|why| bad("Catch.ResultPath", why))?;
+                paths::check_reference_path(path).map_err(|why| bad("Catch.ResultPath", why))?;
             }
         }
     }

@@ -56,16 +56,22 @@ fn parse_steps(path: &str) -> Result<Vec<Step>, AslError> {
     Ok(steps)
 }
 
-/// Reads a path from `input` (or from `context` for `$$` paths). A path that names nothing
-/// is a `States.Runtime` error, as in Step Functions.
+/// Reads a path from `input` (or from `context` for `$$` paths). A reference path
+/// (`$.a.b[0]`) that names nothing is a `States.Runtime` error, as in Step Functions; any other
+/// JSONPath (filters, wildcards, recursive descent, slices, unions) gives the list of what it
+/// matches, as an indefinite path does there.
 pub fn read(path: &str, input: &Value, context: &Value) -> Result<Value, AslError> {
     let root = if path.starts_with("$$") {
         context
     } else {
         input
     };
+    let steps = match parse_steps(path) {
+        Ok(steps) => steps,
+        Err(not_a_reference) => return query(path, root).unwrap_or(Err(not_a_reference)),
+    };
     let mut current = root;
-    for step in parse_steps(path)? {
+    for step in steps {
         let next = match (&step, current) {
             (Step::Field(name), Value::Object(map)) => map.get(name),
             (Step::Index(i), Value::Array(list)) => list.get(*i),
@@ -79,6 +85,56 @@ pub fn read(path: &str, input: &Value, context: &Value) -> Result<Value, AslErro
         })?;
     }
     Ok(current.clone())
+}
+
+/// A JSONPath query (`$$` read as the context object's `$`); `None` if it is not JSONPath.
+/// An indefinite path (a wildcard, recursive descent, a filter, a slice or a union) gives the
+/// list of its matches; a definite one (`$.list[-1]`) its one match, or a `States.Runtime`
+/// error when it names nothing.
+fn query(path: &str, root: &Value) -> Option<Result<Value, AslError>> {
+    let text = path
+        .strip_prefix('$')
+        .filter(|rest| rest.starts_with('$'))
+        .unwrap_or(path);
+    let parsed = serde_json_path::JsonPath::parse(text).ok()?;
+    let matches = parsed.query(root).all();
+    let indefinite = ["*", "..", "?", ":", ","]
+        .iter()
+        .any(|mark| text.contains(mark));
+    Some(match (indefinite, matches.first()) {
+        (true, _) => Ok(Value::Array(matches.into_iter().cloned().collect())),
+        (false, Some(one)) => Ok((*one).clone()),
+        (false, None) => Err(AslError::Runtime(
+            "States.Runtime".into(),
+            format!("the path {path} names nothing in the input"),
+        )),
+    })
+}
+
+/// Checks a path as the specification allows it where a path is read: a reference path or
+/// any JSONPath.
+fn check_path(path: &str) -> Result<(), AslError> {
+    match parse_steps(path) {
+        Ok(_) => Ok(()),
+        Err(not_a_reference) => {
+            let path = path
+                .strip_prefix('$')
+                .filter(|rest| rest.starts_with('$'))
+                .unwrap_or(path);
+            serde_json_path::JsonPath::parse(path)
+                .map(|_| ())
+                .map_err(|e| match not_a_reference {
+                    AslError::Runtime(_, why) | AslError::Definition(why) => {
+                        AslError::Definition(format!("{why}: {e}"))
+                    }
+                })
+        }
+    }
+}
+
+/// Checks a reference path (the only kind `ResultPath` takes: it is written to).
+pub fn check_reference_path(path: &str) -> Result<(), String> {
+    parse_steps(path).map(|_| ()).map_err(|e| e.to_string())
 }
 
 /// Whether a path names something (for `IsPresent`).
@@ -182,7 +238,7 @@ pub fn evaluate(expression: &str, input: &Value, context: &Value) -> Result<Valu
 pub fn check_expression(expression: &str) -> Result<(), String> {
     let expression = expression.trim();
     let checked = match expression.starts_with('$') {
-        true => parse_steps(expression).map(|_| Value::Null),
+        true => check_path(expression).map(|_| Value::Null),
         false => Parser::new(expression, None).whole(),
     };
     checked.map(|_| ()).map_err(|e| match e {
@@ -324,7 +380,7 @@ impl<'a> Parser<'a> {
                 let path: String = self.text[start..self.at].iter().collect();
                 match self.data {
                     Some((input, context)) => read(path.trim(), input, context),
-                    None => parse_steps(path.trim()).map(|_| Value::Null),
+                    None => check_path(path.trim()).map(|_| Value::Null),
                 }
                 .map(Argument::Value)
             }
