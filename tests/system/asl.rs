@@ -415,11 +415,16 @@ fn unsupported_features_and_broken_transitions_are_named() {
         .unwrap_err()
         .to_string()
         .contains("DISTRIBUTED"));
-    let field = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "x", "Credentials": {}, "End": true}}});
+    let field = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "x", "Assign": {}, "End": true}}});
     assert!(parse_machine(&field)
         .unwrap_err()
         .to_string()
-        .contains("field Credentials"));
+        .contains("field Assign"));
+    let reader = json!({"StartAt": "M", "States": {"M": {"Type": "Map", "ItemReader": {}, "ItemProcessor": {"StartAt": "X", "States": {"X": {"Type": "Succeed"}}}, "End": true}}});
+    assert!(parse_machine(&reader)
+        .unwrap_err()
+        .to_string()
+        .contains("field ItemReader"));
     let dangling = json!({"StartAt": "T", "States": {"T": {"Type": "Pass", "Next": "Nowhere"}}});
     assert!(parse_machine(&dangling)
         .unwrap_err()
@@ -1016,4 +1021,26 @@ async fn full_jsonpath_filters_wildcards_recursive_descent_and_slices_where_path
         .unwrap_err()
         .to_string()
         .contains("field InputPath"));
+}
+
+/// "If … a field whose name ends in .$ … the path … fails, the interpreter raises
+/// States.ParameterPathFailure" — an error a Catch handles, unlike States.Runtime.
+#[tokio::test]
+async fn a_payload_path_that_names_nothing_is_a_catchable_parameter_path_failure() {
+    let machine = parse_machine(&json!({
+        "StartAt": "T",
+        "States": {
+            "T": {"Type": "Task", "Resource": "echo", "Parameters": {"x.$": "$.missing"}, "End": true,
+                  "Credentials": {"RoleArn": "arn:aws:iam::111122223333:role/other"},
+                  "Catch": [{"ErrorEquals": ["States.ParameterPathFailure"], "Next": "Caught"}]},
+            "Caught": {"Type": "Pass", "End": true}
+        }
+    }))
+    .unwrap();
+    let output = interpreter(Arc::new(Functions::default()))
+        .run(&machine, "exec-1", json!({}))
+        .await
+        .result
+        .unwrap();
+    assert_eq!(output["Error"], "States.ParameterPathFailure");
 }

@@ -223,6 +223,8 @@ fn allowed(kind: &str) -> Option<&'static [&'static str]> {
             "HeartbeatSeconds",
             "TimeoutSecondsPath",
             "HeartbeatSecondsPath",
+            // A cross-account role: nothing to assume locally, so accepted as it is.
+            "Credentials",
         ],
         "Choice" => &[
             "Type",

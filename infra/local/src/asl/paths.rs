@@ -198,7 +198,15 @@ pub fn template(template: &Value, input: &Value, context: &Value) -> Result<Valu
                                 ),
                             )
                         })?;
-                        out.insert(name.to_owned(), evaluate(expression, input, context)?);
+                        // A path of the template that names nothing is the template's failure
+                        // (catchable), not a runtime error of the interpreter.
+                        let value = evaluate(expression, input, context).map_err(|e| match e {
+                            AslError::Runtime(name, why) if name == "States.Runtime" => {
+                                AslError::Runtime("States.ParameterPathFailure".into(), why)
+                            }
+                            other => other,
+                        })?;
+                        out.insert(name.to_owned(), value);
                     }
                     None => {
                         out.insert(key.clone(), template_value(value, input, context)?);
