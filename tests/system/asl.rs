@@ -496,14 +496,14 @@ async fn a_resumed_run_replays_its_history_without_running_its_tasks_again() {
     running.history = kept.clone();
     let done = running.run(&machine, "e", input.clone()).await;
     let history = kept.0.lock().unwrap().clone();
-    // A failure, its retry, the wait and two Map items.
-    assert_eq!(history.len(), 5, "{history:?}");
+    // The start, a failure, its retry, the wait and two Map items.
+    assert_eq!(history.len(), 6, "{history:?}");
     assert_eq!(first.calls().len(), 4);
 
     // Interrupted after any entry, the run resumed from it invokes only what was not recorded.
     for cut in 0..=history.len() {
         // The planned failure happens again only if its result was not recorded.
-        let again = Functions::failing("flaky", u32::from(cut == 0), "Throttled");
+        let again = Functions::failing("flaky", u32::from(cut <= 1), "Throttled");
         let resumed = interpreter(again.clone())
             .resume(&machine, "e", input.clone(), history[..cut].to_vec(), None)
             .await;
@@ -1043,4 +1043,31 @@ async fn a_payload_path_that_names_nothing_is_a_catchable_parameter_path_failure
         .result
         .unwrap();
     assert_eq!(output["Error"], "States.ParameterPathFailure");
+}
+
+/// `$$.Execution.StartTime` is "the date and time the execution started": a run resumed after
+/// a restart reports the time it first started, not the time it resumed.
+#[tokio::test]
+async fn a_resumed_run_keeps_the_time_it_first_started() {
+    let machine = parse_machine(&json!({
+        "StartAt": "Pause",
+        "States": {
+            "Pause": {"Type": "Wait", "Seconds": 1, "Next": "Report"},
+            "Report": {"Type": "Pass", "Parameters": {"started.$": "$$.Execution.StartTime"}, "End": true}
+        }
+    }))
+    .unwrap();
+    let kept = Arc::new(Kept::default());
+    let mut running = interpreter(Arc::new(Functions::default()));
+    running.history = kept.clone();
+    let first = running.run(&machine, "e", json!({})).await.result.unwrap();
+    let history = kept.0.lock().unwrap().clone();
+    assert!(matches!(history[0], Record::Started { .. }), "{history:?}");
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let resumed = interpreter(Arc::new(Functions::default()))
+        .resume(&machine, "e", json!({}), history[..1].to_vec(), None)
+        .await
+        .result
+        .unwrap();
+    assert_eq!(resumed["started"], first["started"]);
 }

@@ -60,6 +60,12 @@ pub trait TaskRunner: Send + Sync {
 /// One entry of a run's history, in the order the run produced them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Record {
+    /// The run started at this time (RFC 3339): `$$.Execution.StartTime`, the same after a
+    /// restart. A history from before start times were kept has none.
+    Started {
+        /// When.
+        at: String,
+    },
     /// A task token was handed out (milliseconds since the Unix epoch), before its task ran.
     Token {
         /// The token.
@@ -295,7 +301,6 @@ impl Interpreter {
                 "Id": format!("{LOCAL_ARN_PREFIX}:execution:local:{execution_name}"),
                 "Name": execution_name,
                 "Input": input.clone(),
-                "StartTime": now_rfc3339(),
                 "RoleArn": "arn:aws:iam::123456789012:role/local",
             },
             "StateMachine": {"Id": format!("{LOCAL_ARN_PREFIX}:stateMachine:local"), "Name": "local"},
@@ -311,6 +316,27 @@ impl Interpreter {
             entered_at: String::new(),
             retry_count: 0,
         };
+        let started = match run.past.first() {
+            Some(Record::Started { at }) => {
+                run.seq = 1;
+                Ok(at.clone())
+            }
+            Some(_) => Ok(now_rfc3339()),
+            None => {
+                let at = now_rfc3339();
+                run.record(Record::Started { at: at.clone() }).map(|()| at)
+            }
+        };
+        let started = match started {
+            Ok(at) => at,
+            Err(failure) => {
+                return Outcome {
+                    result: Err(failure),
+                    events: Vec::new(),
+                }
+            }
+        };
+        run.execution["Execution"]["StartTime"] = Value::String(started);
         // The machine's TimeoutSeconds, in the interpreter's time (scaled as its Waits are;
         // with no time passing, it never runs out).
         let limit = machine
