@@ -160,10 +160,12 @@ async fn recalling_reads_the_same_few_records_after_ten_or_two_hundred_earlier_e
     for history in [10, 200] {
         while kept < history {
             kept += 1;
+            let id = ExecutionId::generate().to_string();
             let record = MemoryRecord {
                 team: team.clone(),
                 brand: brand.clone(),
-                execution: ExecutionId::generate(),
+                session: id.clone(),
+                work: id,
                 actor: UserId::generate(),
                 request: format!("post {kept}"),
                 line: format!("- post {kept}"),
@@ -398,4 +400,66 @@ async fn an_unreachable_or_unknown_agentcore_memory_is_unavailable_not_a_refusal
     let unknown = agentcore_memory(addr, "vellocity-memory-9999999999");
     let error = unknown.recall(&query).await.unwrap_err();
     assert!(error.0.contains("ResourceNotFoundException"), "{error}");
+}
+
+/// A conversation's replies are work too: each is kept (session = the conversation) and
+/// recalled by later work for the same brand, on either store.
+#[tokio::test]
+async fn a_conversations_reply_is_recalled_by_later_work_for_the_same_brand() {
+    let (addr, sent) = agentcore_memory_endpoint().await;
+    for memory in [
+        None,
+        Some(agentcore_memory(addr, "vellocity-memory-0123456789")),
+    ] {
+        let model = Arc::new(Recording::default());
+        let app = stack(model.clone(), memory);
+        let team = app.create_team("Acme").await;
+        let learnable = json!({"privacy_defaults": {"training_data_opt_out": false}});
+        assert_eq!(
+            app.patch(&team.key, "/v1/team", learnable).await.status,
+            200
+        );
+        let brand = company(&app, &team, "Alpha", json!({})).await;
+        let conversation = app
+            .post_conversation(&team.key, json!({"title": "Q", "company_id": brand}))
+            .await;
+        let path = format!("/v1/conversations/{conversation}/messages");
+        let asked = app
+            .post(
+                &team.key,
+                &path,
+                json!({"content": "Which launch date works?"}),
+            )
+            .await;
+        assert_eq!(asked.status, 201, "{asked:?}");
+        let agent = json!({"name": "Writer", "allowed_capabilities": ["generate_text"]});
+        let agent = app.post_agent(&team.key, agent).await;
+        let (_, from) = model.since(0);
+        run(&app, &team, &agent, &brand, "Launch post").await;
+        let (prompts, _) = model.since(from);
+        assert!(
+            prompts
+                .iter()
+                .all(|p| p.contains("asked \"Which launch date works?\"")),
+            "{prompts:?}"
+        );
+    }
+    let sent = sent.lock().unwrap();
+    let reply_event = sent
+        .iter()
+        .find(|(path, body)| {
+            path.ends_with("/events")
+                && body["sessionId"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("cnv_"))
+        })
+        .map(|(_, body)| body.clone())
+        .expect("the reply is an event of the conversation's session");
+    assert!(
+        reply_event["clientToken"]
+            .as_str()
+            .unwrap()
+            .starts_with("msg_"),
+        "{reply_event}"
+    );
 }

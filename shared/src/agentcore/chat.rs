@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::context::facts;
 use super::prompts;
 use crate::app::resources;
-use crate::app::{budgets, conversations};
+use crate::app::{budgets, conversations, memory};
 use crate::app::{App, Caller};
 use crate::domain::catalog::{self, DEFAULT_CHAT};
 use crate::domain::conversation::{
@@ -183,6 +183,11 @@ pub async fn send(
     {
         conversations::release(app, &caller.team_id, &hold).await?;
         return Err(error);
+    }
+    // The reply is stored and charged: memory missing it is a smaller loss than failing it.
+    if let Err(error) = memory::remember_reply(app, caller, &conversation, &question, &reply).await
+    {
+        tracing::warn!(%error, "keeping the reply in memory failed");
     }
     if let Err(error) = budgets::record_crossings(app, &caller.team_id).await {
         tracing::warn!(%error, "recording budget thresholds failed; the next settlement records them");

@@ -126,14 +126,16 @@ pub fn brand_memory_prefix(brand: Option<&CompanyId>) -> String {
 /// The memory records every brand of the team may recall sort under this prefix.
 pub const SHARED_MEMORY_PREFIX: &str = "MEMORY#SHARED#";
 
-/// Where a succeeded execution's memory record is kept: under its brand, and (when its
-/// privacy settings share it) again where every brand recalls it.
-pub fn memory(team: &TeamId, brand: Option<&CompanyId>, id: &ExecutionId, shared: bool) -> Key {
+/// Where a memory record is kept: under its brand, and (when its privacy settings share it)
+/// again where every brand recalls it; by the ULID of the work (its id without the prefix),
+/// so executions and replies sort together by time.
+pub fn memory(team: &TeamId, brand: Option<&CompanyId>, work: &str, shared: bool) -> Key {
     let prefix = match shared {
         true => SHARED_MEMORY_PREFIX.to_owned(),
         false => brand_memory_prefix(brand),
     };
-    Key::new(team_partition(team), format!("{prefix}{id}"))
+    let ulid = work.split_once('_').map_or(work, |(_, ulid)| ulid);
+    Key::new(team_partition(team), format!("{prefix}{ulid}"))
 }
 
 /// The outputs of an execution's steps sort under this prefix, by step.

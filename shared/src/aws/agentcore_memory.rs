@@ -1,6 +1,7 @@
-//! Agent memory on Amazon Bedrock AgentCore Memory. Each succeeded execution is one event
-//! (actor = the team and the brand, or the team's shared actor for work its privacy shares
-//! across brands; session = the execution): the request and what it produced. The memory's
+//! Agent memory on Amazon Bedrock AgentCore Memory. Each succeeded execution, and each reply
+//! of a conversation, is one event (actor = the team and the brand, or the team's shared actor
+//! for work its privacy shares across brands; session = the execution or the conversation):
+//! what was asked and what came of it. The memory's
 //! semantic strategy (see `template.yaml`) extracts lasting records from the events into
 //! `/vellocity/{actorId}/`; recalling retrieves the most relevant of the brand's namespace and
 //! of the team's shared one. Work whose privacy opts out of training is kept as an event with
@@ -131,12 +132,11 @@ fn conversational(role: Role, text: &str) -> Result<PayloadType, MemoryUnavailab
         .map_err(|e| MemoryUnavailable(e.to_string()))
 }
 
-/// When the execution started: the time in its id (a ULID), so a retried event is the same
+/// When the work was done: the time in its id (a ULID), so a retried event is the same
 /// request and its client token makes it one event.
 fn started_at(record: &MemoryRecord) -> DateTime {
     let ulid = record
-        .execution
-        .as_str()
+        .work
         .split_once('_')
         .and_then(|(_, body)| ulid::Ulid::from_string(body).ok());
     let millis = ulid.map_or(0, |u| u.timestamp_ms());
@@ -156,11 +156,11 @@ impl Memory for AgentCoreMemory {
             .create_event()
             .memory_id(&self.memory_id)
             .actor_id(actor)
-            .session_id(record.execution.as_str())
+            .session_id(record.session.as_str())
             .event_timestamp(started_at(record))
             .payload(conversational(Role::User, &record.request)?)
             .payload(conversational(Role::Assistant, &record.line)?)
-            .client_token(record.execution.as_str());
+            .client_token(record.work.as_str());
         if !record.learnable {
             event = event.extraction_mode(ExtractionMode::Skip);
         }

@@ -1,10 +1,11 @@
-//! Agent memory: what a team's past work was, kept when an execution ends and recalled, a few
-//! lines at a time, by the planner and the writers of later ones. The table keeps it by
+//! Agent memory: what a team's past work was, kept when an execution ends or a conversation's
+//! reply is stored, and recalled, a few lines at a time, by the planner and the writers of
+//! later executions. The table keeps it by
 //! default; Amazon Bedrock AgentCore Memory can.
 
 use async_trait::async_trait;
 
-use crate::domain::ids::{CompanyId, ExecutionId, TeamId, UserId};
+use crate::domain::ids::{CompanyId, TeamId, UserId};
 
 /// What one ended piece of work leaves to be recalled.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,8 +14,11 @@ pub struct MemoryRecord {
     pub team: TeamId,
     /// The brand (company) it was for, if any.
     pub brand: Option<CompanyId>,
-    /// The execution it came from (records are kept once per execution).
-    pub execution: ExecutionId,
+    /// The execution or conversation it came from (the session of its events).
+    pub session: String,
+    /// The piece of work it records, once: the execution, or the conversation's reply. A
+    /// prefixed ULID (`exe_…`, `msg_…`), so records order by time.
+    pub work: String,
     /// Who asked for it.
     pub actor: UserId,
     /// What was asked.
@@ -50,7 +54,7 @@ pub struct MemoryUnavailable(pub String);
 /// Where agent memory is kept.
 #[async_trait]
 pub trait Memory: Send + Sync {
-    /// Keeps a record; keeping the same execution's record again changes nothing.
+    /// Keeps a record; keeping the same work's record again changes nothing.
     async fn remember(&self, record: &MemoryRecord) -> Result<(), MemoryUnavailable>;
 
     /// The lines the query may see, most relevant (or newest) first, at most `limit`; the
