@@ -187,7 +187,8 @@ pub(crate) fn bedrock(addr: SocketAddr) -> Bedrock {
     Bedrock::new(aws_sdk_bedrockruntime::Client::from_conf(config))
 }
 
-fn text_request(model: &str) -> TextRequest {
+/// A one-question request to `model`.
+pub(crate) fn text_request(model: &str) -> TextRequest {
     TextRequest {
         model: model.into(),
         system: "You write in the Acme brand voice.".into(),

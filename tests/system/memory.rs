@@ -49,18 +49,24 @@ fn stack(model: Arc<Recording>, memory: Option<Arc<dyn Memory>>) -> TestApp {
     })
 }
 
-/// Three brands of one team, whose work may be learned from: Alpha (isolated, as by
-/// default), Beta (shares with the other brands), Gamma. Gamma's work recalls Beta's and not
-/// Alpha's; Alpha's recalls its own and Beta's.
-async fn brands_recall_their_own_and_shared_work(memory: Option<Arc<dyn Memory>>) {
-    let model = Arc::new(Recording::default());
-    let app = stack(model.clone(), memory);
+/// A team whose work models may learn from (its privacy defaults do not opt out of training).
+async fn learnable_team(app: &TestApp) -> TestTeam {
     let team = app.create_team("Acme").await;
     let learnable = json!({"privacy_defaults": {"training_data_opt_out": false}});
     assert_eq!(
         app.patch(&team.key, "/v1/team", learnable).await.status,
         200
     );
+    team
+}
+
+/// Three brands of one team, whose work may be learned from: Alpha (isolated, as by
+/// default), Beta (shares with the other brands), Gamma. Gamma's work recalls Beta's and not
+/// Alpha's; Alpha's recalls its own and Beta's.
+async fn brands_recall_their_own_and_shared_work(memory: Option<Arc<dyn Memory>>) {
+    let model = Arc::new(Recording::default());
+    let app = stack(model.clone(), memory);
+    let team = learnable_team(&app).await;
     let isolated = company(&app, &team, "Alpha", json!({})).await;
     let sharing = company(
         &app,
@@ -413,12 +419,7 @@ async fn a_conversations_reply_is_recalled_by_later_work_for_the_same_brand() {
     ] {
         let model = Arc::new(Recording::default());
         let app = stack(model.clone(), memory);
-        let team = app.create_team("Acme").await;
-        let learnable = json!({"privacy_defaults": {"training_data_opt_out": false}});
-        assert_eq!(
-            app.patch(&team.key, "/v1/team", learnable).await.status,
-            200
-        );
+        let team = learnable_team(&app).await;
         let brand = company(&app, &team, "Alpha", json!({})).await;
         let conversation = app
             .post_conversation(&team.key, json!({"title": "Q", "company_id": brand}))

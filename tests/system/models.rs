@@ -13,11 +13,9 @@ use http_body_util::Full;
 use serde_json::{json, Value};
 use vellocity::domain::catalog::DEFAULT_TEXT;
 use vellocity::local::openai::OpenAiCompatible;
-use vellocity::ports::ai::{
-    AiError, AnswerSchema, ImageGen, ImageRequest, Llm, Message, Speaker, TextRequest,
-};
+use vellocity::ports::ai::{AiError, AnswerSchema, ImageGen, ImageRequest, Llm, TextRequest};
 
-use crate::bedrock::bedrock;
+use crate::bedrock::{bedrock, text_request};
 use crate::helpers::TestApp;
 use crate::http_endpoint;
 use crate::local_stack::{fresh_dir, local_binary};
@@ -186,20 +184,6 @@ fn stream_reply(text: &str, usage: &Value) -> http_endpoint::Reply {
         .unwrap()
 }
 
-fn question(model: &str) -> TextRequest {
-    TextRequest {
-        model: model.into(),
-        system: "You write in the Acme brand voice.".into(),
-        messages: vec![Message {
-            speaker: Speaker::User,
-            text: "Write a tagline.".into(),
-        }],
-        max_tokens: 256,
-        temperature: 0.5,
-        ..TextRequest::default()
-    }
-}
-
 async fn connect(endpoint: &OpenAiEndpoint, model: Option<&str>) -> OpenAiCompatible {
     OpenAiCompatible::connect(&endpoint.url(), model.map(str::to_owned), None)
         .await
@@ -216,8 +200,8 @@ async fn an_openai_compatible_endpoint_answers_in_its_own_model_with_tokens_and_
         "without a name, the first model the endpoint lists"
     );
 
-    let first = model.converse(question(DEFAULT_TEXT)).await.unwrap();
-    let again = model.converse(question(DEFAULT_TEXT)).await.unwrap();
+    let first = model.converse(text_request(DEFAULT_TEXT)).await.unwrap();
+    let again = model.converse(text_request(DEFAULT_TEXT)).await.unwrap();
 
     assert!(first
         .text
@@ -251,7 +235,7 @@ async fn a_streamed_openai_compatible_answer_arrives_in_pieces_and_ends_with_its
     let model = connect(&endpoint, Some("tiny-local")).await;
     let (sink, mut pieces) = tokio::sync::mpsc::unbounded_channel();
     let answer = model
-        .converse_stream(question(DEFAULT_TEXT), &sink)
+        .converse_stream(text_request(DEFAULT_TEXT), &sink)
         .await
         .unwrap();
     drop(sink);
@@ -287,7 +271,10 @@ async fn an_openai_compatible_endpoint_that_throttles_or_fails_gives_retryable_e
         ),
     ] {
         let model = connect(&endpoint, Some(name)).await;
-        let error = model.converse(question(DEFAULT_TEXT)).await.unwrap_err();
+        let error = model
+            .converse(text_request(DEFAULT_TEXT))
+            .await
+            .unwrap_err();
         assert!(check(&error), "{name}: {error:?}");
     }
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -297,7 +284,7 @@ async fn an_openai_compatible_endpoint_that_throttles_or_fails_gives_retryable_e
         .await
         .unwrap();
     assert!(matches!(
-        unreachable.converse(question(DEFAULT_TEXT)).await,
+        unreachable.converse(text_request(DEFAULT_TEXT)).await,
         Err(AiError::Unavailable(m)) if m.contains("cannot reach")
     ));
 }
@@ -313,7 +300,7 @@ async fn a_schema_is_sent_as_the_response_format_and_images_come_only_from_an_im
             description: "The steps.",
             schema: schema.clone(),
         }),
-        ..question(DEFAULT_TEXT)
+        ..text_request(DEFAULT_TEXT)
     };
     let answer = model.converse(request).await.unwrap();
     assert_eq!(
@@ -690,7 +677,7 @@ async fn a_teams_guardrail_blocks_a_plan_marks_a_step_and_a_reply_and_an_openai_
             id: GUARDRAIL.into(),
             version: "1".into(),
         }),
-        ..question(DEFAULT_TEXT)
+        ..text_request(DEFAULT_TEXT)
     };
     assert!(matches!(
         model.converse(guarded).await,
