@@ -453,7 +453,7 @@ fn parse_state(name: &str, raw: &Value) -> Result<State, AslError> {
                 )));
             }
             if let Some(at) = &timestamp {
-                if super::run::timestamp(at).is_none() {
+                if paths::timestamp(at).is_none() {
                     return Err(AslError::Definition(format!(
                         "state {name}: field Timestamp: {at:?} is not an RFC 3339 timestamp (uppercase T and Z)"
                     )));

@@ -748,6 +748,15 @@ fn intrinsic(name: &str, args: Vec<Argument>) -> Result<Value, String> {
     }
 }
 
+/// An RFC 3339 timestamp, as the `Timestamp…` comparisons, `IsTimestamp` and a Wait state
+/// read them: an uppercase `T` between date and time and an uppercase `Z` or a numeric offset.
+pub fn timestamp(text: &str) -> Option<time::OffsetDateTime> {
+    if !text.contains('T') || text.contains('t') || text.ends_with('z') {
+        return None;
+    }
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::definition::{Catcher, Machine, Retrier, State, StateKind};
-use super::paths::{assign, evaluate, exists, read, template};
+use super::paths::{assign, evaluate, exists, read, template, timestamp};
 use super::AslError;
 
 /// Why a task failed: the error name Retry and Catch match, and a cause.
@@ -1035,15 +1035,6 @@ fn evaluate_rule(rule: &Value, input: &Value, context: &Value) -> Result<bool, F
 /// (so a character beyond U+FFFF sorts before U+E000–U+FFFF, unlike UTF-8 byte order).
 fn java_order(a: &str, b: &str) -> std::cmp::Ordering {
     a.encode_utf16().cmp(b.encode_utf16())
-}
-
-/// An RFC 3339 timestamp, as the `Timestamp…` comparisons, `IsTimestamp` and a Wait state
-/// read them: an uppercase `T` between date and time and an uppercase `Z` or a numeric offset.
-pub(crate) fn timestamp(text: &str) -> Option<time::OffsetDateTime> {
-    if !text.contains('T') || text.contains('t') || text.ends_with('z') {
-        return None;
-    }
-    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
 }
 
 /// One piece of a `StringMatches` pattern.
