@@ -1071,3 +1071,34 @@ async fn a_resumed_run_keeps_the_time_it_first_started() {
         .unwrap();
     assert_eq!(resumed["started"], first["started"]);
 }
+
+/// "TimeoutSeconds: … the top-level … state machine" only — a branch or an item processor with
+/// one is refused; "MaxConcurrencyPath … a reference path to … a non-negative integer".
+#[tokio::test]
+async fn inner_machines_have_no_timeout_and_max_concurrency_path_must_name_a_count() {
+    let inner = json!({"StartAt": "S", "TimeoutSeconds": 5, "States": {"S": {"Type": "Succeed"}}});
+    let parallel = json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "Branches": [inner], "End": true}}});
+    let refused = parse_machine(&parallel).unwrap_err().to_string();
+    assert!(
+        refused.contains("state P: field Branches: TimeoutSeconds"),
+        "{refused}"
+    );
+
+    let machine = parse_machine(&json!({
+        "StartAt": "M",
+        "States": {"M": {"Type": "Map", "ItemsPath": "$.items", "MaxConcurrencyPath": "$.limit",
+            "ItemProcessor": {"StartAt": "E", "States": {"E": {"Type": "Pass", "End": true}}}, "End": true}}
+    }))
+    .unwrap();
+    let run = |limit: Value| {
+        let machine = machine.clone();
+        async move {
+            interpreter(Arc::new(Functions::default()))
+                .run(&machine, "exec-1", json!({"items": [1, 2], "limit": limit}))
+                .await
+                .result
+        }
+    };
+    assert_eq!(run(json!(1)).await.unwrap(), json!([1, 2]));
+    assert_eq!(run(json!("two")).await.unwrap_err().error, "States.Runtime");
+}

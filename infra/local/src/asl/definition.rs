@@ -156,6 +156,8 @@ pub enum StateKind {
         items_path: String,
         /// The sub-machine.
         processor: Box<Machine>,
+        /// Where the input says how many items may run at once.
+        max_concurrency_path: Option<String>,
         /// Retry policies.
         retry: Vec<Retrier>,
         /// Catchers.
@@ -493,7 +495,7 @@ fn parse_state(name: &str, raw: &Value) -> Result<State, AslError> {
             StateKind::Parallel {
                 branches: branches
                     .iter()
-                    .map(parse_machine)
+                    .map(|branch| parse_inner_machine(name, "Branches", branch))
                     .collect::<Result<_, _>>()?,
                 retry: field(name, raw, "Retry")?.unwrap_or_default(),
                 catch: field(name, raw, "Catch")?.unwrap_or_default(),
@@ -519,7 +521,8 @@ fn parse_state(name: &str, raw: &Value) -> Result<State, AslError> {
             }
             StateKind::Map {
                 items_path: field(name, raw, "ItemsPath")?.unwrap_or_else(|| "$".into()),
-                processor: Box::new(parse_machine(processor)?),
+                processor: Box::new(parse_inner_machine(name, "ItemProcessor", processor)?),
+                max_concurrency_path: field(name, raw, "MaxConcurrencyPath")?,
                 retry: field(name, raw, "Retry")?.unwrap_or_default(),
                 catch: field(name, raw, "Catch")?.unwrap_or_default(),
             }
@@ -602,6 +605,17 @@ fn check_rule(state: &str, rule: &Value) -> Result<(), AslError> {
         ))),
         _ => Err(bad("a choice rule needs exactly one comparison".into())),
     }
+}
+
+/// A Parallel branch or a Map's processor: a machine without a `TimeoutSeconds` of its own
+/// (the specification gives it only to the top-level machine).
+fn parse_inner_machine(state: &str, field: &str, raw: &Value) -> Result<Machine, AslError> {
+    if raw.get("TimeoutSeconds").is_some() {
+        return Err(AslError::Definition(format!(
+            "state {state}: field {field}: TimeoutSeconds belongs to the top-level machine only"
+        )));
+    }
+    parse_machine(raw)
 }
 
 /// Parses and checks a machine: every transition names a state of the same machine.

@@ -711,8 +711,18 @@ impl Run<'_> {
             StateKind::Map {
                 items_path,
                 processor,
+                max_concurrency_path,
                 ..
             } => {
+                if let Some(path) = max_concurrency_path {
+                    // Items run one after another here, within any limit; it must be one.
+                    if read(path, effective, context)?.as_u64().is_none() {
+                        return Err(Failure::new(
+                            "States.Runtime",
+                            format!("MaxConcurrencyPath {path} is not a non-negative integer"),
+                        ));
+                    }
+                }
                 self.map(state, items_path, processor, effective, context)
                     .await
             }
