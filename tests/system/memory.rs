@@ -409,7 +409,8 @@ async fn an_unreachable_or_unknown_agentcore_memory_is_unavailable_not_a_refusal
 }
 
 /// A conversation's replies are work too: each is kept (session = the conversation) and
-/// recalled by later work for the same brand, on either store.
+/// recalled by later work for the same brand — not by another, isolated, brand — on either
+/// store.
 #[tokio::test]
 async fn a_conversations_reply_is_recalled_by_later_work_for_the_same_brand() {
     let (addr, sent) = agentcore_memory_endpoint().await;
@@ -442,6 +443,17 @@ async fn a_conversations_reply_is_recalled_by_later_work_for_the_same_brand() {
             prompts
                 .iter()
                 .all(|p| p.contains("asked \"Which launch date works?\"")),
+            "{prompts:?}"
+        );
+        // The reply's brand is isolated (the default): another brand's work never sees it.
+        let other = company(&app, &team, "Beta", json!({})).await;
+        let (_, from) = model.since(0);
+        run(&app, &team, &agent, &other, "Launch post").await;
+        let (prompts, _) = model.since(from);
+        assert!(
+            prompts
+                .iter()
+                .all(|p| !p.contains("Which launch date works?")),
             "{prompts:?}"
         );
     }

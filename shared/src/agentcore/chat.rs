@@ -185,8 +185,13 @@ pub async fn send(
         return Err(error);
     }
     // The reply is stored and charged: memory missing it is a smaller loss than failing it.
-    if let Err(error) = memory::remember_reply(app, caller, &conversation, &question, &reply).await
-    {
+    let about = memory::ReplyContext {
+        conversation: &conversation,
+        company: company.as_ref(),
+        product: product.as_ref(),
+        team_defaults: hold.privacy_defaults,
+    };
+    if let Err(error) = memory::remember_reply(app, caller, about, &question, &reply).await {
         tracing::warn!(%error, "keeping the reply in memory failed");
     }
     if let Err(error) = budgets::record_crossings(app, &caller.team_id).await {

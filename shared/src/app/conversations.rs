@@ -17,6 +17,7 @@ use super::{keys, teams, usage, App, Caller};
 use crate::domain::budget::Commitment;
 use crate::domain::conversation::{ChatMessage, ConversationDraft};
 use crate::domain::ids::{ConversationId, MessageId, TeamId, UserId};
+use crate::domain::privacy::PrivacySettings;
 use crate::domain::team::Guardrail;
 use crate::domain::usage::{Attribution, Line, CHAT};
 use crate::error::{Conflict, Error};
@@ -209,6 +210,10 @@ pub struct Hold {
     /// The team's Bedrock guardrail, which the reply is held to (read with the team).
     #[serde(skip)]
     pub guardrail: Option<Guardrail>,
+    /// The team's privacy defaults, which the reply's memory is kept under (read with the
+    /// team).
+    #[serde(skip)]
+    pub privacy_defaults: PrivacySettings,
 }
 
 /// Holds a reply's most (`reserved` credits, `most_micro_usd`) for the caller's message in a
@@ -241,6 +246,7 @@ pub async fn hold(
         expires_at: rfc3339(app.clock.now() + HOLD_LIFETIME),
         commitment,
         guardrail: team.guardrail.clone(),
+        privacy_defaults: team.privacy_defaults,
     };
     let key = hold_key(&caller.team_id, &hold.question_id);
     let mut writes = Vec::new();

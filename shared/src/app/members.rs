@@ -43,6 +43,21 @@ pub async fn find(app: &App, team: &TeamId, user: &UserId) -> Result<Option<Memb
         .transpose()
 }
 
+/// A member's own privacy settings, read eventually consistently (for their earlier work);
+/// a member since removed has none.
+pub async fn privacy_eventually(
+    app: &App,
+    team: &TeamId,
+    user: &UserId,
+) -> Result<PrivacySettings, Error> {
+    Ok(
+        match app.table.get_eventually(&keys::member(team, user)).await? {
+            Some(item) => from_item::<Member>(&item)?.privacy,
+            None => PrivacySettings::default(),
+        },
+    )
+}
+
 async fn get(app: &App, caller: &Caller, user_id: &str) -> Result<Member, Error> {
     let user = UserId::parse(user_id).map_err(|_| Error::not_found("member"))?;
     find(app, &caller.team_id, &user)

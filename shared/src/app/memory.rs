@@ -12,11 +12,11 @@ use serde::{Deserialize, Serialize};
 use super::items::{from_item, to_item};
 use super::records::Record;
 use super::resources::find_eventually;
-use super::{keys, teams, App, Caller};
+use super::{keys, members, teams, App, Caller};
 use crate::domain::conversation::{ChatMessage, ConversationDraft};
 use crate::domain::execution::{Execution, ExecutionStatus};
-use crate::domain::ids::{CompanyId, ProductId, TeamId, UserId};
-use crate::domain::privacy::EffectivePrivacy;
+use crate::domain::ids::{CompanyId, TeamId, UserId};
+use crate::domain::privacy::{EffectivePrivacy, PrivacySettings};
 use crate::domain::resources::{CompanyDraft, ProductDraft};
 use crate::error::Error;
 use crate::ports::memory::{Memory, MemoryRecord, MemoryUnavailable, RecallQuery};
@@ -78,18 +78,18 @@ impl Memory for TableMemory {
             read.limit = query.limit.max(1) as u32;
             let page = self.table.query(read).await.map_err(unavailable)?;
             for item in &page.items {
-                let execution = item
+                let work = item
                     .get("SK")
                     .and_then(|sk| sk.as_str())
                     .and_then(|sk| sk.strip_prefix(&prefix))
                     .unwrap_or_default()
                     .to_owned();
                 let stored: Stored = from_item(item).map_err(unavailable)?;
-                found.push((execution, stored.line));
+                found.push((work, stored.line));
             }
         }
-        // Newest first (execution ids are ULIDs); a shared record of the brand's own work is
-        // found twice.
+        // Newest first (keys end in the work's ULID); a shared record of the brand's own work
+        // is found twice.
         found.sort_by(|a, b| b.0.cmp(&a.0));
         found.dedup_by(|a, b| a.0 == b.0);
         found.truncate(query.limit);
@@ -108,16 +108,15 @@ fn memory_line(execution: &Execution) -> String {
     )
 }
 
-/// Whose work a record is, and for which brand and product: what decides its privacy.
+/// Whose work a record is, for which brand, and the privacy it has.
 struct Work<'a> {
     team: &'a TeamId,
     member: &'a UserId,
-    company: Option<&'a CompanyId>,
-    product: Option<&'a ProductId>,
+    brand: Option<&'a CompanyId>,
+    privacy: EffectivePrivacy,
 }
 
-/// Keeps a record of `work` with the privacy it has: the cascade of its member's settings, the
-/// team's defaults, its company's and its product's.
+/// Keeps a record of `work`.
 async fn keep(
     app: &App,
     work: Work<'_>,
@@ -126,48 +125,45 @@ async fn keep(
     request: &str,
     line: String,
 ) -> Result<(), Error> {
-    let mut levels = teams::privacy_levels_eventually(app, work.team, work.member).await?;
-    if let Some(company) = work.company {
-        if let Some(company) =
-            find_eventually::<CompanyDraft>(app, work.team, company.as_str()).await?
-        {
-            levels.push(company.data.privacy);
-        }
-    }
-    if let Some(product) = work.product {
-        if let Some(product) =
-            find_eventually::<ProductDraft>(app, work.team, product.as_str()).await?
-        {
-            levels.push(product.data.privacy);
-        }
-    }
-    let privacy = EffectivePrivacy::cascade(&levels);
     let record = MemoryRecord {
         team: work.team.clone(),
-        brand: work.company.cloned(),
+        brand: work.brand.cloned(),
         session,
         work: id,
         actor: work.member.clone(),
         request: request.to_owned(),
         line,
-        shared_across_brands: privacy.kb_cross_brand_sharing && !privacy.data_isolation_enabled,
-        learnable: !privacy.training_data_opt_out,
+        shared_across_brands: work.privacy.kb_cross_brand_sharing
+            && !work.privacy.data_isolation_enabled,
+        learnable: !work.privacy.training_data_opt_out,
     };
     app.memory.remember(&record).await.map_err(|e| {
         Error::unavailable_because("Memory could not be kept right now.", e.to_string())
     })
 }
 
-/// Keeps what a settled execution did, if it succeeded.
+/// Keeps what a settled execution did, if it succeeded, with the privacy its work has: the
+/// cascade of its member's settings, the team's defaults, its company's and its product's.
 pub async fn remember(app: &App, team: &TeamId, settled: &Execution) -> Result<(), Error> {
     if settled.status != ExecutionStatus::Succeeded {
         return Ok(());
     }
+    let mut levels = teams::privacy_levels_eventually(app, team, &settled.created_by).await?;
+    if let Some(company) = &settled.company_id {
+        if let Some(company) = find_eventually::<CompanyDraft>(app, team, company.as_str()).await? {
+            levels.push(company.data.privacy);
+        }
+    }
+    if let Some(product) = &settled.product_id {
+        if let Some(product) = find_eventually::<ProductDraft>(app, team, product.as_str()).await? {
+            levels.push(product.data.privacy);
+        }
+    }
     let work = Work {
         team,
         member: &settled.created_by,
-        company: settled.company_id.as_ref(),
-        product: settled.product_id.as_ref(),
+        brand: settled.company_id.as_ref(),
+        privacy: EffectivePrivacy::cascade(&levels),
     };
     let id = settled.id.to_string();
     keep(
@@ -181,20 +177,38 @@ pub async fn remember(app: &App, team: &TeamId, settled: &Execution) -> Result<(
     .await
 }
 
+/// What a reply was about: its conversation, with the company and product the reply read
+/// and the team's privacy defaults read with its hold (so only the member's settings are
+/// read again).
+pub struct ReplyContext<'a> {
+    /// The conversation.
+    pub conversation: &'a Record<ConversationDraft>,
+    /// Its company, as read for the reply.
+    pub company: Option<&'a CompanyDraft>,
+    /// Its product, as read for the reply.
+    pub product: Option<&'a ProductDraft>,
+    /// The team's privacy defaults.
+    pub team_defaults: PrivacySettings,
+}
+
 /// Keeps a conversation's exchange: the question and the start of the reply (the session is
 /// the conversation, the work the reply).
 pub async fn remember_reply(
     app: &App,
     caller: &Caller,
-    conversation: &Record<ConversationDraft>,
+    about: ReplyContext<'_>,
     question: &ChatMessage,
     reply: &ChatMessage,
 ) -> Result<(), Error> {
+    let member = members::privacy_eventually(app, &caller.team_id, &caller.user_id).await?;
+    let mut levels = vec![member, about.team_defaults];
+    levels.extend(about.company.map(|c| c.privacy));
+    levels.extend(about.product.map(|p| p.privacy));
     let work = Work {
         team: &caller.team_id,
         member: &caller.user_id,
-        company: conversation.data.company_id.as_ref(),
-        product: conversation.data.product_id.as_ref(),
+        brand: about.conversation.data.company_id.as_ref(),
+        privacy: EffectivePrivacy::cascade(&levels),
     };
     let asked: String = question.content.chars().take(160).collect();
     let answered: String = reply.content.chars().take(160).collect();
@@ -205,7 +219,7 @@ pub async fn remember_reply(
     keep(
         app,
         work,
-        conversation.id.clone(),
+        about.conversation.id.clone(),
         reply.id.clone(),
         &question.content,
         line,

@@ -207,27 +207,16 @@ pub async fn privacy_base(app: &App, caller: &Caller) -> Result<Vec<PrivacySetti
 }
 
 /// [`privacy_base`] for a member's earlier work, read eventually consistently (half the
-/// cost; a setting changed a moment ago may not count yet): theirs, then the team's defaults
-/// (a member since removed has no settings of their own).
+/// cost; a setting changed a moment ago may not count yet): theirs, then the team's defaults.
 pub async fn privacy_levels_eventually(
     app: &App,
     team: &TeamId,
     user: &UserId,
 ) -> Result<Vec<PrivacySettings>, Error> {
+    let member = super::members::privacy_eventually(app, team, user).await?;
     let team = match app.table.get_eventually(&keys::team(team)).await? {
         Some(item) => from_item::<Team>(&item)?,
         None => return Err(Error::not_found("team")),
     };
-    let member = match app
-        .table
-        .get_eventually(&keys::member(&team.id, user))
-        .await?
-    {
-        Some(item) => Some(from_item::<crate::domain::team::Member>(&item)?),
-        None => None,
-    };
-    Ok(vec![
-        member.map(|m| m.privacy).unwrap_or_default(),
-        team.privacy_defaults,
-    ])
+    Ok(vec![member, team.privacy_defaults])
 }

@@ -182,7 +182,8 @@ pub const MODELS: &[Model] = &[
 ];
 
 /// Models the catalog offered once, with the one that replaced each: agents saved with them
-/// keep working on the successor; new choices of them are refused, naming it.
+/// run on the successor, and an agent saved again (or a new choice of one) keeps the
+/// successor's id.
 pub const RETIRED: &[(&str, &str)] = &[
     ("anthropic.claude-3-5-sonnet-20241022-v2:0", DEFAULT_TEXT),
     ("anthropic.claude-3-5-haiku-20241022-v1:0", DEFAULT_CHAT),

@@ -78,9 +78,7 @@ impl Step {
             guardrail_intervened: false,
         }
     }
-}
 
-impl Step {
     /// The tokens its model call used.
     pub fn tokens(&self) -> crate::domain::tokens::TokenUsage {
         crate::domain::tokens::TokenUsage {

@@ -28,6 +28,14 @@ impl TokenUsage {
         self.cache_read += other.cache_read;
         self.cache_write += other.cache_write;
     }
+
+    /// Takes another's tokens from these.
+    pub fn subtract(&mut self, other: &TokenUsage) {
+        self.input -= other.input;
+        self.output -= other.output;
+        self.cache_read -= other.cache_read;
+        self.cache_write -= other.cache_write;
+    }
 }
 
 fn is_zero(count: &i64) -> bool {

@@ -199,11 +199,7 @@ pub fn execution_lines(execution: &Execution) -> Vec<Line> {
         step_credits += credits;
         if let Some(model) = &step.model {
             if let Some(tokens) = planning_tokens.get_mut(model) {
-                let step = step.tokens();
-                tokens.input -= step.input;
-                tokens.output -= step.output;
-                tokens.cache_read -= step.cache_read;
-                tokens.cache_write -= step.cache_write;
+                tokens.subtract(&step.tokens());
             }
         }
         let line = Line {
