@@ -340,3 +340,34 @@ async fn invoke_model_sends_a_stability_request_by_aspect_ratio_and_reads_a_filt
         Err(AiError::Rejected(m)) if m.contains("Filter reason: prompt")
     ));
 }
+
+/// The stream carries what Converse does: the stable system prompt, a cache point for a model
+/// that caches prompts, the rest; and the team's guardrail, applied synchronously so no text
+/// reaches the person before the guardrail has seen it.
+#[tokio::test]
+async fn converse_stream_sends_the_cache_point_and_the_guardrail_in_synchronous_mode() {
+    let (addr, received) = endpoint().await;
+    let stable = "You write in the Acme brand voice.";
+    let request = TextRequest {
+        system: format!("{stable}\n<this_request>recent work</this_request>"),
+        stable_system_len: stable.len(),
+        guardrail: Some(vellocity::domain::team::Guardrail {
+            id: "gr1a2b3c".into(),
+            version: "2".into(),
+        }),
+        ..text_request(vellocity::domain::catalog::DEFAULT_CHAT)
+    };
+    let (sink, _pieces) = tokio::sync::mpsc::unbounded_channel();
+    bedrock(addr).converse_stream(request, &sink).await.unwrap();
+    let (_, body) = received.lock().unwrap()[0].clone();
+    assert_eq!(
+        body["system"],
+        json!([{"text": stable}, {"cachePoint": {"type": "default"}},
+               {"text": "\n<this_request>recent work</this_request>"}])
+    );
+    assert_eq!(
+        body["guardrailConfig"],
+        json!({"guardrailIdentifier": "gr1a2b3c", "guardrailVersion": "2", "trace": "disabled",
+               "streamProcessingMode": "sync"})
+    );
+}

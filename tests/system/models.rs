@@ -48,7 +48,8 @@ fn json_reply(status: u16, body: Value) -> http_endpoint::Reply {
 /// (the scripted answers first, then a valid plan); otherwise echoes the question. It caches
 /// prompt prefixes as vLLM and llama.cpp do on their own: a prompt starting with an earlier
 /// one's system message reports those tokens as `cached_tokens`. Models named `throttled`,
-/// `overloaded` and `missing` answer 429, 503 and 404; `painter` draws.
+/// `overloaded` and `missing` answer 429, 503 and 404; `no-usage` streams without its usage;
+/// `painter` draws.
 struct OpenAiEndpoint {
     addr: SocketAddr,
     asked: Asked,
@@ -121,6 +122,10 @@ impl OpenAiEndpoint {
                                        "total_tokens": prompt + tokens_of(&text),
                                        "prompt_tokens_details": {"cached_tokens": cached}});
                     if body["stream"] == true {
+                        let usage = match body["model"] == "no-usage" {
+                            true => Value::Null,
+                            false => usage,
+                        };
                         return stream_reply(&text, &usage);
                     }
                     json_reply(
@@ -153,7 +158,8 @@ impl OpenAiEndpoint {
     }
 }
 
-/// A streamed completion as server-sent events: the text in pieces, the finish, the usage.
+/// A streamed completion as server-sent events: the text in pieces, the finish, the usage
+/// (none when `usage` is null, as from an endpoint that ignores `include_usage`).
 fn stream_reply(text: &str, usage: &Value) -> http_endpoint::Reply {
     let mut events = String::new();
     let chunk = |choices: Value, usage: Value| {
@@ -176,7 +182,9 @@ fn stream_reply(text: &str, usage: &Value) -> http_endpoint::Reply {
         json!([{"index": 0, "delta": {}, "finish_reason": "stop"}]),
         Value::Null,
     ));
-    events.push_str(&chunk(json!([]), usage.clone()));
+    if !usage.is_null() {
+        events.push_str(&chunk(json!([]), usage.clone()));
+    }
     events.push_str("data: [DONE]\n\n");
     hyper::Response::builder()
         .header("content-type", "text/event-stream")
@@ -721,5 +729,20 @@ async fn a_model_without_structured_output_is_made_to_answer_the_plan_as_a_tool_
     assert!(
         plan["outputConfig"].is_null(),
         "Nova has no structured output"
+    );
+}
+
+/// A reply is charged by its tokens: a stream that ends without them is not a reply to store.
+#[tokio::test]
+async fn a_stream_that_ends_without_its_usage_is_unavailable_not_a_free_reply() {
+    let endpoint = OpenAiEndpoint::start(vec![]).await;
+    let model = connect(&endpoint, Some("no-usage")).await;
+    let (sink, _pieces) = tokio::sync::mpsc::unbounded_channel();
+    let answer = model
+        .converse_stream(text_request(DEFAULT_TEXT), &sink)
+        .await;
+    assert!(
+        matches!(&answer, Err(AiError::Unavailable(m)) if m.contains("include_usage")),
+        "{answer:?}"
     );
 }
