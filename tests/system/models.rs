@@ -599,26 +599,9 @@ async fn a_second_execution_for_the_same_brand_reads_its_prompt_prefix_from_the_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_runs_against_an_openai_compatible_endpoint() {
     let endpoint = OpenAiEndpoint::start(vec![]).await;
-    let (binary, dir) = (local_binary(), fresh_dir("demo-openai"));
     let url = endpoint.url();
-    let data_dir = dir.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(binary)
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .args(["demo", "--model", "openai", "--model-url", &url])
-            .output()
-            .expect("vellocity-local runs")
-    })
-    .await
-    .unwrap();
+    let output = demo(&["--model", "openai", "--model-url", &url], &[]).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(stdout.contains("succeeded"), "{stdout}");
     assert!(
         stdout.contains("Local model copy"),
         "the endpoint wrote the results: {stdout}"
@@ -635,7 +618,54 @@ async fn the_demo_runs_against_an_openai_compatible_endpoint() {
             .any(|body| body["response_format"]["json_schema"]["name"] == "plan"),
         "the plan is asked for with its schema"
     );
+}
+
+/// Runs `vellocity-local demo` with `args` and `env` in a fresh data directory; asserts it
+/// succeeded and answers its output.
+async fn demo(args: &[&str], env: &[(&str, String)]) -> std::process::Output {
+    let (binary, dir) = (local_binary(), fresh_dir("demo-model"));
+    let mut command = std::process::Command::new(binary);
+    command.arg("--data-dir").arg(&dir).arg("demo").args(args);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output =
+        tokio::task::spawn_blocking(move || command.output().expect("vellocity-local runs"))
+            .await
+            .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("succeeded"), "{stdout}");
     std::fs::remove_dir_all(dir).unwrap();
+    output
+}
+
+/// `--model bedrock` calls Bedrock with the usual AWS variables (here, an endpoint speaking
+/// its wire format): the plan and the copy come from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_against_bedrock_with_the_usual_aws_variables() {
+    let (addr, asked) = caching_bedrock().await;
+    let env = [
+        ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", format!("http://{addr}")),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+    ];
+    let output = demo(&["--model", "bedrock"], &env).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("Bedrock copy for the launch."), "{stdout}");
+    assert!(
+        asked
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, body)| body["outputConfig"]["textFormat"]["type"] == "json_schema"),
+        "the plan came from Bedrock"
+    );
 }
 
 #[tokio::test]
