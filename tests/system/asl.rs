@@ -415,11 +415,11 @@ fn unsupported_features_and_broken_transitions_are_named() {
         .unwrap_err()
         .to_string()
         .contains("DISTRIBUTED"));
-    let field = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "x", "Assign": {}, "End": true}}});
+    let field = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "x", "Arguments": {}, "End": true}}});
     assert!(parse_machine(&field)
         .unwrap_err()
         .to_string()
-        .contains("field Assign"));
+        .contains("field Arguments"));
     let reader = json!({"StartAt": "M", "States": {"M": {"Type": "Map", "ItemReader": {}, "ItemProcessor": {"StartAt": "X", "States": {"X": {"Type": "Succeed"}}}, "End": true}}});
     assert!(parse_machine(&reader)
         .unwrap_err()
@@ -1101,4 +1101,270 @@ async fn inner_machines_have_no_timeout_and_max_concurrency_path_must_name_a_cou
     };
     assert_eq!(run(json!(1)).await.unwrap(), json!([1, 2]));
     assert_eq!(run(json!("two")).await.unwrap_err().error, "States.Runtime");
+}
+
+/// "Any state except Succeed and Fail MAY assign a value to one or more state machine
+/// variables, and any state MAY reference the value of any variable that has a value on state
+/// entry." (specification, State Machine Variables); "You can reference a variable in any field
+/// that accepts a JSONPath expression … In JSONPath fields that accept intrinsic functions,
+/// variables can be used in the arguments" (developer guide, Using variables in JSONPath states).
+#[tokio::test]
+async fn variables_assigned_by_one_state_are_read_by_later_states_in_paths_templates_and_intrinsics(
+) {
+    let machine = parse_machine(&json!({
+        "StartAt": "Store",
+        "States": {
+            "Store": {"Type": "Pass", "Next": "Use",
+                      "Assign": {"greeting": "Hello", "customer.$": "$.customer",
+                                 "details": {"status": "SUCCESS", "started.$": "$$.Execution.StartTime"}}},
+            "Use": {"Type": "Task", "Resource": "echo", "InputPath": "$.unrelated",
+                    "Parameters": {"message.$": "States.Format('{} {}', $greeting, $customer.name)",
+                                   "id.$": "$customer.id", "status.$": "$details.status"},
+                    "Next": "Tier"},
+            "Tier": {"Type": "Choice", "Default": "Other",
+                     "Choices": [{"Variable": "$customer.tier", "StringEqualsPath": "$customer.expected", "Next": "Gold"}]},
+            "Gold": {"Type": "Pass", "OutputPath": "$customer.name", "End": true},
+            "Other": {"Type": "Fail", "Error": "Wrong"}
+        }
+    }))
+    .unwrap();
+    let functions = Arc::new(Functions::default());
+    let input = json!({"customer": {"name": "Ana", "id": 7, "tier": "gold", "expected": "gold"}, "unrelated": {}});
+    let output = interpreter(functions.clone())
+        .run(&machine, "exec-1", input)
+        .await
+        .result
+        .unwrap();
+    assert_eq!(output, json!("Ana"));
+    assert_eq!(
+        functions.calls(),
+        vec![(
+            "echo".to_owned(),
+            json!({"message": "Hello Ana", "id": 7, "status": "SUCCESS"})
+        )]
+    );
+}
+
+/// "Any variable referenced in an \"Assign\" field sees its current value as it was when the
+/// state was entered, and each variable's new value only takes effect in the next state. … If
+/// variable x had the value 5 on state entry, the interpreter will assign 42 to x, and 5 to
+/// newOrOld." (specification, Assigning State Machine Variables)
+#[tokio::test]
+async fn assign_evaluates_every_value_with_the_variables_as_they_were_on_state_entry() {
+    let machine = parse_machine(&json!({
+        "StartAt": "First",
+        "States": {
+            "First": {"Type": "Pass", "Assign": {"x": 5, "y": 6}, "Next": "Swap"},
+            "Swap": {"Type": "Pass", "Assign": {"x": 42, "newOrOld.$": "$x", "y.$": "$x"},
+                     "Parameters": {"seenX.$": "$x"}, "Next": "Report"},
+            "Report": {"Type": "Pass", "End": true,
+                       "Parameters": {"x.$": "$x", "y.$": "$y", "newOrOld.$": "$newOrOld", "seenX.$": "$.seenX"}}
+        }
+    }))
+    .unwrap();
+    let output = interpreter(Arc::new(Functions::default()))
+        .run(&machine, "exec-1", json!({}))
+        .await
+        .result
+        .unwrap();
+    assert_eq!(output, json!({"x": 42, "y": 5, "newOrOld": 5, "seenX": 5}));
+}
+
+/// "The value of \"$\" in \"Assign\" depends on the state type. In Task, Map, and Parallel
+/// States, \"$\" refers to the result in a state's top-level \"Assign\", and to the Error
+/// Output in a Catcher's \"Assign\". In Choice and Wait States, \"$\" refers to the effective
+/// input … If a Choice Rule is chosen, the interpreter evaluates the Choice Rule's \"Assign\"
+/// field, if any, and does not evaluate the state's top-level \"Assign\" field. … If a state
+/// reports an error, the interpreter evaluates the matching Catcher's \"Assign\" field, if any,
+/// and does not evaluate the state's top-level \"Assign\" field." (specification)
+#[tokio::test]
+async fn dollar_in_assign_is_the_raw_result_the_effective_input_or_the_error_output() {
+    let machine = parse_machine(&json!({
+        "StartAt": "Double",
+        "States": {
+            "Double": {"Type": "Task", "Resource": "double", "InputPath": "$.job",
+                       "ResultSelector": {"only.$": "$.value"}, "Assign": {"raw.$": "$.noise"},
+                       "Next": "Check"},
+            "Check": {"Type": "Choice", "InputPath": "$.only", "Default": "Wrong",
+                      "Assign": {"fromDefault": true},
+                      "Choices": [{"Variable": "$", "NumericEquals": 8, "Assign": {"fromRule.$": "$"}, "Next": "Pause"}]},
+            "Pause": {"Type": "Wait", "Seconds": 0, "Assign": {"waited.$": "$"}, "Next": "Flaky"},
+            "Flaky": {"Type": "Task", "Resource": "flaky", "Assign": {"notOnError": true},
+                      "Catch": [{"ErrorEquals": ["Broken"], "Assign": {"error.$": "$.Error"},
+                                 "Next": "Unassigned"}],
+                      "Next": "Wrong"},
+            "Unassigned": {"Type": "Choice", "Default": "Report",
+                           "Choices": [{"Or": [{"Variable": "$fromDefault", "IsPresent": true},
+                                               {"Variable": "$notOnError", "IsPresent": true}],
+                                        "Next": "Wrong"}]},
+            "Report": {"Type": "Pass", "End": true,
+                       "Parameters": {"raw.$": "$raw", "fromRule.$": "$fromRule", "waited.$": "$waited", "error.$": "$error"}},
+            "Wrong": {"Type": "Fail", "Error": "Wrong"}
+        }
+    }))
+    .unwrap();
+    let output = interpreter(Functions::failing("flaky", 1, "Broken"))
+        .run(&machine, "exec-1", json!({"job": {"value": 4}}))
+        .await
+        .result
+        .unwrap();
+    assert_eq!(
+        output,
+        json!({"raw": "dropped", "fromRule": 8, "waited": 8, "error": "Broken"})
+    );
+}
+
+/// "States inside Parallel or Map states can refer to outer scope variables, but they create
+/// and maintain their own separate workflow-local variables and values. Parallel branches and
+/// Map iterations … do not have access to variable values from other concurrent branches or
+/// iterations. … When a Parallel or Map state completes, all of their variables will go out of
+/// scope" (developer guide, Variable scope); the specification's example: state "End" outputs
+/// `hello`, state "Goodbye" outputs `2`.
+#[tokio::test]
+async fn branches_and_iterations_read_outer_variables_and_keep_their_own_to_themselves() {
+    let machine = parse_machine(&json!({
+        "StartAt": "Get Greeting",
+        "States": {
+            "Get Greeting": {"Type": "Pass", "Assign": {"outer": "hello"}, "Next": "Greet Everyone"},
+            "Greet Everyone": {"Type": "Map", "ItemsPath": "$.people", "ResultPath": "$.greetings",
+                "ItemProcessor": {"StartAt": "Fresh", "States": {
+                    "Fresh": {"Type": "Choice", "Default": "Begin",
+                              "Choices": [{"Variable": "$inner", "IsPresent": true, "Next": "Leaked"}]},
+                    "Leaked": {"Type": "Fail", "Error": "Leaked"},
+                    "Begin": {"Type": "Pass", "Assign": {"inner.$": "$", "hi.$": "$outer"}, "Next": "End"},
+                    "End": {"Type": "Pass", "End": true, "Parameters": {"hi.$": "$hi", "who.$": "$inner"}}
+                }},
+                "Assign": {"outer": 2},
+                "Next": "Both"},
+            "Both": {"Type": "Parallel", "ResultPath": "$.branches", "Next": "Goodbye",
+                "Branches": [
+                    {"StartAt": "A", "States": {"A": {"Type": "Pass", "Assign": {"mine": "a"}, "Next": "A2"},
+                                                "A2": {"Type": "Pass", "Parameters": {"outer.$": "$outer", "mine.$": "$mine"}, "End": true}}},
+                    {"StartAt": "B", "States": {"B": {"Type": "Pass", "Parameters": {"outer.$": "$outer"}, "End": true}}}
+                ]},
+            "Goodbye": {"Type": "Pass", "Parameters": {"greetings.$": "$.greetings", "branches.$": "$.branches", "outer.$": "$outer"}, "End": true}
+        }
+    }))
+    .unwrap();
+    let output = interpreter(Arc::new(Functions::default()))
+        .run(&machine, "exec-1", json!({"people": ["Ana", "Bo"]}))
+        .await
+        .result
+        .unwrap();
+    assert_eq!(
+        output,
+        json!({
+            "greetings": [{"hi": "hello", "who": "Ana"}, {"hi": "hello", "who": "Bo"}],
+            "branches": [{"outer": 2, "mine": "a"}, {"outer": 2}],
+            "outer": 2
+        })
+    );
+}
+
+/// "Each variable name … MUST follow the rules for Unicode Identifiers … A state MUST NOT
+/// assign a value to \"states\". In a JSONPath state, the \"ResultPath\" field MUST NOT
+/// reference a variable. … states in inner scopes MUST NOT assign to a variable with the same
+/// name as a variable in an outer scope. … In a Parallel state, a state in one branch MUST NOT
+/// reference any variable assigned in another branch." (specification); "You cannot assign a
+/// value to a part of a variable" (developer guide). Each is refused at load, naming where.
+#[test]
+fn variables_are_checked_at_load_names_scopes_and_result_paths() {
+    let refused = |definition: Value, expected: &str| {
+        let error = parse_machine(&definition).unwrap_err().to_string();
+        assert!(error.contains(expected), "{error} does not say {expected}");
+    };
+    let pass = |assign: Value| json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Assign": assign, "End": true}}});
+    refused(
+        pass(json!({"1st": 1})),
+        "field Assign.1st: \"1st\" is not a variable name",
+    );
+    refused(pass(json!({"x.y": 1})), "\"x.y\" is not a variable name");
+    refused(
+        pass(json!({"states": 1})),
+        "the variable states is reserved",
+    );
+    refused(pass(json!({"x": 1, "x.$": "$"})), "assigns x twice");
+    refused(pass(json!({"x.$": "$.a[?("})), "field Assign.x.$");
+    refused(pass(json!([1])), "field Assign: must be an object");
+    refused(
+        json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"a.$": "$nowhere.b"}, "End": true}}}),
+        "state P: field Parameters.a.$: no state in scope assigns the variable $nowhere",
+    );
+    refused(
+        json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Assign": {"x": 1}, "ResultPath": "$x", "End": true}}}),
+        "ResultPath cannot name a variable",
+    );
+    refused(
+        json!({"StartAt": "S", "States": {"S": {"Type": "Succeed", "Assign": {"x": 1}}}}),
+        "field Assign is not supported on a Succeed state",
+    );
+    let inner = |processor_assign: Value| {
+        json!({"StartAt": "P", "States": {
+        "P": {"Type": "Pass", "Assign": {"outer": 1}, "Next": "M"},
+        "M": {"Type": "Map", "End": true, "ItemProcessor": {"StartAt": "I", "States": {
+            "I": {"Type": "Pass", "Assign": processor_assign, "End": true}}}}}})
+    };
+    refused(
+        inner(json!({"outer": 2})),
+        "the variable outer is assigned both inside",
+    );
+    assert!(parse_machine(&inner(json!({"own.$": "$outer"}))).is_ok());
+    refused(
+        json!({"StartAt": "B", "States": {"B": {"Type": "Parallel", "End": true, "Branches": [
+            {"StartAt": "A", "States": {"A": {"Type": "Pass", "Assign": {"a": 1}, "End": true}}},
+            {"StartAt": "R", "States": {"R": {"Type": "Choice", "Default": "D",
+                "Choices": [{"Variable": "$a", "IsPresent": true, "Next": "D"}]}, "D": {"Type": "Succeed"}}}
+        ]}}}),
+        "state R: field Choices.Variable: no state in scope assigns the variable $a",
+    );
+    refused(
+        json!({"StartAt": "C", "States": {"C": {"Type": "Choice", "Default": "D", "Choices": [
+            {"Not": {"Variable": "$.a", "IsPresent": true, "Assign": {"x": 1}}, "Next": "D"}]}, "D": {"Type": "Succeed"}}}),
+        "a rule inside And, Or or Not cannot have Assign",
+    );
+}
+
+/// "The maximum size of a single variable is 256Kib … The total size of all stored variables
+/// cannot exceed 10MiB per execution" (developer guide, Limits); "States.DataLimitExceeded: A
+/// terminal error which cannot be caught by the States.ALL error type" (developer guide, Error
+/// names); "If $x had not been previously assigned, the example would fail because $x would
+/// be undefined" (developer guide, Evaluation order).
+#[tokio::test]
+async fn an_oversized_variable_or_one_read_before_it_has_a_value_fails_the_execution() {
+    let machine = parse_machine(&json!({
+        "StartAt": "Keep",
+        "States": {
+            "Keep": {"Type": "Task", "Resource": "echo", "Assign": {"big.$": "$.blob"}, "End": true,
+                     "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}]},
+            "Caught": {"Type": "Succeed"}
+        }
+    }))
+    .unwrap();
+    let blob = "x".repeat(300 * 1024);
+    let failure = interpreter(Arc::new(Functions::default()))
+        .run(&machine, "exec-1", json!({"blob": blob}))
+        .await
+        .result
+        .unwrap_err();
+    assert_eq!(failure.error, "States.DataLimitExceeded", "{failure:?}");
+    assert!(failure.cause.contains("the variable big"), "{failure:?}");
+
+    let early = parse_machine(&json!({
+        "StartAt": "Check",
+        "States": {
+            "Check": {"Type": "Choice", "Default": "Later",
+                      "Choices": [{"Variable": "$later", "NumericEquals": 1, "Next": "Later"}]},
+            "Later": {"Type": "Pass", "Assign": {"later": 1}, "End": true}
+        }
+    }))
+    .unwrap();
+    let failure = interpreter(Arc::new(Functions::default()))
+        .run(&early, "exec-2", json!({}))
+        .await
+        .result
+        .unwrap_err();
+    assert_eq!(
+        failure,
+        Failure::new("States.Runtime", "the variable $later has no value")
+    );
 }

@@ -3,10 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use std::collections::BTreeSet;
+
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{paths, AslError};
+use super::{paths, variables, AslError};
 
 fn root() -> Option<String> {
     Some("$".into())
@@ -78,6 +80,9 @@ pub struct Catcher {
     /// Where `{Error, Cause}` goes in the input (default `$`).
     #[serde(default = "root")]
     pub result_path: Option<String>,
+    /// Variables to assign when it catches (`$` is the error output), instead of the state's.
+    #[serde(default)]
+    pub assign: Option<Value>,
 }
 
 /// A Choice rule, as written.
@@ -174,6 +179,44 @@ pub struct State {
     pub io: Io,
     /// The next state, unless it ends the machine.
     pub next: Option<String>,
+    /// Variables it assigns when it succeeds: a payload template whose `$` is the result
+    /// (Task, Map, Parallel, Pass) or the effective input (Choice, Wait).
+    pub assign: Option<Value>,
+    /// The variables its fields read, with the field, for the load-time scope check.
+    reads: Vec<(String, String)>,
+}
+
+impl State {
+    /// The names every `Assign` of the state (its own, its Choice rules', its Catchers') sets.
+    fn assigned(&self) -> impl Iterator<Item = &str> {
+        let rules: Vec<&Value> = match &self.kind {
+            StateKind::Choice { choices, .. } => {
+                choices.iter().filter_map(|r| r.get("Assign")).collect()
+            }
+            _ => Vec::new(),
+        };
+        let catchers: Vec<&Value> = catchers(&self.kind)
+            .iter()
+            .filter_map(|c| c.assign.as_ref())
+            .collect();
+        self.assign
+            .iter()
+            .chain(rules)
+            .chain(catchers)
+            .filter_map(Value::as_object)
+            .flat_map(|template| template.keys())
+            .map(|key| key.strip_suffix(".$").unwrap_or(key))
+    }
+}
+
+/// The catchers of a Task, Map or Parallel state (none for the others).
+pub fn catchers(kind: &StateKind) -> &[Catcher] {
+    match kind {
+        StateKind::Task { catch, .. }
+        | StateKind::Map { catch, .. }
+        | StateKind::Parallel { catch, .. } => catch,
+        _ => &[],
+    }
 }
 
 /// A machine (or a Map's sub-machine).
@@ -202,6 +245,7 @@ fn allowed(kind: &str) -> Option<&'static [&'static str]> {
             "Comment",
             "Next",
             "End",
+            "Assign",
             "InputPath",
             "OutputPath",
             "ResultPath",
@@ -213,6 +257,7 @@ fn allowed(kind: &str) -> Option<&'static [&'static str]> {
             "Comment",
             "Next",
             "End",
+            "Assign",
             "InputPath",
             "OutputPath",
             "ResultPath",
@@ -233,6 +278,7 @@ fn allowed(kind: &str) -> Option<&'static [&'static str]> {
             "Comment",
             "Choices",
             "Default",
+            "Assign",
             "InputPath",
             "OutputPath",
         ],
@@ -241,6 +287,7 @@ fn allowed(kind: &str) -> Option<&'static [&'static str]> {
             "Comment",
             "Next",
             "End",
+            "Assign",
             "InputPath",
             "OutputPath",
             "Seconds",
@@ -262,6 +309,7 @@ fn allowed(kind: &str) -> Option<&'static [&'static str]> {
             "Comment",
             "Next",
             "End",
+            "Assign",
             "InputPath",
             "OutputPath",
             "ResultPath",
@@ -276,6 +324,7 @@ fn allowed(kind: &str) -> Option<&'static [&'static str]> {
             "Comment",
             "Next",
             "End",
+            "Assign",
             "InputPath",
             "OutputPath",
             "ResultPath",
@@ -308,19 +357,32 @@ fn field<T: for<'de> Deserialize<'de>>(
 }
 
 /// Checks every path, payload template and intrinsic function of a state before anything runs,
-/// naming the state and the field of what is malformed or not supported.
-fn check_expressions(name: &str, object: &serde_json::Map<String, Value>) -> Result<(), AslError> {
+/// naming the state and the field of what is malformed or not supported. Gives the variables
+/// the state reads, each with the field that reads it.
+fn check_expressions(
+    name: &str,
+    object: &serde_json::Map<String, Value>,
+) -> Result<Vec<(String, String)>, AslError> {
     let bad = |field: &str, why: String| {
         AslError::Definition(format!("state {name}: field {field}: {why}"))
     };
-    // Reference paths only: ResultPath (and a Catch's) writes, so it cannot be an expression.
-    for field in ["ResultPath"] {
-        if let Some(Value::String(path)) = object.get(field) {
-            if !path.starts_with('$') || path.starts_with("$$") {
-                return Err(bad(field, format!("{path} is not a reference path")));
-            }
-            paths::check_reference_path(path).map_err(|why| bad(field, why))?;
+    let mut reads = Vec::new();
+    // Reference paths only: ResultPath (and a Catch's) writes, so it cannot be an expression
+    // nor name a variable.
+    let check_result_path = |field: &str, path: &str| {
+        if !path.starts_with('$') || path.starts_with("$$") {
+            return Err(bad(field, format!("{path} is not a reference path")));
         }
+        if variables::split_reference(path).is_some() {
+            return Err(bad(
+                field,
+                format!("{path}: ResultPath cannot name a variable"),
+            ));
+        }
+        paths::check_reference_path(path).map_err(|why| bad(field, why))
+    };
+    if let Some(Value::String(path)) = object.get("ResultPath") {
+        check_result_path("ResultPath", path)?;
     }
     for field in [
         "InputPath",
@@ -328,12 +390,16 @@ fn check_expressions(name: &str, object: &serde_json::Map<String, Value>) -> Res
         "ItemsPath",
         "SecondsPath",
         "TimestampPath",
+        "TimeoutSecondsPath",
+        "HeartbeatSecondsPath",
+        "MaxConcurrencyPath",
     ] {
         if let Some(Value::String(path)) = object.get(field) {
             if !path.starts_with('$') {
                 return Err(bad(field, format!("{path} is not a path")));
             }
-            paths::check_expression(path).map_err(|why| bad(field, why))?;
+            let read = paths::check_expression(path).map_err(|why| bad(field, why))?;
+            reads.extend(read.into_iter().map(|v| (field.to_owned(), v)));
         }
     }
     for field in ["ErrorPath", "CausePath"] {
@@ -341,26 +407,60 @@ fn check_expressions(name: &str, object: &serde_json::Map<String, Value>) -> Res
             let expression = value
                 .as_str()
                 .ok_or_else(|| bad(field, "must be a path or an intrinsic function".into()))?;
-            paths::check_expression(expression).map_err(|why| bad(field, why))?;
+            let read = paths::check_expression(expression).map_err(|why| bad(field, why))?;
+            reads.extend(read.into_iter().map(|v| (field.to_owned(), v)));
         }
     }
     for field in ["Parameters", "ResultSelector", "ItemSelector"] {
         if let Some(template) = object.get(field) {
-            check_template(template, field).map_err(|(at, why)| bad(&at, why))?;
+            check_template(template, field, &mut reads).map_err(|(at, why)| bad(&at, why))?;
         }
     }
+    if let Some(assign) = object.get("Assign") {
+        check_assign(assign, "Assign", &mut reads).map_err(|(at, why)| bad(&at, why))?;
+    }
     if let Some(Value::Array(catchers)) = object.get("Catch") {
-        for catcher in catchers {
+        for (i, catcher) in catchers.iter().enumerate() {
             if let Some(Value::String(path)) = catcher.get("ResultPath") {
-                paths::check_reference_path(path).map_err(|why| bad("Catch.ResultPath", why))?;
+                check_result_path(&format!("Catch[{i}].ResultPath"), path)?;
+            }
+            if let Some(assign) = catcher.get("Assign") {
+                check_assign(assign, &format!("Catch[{i}].Assign"), &mut reads)
+                    .map_err(|(at, why)| bad(&at, why))?;
             }
         }
     }
-    Ok(())
+    Ok(reads)
 }
 
-/// Checks a payload template's `.$` fields at any depth; on error, the field's dotted name.
-fn check_template(template: &Value, at: &str) -> Result<(), (String, String)> {
+/// Checks an `Assign` field: an object whose keys (without a `.$` suffix) are variable names,
+/// each once, and whose values are payload template values.
+fn check_assign(
+    assign: &Value,
+    at: &str,
+    reads: &mut Vec<(String, String)>,
+) -> Result<(), (String, String)> {
+    let fields = assign
+        .as_object()
+        .ok_or_else(|| (at.to_owned(), "must be an object".to_owned()))?;
+    let mut names = BTreeSet::new();
+    for key in fields.keys() {
+        let name = key.strip_suffix(".$").unwrap_or(key);
+        variables::check_name(name).map_err(|why| (format!("{at}.{key}"), why))?;
+        if !names.insert(name) {
+            return Err((at.to_owned(), format!("assigns {name} twice")));
+        }
+    }
+    check_template(assign, at, reads)
+}
+
+/// Checks a payload template's `.$` fields at any depth, noting the variables they read; on
+/// error, the field's dotted name.
+fn check_template(
+    template: &Value,
+    at: &str,
+    reads: &mut Vec<(String, String)>,
+) -> Result<(), (String, String)> {
     match template {
         Value::Object(map) => {
             for (key, value) in map {
@@ -373,9 +473,11 @@ fn check_template(template: &Value, at: &str) -> Result<(), (String, String)> {
                                 "must be a path or an intrinsic function".to_owned(),
                             )
                         })?;
-                        paths::check_expression(expression).map_err(|why| (here, why))?;
+                        let read = paths::check_expression(expression)
+                            .map_err(|why| (here.clone(), why))?;
+                        reads.extend(read.into_iter().map(|v| (here.clone(), v)));
                     }
-                    false => check_template(value, &here)?,
+                    false => check_template(value, &here, reads)?,
                 }
             }
             Ok(())
@@ -383,7 +485,7 @@ fn check_template(template: &Value, at: &str) -> Result<(), (String, String)> {
         Value::Array(items) => items
             .iter()
             .enumerate()
-            .try_for_each(|(i, item)| check_template(item, &format!("{at}[{i}]"))),
+            .try_for_each(|(i, item)| check_template(item, &format!("{at}[{i}]"), reads)),
         _ => Ok(()),
     }
 }
@@ -402,7 +504,7 @@ fn parse_state(name: &str, raw: &Value) -> Result<State, AslError> {
     if let Some(unknown) = object.keys().find(|k| !fields.contains(&k.as_str())) {
         return Err(AslError::Definition(format!("state {name}: field {unknown} is not supported on a {kind} state by the local interpreter")));
     }
-    check_expressions(name, object)?;
+    let mut reads = check_expressions(name, object)?;
     let mut io_raw = serde_json::Map::new();
     for key in IO_FIELDS {
         if let Some(v) = object.get(*key) {
@@ -438,11 +540,32 @@ fn parse_state(name: &str, raw: &Value) -> Result<State, AslError> {
             timeout_seconds_path: field(name, raw, "TimeoutSecondsPath")?,
             heartbeat_seconds_path: field(name, raw, "HeartbeatSecondsPath")?,
         },
-        "Choice" => StateKind::Choice {
-            choices: field(name, raw, "Choices")?
-                .ok_or_else(|| AslError::Definition(format!("state {name} has no Choices")))?,
-            default: field(name, raw, "Default")?,
-        },
+        "Choice" => {
+            let choices: Vec<ChoiceRule> = field(name, raw, "Choices")?
+                .filter(|c: &Vec<ChoiceRule>| !c.is_empty())
+                .ok_or_else(|| {
+                    AslError::Definition(format!("state {name} needs a non-empty Choices list"))
+                })?;
+            for (i, rule) in choices.iter().enumerate() {
+                if rule.get("Next").and_then(Value::as_str).is_none() {
+                    return Err(AslError::Definition(format!(
+                        "state {name}: every choice rule needs Next"
+                    )));
+                }
+                check_rule(name, rule, true, &mut reads)?;
+                if let Some(assign) = rule.get("Assign") {
+                    check_assign(assign, &format!("Choices[{i}].Assign"), &mut reads).map_err(
+                        |(at, why)| {
+                            AslError::Definition(format!("state {name}: field {at}: {why}"))
+                        },
+                    )?;
+                }
+            }
+            StateKind::Choice {
+                choices,
+                default: field(name, raw, "Default")?,
+            }
+        }
         "Wait" => {
             let timestamp: Option<String> = field(name, raw, "Timestamp")?;
             let given = ["Seconds", "SecondsPath", "Timestamp", "TimestampPath"]
@@ -529,7 +652,13 @@ fn parse_state(name: &str, raw: &Value) -> Result<State, AslError> {
         }
         _ => unreachable!("checked by allowed()"),
     };
-    Ok(State { kind, io, next })
+    Ok(State {
+        kind,
+        io,
+        next,
+        assign: object.get("Assign").cloned(),
+        reads,
+    })
 }
 
 /// Choice comparisons the interpreter evaluates (each also with a `Path` suffix, except the
@@ -562,32 +691,50 @@ const TESTS: &[&str] = &[
     "StringMatches",
 ];
 
-/// Checks a Choice rule: `And`/`Or`/`Not`, or a `Variable` with one supported comparison.
-fn check_rule(state: &str, rule: &Value) -> Result<(), AslError> {
+/// Checks a Choice rule: `And`/`Or`/`Not`, or a `Variable` with one supported comparison;
+/// only a `top` rule (an element of `Choices`) may have `Next` and `Assign`. Notes the
+/// variables it reads.
+fn check_rule(
+    state: &str,
+    rule: &Value,
+    top: bool,
+    reads: &mut Vec<(String, String)>,
+) -> Result<(), AslError> {
     let bad = |why: String| AslError::Definition(format!("state {state}: {why}"));
     let object = rule
         .as_object()
         .ok_or_else(|| bad("a choice rule must be an object".into()))?;
+    if !top {
+        if let Some(field) = ["Next", "Assign"].iter().find(|f| object.contains_key(**f)) {
+            return Err(bad(format!(
+                "a rule inside And, Or or Not cannot have {field}"
+            )));
+        }
+    }
     for combinator in ["And", "Or"] {
         if let Some(rules) = object.get(combinator) {
             let rules = rules
                 .as_array()
-                .ok_or_else(|| bad(format!("{combinator} must be a list of rules")))?;
-            return rules.iter().try_for_each(|r| check_rule(state, r));
+                .filter(|r| !r.is_empty())
+                .ok_or_else(|| bad(format!("{combinator} must be a non-empty list of rules")))?;
+            return rules
+                .iter()
+                .try_for_each(|r| check_rule(state, r, false, reads));
         }
     }
     if let Some(inner) = object.get("Not") {
-        return check_rule(state, inner);
+        return check_rule(state, inner, false, reads);
     }
     let Some(variable) = object.get("Variable").and_then(Value::as_str) else {
         return Err(bad(
             "a choice rule needs a Variable (or And, Or, Not)".into()
         ));
     };
-    paths::check_expression(variable).map_err(|why| bad(format!("Variable: {why}")))?;
+    let read = paths::check_expression(variable).map_err(|why| bad(format!("Variable: {why}")))?;
+    reads.extend(read.into_iter().map(|v| ("Choices.Variable".to_owned(), v)));
     let operators: Vec<&String> = object
         .keys()
-        .filter(|k| !matches!(k.as_str(), "Variable" | "Next" | "Comment"))
+        .filter(|k| !matches!(k.as_str(), "Variable" | "Next" | "Comment" | "Assign"))
         .collect();
     match operators.as_slice() {
         [op] if TESTS.contains(&op.as_str()) || COMPARISONS.contains(&op.as_str()) => Ok(()),
@@ -598,7 +745,9 @@ fn check_rule(state: &str, rule: &Value) -> Result<(), AslError> {
             let path = object[op.as_str()]
                 .as_str()
                 .ok_or_else(|| bad(format!("{op} needs a path")))?;
-            paths::check_expression(path).map_err(|why| bad(format!("{op}: {why}")))
+            let read = paths::check_expression(path).map_err(|why| bad(format!("{op}: {why}")))?;
+            reads.extend(read.into_iter().map(|v| (format!("Choices.{op}"), v)));
+            Ok(())
         }
         [op] => Err(bad(format!(
             "the choice comparison {op} is not supported by the local interpreter"
@@ -615,11 +764,62 @@ fn parse_inner_machine(state: &str, field: &str, raw: &Value) -> Result<Machine,
             "state {state}: field {field}: TimeoutSeconds belongs to the top-level machine only"
         )));
     }
-    parse_machine(raw)
+    parse_states(raw)
 }
 
-/// Parses and checks a machine: every transition names a state of the same machine.
+/// Parses and checks a state machine: every transition names a state of the same machine, and
+/// every variable is read where a state of its scope (or of one around it) assigns it, and
+/// assigned in one scope only.
 pub fn parse_machine(raw: &Value) -> Result<Machine, AslError> {
+    let machine = parse_states(raw)?;
+    check_scopes(&machine, &BTreeSet::new(), &BTreeSet::new())?;
+    Ok(machine)
+}
+
+/// Checks the variables of `machine`, whose surrounding scopes assign `around`, of which it may
+/// read `readable` (all of them, or none inside a distributed Map).
+fn check_scopes(
+    machine: &Machine,
+    around: &BTreeSet<&str>,
+    readable: &BTreeSet<&str>,
+) -> Result<(), AslError> {
+    let own: BTreeSet<&str> = machine.states.values().flat_map(State::assigned).collect();
+    if let Some(name) = own.intersection(around).next() {
+        return Err(AslError::Definition(format!(
+            "the variable {name} is assigned both inside a Parallel branch or Map and around it (names must be unique across scopes)"
+        )));
+    }
+    let visible: BTreeSet<&str> = readable.union(&own).copied().collect();
+    for (name, state) in &machine.states {
+        if let Some((field, variable)) = state
+            .reads
+            .iter()
+            .find(|(_, v)| !visible.contains(v.as_str()))
+        {
+            return Err(AslError::Definition(format!(
+                "state {name}: field {field}: no state in scope assigns the variable ${variable}"
+            )));
+        }
+        let inner: Vec<(&Machine, bool)> = match &state.kind {
+            StateKind::Parallel { branches, .. } => branches.iter().map(|b| (b, false)).collect(),
+            StateKind::Map { processor, .. } => vec![(processor.as_ref(), false)],
+            _ => Vec::new(),
+        };
+        let around: BTreeSet<&str> = around.union(&own).copied().collect();
+        for (machine, isolated) in inner {
+            let readable = if isolated {
+                BTreeSet::new()
+            } else {
+                visible.clone()
+            };
+            check_scopes(machine, &around, &readable)?;
+        }
+    }
+    Ok(())
+}
+
+/// Parses a machine's states and checks its transitions.
+fn parse_states(raw: &Value) -> Result<Machine, AslError> {
     if let Some(language) = raw.get("QueryLanguage").and_then(Value::as_str) {
         if language != "JSONPath" {
             return Err(AslError::Definition(format!(
@@ -652,17 +852,7 @@ pub fn parse_machine(raw: &Value) -> Result<Machine, AslError> {
             StateKind::Task { catch, .. }
             | StateKind::Map { catch, .. }
             | StateKind::Parallel { catch, .. } => targets.extend(catch.iter().map(|c| &c.next)),
-            StateKind::Choice { choices, default } => {
-                targets.extend(default.iter());
-                for rule in choices {
-                    if rule.get("Next").and_then(Value::as_str).is_none() {
-                        return Err(AslError::Definition(format!(
-                            "state {name}: every choice rule needs Next"
-                        )));
-                    }
-                    check_rule(name, rule)?;
-                }
-            }
+            StateKind::Choice { default, .. } => targets.extend(default.iter()),
             _ => {}
         }
         if let StateKind::Choice { choices, .. } = &state.kind {

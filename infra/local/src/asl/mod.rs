@@ -1,7 +1,8 @@
 //! An Amazon States Language interpreter: the local stack runs the very state machine files
 //! that deploy, with Task states dispatched to the same task handlers as production.
-//! It covers the states, reference paths, every intrinsic function, Retry/Catch and task
-//! tokens; definitions are checked when they load (every path, template and intrinsic), and
+//! It covers the states, full JSONPath, every intrinsic function, workflow variables (`Assign`
+//! and `$name`, scoped as the specification scopes them), Retry/Catch and task tokens;
+//! definitions are checked when they load (every path, template, intrinsic and variable), and
 //! what it does not support is refused then, with the state and the field named.
 //! `vellocity-local asl run` runs any definition on its own with canned task answers.
 
@@ -9,6 +10,7 @@ pub mod canned;
 pub mod definition;
 pub mod paths;
 pub mod run;
+pub mod variables;
 
 /// What can go wrong with a definition or while running one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

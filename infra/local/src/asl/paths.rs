@@ -4,7 +4,46 @@
 
 use serde_json::{Map, Value};
 
+use super::variables::{split_reference, Variables};
 use super::AslError;
+
+/// What paths read: the input (`$`), the context object (`$$`) and the variables in scope
+/// (`$name`).
+#[derive(Clone, Copy)]
+pub struct Sources<'a> {
+    /// What `$` names.
+    pub input: &'a Value,
+    /// What `$$` names.
+    pub context: &'a Value,
+    /// What `$name` names.
+    pub variables: &'a Variables,
+}
+
+impl<'a> Sources<'a> {
+    /// The same context and variables with another input (`$`).
+    pub fn with_input(self, input: &'a Value) -> Sources<'a> {
+        Sources { input, ..self }
+    }
+
+    /// The value a path starts from, and the path to apply to it (starting with `$`).
+    fn root(&self, path: &str) -> Result<(&'a Value, String), AslError> {
+        if let Some(in_context) = path.strip_prefix("$$") {
+            return Ok((self.context, format!("${in_context}")));
+        }
+        match split_reference(path) {
+            Some((name, rest)) => {
+                let value = self.variables.get(name).ok_or_else(|| {
+                    AslError::Runtime(
+                        "States.Runtime".into(),
+                        format!("the variable ${name} has no value"),
+                    )
+                })?;
+                Ok((value, rest))
+            }
+            None => Ok((self.input, path.to_owned())),
+        }
+    }
+}
 
 /// One step of a reference path.
 #[derive(Clone, Debug, PartialEq)]
@@ -56,19 +95,17 @@ fn parse_steps(path: &str) -> Result<Vec<Step>, AslError> {
     Ok(steps)
 }
 
-/// Reads a path from `input` (or from `context` for `$$` paths). A reference path
-/// (`$.a.b[0]`) that names nothing is a `States.Runtime` error, as in Step Functions; any other
-/// JSONPath (filters, wildcards, recursive descent, slices, unions) gives the list of what it
-/// matches, as an indefinite path does there.
-pub fn read(path: &str, input: &Value, context: &Value) -> Result<Value, AslError> {
-    let root = if path.starts_with("$$") {
-        context
-    } else {
-        input
-    };
-    let steps = match parse_steps(path) {
+/// Reads a path from the input (`$…`), the context object (`$$…`) or a variable (`$name…`).
+/// A reference path (`$.a.b[0]`) that names nothing is a `States.Runtime` error, as in Step
+/// Functions; any other JSONPath (filters, wildcards, recursive descent, slices, unions) gives
+/// the list of what it matches, as an indefinite path does there.
+pub fn read(path: &str, sources: &Sources) -> Result<Value, AslError> {
+    let (root, relative) = sources.root(path)?;
+    let steps = match parse_steps(&relative) {
         Ok(steps) => steps,
-        Err(not_a_reference) => return query(path, root).unwrap_or(Err(not_a_reference)),
+        Err(not_a_reference) => {
+            return query(&relative, path, root).unwrap_or(Err(not_a_reference))
+        }
     };
     let mut current = root;
     for step in steps {
@@ -87,48 +124,46 @@ pub fn read(path: &str, input: &Value, context: &Value) -> Result<Value, AslErro
     Ok(current.clone())
 }
 
-/// A JSONPath query (`$$` read as the context object's `$`); `None` if it is not JSONPath.
-/// An indefinite path (a wildcard, recursive descent, a filter, a slice or a union) gives the
-/// list of its matches; a definite one (`$.list[-1]`) its one match, or a `States.Runtime`
-/// error when it names nothing.
-fn query(path: &str, root: &Value) -> Option<Result<Value, AslError>> {
-    let text = path
-        .strip_prefix('$')
-        .filter(|rest| rest.starts_with('$'))
-        .unwrap_or(path);
-    let parsed = serde_json_path::JsonPath::parse(text).ok()?;
+/// A JSONPath query (`relative`, starting with `$`, of the path as `written`) on `root`;
+/// `None` if it is not JSONPath. An indefinite path (a wildcard, recursive descent, a filter, a
+/// slice or a union) gives the list of its matches; a definite one (`$.list[-1]`) its one
+/// match, or a `States.Runtime` error when it names nothing.
+fn query(relative: &str, written: &str, root: &Value) -> Option<Result<Value, AslError>> {
+    let parsed = serde_json_path::JsonPath::parse(relative).ok()?;
     let matches = parsed.query(root).all();
     let indefinite = ["*", "..", "?", ":", ","]
         .iter()
-        .any(|mark| text.contains(mark));
+        .any(|mark| relative.contains(mark));
     Some(match (indefinite, matches.first()) {
         (true, _) => Ok(Value::Array(matches.into_iter().cloned().collect())),
         (false, Some(one)) => Ok((*one).clone()),
         (false, None) => Err(AslError::Runtime(
             "States.Runtime".into(),
-            format!("the path {path} names nothing in the input"),
+            format!("the path {written} names nothing in the input"),
         )),
     })
 }
 
 /// Checks a path as the specification allows it where a path is read: a reference path or
-/// any JSONPath.
-fn check_path(path: &str) -> Result<(), AslError> {
-    match parse_steps(path) {
-        Ok(_) => Ok(()),
-        Err(not_a_reference) => {
-            let path = path
-                .strip_prefix('$')
-                .filter(|rest| rest.starts_with('$'))
-                .unwrap_or(path);
-            serde_json_path::JsonPath::parse(path)
-                .map(|_| ())
-                .map_err(|e| match not_a_reference {
-                    AslError::Runtime(_, why) | AslError::Definition(why) => {
-                        AslError::Definition(format!("{why}: {e}"))
-                    }
-                })
-        }
+/// any JSONPath, on the input, the context object or a variable. Gives the variable it reads,
+/// if any.
+fn check_path(path: &str) -> Result<Option<String>, AslError> {
+    let (variable, relative) = match path.strip_prefix("$$") {
+        Some(in_context) => (None, format!("${in_context}")),
+        None => match split_reference(path) {
+            Some((name, rest)) => (Some(name.to_owned()), rest),
+            None => (None, path.to_owned()),
+        },
+    };
+    match parse_steps(&relative) {
+        Ok(_) => Ok(variable),
+        Err(not_a_reference) => serde_json_path::JsonPath::parse(&relative)
+            .map(|_| variable)
+            .map_err(|e| match not_a_reference {
+                AslError::Runtime(_, why) | AslError::Definition(why) => {
+                    AslError::Definition(format!("{why}: {e}"))
+                }
+            }),
     }
 }
 
@@ -138,8 +173,8 @@ pub fn check_reference_path(path: &str) -> Result<(), String> {
 }
 
 /// Whether a path names something (for `IsPresent`).
-pub fn exists(path: &str, input: &Value, context: &Value) -> bool {
-    read(path, input, context).is_ok()
+pub fn exists(path: &str, sources: &Sources) -> bool {
+    read(path, sources).is_ok()
 }
 
 /// Applies `ResultPath`: `None` (JSON null) keeps the input, `$` replaces it, a deeper path
@@ -183,7 +218,7 @@ pub fn assign(input: &Value, result_path: Option<&str>, result: Value) -> Result
 
 /// Resolves a payload template: keys ending in `.$` take the value of a path or an intrinsic
 /// function call; everything else is copied.
-pub fn template(template: &Value, input: &Value, context: &Value) -> Result<Value, AslError> {
+pub fn template(template: &Value, sources: &Sources) -> Result<Value, AslError> {
     match template {
         Value::Object(map) => {
             let mut out = Map::new();
@@ -200,7 +235,7 @@ pub fn template(template: &Value, input: &Value, context: &Value) -> Result<Valu
                         })?;
                         // A path of the template that names nothing is the template's failure
                         // (catchable), not a runtime error of the interpreter.
-                        let value = evaluate(expression, input, context).map_err(|e| match e {
+                        let value = evaluate(expression, sources).map_err(|e| match e {
                             AslError::Runtime(name, why) if name == "States.Runtime" => {
                                 AslError::Runtime("States.ParameterPathFailure".into(), why)
                             }
@@ -209,23 +244,23 @@ pub fn template(template: &Value, input: &Value, context: &Value) -> Result<Valu
                         out.insert(name.to_owned(), value);
                     }
                     None => {
-                        out.insert(key.clone(), template_value(value, input, context)?);
+                        out.insert(key.clone(), template_value(value, sources)?);
                     }
                 }
             }
             Ok(Value::Object(out))
         }
-        other => template_value(other, input, context),
+        other => template_value(other, sources),
     }
 }
 
-fn template_value(value: &Value, input: &Value, context: &Value) -> Result<Value, AslError> {
+fn template_value(value: &Value, sources: &Sources) -> Result<Value, AslError> {
     match value {
-        Value::Object(_) => template(value, input, context),
+        Value::Object(_) => template(value, sources),
         Value::Array(items) => Ok(Value::Array(
             items
                 .iter()
-                .map(|v| template_value(v, input, context))
+                .map(|v| template_value(v, sources))
                 .collect::<Result<_, _>>()?,
         )),
         other => Ok(other.clone()),
@@ -233,23 +268,28 @@ fn template_value(value: &Value, input: &Value, context: &Value) -> Result<Value
 }
 
 /// Evaluates a path or an intrinsic function call.
-pub fn evaluate(expression: &str, input: &Value, context: &Value) -> Result<Value, AslError> {
+pub fn evaluate(expression: &str, sources: &Sources) -> Result<Value, AslError> {
     let expression = expression.trim();
     if expression.starts_with('$') {
-        return read(expression, input, context);
+        return read(expression, sources);
     }
-    Parser::new(expression, Some((input, context))).whole()
+    Parser::new(expression, Some(*sources))
+        .whole()
+        .map(|(value, _)| value)
 }
 
 /// Checks a path or an intrinsic function call without evaluating it: every function is one
 /// the interpreter has, with the number of arguments it takes, and every path is well formed.
-pub fn check_expression(expression: &str) -> Result<(), String> {
+/// Gives the variables it reads.
+pub fn check_expression(expression: &str) -> Result<Vec<String>, String> {
     let expression = expression.trim();
     let checked = match expression.starts_with('$') {
-        true => check_path(expression).map(|_| Value::Null),
-        false => Parser::new(expression, None).whole(),
+        true => check_path(expression).map(|variable| variable.into_iter().collect()),
+        false => Parser::new(expression, None)
+            .whole()
+            .map(|(_, variables)| variables),
     };
-    checked.map(|_| ()).map_err(|e| match e {
+    checked.map_err(|e| match e {
         AslError::Runtime(_, why) | AslError::Definition(why) => why,
     })
 }
@@ -265,8 +305,10 @@ struct Literal {
 struct Parser<'a> {
     text: Vec<char>,
     at: usize,
-    /// The input and the context object; `None` only checks the call.
-    data: Option<(&'a Value, &'a Value)>,
+    /// What paths read; `None` only checks the call.
+    data: Option<Sources<'a>>,
+    /// The variables the call reads.
+    variables: Vec<String>,
 }
 
 /// An argument: a value, or a literal string that keeps which characters were escaped.
@@ -285,22 +327,23 @@ impl Argument {
 }
 
 impl<'a> Parser<'a> {
-    fn new(expression: &str, data: Option<(&'a Value, &'a Value)>) -> Self {
+    fn new(expression: &str, data: Option<Sources<'a>>) -> Self {
         Parser {
             text: expression.chars().collect(),
             at: 0,
             data,
+            variables: Vec::new(),
         }
     }
 
-    /// The whole text as one call.
-    fn whole(mut self) -> Result<Value, AslError> {
+    /// The whole text as one call: its value, and the variables it read.
+    fn whole(mut self) -> Result<(Value, Vec<String>), AslError> {
         let value = self.call()?;
         self.skip_spaces();
         if self.at != self.text.len() {
             return Err(self.error("unexpected text after the call"));
         }
-        Ok(value)
+        Ok((value, self.variables))
     }
 
     fn error(&self, what: &str) -> AslError {
@@ -386,9 +429,12 @@ impl<'a> Parser<'a> {
                     self.at += 1;
                 }
                 let path: String = self.text[start..self.at].iter().collect();
-                match self.data {
-                    Some((input, context)) => read(path.trim(), input, context),
-                    None => check_path(path.trim()).map(|_| Value::Null),
+                match &self.data {
+                    Some(sources) => read(path.trim(), sources),
+                    None => check_path(path.trim()).map(|variable| {
+                        self.variables.extend(variable);
+                        Value::Null
+                    }),
                 }
                 .map(Argument::Value)
             }
@@ -766,14 +812,17 @@ mod tests {
     fn paths_read_fields_indexes_and_the_context_object() {
         let input = json!({"a": {"b": [10, {"c": "x"}]}, "odd key": 1});
         let context = json!({"Execution": {"Id": "exec-1"}});
-        assert_eq!(read("$", &input, &context).unwrap(), input);
-        assert_eq!(read("$.a.b[1].c", &input, &context).unwrap(), json!("x"));
-        assert_eq!(read("$['odd key']", &input, &context).unwrap(), json!(1));
-        assert_eq!(
-            read("$$.Execution.Id", &input, &context).unwrap(),
-            json!("exec-1")
-        );
-        assert!(read("$.missing", &input, &context).is_err());
+        let variables = Variables::default();
+        let sources = Sources {
+            input: &input,
+            context: &context,
+            variables: &variables,
+        };
+        assert_eq!(read("$", &sources).unwrap(), input);
+        assert_eq!(read("$.a.b[1].c", &sources).unwrap(), json!("x"));
+        assert_eq!(read("$['odd key']", &sources).unwrap(), json!(1));
+        assert_eq!(read("$$.Execution.Id", &sources).unwrap(), json!("exec-1"));
+        assert!(read("$.missing", &sources).is_err());
     }
 
     #[test]
@@ -792,6 +841,12 @@ mod tests {
     fn templates_resolve_paths_and_intrinsics_recursively() {
         let input = json!({"id": "e1", "n": 2, "list": [1, 2, 3], "doc": "{\"k\":true}"});
         let context = json!({"Task": {"Token": "tok"}});
+        let variables = Variables::default();
+        let sources = Sources {
+            input: &input,
+            context: &context,
+            variables: &variables,
+        };
         let payload = json!({
             "static": "s",
             "id.$": "$.id",
@@ -802,14 +857,14 @@ mod tests {
             "pair.$": "States.Array('a', null, true)"
         });
         assert_eq!(
-            template(&payload, &input, &context).unwrap(),
+            template(&payload, &sources).unwrap(),
             json!({
                 "static": "s", "id": "e1", "token": "tok",
                 "nested": {"label": "exec e1 has 3 items"},
                 "sum": 42, "parsed": {"k": true}, "pair": ["a", null, true]
             })
         );
-        let unknown = evaluate("States.Hashh($.id, 'SHA-1')", &input, &context).unwrap_err();
+        let unknown = evaluate("States.Hashh($.id, 'SHA-1')", &sources).unwrap_err();
         assert!(unknown.to_string().contains("not an intrinsic function"));
     }
 }

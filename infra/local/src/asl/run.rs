@@ -18,8 +18,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use super::definition::{Catcher, Machine, Retrier, State, StateKind};
-use super::paths::{assign, evaluate, exists, read, template, timestamp};
+use super::definition::{catchers, Machine, Retrier, State, StateKind};
+use super::paths::{assign, evaluate, exists, read, template, timestamp, Sources};
+use super::variables::Variables;
 use super::AslError;
 
 /// Why a task failed: the error name Retry and Catch match, and a cause.
@@ -231,6 +232,8 @@ struct Run<'a> {
     entered_at: String,
     /// How many times the current state's work has been retried, for `$$.State.RetryCount`.
     retry_count: u32,
+    /// The variables of the scope running now (a Parallel branch or Map iteration has its own).
+    variables: Variables,
 }
 
 /// The account and region the local runs pretend to be in, for the ARNs of the context object.
@@ -248,11 +251,12 @@ fn now_rfc3339() -> String {
 }
 
 fn matches(names: &[String], error: &str) -> bool {
-    // States.ALL matches everything but States.Runtime, which nothing can retry or catch.
+    // States.ALL matches everything but States.Runtime, which nothing can retry or catch, and
+    // the terminal States.DataLimitExceeded (only naming it catches it).
     error != "States.Runtime"
         && names.iter().any(|n| {
             n == error
-                || n == "States.ALL"
+                || (n == "States.ALL" && error != "States.DataLimitExceeded")
                 || (n == "States.TaskFailed"
                     && error != "States.Timeout"
                     && error != "States.HeartbeatTimeout")
@@ -315,6 +319,7 @@ impl Interpreter {
             seq: 0,
             entered_at: String::new(),
             retry_count: 0,
+            variables: Variables::default(),
         };
         let started = match run.past.first() {
             Some(Record::Started { at }) => {
@@ -473,6 +478,50 @@ impl Run<'_> {
         context
     }
 
+    /// What paths read in the current state: `input` as `$`, `context` as `$$`, the variables.
+    fn sources<'s>(&'s self, input: &'s Value, context: &'s Value) -> Sources<'s> {
+        Sources {
+            input,
+            context,
+            variables: &self.variables,
+        }
+    }
+
+    /// Evaluates an `Assign` field with `$` as `dollar` and the variables as they were when the
+    /// state was entered (the caller stores the values once the state is done).
+    fn evaluate_assign(
+        &self,
+        assign: Option<&Value>,
+        dollar: &Value,
+        context: &Value,
+    ) -> Result<serde_json::Map<String, Value>, Failure> {
+        let Some(assign) = assign else {
+            return Ok(serde_json::Map::new());
+        };
+        match template(assign, &self.sources(dollar, context))? {
+            Value::Object(values) => Ok(values),
+            other => Err(Failure::new(
+                "States.Runtime",
+                format!("Assign gave {other}, not an object"),
+            )),
+        }
+    }
+
+    /// Runs a Parallel branch or Map iteration in its own variable scope, `scope`; the scope
+    /// around it is back when it ends.
+    async fn inner_machine(
+        &mut self,
+        machine: &Machine,
+        input: Value,
+        item: Option<(usize, &Value)>,
+        scope: Variables,
+    ) -> Result<Value, Failure> {
+        let around = std::mem::replace(&mut self.variables, scope);
+        let result = Box::pin(self.machine(machine, input, item)).await;
+        self.variables = around;
+        result
+    }
+
     async fn machine(
         &mut self,
         machine: &Machine,
@@ -506,14 +555,16 @@ impl Run<'_> {
     ) -> Result<(Value, Option<String>), Failure> {
         let context = self.context(name, None, item);
         let effective = match &state.io.input_path {
-            Some(path) => read(path, &raw_input, &context)?,
+            Some(path) => read(path, &self.sources(&raw_input, &context))?,
             None => json!({}),
         };
         let outcome: Result<Value, Failure> = match &state.kind {
             StateKind::Pass { result } => match result {
                 Some(result) => Ok(result.clone()),
                 None => match &state.io.parameters {
-                    Some(parameters) => Ok(template(parameters, &effective, &context)?),
+                    Some(parameters) => {
+                        Ok(template(parameters, &self.sources(&effective, &context))?)
+                    }
                     None => Ok(effective.clone()),
                 },
             },
@@ -526,7 +577,7 @@ impl Run<'_> {
             } => {
                 // ErrorPath and CausePath (a path or an intrinsic) must give strings.
                 let text = |expression: &str| -> Result<String, Failure> {
-                    match evaluate(expression, &effective, &context)? {
+                    match evaluate(expression, &self.sources(&effective, &context))? {
                         Value::String(text) => Ok(text),
                         other => Err(Failure::new(
                             "States.Runtime",
@@ -545,22 +596,31 @@ impl Run<'_> {
                 return Err(Failure::new(error, cause));
             }
             StateKind::Choice { choices, default } => {
+                let mut chosen = None;
                 for rule in choices {
-                    if evaluate_rule(rule, &effective, &context)? {
-                        let next = rule["Next"].as_str().unwrap_or_default().to_owned();
-                        return Ok((self.output(state, effective, &context)?, Some(next)));
+                    if evaluate_rule(rule, &self.sources(&effective, &context))? {
+                        chosen = Some(rule);
+                        break;
                     }
                 }
-                return match default {
-                    Some(default) => Ok((
-                        self.output(state, effective, &context)?,
-                        Some(default.clone()),
-                    )),
-                    None => Err(Failure::new(
-                        "States.NoChoiceMatched",
-                        format!("no choice rule of {name} matched and it has no Default"),
-                    )),
+                // The chosen rule's Assign, or the state's when it goes to its Default.
+                let (next, assignment) = match (chosen, default) {
+                    (Some(rule), _) => (
+                        rule["Next"].as_str().unwrap_or_default().to_owned(),
+                        rule.get("Assign"),
+                    ),
+                    (None, Some(default)) => (default.clone(), state.assign.as_ref()),
+                    (None, None) => {
+                        return Err(Failure::new(
+                            "States.NoChoiceMatched",
+                            format!("no choice rule of {name} matched and it has no Default"),
+                        ))
+                    }
                 };
+                let assigned = self.evaluate_assign(assignment, &effective, &context)?;
+                let output = self.output(state, effective, &context)?;
+                self.variables.store(assigned)?;
+                return Ok((output, Some(next)));
             }
             StateKind::Wait {
                 seconds,
@@ -571,7 +631,7 @@ impl Run<'_> {
                 let until = match (until, timestamp_path) {
                     (Some(at), _) => Some(at.clone()),
                     (None, Some(path)) => Some(
-                        read(path, &effective, &context)?
+                        read(path, &self.sources(&effective, &context))?
                             .as_str()
                             .map(str::to_owned)
                             .unwrap_or_default(),
@@ -580,14 +640,14 @@ impl Run<'_> {
                 };
                 let seconds = match (seconds, seconds_path, until) {
                     (Some(s), _, _) => *s,
-                    (None, Some(path), _) => {
-                        read(path, &effective, &context)?.as_u64().ok_or_else(|| {
+                    (None, Some(path), _) => read(path, &self.sources(&effective, &context))?
+                        .as_u64()
+                        .ok_or_else(|| {
                             Failure::new(
                                 "States.Runtime",
                                 format!("{path} is not a number of seconds"),
                             )
-                        })?
-                    }
+                        })?,
                     (None, None, Some(until)) => {
                         let at = timestamp(&until).ok_or_else(|| {
                             Failure::new(
@@ -600,6 +660,7 @@ impl Run<'_> {
                     }
                     (None, None, None) => 0,
                 };
+                let assigned = self.evaluate_assign(state.assign.as_ref(), &effective, &context)?;
                 match self.replay() {
                     Some(Record::Waited) => {}
                     Some(other) => return Err(self.diverged(&other)),
@@ -608,7 +669,9 @@ impl Run<'_> {
                         self.record(Record::Waited)?;
                     }
                 }
-                return Ok((self.output(state, effective, &context)?, state.next.clone()));
+                let output = self.output(state, effective, &context)?;
+                self.variables.store(assigned)?;
+                return Ok((output, state.next.clone()));
             }
             StateKind::Task { retry, .. }
             | StateKind::Map { retry, .. }
@@ -627,48 +690,46 @@ impl Run<'_> {
         };
         // Errors applying ResultSelector, ResultPath and OutputPath are the state's errors too:
         // its Retry does not see them (the work succeeded), its Catch does.
+        // Assign reads the raw result (the result of a Pass), as ResultSelector does.
         let processed = outcome.and_then(|result| {
+            let assigned = self.evaluate_assign(state.assign.as_ref(), &result, &context)?;
             let result = match &state.io.result_selector {
-                Some(selector) => template(selector, &result, &context)?,
+                Some(selector) => template(selector, &self.sources(&result, &context))?,
                 None => result,
             };
             let combined = assign(&raw_input, state.io.result_path.as_deref(), result)?;
-            self.output(state, combined, &context)
+            Ok((self.output(state, combined, &context)?, assigned))
         });
         match processed {
-            Ok(output) => Ok((output, state.next.clone())),
+            Ok((output, assigned)) => {
+                self.variables.store(assigned)?;
+                Ok((output, state.next.clone()))
+            }
             Err(failure) => {
-                let catchers: &[Catcher] = match &state.kind {
-                    StateKind::Task { catch, .. }
-                    | StateKind::Map { catch, .. }
-                    | StateKind::Parallel { catch, .. } => catch,
-                    _ => &[],
-                };
-                match catchers
+                let Some(catcher) = catchers(&state.kind)
                     .iter()
                     .find(|c| matches(&c.error_equals, &failure.error))
-                {
-                    Some(catcher) => {
-                        self.events.push(Event::Caught {
-                            state: name.to_owned(),
-                            error: failure.error.clone(),
-                            next: catcher.next.clone(),
-                        });
-                        let error = json!({"Error": failure.error, "Cause": failure.cause});
-                        Ok((
-                            assign(&raw_input, catcher.result_path.as_deref(), error)?,
-                            Some(catcher.next.clone()),
-                        ))
-                    }
-                    None => Err(failure),
-                }
+                else {
+                    return Err(failure);
+                };
+                self.events.push(Event::Caught {
+                    state: name.to_owned(),
+                    error: failure.error.clone(),
+                    next: catcher.next.clone(),
+                });
+                let error = json!({"Error": failure.error, "Cause": failure.cause});
+                // The catcher's Assign (`$` is the error output) instead of the state's.
+                let assigned = self.evaluate_assign(catcher.assign.as_ref(), &error, &context)?;
+                let output = assign(&raw_input, catcher.result_path.as_deref(), error)?;
+                self.variables.store(assigned)?;
+                Ok((output, Some(catcher.next.clone())))
             }
         }
     }
 
     fn output(&self, state: &State, value: Value, context: &Value) -> Result<Value, Failure> {
         Ok(match &state.io.output_path {
-            Some(path) => read(path, &value, context)?,
+            Some(path) => read(path, &self.sources(&value, context))?,
             None => json!({}),
         })
     }
@@ -691,7 +752,7 @@ impl Run<'_> {
                 ..
             } => {
                 let seconds = |fixed: &Option<u64>, path: &Option<String>| match path {
-                    Some(path) => read(path, effective, context)?
+                    Some(path) => read(path, &self.sources(effective, context))?
                         .as_u64()
                         .filter(|s| *s > 0)
                         .map(Some)
@@ -716,7 +777,10 @@ impl Run<'_> {
             } => {
                 if let Some(path) = max_concurrency_path {
                     // Items run one after another here, within any limit; it must be one.
-                    if read(path, effective, context)?.as_u64().is_none() {
+                    if read(path, &self.sources(effective, context))?
+                        .as_u64()
+                        .is_none()
+                    {
                         return Err(Failure::new(
                             "States.Runtime",
                             format!("MaxConcurrencyPath {path} is not a non-negative integer"),
@@ -728,12 +792,16 @@ impl Run<'_> {
             }
             StateKind::Parallel { branches, .. } => {
                 let input = match &state.io.parameters {
-                    Some(parameters) => template(parameters, effective, context)?,
+                    Some(parameters) => template(parameters, &self.sources(effective, context))?,
                     None => effective.clone(),
                 };
+                let scope = self.variables.inner();
                 let mut outputs = Vec::with_capacity(branches.len());
                 for branch in branches {
-                    outputs.push(Box::pin(self.machine(branch, input.clone(), None)).await?);
+                    outputs.push(
+                        self.inner_machine(branch, input.clone(), None, scope.clone())
+                            .await?,
+                    );
                 }
                 Ok(Value::Array(outputs))
             }
@@ -791,7 +859,7 @@ impl Run<'_> {
         let token = issued.as_ref().map(|(token, _)| token.as_str());
         let context = self.context(name, token, None);
         let payload = match &state.io.parameters {
-            Some(parameters) => template(parameters, effective, &context)?,
+            Some(parameters) => template(parameters, &self.sources(effective, &context))?,
             None => effective.clone(),
         };
         // A plain function ARN gets the payload; the lambda:invoke integration names the
@@ -867,21 +935,25 @@ impl Run<'_> {
         effective: &Value,
         context: &Value,
     ) -> Result<Value, Failure> {
-        let items = read(items_path, effective, context)?;
+        let items = read(items_path, &self.sources(effective, context))?;
         let items = items.as_array().ok_or_else(|| {
             Failure::new(
                 "States.Runtime",
                 format!("ItemsPath {items_path} is not an array"),
             )
         })?;
+        let scope = self.variables.inner();
         let mut outputs = Vec::with_capacity(items.len());
         for (index, item) in items.iter().enumerate() {
             let item_context = self.context("Map", None, Some((index, item)));
             let input = match &state.io.parameters {
-                Some(selector) => template(selector, effective, &item_context)?,
+                Some(selector) => template(selector, &self.sources(effective, &item_context))?,
                 None => item.clone(),
             };
-            outputs.push(Box::pin(self.machine(processor, input, Some((index, item)))).await?);
+            outputs.push(
+                self.inner_machine(processor, input, Some((index, item)), scope.clone())
+                    .await?,
+            );
         }
         Ok(Value::Array(outputs))
     }
@@ -939,7 +1011,7 @@ async fn wait_for_token(
 }
 
 /// Evaluates one Choice rule (with `And`, `Or`, `Not`).
-fn evaluate_rule(rule: &Value, input: &Value, context: &Value) -> Result<bool, Failure> {
+fn evaluate_rule(rule: &Value, sources: &Sources) -> Result<bool, Failure> {
     let unsupported = |what: &str| {
         Failure::new(
             "States.Runtime",
@@ -948,7 +1020,7 @@ fn evaluate_rule(rule: &Value, input: &Value, context: &Value) -> Result<bool, F
     };
     if let Some(all) = rule.get("And").and_then(Value::as_array) {
         for r in all {
-            if !evaluate_rule(r, input, context)? {
+            if !evaluate_rule(r, sources)? {
                 return Ok(false);
             }
         }
@@ -956,14 +1028,14 @@ fn evaluate_rule(rule: &Value, input: &Value, context: &Value) -> Result<bool, F
     }
     if let Some(any) = rule.get("Or").and_then(Value::as_array) {
         for r in any {
-            if evaluate_rule(r, input, context)? {
+            if evaluate_rule(r, sources)? {
                 return Ok(true);
             }
         }
         return Ok(false);
     }
     if let Some(inner) = rule.get("Not") {
-        return Ok(!evaluate_rule(inner, input, context)?);
+        return Ok(!evaluate_rule(inner, sources)?);
     }
     let variable = rule
         .get("Variable")
@@ -974,17 +1046,14 @@ fn evaluate_rule(rule: &Value, input: &Value, context: &Value) -> Result<bool, F
         .ok_or_else(|| unsupported("that is not an object"))?;
     let (operator, operand) = object
         .iter()
-        .find(|(k, _)| !matches!(k.as_str(), "Variable" | "Next" | "Comment"))
+        .find(|(k, _)| !matches!(k.as_str(), "Variable" | "Next" | "Comment" | "Assign"))
         .ok_or_else(|| unsupported("without a comparison"))?;
     if operator == "IsPresent" {
-        return Ok(exists(variable, input, context) == operand.as_bool().unwrap_or(true));
+        return Ok(exists(variable, sources) == operand.as_bool().unwrap_or(true));
     }
-    let value = read(variable, input, context)?;
+    let value = read(variable, sources)?;
     let (operator, operand) = match operator.strip_suffix("Path") {
-        Some(base) if base != "Is" => (
-            base,
-            read(operand.as_str().unwrap_or_default(), input, context)?,
-        ),
+        Some(base) if base != "Is" => (base, read(operand.as_str().unwrap_or_default(), sources)?),
         _ => (operator.as_str(), operand.clone()),
     };
     let number = |v: &Value| v.as_f64();
