@@ -414,7 +414,7 @@ fn unsupported_features_and_broken_transitions_are_named() {
     assert!(parse_machine(&distributed)
         .unwrap_err()
         .to_string()
-        .contains("DISTRIBUTED"));
+        .contains("needs ProcessorConfig.ExecutionType"));
     let field = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "x", "Arguments": {}, "End": true}}});
     assert!(parse_machine(&field)
         .unwrap_err()
@@ -1366,5 +1366,169 @@ async fn an_oversized_variable_or_one_read_before_it_has_a_value_fails_the_execu
     assert_eq!(
         failure,
         Failure::new("States.Runtime", "the variable $later has no value")
+    );
+}
+
+/// A distributed Map over `items` whose processor fails an item marked `fail`, with `extra`
+/// fields on the Map state.
+fn distributed_map(extra: Value) -> Value {
+    let mut map = json!({
+        "Type": "Map", "ItemsPath": "$.items", "End": true,
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"},
+            "StartAt": "Check",
+            "States": {
+                "Check": {"Type": "Choice", "Default": "Done",
+                          "Choices": [{"Variable": "$.fail", "IsPresent": true, "Next": "Broken"}]},
+                "Broken": {"Type": "Fail", "Error": "ItemBroken", "Cause": "marked to fail"},
+                "Done": {"Type": "Succeed"}
+            }
+        },
+        "Catch": [{"ErrorEquals": ["States.ExceedToleratedFailureThreshold"], "Next": "Exceeded"}]
+    });
+    map.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    json!({"StartAt": "Each", "States": {"Each": map, "Exceeded": {"Type": "Pass", "End": true}}})
+}
+
+async fn run_distributed(extra: Value, input: Value) -> Value {
+    let machine = parse_machine(&distributed_map(extra)).unwrap();
+    interpreter(Arc::new(Functions::default()))
+        .run(&machine, "exec-1", input)
+        .await
+        .result
+        .unwrap()
+}
+
+/// "A Map State MAY have a \"ToleratedFailurePercentage\" field … Its default value is zero,
+/// which means the Map State will fail if any (i.e. more than 0%) of its items fail. … A Map
+/// State MAY have a non-negative integer \"ToleratedFailureCount\" field … If a
+/// \"ToleratedFailurePercentage\" field and a \"ToleratedFailureCount\" field are both
+/// specified, the Map State will fail if either threshold is breached." (specification);
+/// "Step Functions returns a States.ExceedToleratedFailureThreshold error" (developer guide).
+#[tokio::test]
+async fn a_distributed_map_tolerates_failed_items_up_to_its_count_or_percentage() {
+    let items = json!({"items": [{"n": 1}, {"n": 2, "fail": true}, {"n": 3}, {"n": 4}], "pct": 25});
+    let failed = json!({"Error": "ItemBroken", "Cause": "marked to fail"});
+    assert_eq!(
+        run_distributed(json!({"ToleratedFailureCount": 1}), items.clone()).await,
+        json!([{"n": 1}, failed, {"n": 3}, {"n": 4}])
+    );
+    let within_share = run_distributed(
+        json!({"ToleratedFailurePercentagePath": "$.pct"}),
+        items.clone(),
+    )
+    .await;
+    assert_eq!(within_share[1], failed);
+    for beyond in [
+        json!({}),
+        json!({"ToleratedFailureCount": 0}),
+        json!({"ToleratedFailureCount": 5, "ToleratedFailurePercentage": 20}),
+    ] {
+        let output = run_distributed(beyond.clone(), items.clone()).await;
+        assert_eq!(
+            output["Error"], "States.ExceedToleratedFailureThreshold",
+            "{beyond}: {output}"
+        );
+        assert!(output["Cause"]
+            .as_str()
+            .unwrap()
+            .contains("1 of 4 items failed, the last with ItemBroken"));
+    }
+}
+
+/// "The ItemBatcher Configuration causes the interpreter to batch selected items into
+/// sub-arrays before passing them to each invocation. The interpreter will limit each
+/// sub-array to the maximum number of items specified by the \"MaxItemsPerBatch\" field, and
+/// to the maximum size in bytes specified by the \"MaxInputBytesPerBatch\" field. … the
+/// interpreter uses the \"ItemSelector\" field to override each single element … then uses the
+/// \"ItemBatcher\" field … to batch the selected items" (specification); each child gets
+/// `{"BatchInput": …, "Items": […]}` (developer guide, ItemBatcher).
+#[tokio::test]
+async fn a_distributed_map_batches_selected_items_by_count_and_bytes_with_the_batch_input() {
+    let input = json!({"items": [{"n": 1}, {"n": 2}, {"n": 3}, {"n": 4}], "run": "r1", "most": 3});
+    let by_count = run_distributed(
+        json!({"ItemSelector": {"value.$": "$$.Map.Item.Value.n"},
+               "ItemBatcher": {"MaxItemsPerBatchPath": "$.most", "BatchInput": {"run.$": "$.run"}}}),
+        input.clone(),
+    )
+    .await;
+    assert_eq!(
+        by_count,
+        json!([
+            {"Items": [{"value": 1}, {"value": 2}, {"value": 3}], "BatchInput": {"run": "r1"}},
+            {"Items": [{"value": 4}], "BatchInput": {"run": "r1"}}
+        ])
+    );
+    // `[{"n":1},{"n":2}]` is 17 bytes: two items fit in 17, one in 16.
+    let two = run_distributed(
+        json!({"ItemBatcher": {"MaxInputBytesPerBatch": 17}}),
+        input.clone(),
+    )
+    .await;
+    assert_eq!(
+        two,
+        json!([{"Items": [{"n": 1}, {"n": 2}]}, {"Items": [{"n": 3}, {"n": 4}]}])
+    );
+    let one = run_distributed(json!({"ItemBatcher": {"MaxInputBytesPerBatch": 16}}), input).await;
+    assert_eq!(one.as_array().unwrap().len(), 4, "{one}");
+}
+
+/// "Exception: Distributed Map states cannot currently reference variables in outer scopes"
+/// (developer guide, Variable scope); the distributed Map's fields belong to it alone, its
+/// `ExecutionType` is required, its `Label` "can't exceed 40 characters … and can't contain"
+/// white space or `? * < > { } [ ] : ; , \\ | ^ ~ $ # % & ` "`; item readers and result
+/// writers (S3) are refused by name.
+#[test]
+fn a_distributed_maps_fields_are_checked_at_load() {
+    let refused = |definition: Value, expected: &str| {
+        let error = parse_machine(&definition).unwrap_err().to_string();
+        assert!(error.contains(expected), "{error} does not say {expected}");
+    };
+    let mut outer = distributed_map(json!({}));
+    outer["StartAt"] = json!("Remember");
+    outer["States"]["Remember"] = json!({"Type": "Pass", "Assign": {"outer": 1}, "Next": "Each"});
+    outer["States"]["Each"]["ItemProcessor"]["States"]["Done"] =
+        json!({"Type": "Pass", "Parameters": {"o.$": "$outer"}, "End": true});
+    refused(
+        outer,
+        "state Done: field Parameters.o.$: no state in scope assigns the variable $outer",
+    );
+    let mut inline = distributed_map(json!({"ItemBatcher": {"MaxItemsPerBatch": 2}}));
+    inline["States"]["Each"]["ItemProcessor"]["ProcessorConfig"] = json!({"Mode": "INLINE"});
+    refused(inline, "field ItemBatcher belongs to a distributed Map");
+    refused(
+        distributed_map(json!({"Label": "two words"})),
+        "field Label \"two words\" must be 1 to 40 characters",
+    );
+    refused(
+        distributed_map(json!({"Label": "x".repeat(41)})),
+        "must be 1 to 40 characters",
+    );
+    assert!(parse_machine(&distributed_map(json!({"Label": "Each-item_1"}))).is_ok());
+    refused(
+        distributed_map(json!({"ItemBatcher": {}})),
+        "needs MaxItemsPerBatch[Path] or MaxInputBytesPerBatch[Path]",
+    );
+    refused(
+        distributed_map(json!({"ItemBatcher": {"MaxInputBytesPerBatch": 262_145}})),
+        "at most 262144",
+    );
+    refused(
+        distributed_map(json!({"ToleratedFailurePercentage": 150})),
+        "must be a number from 0 to 100",
+    );
+    refused(
+        distributed_map(json!({"ToleratedFailureCount": 1, "ToleratedFailureCountPath": "$.n"})),
+        "ToleratedFailureCount and ToleratedFailureCountPath cannot both be given",
+    );
+    refused(
+        distributed_map(json!({"ItemReader": {"Resource": "arn:aws:states:::s3:getObject"}})),
+        "field ItemReader is not supported locally",
+    );
+    refused(
+        distributed_map(json!({"ResultWriter": {"Resource": "arn:aws:states:::s3:putObject"}})),
+        "field ResultWriter is not supported locally",
     );
 }

@@ -163,11 +163,223 @@ pub enum StateKind {
         processor: Box<Machine>,
         /// Where the input says how many items may run at once.
         max_concurrency_path: Option<String>,
+        /// Set for a distributed Map (`ProcessorConfig.Mode` `DISTRIBUTED`).
+        distributed: Option<Distributed>,
         /// Retry policies.
         retry: Vec<Retrier>,
         /// Catchers.
         catch: Vec<Catcher>,
     },
+}
+
+/// What a distributed Map adds to an inline one. Its items run as child workflows (here one
+/// after another, in the same process) that see none of the variables around the Map; items
+/// may be batched, and some may fail without failing the Map. Items come from the effective
+/// input: reading them from S3 (`ItemReader`) and writing results there (`ResultWriter`) are
+/// refused at load.
+#[derive(Clone, Debug, Default)]
+pub struct Distributed {
+    /// How selected items are grouped into the child workflows' inputs, if they are.
+    pub batcher: Option<Batcher>,
+    /// How many items may fail (`ToleratedFailureCount[Path]`).
+    pub tolerated_count: Option<Limit>,
+    /// What percentage of the items may fail (`ToleratedFailurePercentage[Path]`).
+    pub tolerated_percentage: Option<Limit>,
+}
+
+/// A distributed Map's `ItemBatcher`: each child workflow gets `{"Items": [...]}` (with
+/// `"BatchInput"` when configured) instead of one item.
+#[derive(Clone, Debug)]
+pub struct Batcher {
+    /// The most items per batch.
+    pub max_items: Option<Limit>,
+    /// The most bytes of items per batch (at most, and by default, 256 KiB).
+    pub max_bytes: Option<Limit>,
+    /// A payload template (on the effective input) sent with every batch.
+    pub batch_input: Option<Value>,
+}
+
+/// A number given in the definition, or the path that reads it from the effective input.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Limit {
+    /// As written.
+    Fixed(f64),
+    /// Read at run time.
+    Path(String),
+}
+
+/// The most bytes a batch of items may hold.
+pub const MOST_BATCH_BYTES: f64 = 262_144.0;
+
+/// Reads `field` or `field` + `Path` of `object` (not both): a number that `valid` accepts, or
+/// a path.
+fn limit(
+    state: &str,
+    object: &serde_json::Map<String, Value>,
+    field: &str,
+    valid: fn(f64) -> bool,
+    what: &str,
+) -> Result<Option<Limit>, AslError> {
+    let path_field = format!("{field}Path");
+    let bad = |why: String| AslError::Definition(format!("state {state}: {why}"));
+    match (object.get(field), object.get(&path_field)) {
+        (Some(_), Some(_)) => Err(bad(format!(
+            "{field} and {path_field} cannot both be given"
+        ))),
+        (Some(value), None) => match value.as_f64().filter(|n| valid(*n)) {
+            Some(number) => Ok(Some(Limit::Fixed(number))),
+            None => Err(bad(format!("field {field} must be {what}"))),
+        },
+        (None, Some(Value::String(path))) => Ok(Some(Limit::Path(path.clone()))),
+        (None, Some(_)) => Err(bad(format!("field {path_field} must be a path"))),
+        (None, None) => Ok(None),
+    }
+}
+
+/// Whole numbers of at least 1, and of at least 0.
+pub fn positive_integer(n: f64) -> bool {
+    n >= 1.0 && n.fract() == 0.0
+}
+/// See [`positive_integer`].
+pub fn non_negative_integer(n: f64) -> bool {
+    n >= 0.0 && n.fract() == 0.0
+}
+/// A percentage, 0 to 100.
+pub fn percentage(n: f64) -> bool {
+    (0.0..=100.0).contains(&n)
+}
+/// A batch size in bytes: 1 to 256 KiB.
+pub fn batch_bytes(n: f64) -> bool {
+    positive_integer(n) && n <= MOST_BATCH_BYTES
+}
+
+/// Characters a distributed Map's `Label` cannot hold (besides white space and controls).
+const LABEL_FORBIDDEN: &str = "?*<>{}[]:;,\\|^~$#%&`\"";
+
+/// Parses what a distributed Map adds, refusing it on an inline Map.
+fn parse_distributed(
+    state: &str,
+    object: &serde_json::Map<String, Value>,
+    processor: &Value,
+) -> Result<Option<Distributed>, AslError> {
+    let bad = |why: String| AslError::Definition(format!("state {state}: {why}"));
+    let config = processor.get("ProcessorConfig");
+    if let Some(unknown) = config.and_then(Value::as_object).and_then(|c| {
+        c.keys()
+            .find(|k| !matches!(k.as_str(), "Mode" | "ExecutionType"))
+    }) {
+        return Err(bad(format!(
+            "field ItemProcessor.ProcessorConfig.{unknown} is not a field of ProcessorConfig"
+        )));
+    }
+    let mode = config.and_then(|c| c.get("Mode")).and_then(Value::as_str);
+    let distributed_only = [
+        "ItemBatcher",
+        "ToleratedFailureCount",
+        "ToleratedFailureCountPath",
+        "ToleratedFailurePercentage",
+        "ToleratedFailurePercentagePath",
+        "Label",
+    ];
+    match mode {
+        None | Some("INLINE") => {
+            return match distributed_only.iter().find(|f| object.contains_key(**f)) {
+                Some(field) => Err(bad(format!(
+                    "field {field} belongs to a distributed Map (ProcessorConfig.Mode DISTRIBUTED)"
+                ))),
+                None => Ok(None),
+            };
+        }
+        Some("DISTRIBUTED") => {}
+        Some(other) => {
+            return Err(bad(format!(
+                "Map mode {other} is not a mode (INLINE or DISTRIBUTED)"
+            )))
+        }
+    }
+    match config
+        .and_then(|c| c.get("ExecutionType"))
+        .and_then(Value::as_str)
+    {
+        Some("STANDARD" | "EXPRESS") => {}
+        _ => {
+            return Err(bad(
+                "a distributed Map needs ProcessorConfig.ExecutionType STANDARD or EXPRESS".into(),
+            ))
+        }
+    }
+    if let Some(label) = object.get("Label") {
+        let label = label.as_str().unwrap_or_default();
+        let forbidden =
+            |c: char| c.is_whitespace() || c.is_control() || LABEL_FORBIDDEN.contains(c);
+        if label.is_empty() || label.chars().count() > 40 || label.contains(forbidden) {
+            return Err(bad(format!(
+                "field Label {label:?} must be 1 to 40 characters, without white space, controls or any of {LABEL_FORBIDDEN}"
+            )));
+        }
+    }
+    let batcher = match object.get("ItemBatcher") {
+        None => None,
+        Some(Value::Object(batcher)) => {
+            if let Some(unknown) = batcher.keys().find(|k| {
+                !matches!(
+                    k.as_str(),
+                    "MaxItemsPerBatch"
+                        | "MaxItemsPerBatchPath"
+                        | "MaxInputBytesPerBatch"
+                        | "MaxInputBytesPerBatchPath"
+                        | "BatchInput"
+                )
+            }) {
+                return Err(bad(format!(
+                    "field ItemBatcher.{unknown} is not a field of ItemBatcher"
+                )));
+            }
+            let max_items = limit(
+                state,
+                batcher,
+                "MaxItemsPerBatch",
+                positive_integer,
+                "a positive integer",
+            )?;
+            let max_bytes = limit(
+                state,
+                batcher,
+                "MaxInputBytesPerBatch",
+                batch_bytes,
+                "a positive integer of at most 262144",
+            )?;
+            if max_items.is_none() && max_bytes.is_none() {
+                return Err(bad(
+                    "field ItemBatcher needs MaxItemsPerBatch[Path] or MaxInputBytesPerBatch[Path]"
+                        .into(),
+                ));
+            }
+            Some(Batcher {
+                max_items,
+                max_bytes,
+                batch_input: batcher.get("BatchInput").cloned(),
+            })
+        }
+        Some(_) => return Err(bad("field ItemBatcher must be an object".into())),
+    };
+    Ok(Some(Distributed {
+        batcher,
+        tolerated_count: limit(
+            state,
+            object,
+            "ToleratedFailureCount",
+            non_negative_integer,
+            "a non-negative integer",
+        )?,
+        tolerated_percentage: limit(
+            state,
+            object,
+            "ToleratedFailurePercentage",
+            percentage,
+            "a number from 0 to 100",
+        )?,
+    }))
 }
 
 /// A state with its transitions and I/O processing.
@@ -338,6 +550,12 @@ fn allowed(kind: &str) -> Option<&'static [&'static str]> {
             "MaxConcurrencyPath",
             "Retry",
             "Catch",
+            "ItemBatcher",
+            "ToleratedFailureCount",
+            "ToleratedFailureCountPath",
+            "ToleratedFailurePercentage",
+            "ToleratedFailurePercentagePath",
+            "Label",
         ],
         _ => return None,
     })
@@ -393,6 +611,8 @@ fn check_expressions(
         "TimeoutSecondsPath",
         "HeartbeatSecondsPath",
         "MaxConcurrencyPath",
+        "ToleratedFailureCountPath",
+        "ToleratedFailurePercentagePath",
     ] {
         if let Some(Value::String(path)) = object.get(field) {
             if !path.starts_with('$') {
@@ -418,6 +638,19 @@ fn check_expressions(
     }
     if let Some(assign) = object.get("Assign") {
         check_assign(assign, "Assign", &mut reads).map_err(|(at, why)| bad(&at, why))?;
+    }
+    if let Some(Value::Object(batcher)) = object.get("ItemBatcher") {
+        for field in ["MaxItemsPerBatchPath", "MaxInputBytesPerBatchPath"] {
+            if let Some(Value::String(path)) = batcher.get(field) {
+                let field = format!("ItemBatcher.{field}");
+                let read = paths::check_expression(path).map_err(|why| bad(&field, why))?;
+                reads.extend(read.into_iter().map(|v| (field.clone(), v)));
+            }
+        }
+        if let Some(template) = batcher.get("BatchInput") {
+            check_template(template, "ItemBatcher.BatchInput", &mut reads)
+                .map_err(|(at, why)| bad(&at, why))?;
+        }
     }
     if let Some(Value::Array(catchers)) = object.get("Catch") {
         for (i, catcher) in catchers.iter().enumerate() {
@@ -502,6 +735,9 @@ fn parse_state(name: &str, raw: &Value) -> Result<State, AslError> {
         AslError::Definition(format!("state {name}: Type {kind:?} is not supported by the local interpreter (Pass, Task, Choice, Wait, Succeed, Fail, Parallel, Map)"))
     })?;
     if let Some(unknown) = object.keys().find(|k| !fields.contains(&k.as_str())) {
+        if kind == "Map" && matches!(unknown.as_str(), "ItemReader" | "ResultWriter") {
+            return Err(AslError::Definition(format!("state {name}: field {unknown} is not supported locally: a distributed Map here reads its items from its input and gives its results as its output (S3 item readers and result writers need AWS)")));
+        }
         return Err(AslError::Definition(format!("state {name}: field {unknown} is not supported on a {kind} state by the local interpreter")));
     }
     let mut reads = check_expressions(name, object)?;
@@ -631,19 +867,14 @@ fn parse_state(name: &str, raw: &Value) -> Result<State, AslError> {
                 .ok_or_else(|| {
                     AslError::Definition(format!("state {name} has no ItemProcessor"))
                 })?;
-            if let Some(mode) = processor
-                .get("ProcessorConfig")
-                .and_then(|c| c.get("Mode"))
-                .and_then(Value::as_str)
-            {
-                if mode != "INLINE" {
-                    return Err(AslError::Definition(format!(
-                        "state {name}: Map mode {mode} is not supported locally (INLINE only)"
-                    )));
-                }
+            if object.contains_key("MaxConcurrency") && object.contains_key("MaxConcurrencyPath") {
+                return Err(AslError::Definition(format!(
+                    "state {name}: MaxConcurrency and MaxConcurrencyPath cannot both be given"
+                )));
             }
             StateKind::Map {
                 items_path: field(name, raw, "ItemsPath")?.unwrap_or_else(|| "$".into()),
+                distributed: parse_distributed(name, object, processor)?,
                 processor: Box::new(parse_inner_machine(name, "ItemProcessor", processor)?),
                 max_concurrency_path: field(name, raw, "MaxConcurrencyPath")?,
                 retry: field(name, raw, "Retry")?.unwrap_or_default(),
@@ -802,7 +1033,11 @@ fn check_scopes(
         }
         let inner: Vec<(&Machine, bool)> = match &state.kind {
             StateKind::Parallel { branches, .. } => branches.iter().map(|b| (b, false)).collect(),
-            StateKind::Map { processor, .. } => vec![(processor.as_ref(), false)],
+            StateKind::Map {
+                processor,
+                distributed,
+                ..
+            } => vec![(processor.as_ref(), distributed.is_some())],
             _ => Vec::new(),
         };
         let around: BTreeSet<&str> = around.union(&own).copied().collect();

@@ -18,7 +18,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use super::definition::{catchers, Machine, Retrier, State, StateKind};
+use super::definition::{
+    batch_bytes, catchers, non_negative_integer, percentage, positive_integer, Batcher,
+    Distributed, Limit, Machine, Retrier, State, StateKind, MOST_BATCH_BYTES,
+};
 use super::paths::{assign, evaluate, exists, read, template, timestamp, Sources};
 use super::variables::Variables;
 use super::AslError;
@@ -773,6 +776,7 @@ impl Run<'_> {
                 items_path,
                 processor,
                 max_concurrency_path,
+                distributed,
                 ..
             } => {
                 if let Some(path) = max_concurrency_path {
@@ -787,8 +791,14 @@ impl Run<'_> {
                         ));
                     }
                 }
-                self.map(state, items_path, processor, effective, context)
-                    .await
+                let items = self.selected_items(state, items_path, effective, context)?;
+                match distributed {
+                    None => self.map(processor, items).await,
+                    Some(distributed) => {
+                        self.distributed_map(processor, distributed, items, effective, context)
+                            .await
+                    }
+                }
             }
             StateKind::Parallel { branches, .. } => {
                 let input = match &state.io.parameters {
@@ -927,35 +937,214 @@ impl Run<'_> {
         })
     }
 
-    async fn map(
-        &mut self,
+    /// A Map's items with their `ItemSelector` (or `Parameters`) applied: (index, item, what
+    /// the iteration gets).
+    fn selected_items(
+        &self,
         state: &State,
         items_path: &str,
-        processor: &Machine,
         effective: &Value,
         context: &Value,
-    ) -> Result<Value, Failure> {
+    ) -> Result<Vec<(usize, Value, Value)>, Failure> {
         let items = read(items_path, &self.sources(effective, context))?;
-        let items = items.as_array().ok_or_else(|| {
-            Failure::new(
+        let Value::Array(items) = items else {
+            return Err(Failure::new(
                 "States.Runtime",
                 format!("ItemsPath {items_path} is not an array"),
-            )
-        })?;
+            ));
+        };
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(index, item)| {
+                let item_context = self.context("Map", None, Some((index, &item)));
+                let selected = match &state.io.parameters {
+                    Some(selector) => template(selector, &self.sources(effective, &item_context))?,
+                    None => item.clone(),
+                };
+                Ok((index, item, selected))
+            })
+            .collect()
+    }
+
+    /// An inline Map: each item in a scope that reads the variables around it; any failure
+    /// fails the Map.
+    async fn map(
+        &mut self,
+        processor: &Machine,
+        items: Vec<(usize, Value, Value)>,
+    ) -> Result<Value, Failure> {
         let scope = self.variables.inner();
         let mut outputs = Vec::with_capacity(items.len());
-        for (index, item) in items.iter().enumerate() {
-            let item_context = self.context("Map", None, Some((index, item)));
-            let input = match &state.io.parameters {
-                Some(selector) => template(selector, &self.sources(effective, &item_context))?,
-                None => item.clone(),
-            };
+        for (index, item, input) in items {
             outputs.push(
-                self.inner_machine(processor, input, Some((index, item)), scope.clone())
+                self.inner_machine(processor, input, Some((index, &item)), scope.clone())
                     .await?,
             );
         }
         Ok(Value::Array(outputs))
+    }
+
+    /// A distributed Map: each item (or batch) is a child workflow with no variables from
+    /// around it; failed items are tolerated within `ToleratedFailureCount` and
+    /// `ToleratedFailurePercentage` (neither given: none), each giving its error output in the
+    /// result. Past the threshold the Map fails with `States.ExceedToleratedFailureThreshold`.
+    /// A `States.Runtime` error is not an item's failure: it ends the execution, as anywhere.
+    async fn distributed_map(
+        &mut self,
+        processor: &Machine,
+        distributed: &Distributed,
+        items: Vec<(usize, Value, Value)>,
+        effective: &Value,
+        context: &Value,
+    ) -> Result<Value, Failure> {
+        let total = items.len();
+        let selected = items.into_iter().map(|(_, _, selected)| selected);
+        let children: Vec<(Value, usize)> = match &distributed.batcher {
+            Some(batcher) => self.batches(batcher, selected.collect(), effective, context)?,
+            None => selected.map(|input| (input, 1)).collect(),
+        };
+        let resolve = |limit: &Option<Limit>, valid: fn(f64) -> bool, field: &str| {
+            limit
+                .as_ref()
+                .map(|limit| self.limit(limit, valid, field, effective, context))
+                .transpose()
+        };
+        let count = resolve(
+            &distributed.tolerated_count,
+            non_negative_integer,
+            "ToleratedFailureCount",
+        )?;
+        let share = resolve(
+            &distributed.tolerated_percentage,
+            percentage,
+            "ToleratedFailurePercentage",
+        )?;
+        let mut failed = 0;
+        let mut outputs = Vec::with_capacity(children.len());
+        for (input, size) in children {
+            match self
+                .inner_machine(processor, input, None, Variables::default())
+                .await
+            {
+                Ok(output) => outputs.push(output),
+                Err(failure) if failure.error == "States.Runtime" => return Err(failure),
+                Err(failure) => {
+                    failed += size;
+                    let failed_share = failed as f64 * 100.0 / total.max(1) as f64;
+                    let exceeded = (count.is_none() && share.is_none())
+                        || count.is_some_and(|count| failed as f64 > count)
+                        || share.is_some_and(|share| failed_share > share);
+                    if exceeded {
+                        return Err(Failure::new(
+                            "States.ExceedToleratedFailureThreshold",
+                            format!(
+                                "The specified tolerated failure threshold was exceeded: {failed} of {total} items failed, the last with {}: {}",
+                                failure.error, failure.cause
+                            ),
+                        ));
+                    }
+                    outputs.push(json!({"Error": failure.error, "Cause": failure.cause}));
+                }
+            }
+        }
+        Ok(Value::Array(outputs))
+    }
+
+    /// A number of the definition, or read from the effective input where it names a path.
+    fn limit(
+        &self,
+        limit: &Limit,
+        valid: fn(f64) -> bool,
+        field: &str,
+        effective: &Value,
+        context: &Value,
+    ) -> Result<f64, Failure> {
+        match limit {
+            Limit::Fixed(number) => Ok(*number),
+            Limit::Path(path) => read(path, &self.sources(effective, context))?
+                .as_f64()
+                .filter(|n| valid(*n))
+                .ok_or_else(|| {
+                    Failure::new(
+                        "States.Runtime",
+                        format!("{field}Path {path} does not name a valid {field}"),
+                    )
+                }),
+        }
+    }
+
+    /// Groups selected items into batches of at most `MaxItemsPerBatch` items and
+    /// `MaxInputBytesPerBatch` bytes of items (256 KiB unless less is given): each child gets
+    /// `{"Items": [...]}`, with `"BatchInput"` when configured. Gives each batch and how many
+    /// items it holds; an item larger than a batch may be fails the Map.
+    fn batches(
+        &self,
+        batcher: &Batcher,
+        selected: Vec<Value>,
+        effective: &Value,
+        context: &Value,
+    ) -> Result<Vec<(Value, usize)>, Failure> {
+        let max_items = match &batcher.max_items {
+            Some(limit) => Some(self.limit(
+                limit,
+                positive_integer,
+                "MaxItemsPerBatch",
+                effective,
+                context,
+            )? as usize),
+            None => None,
+        };
+        let max_bytes = match &batcher.max_bytes {
+            Some(limit) => self.limit(
+                limit,
+                batch_bytes,
+                "MaxInputBytesPerBatch",
+                effective,
+                context,
+            )?,
+            None => MOST_BATCH_BYTES,
+        } as usize;
+        let batch_input = match &batcher.batch_input {
+            Some(batch_input) => Some(template(batch_input, &self.sources(effective, context))?),
+            None => None,
+        };
+        let mut batches: Vec<Vec<Value>> = Vec::new();
+        // The bytes of the current batch's items as a JSON array: `[`, `]` and the commas.
+        let mut bytes = 0;
+        for (index, item) in selected.into_iter().enumerate() {
+            let size = item.to_string().len();
+            if size + 2 > max_bytes {
+                return Err(Failure::new(
+                    "States.DataLimitExceeded",
+                    format!("item {index} holds {size} bytes, more than a batch may ({max_bytes})"),
+                ));
+            }
+            let full = batches.last().is_some_and(|batch| {
+                max_items.is_some_and(|most| batch.len() >= most) || bytes + 1 + size > max_bytes
+            });
+            match batches.last_mut() {
+                Some(batch) if !full => {
+                    bytes += 1 + size;
+                    batch.push(item);
+                }
+                _ => {
+                    bytes = 2 + size;
+                    batches.push(vec![item]);
+                }
+            }
+        }
+        Ok(batches
+            .into_iter()
+            .map(|items| {
+                let size = items.len();
+                let mut input = json!({"Items": items});
+                if let Some(batch_input) = &batch_input {
+                    input["BatchInput"] = batch_input.clone();
+                }
+                (input, size)
+            })
+            .collect())
     }
 }
 
