@@ -389,7 +389,7 @@ async fn a_task_token_resumes_the_execution_with_the_sent_output_or_error() {
 #[tokio::test]
 async fn a_task_token_without_an_answer_times_out() {
     let mut definition = approval_machine();
-    definition["States"]["Wait for approval"]["TimeoutSeconds"] = json!(1);
+    definition["States"]["Wait for approval"]["TimeoutSeconds"] = json!(2);
     definition["States"]["Wait for approval"]["HeartbeatSeconds"] = json!(1);
     let machine = parse_machine(&definition).unwrap();
     let mut interpreter = Interpreter::new(Arc::new(Functions::default()));
@@ -753,7 +753,8 @@ async fn the_context_object_has_the_execution_arn_and_times_and_the_retry_count(
         "States": {"T": {"Type": "Task", "Resource": "echo", "End": true,
             "Retry": [{"ErrorEquals": ["Flaky"], "IntervalSeconds": 1}],
             "Parameters": {"id.$": "$$.Execution.Id", "started.$": "$$.Execution.StartTime",
-                           "entered.$": "$$.State.EnteredTime", "retries.$": "$$.State.RetryCount"}}}
+                           "entered.$": "$$.State.EnteredTime", "retries.$": "$$.State.RetryCount",
+                           "redrives.$": "$$.Execution.RedriveCount"}}}
     }))
     .unwrap();
     let output = interpreter(functions.clone())
@@ -782,6 +783,7 @@ async fn the_context_object_has_the_execution_arn_and_times_and_the_retry_count(
         "the second attempt is the first retry"
     );
     assert_eq!(functions.calls()[0].1["retries"], 0);
+    assert_eq!(output["redrives"], 0);
 }
 
 /// String comparisons order as the service's Java strings do (by UTF-16 code unit: "😀"
@@ -917,13 +919,14 @@ fn asl_run_prints_a_definitions_outcome_history_and_tasks_with_canned_answers() 
 /// its Catch handles.
 #[tokio::test]
 async fn a_parallel_state_gives_each_branchs_output_in_order_and_fails_with_any_branch() {
-    let branch = |resource: &str| json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": resource, "End": true}}});
+    // State names are unique in the whole machine, branches included.
+    let branch = |state: &str, resource: &str| json!({"StartAt": state, "States": {state: {"Type": "Task", "Resource": resource, "End": true}}});
     let machine = parse_machine(&json!({
         "StartAt": "Both",
         "States": {
-            "Both": {"Type": "Parallel", "Branches": [branch("double"), branch("echo")],
+            "Both": {"Type": "Parallel", "Branches": [branch("D", "double"), branch("E", "echo")],
                      "ResultPath": "$.results", "Next": "Again"},
-            "Again": {"Type": "Parallel", "Branches": [branch("echo"), branch("flaky")],
+            "Again": {"Type": "Parallel", "Branches": [branch("E2", "echo"), branch("F", "flaky")],
                       "ResultPath": null, "End": true,
                       "Catch": [{"ErrorEquals": ["Broken"], "ResultPath": "$.error", "Next": "Caught"}]},
             "Caught": {"Type": "Pass", "End": true}
@@ -1531,4 +1534,122 @@ fn a_distributed_maps_fields_are_checked_at_load() {
         distributed_map(json!({"ResultWriter": {"Resource": "arn:aws:states:::s3:putObject"}})),
         "field ResultWriter is not supported locally",
     );
+}
+
+/// "A Task State MUST NOT include both \"TimeoutSeconds\" and \"TimeoutSecondsPath\" … the
+/// \"HeartbeatSeconds\" interval MUST be smaller than the \"TimeoutSeconds\" value"; "The
+/// reserved name \"States.ALL\" … MUST appear alone in the \"ErrorEquals\" array and MUST appear
+/// in the last Retrier"; "The value of BackoffRate MUST be greater than or equal to 1.0"; "The
+/// state name MUST be unique within the scope of the entire state machine, and its length MUST
+/// BE less than or equal to 80 Unicode characters" (specification); the service also refuses
+/// a state no transition reaches, and a JitterStrategy other than FULL or NONE.
+#[test]
+fn states_retriers_and_catchers_are_checked_as_the_specification_constrains_them() {
+    let refused = |definition: Value, expected: &str| {
+        let error = parse_machine(&definition).unwrap_err().to_string();
+        assert!(error.contains(expected), "{error} does not say {expected}");
+    };
+    let task = |extra: Value| {
+        let mut task = json!({"Type": "Task", "Resource": "echo", "End": true});
+        task.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        json!({"StartAt": "T", "States": {"T": task, "After": {"Type": "Succeed"}}})
+    };
+    refused(
+        json!({"StartAt": "A", "States": {"A": {"Type": "Succeed"}, "Orphan": {"Type": "Succeed"}}}),
+        "state Orphan is not reachable from StartAt A",
+    );
+    refused(
+        json!({"StartAt": "A", "States": {"A": {"Type": "Parallel", "End": true, "Branches": [
+            {"StartAt": "A", "States": {"A": {"Type": "Succeed"}}}]}}}),
+        "state A: a state name must be unique in the whole state machine",
+    );
+    let long = "n".repeat(81);
+    refused(
+        json!({"StartAt": long, "States": {long.clone(): {"Type": "Succeed"}}}),
+        "a state name is at most 80 characters",
+    );
+    let retry_then_catch = |retry: Value| {
+        task(json!({"Retry": retry, "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "After"}]}))
+    };
+    refused(
+        retry_then_catch(json!([{"ErrorEquals": ["States.ALL"]}, {"ErrorEquals": ["Late"]}])),
+        "field Retry[0].ErrorEquals: States.ALL must appear alone, in the last",
+    );
+    refused(
+        retry_then_catch(json!([{"ErrorEquals": ["States.ALL", "Other"]}])),
+        "States.ALL must appear alone",
+    );
+    refused(
+        retry_then_catch(json!([{"ErrorEquals": []}])),
+        "field Retry[0].ErrorEquals must not be empty",
+    );
+    refused(
+        retry_then_catch(json!([{"ErrorEquals": ["E"], "BackoffRate": 0.5}])),
+        "BackoffRate must be at least 1.0",
+    );
+    refused(
+        retry_then_catch(json!([{"ErrorEquals": ["E"], "JitterStrategy": "SOME"}])),
+        "JitterStrategy must be FULL or NONE",
+    );
+    assert!(parse_machine(&retry_then_catch(
+        json!([{"ErrorEquals": ["E"], "JitterStrategy": "FULL", "MaxDelaySeconds": 5}])
+    ))
+    .is_ok());
+    refused(
+        task(
+            json!({"TimeoutSeconds": 10, "HeartbeatSeconds": 10, "Catch": [{"ErrorEquals": ["E"], "Next": "After"}]}),
+        ),
+        "HeartbeatSeconds (10) must be smaller than TimeoutSeconds (10)",
+    );
+    refused(
+        task(
+            json!({"TimeoutSeconds": 10, "TimeoutSecondsPath": "$.t", "Catch": [{"ErrorEquals": ["E"], "Next": "After"}]}),
+        ),
+        "TimeoutSeconds and TimeoutSecondsPath cannot both be given",
+    );
+    refused(
+        json!({"StartAt": "M", "States": {"M": {"Type": "Map", "MaxConcurrency": -1, "End": true,
+            "ItemProcessor": {"StartAt": "I", "States": {"I": {"Type": "Succeed"}}}}}}),
+        "field MaxConcurrency must be a non-negative integer",
+    );
+    refused(
+        json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "QueryLanguage": "JSONata", "End": true}}}),
+        "QueryLanguage \"JSONata\" is not supported locally",
+    );
+    assert!(parse_machine(
+        &json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "QueryLanguage": "JSONPath", "End": true}}})
+    )
+    .is_ok());
+}
+
+/// "Task token: … Pass a task token to … a service integration … and then wait until that
+/// token is returned" (developer guide, Wait for a Callback with Task Token): any integration,
+/// not only Lambda's, may end in `.waitForTaskToken`.
+#[tokio::test]
+async fn a_task_token_works_with_any_integration_not_only_lambda() {
+    let machine = parse_machine(&json!({
+        "StartAt": "Ask",
+        "States": {"Ask": {
+            "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+            "Parameters": {"QueueUrl": "q", "token.$": "$$.Task.Token"}, "End": true}}
+    }))
+    .unwrap();
+    let functions = Arc::new(Functions::default());
+    let interpreter = Arc::new(self::interpreter(functions.clone()));
+    let running = {
+        let (interpreter, machine) = (interpreter.clone(), machine.clone());
+        tokio::spawn(async move { interpreter.run(&machine, "e", json!({})).await })
+    };
+    let token = token_of(&functions).await;
+    interpreter
+        .tokens
+        .success(&token, json!({"answer": "yes"}))
+        .unwrap();
+    assert_eq!(
+        running.await.unwrap().result.unwrap(),
+        json!({"answer": "yes"})
+    );
+    assert_eq!(functions.calls()[0].0, "arn:aws:states:::sqs:sendMessage");
 }

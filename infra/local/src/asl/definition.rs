@@ -399,6 +399,17 @@ pub struct State {
 }
 
 impl State {
+    /// The states it may go to: `Next`, its Choice rules' and `Default`, its Catchers'.
+    fn targets(&self) -> Vec<&str> {
+        let mut targets: Vec<&str> = self.next.iter().map(String::as_str).collect();
+        targets.extend(catchers(&self.kind).iter().map(|c| c.next.as_str()));
+        if let StateKind::Choice { choices, default } = &self.kind {
+            targets.extend(choices.iter().filter_map(|r| r["Next"].as_str()));
+            targets.extend(default.iter().map(String::as_str));
+        }
+        targets
+    }
+
     /// The names every `Assign` of the state (its own, its Choice rules', its Catchers') sets.
     fn assigned(&self) -> impl Iterator<Item = &str> {
         let rules: Vec<&Value> = match &self.kind {
@@ -734,7 +745,17 @@ fn parse_state(name: &str, raw: &Value) -> Result<State, AslError> {
     let fields = allowed(kind).ok_or_else(|| {
         AslError::Definition(format!("state {name}: Type {kind:?} is not supported by the local interpreter (Pass, Task, Choice, Wait, Succeed, Fail, Parallel, Map)"))
     })?;
-    if let Some(unknown) = object.keys().find(|k| !fields.contains(&k.as_str())) {
+    if let Some(language) = object.get("QueryLanguage") {
+        if language != "JSONPath" {
+            return Err(AslError::Definition(format!(
+                "state {name}: QueryLanguage {language} is not supported locally (JSONPath only; JSONata is not interpreted)"
+            )));
+        }
+    }
+    if let Some(unknown) = object
+        .keys()
+        .find(|k| k.as_str() != "QueryLanguage" && !fields.contains(&k.as_str()))
+    {
         if kind == "Map" && matches!(unknown.as_str(), "ItemReader" | "ResultWriter") {
             return Err(AslError::Definition(format!("state {name}: field {unknown} is not supported locally: a distributed Map here reads its items from its input and gives its results as its output (S3 item readers and result writers need AWS)")));
         }
@@ -766,16 +787,38 @@ fn parse_state(name: &str, raw: &Value) -> Result<State, AslError> {
         "Pass" => StateKind::Pass {
             result: object.get("Result").cloned(),
         },
-        "Task" => StateKind::Task {
-            resource: field(name, raw, "Resource")?
-                .ok_or_else(|| AslError::Definition(format!("state {name} has no Resource")))?,
-            retry: field(name, raw, "Retry")?.unwrap_or_default(),
-            catch: field(name, raw, "Catch")?.unwrap_or_default(),
-            timeout_seconds: field(name, raw, "TimeoutSeconds")?,
-            heartbeat_seconds: field(name, raw, "HeartbeatSeconds")?,
-            timeout_seconds_path: field(name, raw, "TimeoutSecondsPath")?,
-            heartbeat_seconds_path: field(name, raw, "HeartbeatSecondsPath")?,
-        },
+        "Task" => {
+            let bad = |why: String| AslError::Definition(format!("state {name}: {why}"));
+            for fixed in ["TimeoutSeconds", "HeartbeatSeconds"] {
+                if object.contains_key(fixed) && object.contains_key(&format!("{fixed}Path")) {
+                    return Err(bad(format!("{fixed} and {fixed}Path cannot both be given")));
+                }
+            }
+            let timeout_seconds: Option<u64> = field(name, raw, "TimeoutSeconds")?;
+            let heartbeat_seconds: Option<u64> = field(name, raw, "HeartbeatSeconds")?;
+            if timeout_seconds == Some(0) || heartbeat_seconds == Some(0) {
+                return Err(bad(
+                    "TimeoutSeconds and HeartbeatSeconds must be positive".into()
+                ));
+            }
+            if let (Some(timeout), Some(heartbeat)) = (timeout_seconds, heartbeat_seconds) {
+                if heartbeat >= timeout {
+                    return Err(bad(format!(
+                        "HeartbeatSeconds ({heartbeat}) must be smaller than TimeoutSeconds ({timeout})"
+                    )));
+                }
+            }
+            StateKind::Task {
+                resource: field(name, raw, "Resource")?
+                    .ok_or_else(|| bad("a Task needs a Resource".into()))?,
+                retry: field(name, raw, "Retry")?.unwrap_or_default(),
+                catch: field(name, raw, "Catch")?.unwrap_or_default(),
+                timeout_seconds,
+                heartbeat_seconds,
+                timeout_seconds_path: field(name, raw, "TimeoutSecondsPath")?,
+                heartbeat_seconds_path: field(name, raw, "HeartbeatSecondsPath")?,
+            }
+        }
         "Choice" => {
             let choices: Vec<ChoiceRule> = field(name, raw, "Choices")?
                 .filter(|c: &Vec<ChoiceRule>| !c.is_empty())
@@ -872,6 +915,12 @@ fn parse_state(name: &str, raw: &Value) -> Result<State, AslError> {
                     "state {name}: MaxConcurrency and MaxConcurrencyPath cannot both be given"
                 )));
             }
+            // Items run one after another here, within any limit; it must still be one.
+            if field::<u64>(name, raw, "MaxConcurrency").is_err() {
+                return Err(AslError::Definition(format!(
+                    "state {name}: field MaxConcurrency must be a non-negative integer"
+                )));
+            }
             StateKind::Map {
                 items_path: field(name, raw, "ItemsPath")?.unwrap_or_else(|| "$".into()),
                 distributed: parse_distributed(name, object, processor)?,
@@ -883,6 +932,12 @@ fn parse_state(name: &str, raw: &Value) -> Result<State, AslError> {
         }
         _ => unreachable!("checked by allowed()"),
     };
+    if let StateKind::Task { retry, catch, .. }
+    | StateKind::Map { retry, catch, .. }
+    | StateKind::Parallel { retry, catch, .. } = &kind
+    {
+        check_error_handling(name, retry, catch)?;
+    }
     Ok(State {
         kind,
         io,
@@ -1003,8 +1058,83 @@ fn parse_inner_machine(state: &str, field: &str, raw: &Value) -> Result<Machine,
 /// assigned in one scope only.
 pub fn parse_machine(raw: &Value) -> Result<Machine, AslError> {
     let machine = parse_states(raw)?;
+    let mut names = BTreeSet::new();
+    check_names(&machine, &mut names)?;
     check_scopes(&machine, &BTreeSet::new(), &BTreeSet::new())?;
     Ok(machine)
+}
+
+/// "The state name MUST be unique within the scope of the entire state machine, and its
+/// length MUST BE less than or equal to 80 Unicode characters": branches and processors
+/// included.
+fn check_names<'m>(machine: &'m Machine, seen: &mut BTreeSet<&'m str>) -> Result<(), AslError> {
+    for (name, state) in &machine.states {
+        if name.chars().count() > 80 {
+            return Err(AslError::Definition(format!(
+                "state {name}: a state name is at most 80 characters"
+            )));
+        }
+        if !seen.insert(name) {
+            return Err(AslError::Definition(format!(
+                "state {name}: a state name must be unique in the whole state machine, branches and Map processors included"
+            )));
+        }
+        match &state.kind {
+            StateKind::Parallel { branches, .. } => {
+                for branch in branches {
+                    check_names(branch, seen)?;
+                }
+            }
+            StateKind::Map { processor, .. } => check_names(processor, seen)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Checks Retry and Catch as the specification constrains them: each `ErrorEquals` non-empty,
+/// `States.ALL` alone and in the last retrier (catcher); intervals, backoff and jitter valid.
+fn check_error_handling(state: &str, retry: &[Retrier], catch: &[Catcher]) -> Result<(), AslError> {
+    let bad = |why: String| AslError::Definition(format!("state {state}: {why}"));
+    let lists: [(&str, Vec<&Vec<String>>); 2] = [
+        ("Retry", retry.iter().map(|r| &r.error_equals).collect()),
+        ("Catch", catch.iter().map(|c| &c.error_equals).collect()),
+    ];
+    for (field, lists) in lists {
+        for (i, errors) in lists.iter().enumerate() {
+            if errors.is_empty() {
+                return Err(bad(format!(
+                    "field {field}[{i}].ErrorEquals must not be empty"
+                )));
+            }
+            if errors.iter().any(|e| e == "States.ALL") && (errors.len() > 1 || i + 1 < lists.len())
+            {
+                return Err(bad(format!(
+                    "field {field}[{i}].ErrorEquals: States.ALL must appear alone, in the last of the {field} list"
+                )));
+            }
+        }
+    }
+    for (i, retrier) in retry.iter().enumerate() {
+        let invalid = if retrier.interval_seconds == 0 {
+            Some("IntervalSeconds must be a positive integer")
+        } else if retrier.backoff_rate < 1.0 {
+            Some("BackoffRate must be at least 1.0")
+        } else if retrier.max_delay_seconds == Some(0) {
+            Some("MaxDelaySeconds must be a positive integer")
+        } else if !matches!(
+            retrier.jitter_strategy.as_deref(),
+            None | Some("FULL" | "NONE")
+        ) {
+            Some("JitterStrategy must be FULL or NONE")
+        } else {
+            None
+        };
+        if let Some(why) = invalid {
+            return Err(bad(format!("field Retry[{i}]: {why}")));
+        }
+    }
+    Ok(())
 }
 
 /// Checks the variables of `machine`, whose surrounding scopes assign `around`, of which it may
@@ -1082,29 +1212,26 @@ fn parse_states(raw: &Value) -> Result<Machine, AslError> {
         )));
     }
     for (name, state) in &states {
-        let mut targets: Vec<&String> = state.next.iter().collect();
-        match &state.kind {
-            StateKind::Task { catch, .. }
-            | StateKind::Map { catch, .. }
-            | StateKind::Parallel { catch, .. } => targets.extend(catch.iter().map(|c| &c.next)),
-            StateKind::Choice { default, .. } => targets.extend(default.iter()),
-            _ => {}
-        }
-        if let StateKind::Choice { choices, .. } = &state.kind {
-            for rule in choices {
-                let next = rule["Next"].as_str().unwrap_or_default();
-                if missing(next) {
-                    return Err(AslError::Definition(format!(
-                        "state {name} goes to {next}, which is not a state"
-                    )));
-                }
-            }
-        }
-        if let Some(target) = targets.into_iter().find(|t| missing(t)) {
+        if let Some(target) = state.targets().into_iter().find(|t| missing(t)) {
             return Err(AslError::Definition(format!(
                 "state {name} goes to {target}, which is not a state"
             )));
         }
+    }
+    // The service refuses a state no transition leads to.
+    let mut reached = BTreeSet::from([start_at.as_str()]);
+    let mut to_visit = vec![start_at.as_str()];
+    while let Some(name) = to_visit.pop() {
+        for target in states[name].targets() {
+            if reached.insert(target) {
+                to_visit.push(target);
+            }
+        }
+    }
+    if let Some(unreached) = states.keys().find(|name| !reached.contains(name.as_str())) {
+        return Err(AslError::Definition(format!(
+            "state {unreached} is not reachable from StartAt {start_at}"
+        )));
     }
     let timeout_seconds = match raw.get("TimeoutSeconds") {
         None => None,

@@ -309,6 +309,8 @@ impl Interpreter {
                 "Name": execution_name,
                 "Input": input.clone(),
                 "RoleArn": "arn:aws:iam::123456789012:role/local",
+                // Local runs resume after a restart; they are never redriven.
+                "RedriveCount": 0,
             },
             "StateMachine": {"Id": format!("{LOCAL_ARN_PREFIX}:stateMachine:local"), "Name": "local"},
         });
@@ -872,8 +874,8 @@ impl Run<'_> {
             Some(parameters) => template(parameters, &self.sources(effective, &context))?,
             None => effective.clone(),
         };
-        // A plain function ARN gets the payload; the lambda:invoke integration names the
-        // function in its parameters and wraps the result in `Payload`.
+        // A plain function ARN (or any other resource) gets the payload; the lambda:invoke
+        // integration names the function in its parameters and wraps the result in `Payload`.
         let (function, payload, wrap) = if resource.starts_with(LAMBDA_INVOKE) {
             let function = payload["FunctionName"]
                 .as_str()
@@ -889,13 +891,14 @@ impl Run<'_> {
                 payload.get("Payload").cloned().unwrap_or(Value::Null),
                 !waits,
             )
-        } else if waits {
-            return Err(Failure::new(
-                "States.Runtime",
-                format!("{name}: .waitForTaskToken needs the lambda:invoke integration"),
-            ));
         } else {
-            (resource.to_owned(), payload, false)
+            // Any other integration is its resource's work, done by the task runner; with
+            // `.waitForTaskToken` the state then waits for the token as a Lambda one does.
+            (
+                resource.trim_end_matches(WAIT_FOR_TOKEN).to_owned(),
+                payload,
+                false,
+            )
         };
         let mut receiver = token.map(|t| self.interpreter.tokens.open(t));
         let tasks = self.interpreter.tasks.clone();
