@@ -5,8 +5,10 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde_json::{json, Value};
-use vellocity_local::asl::definition::{parse_definition, parse_machine};
-use vellocity_local::asl::run::{Event, Failure, History, Interpreter, Record, TaskRunner};
+use vellocity_local::asl::definition::{parse_definition, parse_machine, Machine};
+use vellocity_local::asl::run::{
+    Event, Failure, History, Interpreter, Outcome, Record, TaskRunner,
+};
 
 /// Task functions for the tests: each call is recorded; `flaky` fails a set number of times.
 #[derive(Default)]
@@ -52,6 +54,15 @@ impl TaskRunner for Functions {
             _ => payload,
         })
     }
+}
+
+/// The output of a run of `machine` on `input` that succeeds, with tasks echoing their input.
+async fn output_of(machine: &Machine, input: Value) -> Value {
+    interpreter(Arc::new(Functions::default()))
+        .run(machine, "exec-1", input)
+        .await
+        .result
+        .unwrap()
 }
 
 fn interpreter(functions: Arc<Functions>) -> Interpreter {
@@ -344,16 +355,31 @@ async fn token_of(functions: &Functions) -> String {
     panic!("the task was never invoked");
 }
 
-#[tokio::test]
-async fn a_task_token_resumes_the_execution_with_the_sent_output_or_error() {
-    let machine = parse_machine(&approval_machine()).unwrap();
+/// Starts `machine` on `input` until its task has handed out a token: the interpreter, the
+/// running execution, the token and the task functions.
+async fn running_until_token(
+    machine: &Machine,
+    input: Value,
+) -> (
+    Arc<Interpreter>,
+    tokio::task::JoinHandle<Outcome>,
+    String,
+    Arc<Functions>,
+) {
     let functions = Arc::new(Functions::default());
     let interpreter = Arc::new(interpreter(functions.clone()));
     let running = {
         let (interpreter, machine) = (interpreter.clone(), machine.clone());
-        tokio::spawn(async move { interpreter.run(&machine, "e", json!({"id": 1})).await })
+        tokio::spawn(async move { interpreter.run(&machine, "e", input).await })
     };
     let token = token_of(&functions).await;
+    (interpreter, running, token, functions)
+}
+
+#[tokio::test]
+async fn a_task_token_resumes_the_execution_with_the_sent_output_or_error() {
+    let machine = parse_machine(&approval_machine()).unwrap();
+    let (interpreter, running, token, _) = running_until_token(&machine, json!({"id": 1})).await;
     interpreter.tokens.heartbeat(&token).unwrap();
     interpreter
         .tokens
@@ -368,13 +394,7 @@ async fn a_task_token_resumes_the_execution_with_the_sent_output_or_error() {
         "a used token is refused"
     );
 
-    let functions = Arc::new(Functions::default());
-    let interpreter = Arc::new(self::interpreter(functions.clone()));
-    let running = {
-        let (interpreter, machine) = (interpreter.clone(), machine.clone());
-        tokio::spawn(async move { interpreter.run(&machine, "e", json!({})).await })
-    };
-    let token = token_of(&functions).await;
+    let (interpreter, running, token, _) = running_until_token(&machine, json!({})).await;
     interpreter
         .tokens
         .failure(&token, "Rejected", "not on brand")
@@ -1040,11 +1060,7 @@ async fn a_payload_path_that_names_nothing_is_a_catchable_parameter_path_failure
         }
     }))
     .unwrap();
-    let output = interpreter(Arc::new(Functions::default()))
-        .run(&machine, "exec-1", json!({}))
-        .await
-        .result
-        .unwrap();
+    let output = output_of(&machine, json!({})).await;
     assert_eq!(output["Error"], "States.ParameterPathFailure");
 }
 
@@ -1165,11 +1181,7 @@ async fn assign_evaluates_every_value_with_the_variables_as_they_were_on_state_e
         }
     }))
     .unwrap();
-    let output = interpreter(Arc::new(Functions::default()))
-        .run(&machine, "exec-1", json!({}))
-        .await
-        .result
-        .unwrap();
+    let output = output_of(&machine, json!({})).await;
     assert_eq!(output, json!({"x": 42, "y": 5, "newOrOld": 5, "seenX": 5}));
 }
 
@@ -1249,11 +1261,7 @@ async fn branches_and_iterations_read_outer_variables_and_keep_their_own_to_them
         }
     }))
     .unwrap();
-    let output = interpreter(Arc::new(Functions::default()))
-        .run(&machine, "exec-1", json!({"people": ["Ana", "Bo"]}))
-        .await
-        .result
-        .unwrap();
+    let output = output_of(&machine, json!({"people": ["Ana", "Bo"]})).await;
     assert_eq!(
         output,
         json!({
@@ -1396,12 +1404,7 @@ fn distributed_map(extra: Value) -> Value {
 }
 
 async fn run_distributed(extra: Value, input: Value) -> Value {
-    let machine = parse_machine(&distributed_map(extra)).unwrap();
-    interpreter(Arc::new(Functions::default()))
-        .run(&machine, "exec-1", input)
-        .await
-        .result
-        .unwrap()
+    output_of(&parse_machine(&distributed_map(extra)).unwrap(), input).await
 }
 
 /// "A Map State MAY have a \"ToleratedFailurePercentage\" field … Its default value is zero,
@@ -1636,13 +1639,7 @@ async fn a_task_token_works_with_any_integration_not_only_lambda() {
             "Parameters": {"QueueUrl": "q", "token.$": "$$.Task.Token"}, "End": true}}
     }))
     .unwrap();
-    let functions = Arc::new(Functions::default());
-    let interpreter = Arc::new(self::interpreter(functions.clone()));
-    let running = {
-        let (interpreter, machine) = (interpreter.clone(), machine.clone());
-        tokio::spawn(async move { interpreter.run(&machine, "e", json!({})).await })
-    };
-    let token = token_of(&functions).await;
+    let (interpreter, running, token, functions) = running_until_token(&machine, json!({})).await;
     interpreter
         .tokens
         .success(&token, json!({"answer": "yes"}))

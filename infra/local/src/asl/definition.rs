@@ -253,6 +253,16 @@ pub fn batch_bytes(n: f64) -> bool {
     positive_integer(n) && n <= MOST_BATCH_BYTES
 }
 
+/// The fields only a distributed Map has (besides the S3 ones, refused by name).
+const DISTRIBUTED_MAP_FIELDS: &[&str] = &[
+    "ItemBatcher",
+    "ToleratedFailureCount",
+    "ToleratedFailureCountPath",
+    "ToleratedFailurePercentage",
+    "ToleratedFailurePercentagePath",
+    "Label",
+];
+
 /// Characters a distributed Map's `Label` cannot hold (besides white space and controls).
 const LABEL_FORBIDDEN: &str = "?*<>{}[]:;,\\|^~$#%&`\"";
 
@@ -273,17 +283,12 @@ fn parse_distributed(
         )));
     }
     let mode = config.and_then(|c| c.get("Mode")).and_then(Value::as_str);
-    let distributed_only = [
-        "ItemBatcher",
-        "ToleratedFailureCount",
-        "ToleratedFailureCountPath",
-        "ToleratedFailurePercentage",
-        "ToleratedFailurePercentagePath",
-        "Label",
-    ];
     match mode {
         None | Some("INLINE") => {
-            return match distributed_only.iter().find(|f| object.contains_key(**f)) {
+            return match DISTRIBUTED_MAP_FIELDS
+                .iter()
+                .find(|f| object.contains_key(**f))
+            {
                 Some(field) => Err(bad(format!(
                     "field {field} belongs to a distributed Map (ProcessorConfig.Mode DISTRIBUTED)"
                 ))),
@@ -561,12 +566,6 @@ fn allowed(kind: &str) -> Option<&'static [&'static str]> {
             "MaxConcurrencyPath",
             "Retry",
             "Catch",
-            "ItemBatcher",
-            "ToleratedFailureCount",
-            "ToleratedFailureCountPath",
-            "ToleratedFailurePercentage",
-            "ToleratedFailurePercentagePath",
-            "Label",
         ],
         _ => return None,
     })
@@ -752,10 +751,12 @@ fn parse_state(name: &str, raw: &Value) -> Result<State, AslError> {
             )));
         }
     }
-    if let Some(unknown) = object
-        .keys()
-        .find(|k| k.as_str() != "QueryLanguage" && !fields.contains(&k.as_str()))
-    {
+    let allowed_here = |key: &str| {
+        key == "QueryLanguage"
+            || fields.contains(&key)
+            || (kind == "Map" && DISTRIBUTED_MAP_FIELDS.contains(&key))
+    };
+    if let Some(unknown) = object.keys().find(|k| !allowed_here(k)) {
         if kind == "Map" && matches!(unknown.as_str(), "ItemReader" | "ResultWriter") {
             return Err(AslError::Definition(format!("state {name}: field {unknown} is not supported locally: a distributed Map here reads its items from its input and gives its results as its output (S3 item readers and result writers need AWS)")));
         }
