@@ -458,9 +458,12 @@ fn unsupported_features_and_broken_transitions_are_named() {
         .unwrap_err()
         .to_string()
         .contains("NumericLessThanEquals Path is not supported"));
-    let jsonata =
-        json!({"QueryLanguage": "JSONata", "StartAt": "T", "States": {"T": {"Type": "Succeed"}}});
-    assert!(parse_machine(&jsonata).is_err());
+    let inner_language = json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": true,
+        "Branches": [{"QueryLanguage": "JSONata", "StartAt": "S", "States": {"S": {"Type": "Succeed"}}}]}}});
+    assert!(parse_machine(&inner_language)
+        .unwrap_err()
+        .to_string()
+        .contains("QueryLanguage belongs to the top-level machine"));
 }
 
 #[test]
@@ -1618,8 +1621,8 @@ fn states_retriers_and_catchers_are_checked_as_the_specification_constrains_them
         "field MaxConcurrency must be a non-negative integer",
     );
     refused(
-        json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "QueryLanguage": "JSONata", "End": true}}}),
-        "QueryLanguage \"JSONata\" is not supported locally",
+        json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "QueryLanguage": "XPath", "End": true}}}),
+        "state P: QueryLanguage \"XPath\" is not a query language",
     );
     assert!(parse_machine(
         &json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "QueryLanguage": "JSONPath", "End": true}}})
@@ -1649,4 +1652,269 @@ async fn a_task_token_works_with_any_integration_not_only_lambda() {
         json!({"answer": "yes"})
     );
     assert_eq!(functions.calls()[0].0, "arn:aws:states:::sqs:sendMessage");
+}
+
+/// The specification's JSONata evaluation example: "The interpreter will first evaluate the
+/// JSONata expressions inside the \"Arguments\" object including field values and array
+/// items, and send the resulting object to the DoTheTask function … After DoTheTask returns,
+/// the interpreter will evaluate the \"Output\" field and return this JSON object: { \"avg\":
+/// 76.25, \"num\": 4 }" (specification, JSONata Evaluation).
+#[tokio::test]
+async fn jsonata_arguments_and_output_evaluate_every_expression_at_any_depth() {
+    let machine = parse_machine(&json!({
+        "QueryLanguage": "JSONata",
+        "StartAt": "GetSampleData",
+        "States": {
+            "GetSampleData": {"Type": "Pass", "Next": "A Task", "Assign": {
+                "student": {"name": "Scotland", "course": [{"grade": 34}, {"grade": 99}, {"grade": 76}, {"grade": 96}]},
+                "class": {"teacher": "Bert"},
+                "two": "the number 2"}},
+            "A Task": {"Type": "Task", "Resource": "DoTheTask", "End": true,
+                "Arguments": {"student": "{% $student.name %}", "classInfo": {"teacher": "{% $class.teacher %}"},
+                              "values": [1, "{% $two %}", "three"]},
+                "Output": "{% { 'avg': $average($student.course.grade), 'num': $count($student.course) } %}"}
+        }
+    }))
+    .unwrap();
+    let functions = Arc::new(Functions::default());
+    let output = interpreter(functions.clone())
+        .run(&machine, "exec-1", json!({}))
+        .await
+        .result
+        .unwrap();
+    assert_eq!(output, json!({"avg": 76.25, "num": 4}));
+    assert_eq!(
+        functions.calls()[0].1,
+        json!({"student": "Scotland", "classInfo": {"teacher": "Bert"}, "values": [1, "the number 2", "three"]})
+    );
+}
+
+/// The specification's JSONata Choice example: "If $states.input.type = \"Private\", and $value
+/// is 23, then the second Choice Rule matches, the range variable will be assigned the string
+/// \"twenties\" … If the third Choice Rule matches, then the state output will be assigned a
+/// JSON object with its \"excess\" field … If no Choice Rules match, the range variable will be
+/// assigned the string \"default\"" (specification, JSONata Choice Rules).
+#[tokio::test]
+async fn jsonata_choice_rules_pick_by_condition_with_their_assign_and_output() {
+    let definition = |value: i64| {
+        json!({
+            "QueryLanguage": "JSONata",
+            "StartAt": "Set",
+            "States": {
+                "Set": {"Type": "Pass", "Assign": {"value": value}, "Next": "DispatchEvent"},
+                "DispatchEvent": {"Type": "Choice", "Default": "RecordEvent", "Assign": {"range": "default"},
+                    "Choices": [
+                        {"Condition": "{% $states.input.type != 'Private' %}", "Next": "Public"},
+                        {"Condition": "{% $exists($value) and $value>=20 and $value<30 %}",
+                         "Assign": {"range": "twenties"}, "Next": "ValueInTwenties"},
+                        {"Condition": "{% $states.input.rating >= $states.input.auditThreshold %}",
+                         "Output": {"excess": "{% $states.input.rating - $states.input.auditThreshold %}"},
+                         "Next": "StartAudit"}
+                    ]},
+                "Public": {"Type": "Fail", "Error": "Public"},
+                "ValueInTwenties": {"Type": "Pass", "Output": {"range": "{% $range %}", "input": "{% $states.input %}"}, "End": true},
+                "StartAudit": {"Type": "Succeed"},
+                "RecordEvent": {"Type": "Succeed", "Output": "{% $range %}"}
+            }
+        })
+    };
+    let input = json!({"type": "Private", "rating": 9, "auditThreshold": 5});
+    let twenties = output_of(&parse_machine(&definition(23)).unwrap(), input.clone()).await;
+    assert_eq!(twenties, json!({"range": "twenties", "input": input}));
+    let audit = output_of(&parse_machine(&definition(40)).unwrap(), input.clone()).await;
+    assert_eq!(audit, json!({"excess": 4}));
+    let quiet = json!({"type": "Private", "rating": 1, "auditThreshold": 5});
+    let recorded = output_of(&parse_machine(&definition(40)).unwrap(), quiet).await;
+    assert_eq!(recorded, json!("default"));
+}
+
+/// "If the first Catcher matches the Error Name, the input to \"RecoveryState\" will be the
+/// original state input, with the Error Output as the value of the top-level \"error-info\"
+/// field. For any other error, the variable isCritical will be assigned the value of a JSONata
+/// expression, and the input to \"EndMachine\" will just be the Error Output." (specification,
+/// JSONata Catchers)
+#[tokio::test]
+async fn a_jsonata_catcher_gives_its_output_and_assigns_from_the_error_output() {
+    let definition = json!({
+        "QueryLanguage": "JSONata",
+        "StartAt": "Work",
+        "States": {
+            "Work": {"Type": "Task", "Resource": "flaky", "End": true,
+                "Catch": [
+                    {"ErrorEquals": ["java.lang.Exception"],
+                     "Output": "{% $merge([ $states.input, {'error-info': $states.errorOutput} ]) %}",
+                     "Next": "RecoveryState"},
+                    {"ErrorEquals": ["States.ALL"],
+                     "Assign": {"isCritical": "{% $contains($lowercase($states.errorOutput.Error), 'fatal') %}"},
+                     "Next": "EndMachine"}
+                ]},
+            "RecoveryState": {"Type": "Succeed"},
+            "EndMachine": {"Type": "Pass", "Output": {"error": "{% $states.input %}", "critical": "{% $isCritical %}"}, "End": true}
+        }
+    });
+    let machine = parse_machine(&definition).unwrap();
+    let recovered = interpreter(Functions::failing("flaky", 1, "java.lang.Exception"))
+        .run(&machine, "exec-1", json!({"order": 7}))
+        .await
+        .result
+        .unwrap();
+    assert_eq!(
+        recovered,
+        json!({"order": 7, "error-info": {"Error": "java.lang.Exception", "Cause": "planned failure"}})
+    );
+    let ended = interpreter(Functions::failing("flaky", 1, "FatalDiskError"))
+        .run(&machine, "exec-2", json!({"order": 7}))
+        .await
+        .result
+        .unwrap();
+    assert_eq!(
+        ended,
+        json!({"error": {"Error": "FatalDiskError", "Cause": "planned failure"}, "critical": true})
+    );
+}
+
+/// The functions Step Functions adds to JSONata ("$partition … $range … $hash … $random …
+/// $uuid … $parse", developer guide, Transforming data with JSONata), JSONata expressions in the
+/// fields that take numbers and timestamps ("A JSONata Task State MAY specify JSONata strings
+/// for the \"TimeoutSeconds\" and \"HeartbeatSeconds\" fields", "A JSONata Wait State MAY specify
+/// a JSONata string for the \"Seconds\" field", "A JSONata Fail State MAY specify JSONata
+/// strings for the \"Error\" and \"Cause\" fields"), and a Map's `Items` and `ItemSelector`.
+#[tokio::test]
+async fn jsonata_functions_of_step_functions_and_expressions_in_every_kind_of_field() {
+    let machine = parse_machine(&json!({
+        "QueryLanguage": "JSONata",
+        "StartAt": "Functions",
+        "States": {
+            "Functions": {"Type": "Pass", "Next": "Pause", "Output": {
+                "partition": "{% $partition([1,2,3,4], 3) %}",
+                "range": "{% $range(0, 10, 5) %}",
+                "hash": "{% $hash('input data', 'SHA-1') %}",
+                "parsed": "{% $parse('{\"n\": 1}') %}",
+                "uuid": "{% $length($uuid()) %}",
+                "random": "{% $random() < 1 %}"}},
+            "Pause": {"Type": "Wait", "Seconds": "{% $count($states.input.range) - 3 %}", "Next": "Each"},
+            "Each": {"Type": "Map", "Items": "{% $states.input.partition %}", "Next": "Call",
+                "ItemSelector": {"index": "{% $states.context.Map.Item.Index %}", "size": "{% $count($states.context.Map.Item.Value) %}"},
+                "ItemProcessor": {"StartAt": "Item", "States": {"Item": {"Type": "Pass", "End": true}}}},
+            "Call": {"Type": "Task", "Resource": "echo", "TimeoutSeconds": "{% 30 %}",
+                     "Arguments": {"sizes": "{% $states.input.size %}"}, "Next": "Stop"},
+            "Stop": {"Type": "Fail", "Error": "{% 'Sizes' & $string($sum($states.input.sizes)) %}", "Cause": "{% $join(['a', 'b'], '+') %}"}
+        }
+    }))
+    .unwrap();
+    let functions = Arc::new(Functions::default());
+    let failure = interpreter(functions.clone())
+        .run(&machine, "exec-1", json!({}))
+        .await
+        .result
+        .unwrap_err();
+    assert_eq!(failure, Failure::new("Sizes4", "a+b"));
+    assert_eq!(functions.calls()[0].1, json!({"sizes": [3, 1]}));
+
+    let functions_only = parse_machine(&json!({
+        "QueryLanguage": "JSONata",
+        "StartAt": "F",
+        "States": {"F": {"Type": "Pass", "End": true, "Output": {
+            "partition": "{% $partition([1,2,3,4], 3) %}", "range": "{% $range(0, 10, 5) %}",
+            "hash": "{% $hash('input data', 'SHA-1') %}", "parsed": "{% $parse('{\"n\": 1}') %}",
+            "uuid": "{% $length($uuid()) %}", "random": "{% $random() < 1 %}"}}}
+    }))
+    .unwrap();
+    assert_eq!(
+        output_of(&functions_only, json!({})).await,
+        json!({"partition": [[1, 2, 3], [4]], "range": [0, 5, 10],
+               "hash": "aaff4a450a104cd177d28d18d74485e8cae074b7",
+               "parsed": {"n": 1}, "uuid": 36, "random": true})
+    );
+}
+
+/// "A JSONata expression may fail to return a result, for example \"{% $data.thisFieldDoesNot
+/// Exist %}\", which is an error because JSON cannot represent an undefined value. In each
+/// case, the interpreter will throw \"States.QueryEvaluationError\". Task, Map, and Parallel
+/// states MAY use a Retrier to retry on the error, and a Catcher to catch the error."
+/// (specification, JSONata Runtime Errors). A variable also hides the JSONata function of the
+/// same name, as in the reference JSONata.
+#[tokio::test]
+async fn a_jsonata_expression_without_a_value_is_a_catchable_query_evaluation_error() {
+    let machine = parse_machine(&json!({
+        "QueryLanguage": "JSONata",
+        "StartAt": "Count",
+        "States": {
+            "Count": {"Type": "Pass", "Assign": {"count": 42}, "Next": "Call"},
+            "Call": {"Type": "Task", "Resource": "echo", "End": true,
+                "Arguments": {"missing": "{% $states.input.thisFieldDoesNotExist %}"},
+                "Catch": [{"ErrorEquals": ["States.QueryEvaluationError"], "Next": "Caught",
+                           "Output": {"error": "{% $states.errorOutput.Error %}", "count": "{% $count %}"}}]},
+            "Caught": {"Type": "Succeed"}
+        }
+    }))
+    .unwrap();
+    assert_eq!(
+        output_of(&machine, json!({})).await,
+        json!({"error": "States.QueryEvaluationError", "count": 42})
+    );
+}
+
+/// "A JSONata state machine cannot contain JSONPath states (the reverse is allowed)"; a field
+/// of the other language, or an expression that does not parse, is refused at load with the
+/// state and the field named.
+#[test]
+fn jsonata_and_jsonpath_fields_stay_in_their_own_language_and_expressions_must_parse() {
+    let refused = |definition: Value, expected: &str| {
+        let error = parse_machine(&definition).unwrap_err().to_string();
+        assert!(error.contains(expected), "{error} does not say {expected}");
+    };
+    refused(
+        json!({"QueryLanguage": "JSONata", "StartAt": "P", "States": {"P": {"Type": "Pass", "QueryLanguage": "JSONPath", "End": true}}}),
+        "a JSONata state machine cannot hold JSONPath states",
+    );
+    refused(
+        json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "QueryLanguage": "JSONata", "InputPath": "$.a", "End": true}}}),
+        "field InputPath belongs to JSONPath",
+    );
+    refused(
+        json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Output": {}, "End": true}}}),
+        "field Output belongs to JSONata",
+    );
+    refused(
+        json!({"QueryLanguage": "JSONata", "StartAt": "P", "States": {"P": {"Type": "Pass", "Output": {"a": ["{% $states.input.( %}"]}, "End": true}}}),
+        "state P: field Output.a[0]",
+    );
+    refused(
+        json!({"QueryLanguage": "JSONata", "StartAt": "C", "States": {"C": {"Type": "Choice", "Default": "D",
+            "Choices": [{"Variable": "$.a", "IsPresent": true, "Next": "D"}]}, "D": {"Type": "Succeed"}}}),
+        "is not a field of a JSONata choice rule (Condition, Next, Assign, Output)",
+    );
+    refused(
+        json!({"QueryLanguage": "JSONata", "StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "x", "End": true,
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.e", "Next": "T"}]}}}),
+        "a JSONata Catcher gives its output with Output",
+    );
+    refused(
+        json!({"QueryLanguage": "JSONPathish", "StartAt": "S", "States": {"S": {"Type": "Succeed"}}}),
+        "is not a query language",
+    );
+    let mixed = json!({"StartAt": "P", "States": {
+        "P": {"Type": "Pass", "Parameters": {"a.$": "$.a"}, "Next": "J"},
+        "J": {"Type": "Pass", "QueryLanguage": "JSONata", "Output": "{% $states.input.a %}", "End": true}}});
+    assert!(parse_machine(&mixed).is_ok());
+}
+
+/// A JSONata expression that recurses without end fails its state with
+/// `States.QueryEvaluationError` instead of exhausting the interpreter.
+#[tokio::test]
+async fn a_runaway_jsonata_expression_fails_its_state() {
+    let machine = parse_machine(&json!({
+        "QueryLanguage": "JSONata",
+        "StartAt": "Loop",
+        "States": {"Loop": {"Type": "Pass", "End": true,
+            "Output": "{% ($f := function($n) { $f($n + 1) }; $f(0)) %}"}}
+    }))
+    .unwrap();
+    let failure = interpreter(Arc::new(Functions::default()))
+        .run(&machine, "exec-1", json!({}))
+        .await
+        .result
+        .unwrap_err();
+    assert_eq!(failure.error, "States.QueryEvaluationError", "{failure:?}");
 }

@@ -8,7 +8,17 @@ use std::collections::BTreeSet;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{paths, variables, AslError};
+use super::{jsonata, paths, variables, AslError};
+
+/// The query language of a state: JSONPath (paths, payload templates, intrinsics) or JSONata
+/// (`{% … %}` expressions, `Arguments` and `Output`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Language {
+    /// The default.
+    JsonPath,
+    /// `"QueryLanguage": "JSONata"`.
+    Jsonata,
+}
 
 fn root() -> Option<String> {
     Some("$".into())
@@ -83,6 +93,9 @@ pub struct Catcher {
     /// Variables to assign when it catches (`$` is the error output), instead of the state's.
     #[serde(default)]
     pub assign: Option<Value>,
+    /// JSONata: the state's output when it catches (`$states.errorOutput` is the error output).
+    #[serde(default)]
+    pub output: Option<Value>,
 }
 
 /// A Choice rule, as written.
@@ -159,6 +172,8 @@ pub enum StateKind {
     Map {
         /// The items (default `$`).
         items_path: String,
+        /// JSONata: the items, an array or an expression (instead of `items_path`).
+        items: Option<Value>,
         /// The sub-machine.
         processor: Box<Machine>,
         /// Where the input says how many items may run at once.
@@ -199,12 +214,12 @@ pub struct Batcher {
     pub batch_input: Option<Value>,
 }
 
-/// A number given in the definition, or the path that reads it from the effective input.
+/// A number given in the definition, or read at run time.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Limit {
     /// As written.
     Fixed(f64),
-    /// Read at run time.
+    /// Read at run time: a path on the effective input, or a JSONata expression (`{% … %}`).
     Path(String),
 }
 
@@ -226,6 +241,9 @@ fn limit(
         (Some(_), Some(_)) => Err(bad(format!(
             "{field} and {path_field} cannot both be given"
         ))),
+        (Some(Value::String(text)), None) if jsonata::expression(text).is_some() => {
+            Ok(Some(Limit::Path(text.clone())))
+        }
         (Some(value), None) => match value.as_f64().filter(|n| valid(*n)) {
             Some(number) => Ok(Some(Limit::Fixed(number))),
             None => Err(bad(format!("field {field} must be {what}"))),
@@ -399,6 +417,10 @@ pub struct State {
     /// Variables it assigns when it succeeds: a payload template whose `$` is the result
     /// (Task, Map, Parallel, Pass) or the effective input (Choice, Wait).
     pub assign: Option<Value>,
+    /// Its query language.
+    pub language: Language,
+    /// JSONata: what replaces its output (`$states.input`, `$states.result`).
+    pub output: Option<Value>,
     /// The variables its fields read, with the field, for the load-time scope check.
     reads: Vec<(String, String)>,
 }
@@ -647,7 +669,8 @@ fn check_expressions(
         }
     }
     if let Some(assign) = object.get("Assign") {
-        check_assign(assign, "Assign", &mut reads).map_err(|(at, why)| bad(&at, why))?;
+        check_assign(assign, "Assign", Language::JsonPath, &mut reads)
+            .map_err(|(at, why)| bad(&at, why))?;
     }
     if let Some(Value::Object(batcher)) = object.get("ItemBatcher") {
         for field in ["MaxItemsPerBatchPath", "MaxInputBytesPerBatchPath"] {
@@ -667,20 +690,34 @@ fn check_expressions(
             if let Some(Value::String(path)) = catcher.get("ResultPath") {
                 check_result_path(&format!("Catch[{i}].ResultPath"), path)?;
             }
+            if catcher.get("Output").is_some() {
+                return Err(bad(
+                    &format!("Catch[{i}].Output"),
+                    "belongs to JSONata; a JSONPath Catcher places the error output with ResultPath"
+                        .into(),
+                ));
+            }
             if let Some(assign) = catcher.get("Assign") {
-                check_assign(assign, &format!("Catch[{i}].Assign"), &mut reads)
-                    .map_err(|(at, why)| bad(&at, why))?;
+                check_assign(
+                    assign,
+                    &format!("Catch[{i}].Assign"),
+                    Language::JsonPath,
+                    &mut reads,
+                )
+                .map_err(|(at, why)| bad(&at, why))?;
             }
         }
     }
     Ok(reads)
 }
 
-/// Checks an `Assign` field: an object whose keys (without a `.$` suffix) are variable names,
-/// each once, and whose values are payload template values.
+/// Checks an `Assign` field: an object whose keys (without a `.$` suffix in JSONPath) are
+/// variable names, each once, and whose values are payload template values (JSONPath) or may
+/// hold JSONata expressions.
 fn check_assign(
     assign: &Value,
     at: &str,
+    language: Language,
     reads: &mut Vec<(String, String)>,
 ) -> Result<(), (String, String)> {
     let fields = assign
@@ -688,13 +725,19 @@ fn check_assign(
         .ok_or_else(|| (at.to_owned(), "must be an object".to_owned()))?;
     let mut names = BTreeSet::new();
     for key in fields.keys() {
-        let name = key.strip_suffix(".$").unwrap_or(key);
+        let name = match language {
+            Language::JsonPath => key.strip_suffix(".$").unwrap_or(key),
+            Language::Jsonata => key,
+        };
         variables::check_name(name).map_err(|why| (format!("{at}.{key}"), why))?;
         if !names.insert(name) {
             return Err((at.to_owned(), format!("assigns {name} twice")));
         }
     }
-    check_template(assign, at, reads)
+    match language {
+        Language::JsonPath => check_template(assign, at, reads),
+        Language::Jsonata => jsonata::check(assign, at),
+    }
 }
 
 /// Checks a payload template's `.$` fields at any depth, noting the variables they read; on
@@ -733,7 +776,164 @@ fn check_template(
     }
 }
 
-fn parse_state(name: &str, raw: &Value) -> Result<State, AslError> {
+/// Reads a `QueryLanguage` field; `None` when absent.
+fn language_of(raw: &Value, at: &str) -> Result<Option<Language>, AslError> {
+    match raw.get("QueryLanguage") {
+        None => Ok(None),
+        Some(language) if language == "JSONPath" => Ok(Some(Language::JsonPath)),
+        Some(language) if language == "JSONata" => Ok(Some(Language::Jsonata)),
+        Some(other) => Err(AslError::Definition(format!(
+            "{at}QueryLanguage {other} is not a query language (JSONPath or JSONata)"
+        ))),
+    }
+}
+
+/// Fields of the JSONPath language only.
+const JSONPATH_FIELDS: &[&str] = &[
+    "InputPath",
+    "OutputPath",
+    "ResultPath",
+    "Parameters",
+    "ResultSelector",
+    "Result",
+    "ItemsPath",
+    "Iterator",
+    "TimeoutSecondsPath",
+    "HeartbeatSecondsPath",
+    "SecondsPath",
+    "TimestampPath",
+    "MaxConcurrencyPath",
+    "ToleratedFailureCountPath",
+    "ToleratedFailurePercentagePath",
+    "ErrorPath",
+    "CausePath",
+];
+
+/// Whether a JSONata state of `kind` has the JSONata-only field `field`.
+fn jsonata_field(kind: &str, field: &str) -> bool {
+    match field {
+        "Output" => kind != "Fail",
+        "Arguments" => matches!(kind, "Task" | "Parallel"),
+        "Items" => kind == "Map",
+        _ => false,
+    }
+}
+
+/// A JSONata state written as its JSONPath twin, so the two share one parser: an expression
+/// where a number or a timestamp goes moves to the field's `…Path` twin (the run evaluates a
+/// `{% … %}` there as JSONata), `Arguments` becomes `Parameters`. `Output` and `Items` stay.
+fn as_jsonpath_shape(object: &serde_json::Map<String, Value>) -> serde_json::Map<String, Value> {
+    let mut shaped = serde_json::Map::new();
+    for (key, value) in object {
+        let is_expression = value.as_str().and_then(jsonata::expression).is_some();
+        let key = match key.as_str() {
+            "Arguments" => "Parameters".to_owned(),
+            "TimeoutSeconds"
+            | "HeartbeatSeconds"
+            | "Seconds"
+            | "Timestamp"
+            | "MaxConcurrency"
+            | "ToleratedFailureCount"
+            | "ToleratedFailurePercentage"
+                if is_expression =>
+            {
+                format!("{key}Path")
+            }
+            "Error" if is_expression => "ErrorPath".to_owned(),
+            "Cause" if is_expression => "CausePath".to_owned(),
+            _ => key.clone(),
+        };
+        shaped.insert(key, value.clone());
+    }
+    shaped
+}
+
+/// Checks a JSONata state: every expression parses (Branches and ItemProcessor are machines
+/// of their own); Choice rules have a `Condition`; Catchers have no `ResultPath`.
+fn check_jsonata_state(
+    name: &str,
+    object: &serde_json::Map<String, Value>,
+) -> Result<(), AslError> {
+    let bad = |field: &str, why: String| {
+        AslError::Definition(format!("state {name}: field {field}: {why}"))
+    };
+    for (key, value) in object {
+        if !matches!(key.as_str(), "Branches" | "ItemProcessor") {
+            jsonata::check(value, key).map_err(|(at, why)| bad(&at, why))?;
+        }
+    }
+    let mut reads = Vec::new();
+    if let Some(assign) = object.get("Assign") {
+        check_assign(assign, "Assign", Language::Jsonata, &mut reads)
+            .map_err(|(at, why)| bad(&at, why))?;
+    }
+    for (i, catcher) in object
+        .get("Catch")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if catcher.get("ResultPath").is_some() {
+            return Err(bad(
+                &format!("Catch[{i}].ResultPath"),
+                "a JSONata Catcher gives its output with Output".into(),
+            ));
+        }
+        if let Some(assign) = catcher.get("Assign") {
+            check_assign(
+                assign,
+                &format!("Catch[{i}].Assign"),
+                Language::Jsonata,
+                &mut reads,
+            )
+            .map_err(|(at, why)| bad(&at, why))?;
+        }
+    }
+    for (i, rule) in object
+        .get("Choices")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let at = format!("Choices[{i}]");
+        let rule = rule
+            .as_object()
+            .ok_or_else(|| bad(&at, "a choice rule must be an object".into()))?;
+        if let Some(unknown) = rule.keys().find(|k| {
+            !matches!(
+                k.as_str(),
+                "Condition" | "Next" | "Assign" | "Output" | "Comment"
+            )
+        }) {
+            return Err(bad(&at, format!("{unknown} is not a field of a JSONata choice rule (Condition, Next, Assign, Output)")));
+        }
+        match rule.get("Condition") {
+            Some(Value::Bool(_)) => {}
+            Some(Value::String(text)) if jsonata::expression(text).is_some() => {}
+            _ => {
+                return Err(bad(
+                    &at,
+                    "a JSONata choice rule needs a Condition: true, false or a {% … %} expression"
+                        .into(),
+                ))
+            }
+        }
+        if let Some(assign) = rule.get("Assign") {
+            check_assign(
+                assign,
+                &format!("{at}.Assign"),
+                Language::Jsonata,
+                &mut reads,
+            )
+            .map_err(|(at, why)| bad(&at, why))?;
+        }
+    }
+    Ok(())
+}
+
+fn parse_state(name: &str, raw: &Value, machine_language: Language) -> Result<State, AslError> {
     let object = raw
         .as_object()
         .ok_or_else(|| AslError::Definition(format!("state {name} is not an object")))?;
@@ -744,25 +944,51 @@ fn parse_state(name: &str, raw: &Value) -> Result<State, AslError> {
     let fields = allowed(kind).ok_or_else(|| {
         AslError::Definition(format!("state {name}: Type {kind:?} is not supported by the local interpreter (Pass, Task, Choice, Wait, Succeed, Fail, Parallel, Map)"))
     })?;
-    if let Some(language) = object.get("QueryLanguage") {
-        if language != "JSONPath" {
+    let language = match (
+        language_of(raw, &format!("state {name}: "))?,
+        machine_language,
+    ) {
+        (Some(Language::JsonPath), Language::Jsonata) => {
             return Err(AslError::Definition(format!(
-                "state {name}: QueryLanguage {language} is not supported locally (JSONPath only; JSONata is not interpreted)"
-            )));
+                "state {name}: a JSONata state machine cannot hold JSONPath states"
+            )))
         }
-    }
+        (Some(language), _) => language,
+        (None, language) => language,
+    };
     let allowed_here = |key: &str| {
+        let in_language = match language {
+            Language::JsonPath => fields.contains(&key),
+            Language::Jsonata => {
+                (fields.contains(&key) && !JSONPATH_FIELDS.contains(&key))
+                    || jsonata_field(kind, key)
+            }
+        };
         key == "QueryLanguage"
-            || fields.contains(&key)
+            || in_language
             || (kind == "Map" && DISTRIBUTED_MAP_FIELDS.contains(&key))
     };
     if let Some(unknown) = object.keys().find(|k| !allowed_here(k)) {
         if kind == "Map" && matches!(unknown.as_str(), "ItemReader" | "ResultWriter") {
             return Err(AslError::Definition(format!("state {name}: field {unknown} is not supported locally: a distributed Map here reads its items from its input and gives its results as its output (S3 item readers and result writers need AWS)")));
         }
+        if language == Language::Jsonata && JSONPATH_FIELDS.contains(&unknown.as_str()) {
+            return Err(AslError::Definition(format!("state {name}: field {unknown} belongs to JSONPath; this state's query language is JSONata (Arguments, Output, Assign and {{% … %}} expressions instead)")));
+        }
+        if language == Language::JsonPath && jsonata_field(kind, unknown) {
+            return Err(AslError::Definition(format!("state {name}: field {unknown} belongs to JSONata; this state's query language is JSONPath")));
+        }
         return Err(AslError::Definition(format!("state {name}: field {unknown} is not supported on a {kind} state by the local interpreter")));
     }
-    let mut reads = check_expressions(name, object)?;
+    let shaped;
+    let (object, raw, mut reads) = match language {
+        Language::JsonPath => (object, raw, check_expressions(name, object)?),
+        Language::Jsonata => {
+            check_jsonata_state(name, object)?;
+            shaped = Value::Object(as_jsonpath_shape(object));
+            (shaped.as_object().expect("an object"), &shaped, Vec::new())
+        }
+    };
     let mut io_raw = serde_json::Map::new();
     for key in IO_FIELDS {
         if let Some(v) = object.get(*key) {
@@ -832,13 +1058,20 @@ fn parse_state(name: &str, raw: &Value) -> Result<State, AslError> {
                         "state {name}: every choice rule needs Next"
                     )));
                 }
+                if language == Language::Jsonata {
+                    continue;
+                }
                 check_rule(name, rule, true, &mut reads)?;
                 if let Some(assign) = rule.get("Assign") {
-                    check_assign(assign, &format!("Choices[{i}].Assign"), &mut reads).map_err(
-                        |(at, why)| {
-                            AslError::Definition(format!("state {name}: field {at}: {why}"))
-                        },
-                    )?;
+                    check_assign(
+                        assign,
+                        &format!("Choices[{i}].Assign"),
+                        Language::JsonPath,
+                        &mut reads,
+                    )
+                    .map_err(|(at, why)| {
+                        AslError::Definition(format!("state {name}: field {at}: {why}"))
+                    })?;
                 }
             }
             StateKind::Choice {
@@ -898,7 +1131,7 @@ fn parse_state(name: &str, raw: &Value) -> Result<State, AslError> {
             StateKind::Parallel {
                 branches: branches
                     .iter()
-                    .map(|branch| parse_inner_machine(name, "Branches", branch))
+                    .map(|branch| parse_inner_machine(name, "Branches", branch, machine_language))
                     .collect::<Result<_, _>>()?,
                 retry: field(name, raw, "Retry")?.unwrap_or_default(),
                 catch: field(name, raw, "Catch")?.unwrap_or_default(),
@@ -925,7 +1158,13 @@ fn parse_state(name: &str, raw: &Value) -> Result<State, AslError> {
             StateKind::Map {
                 items_path: field(name, raw, "ItemsPath")?.unwrap_or_else(|| "$".into()),
                 distributed: parse_distributed(name, object, processor)?,
-                processor: Box::new(parse_inner_machine(name, "ItemProcessor", processor)?),
+                processor: Box::new(parse_inner_machine(
+                    name,
+                    "ItemProcessor",
+                    processor,
+                    machine_language,
+                )?),
+                items: object.get("Items").cloned(),
                 max_concurrency_path: field(name, raw, "MaxConcurrencyPath")?,
                 retry: field(name, raw, "Retry")?.unwrap_or_default(),
                 catch: field(name, raw, "Catch")?.unwrap_or_default(),
@@ -944,6 +1183,8 @@ fn parse_state(name: &str, raw: &Value) -> Result<State, AslError> {
         io,
         next,
         assign: object.get("Assign").cloned(),
+        language,
+        output: object.get("Output").cloned(),
         reads,
     })
 }
@@ -1045,20 +1286,29 @@ fn check_rule(
 
 /// A Parallel branch or a Map's processor: a machine without a `TimeoutSeconds` of its own
 /// (the specification gives it only to the top-level machine).
-fn parse_inner_machine(state: &str, field: &str, raw: &Value) -> Result<Machine, AslError> {
-    if raw.get("TimeoutSeconds").is_some() {
-        return Err(AslError::Definition(format!(
-            "state {state}: field {field}: TimeoutSeconds belongs to the top-level machine only"
-        )));
+/// Its states' query language is the state machine's, unless they say otherwise.
+fn parse_inner_machine(
+    state: &str,
+    field: &str,
+    raw: &Value,
+    language: Language,
+) -> Result<Machine, AslError> {
+    for top_level_only in ["TimeoutSeconds", "QueryLanguage"] {
+        if raw.get(top_level_only).is_some() {
+            return Err(AslError::Definition(format!(
+                "state {state}: field {field}: {top_level_only} belongs to the top-level machine (or to a state) only"
+            )));
+        }
     }
-    parse_states(raw)
+    parse_states(raw, language)
 }
 
 /// Parses and checks a state machine: every transition names a state of the same machine, and
 /// every variable is read where a state of its scope (or of one around it) assigns it, and
 /// assigned in one scope only.
 pub fn parse_machine(raw: &Value) -> Result<Machine, AslError> {
-    let machine = parse_states(raw)?;
+    let language = language_of(raw, "")?.unwrap_or(Language::JsonPath);
+    let machine = parse_states(raw, language)?;
     let mut names = BTreeSet::new();
     check_names(&machine, &mut names)?;
     check_scopes(&machine, &BTreeSet::new(), &BTreeSet::new())?;
@@ -1184,15 +1434,9 @@ fn check_scopes(
     Ok(())
 }
 
-/// Parses a machine's states and checks its transitions.
-fn parse_states(raw: &Value) -> Result<Machine, AslError> {
-    if let Some(language) = raw.get("QueryLanguage").and_then(Value::as_str) {
-        if language != "JSONPath" {
-            return Err(AslError::Definition(format!(
-                "QueryLanguage {language} is not supported locally (JSONPath only)"
-            )));
-        }
-    }
+/// Parses a machine's states (in `language` unless a state says otherwise) and checks its
+/// transitions.
+fn parse_states(raw: &Value, language: Language) -> Result<Machine, AslError> {
     let start_at: String = raw
         .get("StartAt")
         .and_then(Value::as_str)
@@ -1204,7 +1448,7 @@ fn parse_states(raw: &Value) -> Result<Machine, AslError> {
         .ok_or_else(|| AslError::Definition("no States".into()))?;
     let mut states = BTreeMap::new();
     for (name, state) in raw_states {
-        states.insert(name.clone(), parse_state(name, state)?);
+        states.insert(name.clone(), parse_state(name, state, language)?);
     }
     let missing = |target: &str| !states.contains_key(target);
     if missing(&start_at) {

@@ -1,13 +1,15 @@
 //! An Amazon States Language interpreter: the local stack runs the very state machine files
 //! that deploy, with Task states dispatched to the same task handlers as production.
-//! It covers the states, full JSONPath, every intrinsic function, workflow variables (`Assign`
-//! and `$name`, scoped as the specification scopes them), Retry/Catch and task tokens;
+//! It covers the states, both query languages (full JSONPath with every intrinsic function,
+//! and JSONata), workflow variables (`Assign` and `$name`, scoped as the specification scopes
+//! them), Parallel, inline and distributed Maps, Retry/Catch and task tokens;
 //! definitions are checked when they load (every path, template, intrinsic and variable), and
 //! what it does not support is refused then, with the state and the field named.
 //! `vellocity-local asl run` runs any definition on its own with canned task answers.
 
 pub mod canned;
 pub mod definition;
+pub mod jsonata;
 pub mod paths;
 pub mod run;
 pub mod variables;

@@ -17,12 +17,27 @@ pub struct Sources<'a> {
     pub context: &'a Value,
     /// What `$name` names.
     pub variables: &'a Variables,
+    /// The state's result, as JSONata's `$states.result` (JSONPath reads it as `$`).
+    pub result: Option<&'a Value>,
+    /// The error output in a Catcher, as JSONata's `$states.errorOutput`.
+    pub error_output: Option<&'a Value>,
 }
 
 impl<'a> Sources<'a> {
-    /// The same context and variables with another input (`$`).
-    pub fn with_input(self, input: &'a Value) -> Sources<'a> {
-        Sources { input, ..self }
+    /// The same, with the state's result (JSONata's `$states.result`).
+    pub fn with_result(self, result: &'a Value) -> Sources<'a> {
+        Sources {
+            result: Some(result),
+            ..self
+        }
+    }
+
+    /// The same, with the error output of a Catcher (JSONata's `$states.errorOutput`).
+    pub fn with_error_output(self, error_output: &'a Value) -> Sources<'a> {
+        Sources {
+            error_output: Some(error_output),
+            ..self
+        }
     }
 
     /// The value a path starts from, and the path to apply to it (starting with `$`).
@@ -649,6 +664,11 @@ fn hash(data: &str, algorithm: &str) -> Result<Value, String> {
     ))
 }
 
+/// Calls the intrinsic function `name` on argument values (JSONata's forms of the intrinsics).
+pub fn intrinsic_on_values(name: &str, args: Vec<Value>) -> Result<Value, String> {
+    intrinsic(name, args.into_iter().map(Argument::Value).collect())
+}
+
 fn intrinsic(name: &str, args: Vec<Argument>) -> Result<Value, String> {
     check_arity(name, args.len())?;
     if name == "States.Format" {
@@ -817,6 +837,8 @@ mod tests {
             input: &input,
             context: &context,
             variables: &variables,
+            result: None,
+            error_output: None,
         };
         assert_eq!(read("$", &sources).unwrap(), input);
         assert_eq!(read("$.a.b[1].c", &sources).unwrap(), json!("x"));
@@ -846,6 +868,8 @@ mod tests {
             input: &input,
             context: &context,
             variables: &variables,
+            result: None,
+            error_output: None,
         };
         let payload = json!({
             "static": "s",

@@ -20,8 +20,9 @@ use tokio::sync::mpsc;
 
 use super::definition::{
     batch_bytes, catchers, non_negative_integer, percentage, positive_integer, Batcher,
-    Distributed, Limit, Machine, Retrier, State, StateKind, MOST_BATCH_BYTES,
+    Distributed, Language, Limit, Machine, Retrier, State, StateKind, MOST_BATCH_BYTES,
 };
+use super::jsonata;
 use super::paths::{assign, evaluate, exists, read, template, timestamp, Sources};
 use super::variables::Variables;
 use super::AslError;
@@ -489,21 +490,45 @@ impl Run<'_> {
             input,
             context,
             variables: &self.variables,
+            result: None,
+            error_output: None,
         }
     }
 
-    /// Evaluates an `Assign` field with `$` as `dollar` and the variables as they were when the
-    /// state was entered (the caller stores the values once the state is done).
+    /// A path or intrinsic (JSONPath), or a `{% … %}` expression (JSONata), evaluated.
+    fn query(&self, expression: &str, sources: &Sources) -> Result<Value, Failure> {
+        Ok(match jsonata::expression(expression) {
+            Some(expression) => jsonata::evaluate(expression, sources)?,
+            None => evaluate(expression, sources)?,
+        })
+    }
+
+    /// A payload template (JSONPath) or a field that may hold JSONata expressions, evaluated in
+    /// the state's query language.
+    fn template_for(
+        &self,
+        state: &State,
+        fields: &Value,
+        sources: &Sources,
+    ) -> Result<Value, Failure> {
+        Ok(match state.language {
+            Language::JsonPath => template(fields, sources)?,
+            Language::Jsonata => jsonata::template(fields, sources)?,
+        })
+    }
+
+    /// Evaluates an `Assign` field of `state` on `sources` with the variables as they were
+    /// when the state was entered (the caller stores the values once the state is done).
     fn evaluate_assign(
         &self,
+        state: &State,
         assign: Option<&Value>,
-        dollar: &Value,
-        context: &Value,
+        sources: &Sources,
     ) -> Result<serde_json::Map<String, Value>, Failure> {
         let Some(assign) = assign else {
             return Ok(serde_json::Map::new());
         };
-        match template(assign, &self.sources(dollar, context))? {
+        match self.template_for(state, assign, sources)? {
             Value::Object(values) => Ok(values),
             other => Err(Failure::new(
                 "States.Runtime",
@@ -582,7 +607,7 @@ impl Run<'_> {
             } => {
                 // ErrorPath and CausePath (a path or an intrinsic) must give strings.
                 let text = |expression: &str| -> Result<String, Failure> {
-                    match evaluate(expression, &self.sources(&effective, &context))? {
+                    match self.query(expression, &self.sources(&effective, &context))? {
                         Value::String(text) => Ok(text),
                         other => Err(Failure::new(
                             "States.Runtime",
@@ -601,20 +626,31 @@ impl Run<'_> {
                 return Err(Failure::new(error, cause));
             }
             StateKind::Choice { choices, default } => {
+                let sources = self.sources(&effective, &context);
                 let mut chosen = None;
                 for rule in choices {
-                    if evaluate_rule(rule, &self.sources(&effective, &context))? {
+                    let matched = match state.language {
+                        Language::JsonPath => evaluate_rule(rule, &sources)?,
+                        Language::Jsonata => condition(rule, &sources)?,
+                    };
+                    if matched {
                         chosen = Some(rule);
                         break;
                     }
                 }
-                // The chosen rule's Assign, or the state's when it goes to its Default.
-                let (next, assignment) = match (chosen, default) {
+                // The chosen rule's Assign (and JSONata Output), or the state's when it goes
+                // to its Default.
+                let (next, assignment, output) = match (chosen, default) {
                     (Some(rule), _) => (
                         rule["Next"].as_str().unwrap_or_default().to_owned(),
                         rule.get("Assign"),
+                        rule.get("Output"),
                     ),
-                    (None, Some(default)) => (default.clone(), state.assign.as_ref()),
+                    (None, Some(default)) => (
+                        default.clone(),
+                        state.assign.as_ref(),
+                        state.output.as_ref(),
+                    ),
                     (None, None) => {
                         return Err(Failure::new(
                             "States.NoChoiceMatched",
@@ -622,8 +658,12 @@ impl Run<'_> {
                         ))
                     }
                 };
-                let assigned = self.evaluate_assign(assignment, &effective, &context)?;
-                let output = self.output(state, effective, &context)?;
+                let assigned = self.evaluate_assign(state, assignment, &sources)?;
+                let output = match (state.language, output) {
+                    (Language::Jsonata, Some(output)) => jsonata::template(output, &sources)?,
+                    (Language::Jsonata, None) => effective.clone(),
+                    (Language::JsonPath, _) => self.output(state, effective.clone(), &context)?,
+                };
                 self.variables.store(assigned)?;
                 return Ok((output, Some(next)));
             }
@@ -636,7 +676,7 @@ impl Run<'_> {
                 let until = match (until, timestamp_path) {
                     (Some(at), _) => Some(at.clone()),
                     (None, Some(path)) => Some(
-                        read(path, &self.sources(&effective, &context))?
+                        self.query(path, &self.sources(&effective, &context))?
                             .as_str()
                             .map(str::to_owned)
                             .unwrap_or_default(),
@@ -645,7 +685,8 @@ impl Run<'_> {
                 };
                 let seconds = match (seconds, seconds_path, until) {
                     (Some(s), _, _) => *s,
-                    (None, Some(path), _) => read(path, &self.sources(&effective, &context))?
+                    (None, Some(path), _) => self
+                        .query(path, &self.sources(&effective, &context))?
                         .as_u64()
                         .ok_or_else(|| {
                             Failure::new(
@@ -665,7 +706,11 @@ impl Run<'_> {
                     }
                     (None, None, None) => 0,
                 };
-                let assigned = self.evaluate_assign(state.assign.as_ref(), &effective, &context)?;
+                let assigned = self.evaluate_assign(
+                    state,
+                    state.assign.as_ref(),
+                    &self.sources(&effective, &context),
+                )?;
                 match self.replay() {
                     Some(Record::Waited) => {}
                     Some(other) => return Err(self.diverged(&other)),
@@ -696,14 +741,30 @@ impl Run<'_> {
         // Errors applying ResultSelector, ResultPath and OutputPath are the state's errors too:
         // its Retry does not see them (the work succeeded), its Catch does.
         // Assign reads the raw result (the result of a Pass), as ResultSelector does.
-        let processed = outcome.and_then(|result| {
-            let assigned = self.evaluate_assign(state.assign.as_ref(), &result, &context)?;
-            let result = match &state.io.result_selector {
-                Some(selector) => template(selector, &self.sources(&result, &context))?,
-                None => result,
-            };
-            let combined = assign(&raw_input, state.io.result_path.as_deref(), result)?;
-            Ok((self.output(state, combined, &context)?, assigned))
+        // In JSONata, `$states.result` is the result and `Output` (if any) replaces it.
+        let processed = outcome.and_then(|result| match state.language {
+            Language::JsonPath => {
+                let assigned = self.evaluate_assign(
+                    state,
+                    state.assign.as_ref(),
+                    &self.sources(&result, &context),
+                )?;
+                let result = match &state.io.result_selector {
+                    Some(selector) => template(selector, &self.sources(&result, &context))?,
+                    None => result,
+                };
+                let combined = assign(&raw_input, state.io.result_path.as_deref(), result)?;
+                Ok((self.output(state, combined, &context)?, assigned))
+            }
+            Language::Jsonata => {
+                let after = self.sources(&raw_input, &context).with_result(&result);
+                let assigned = self.evaluate_assign(state, state.assign.as_ref(), &after)?;
+                let output = match &state.output {
+                    Some(output) => jsonata::template(output, &after)?,
+                    None => result.clone(),
+                };
+                Ok((output, assigned))
+            }
         });
         match processed {
             Ok((output, assigned)) => {
@@ -723,20 +784,45 @@ impl Run<'_> {
                     next: catcher.next.clone(),
                 });
                 let error = json!({"Error": failure.error, "Cause": failure.cause});
-                // The catcher's Assign (`$` is the error output) instead of the state's.
-                let assigned = self.evaluate_assign(catcher.assign.as_ref(), &error, &context)?;
-                let output = assign(&raw_input, catcher.result_path.as_deref(), error)?;
+                // The catcher's Assign (`$` or `$states.errorOutput` is the error output)
+                // instead of the state's; its output is the error output where it goes.
+                let (assigned, output) = match state.language {
+                    Language::JsonPath => (
+                        self.evaluate_assign(
+                            state,
+                            catcher.assign.as_ref(),
+                            &self.sources(&error, &context),
+                        )?,
+                        assign(&raw_input, catcher.result_path.as_deref(), error)?,
+                    ),
+                    Language::Jsonata => {
+                        let at = self.sources(&raw_input, &context).with_error_output(&error);
+                        let assigned = self.evaluate_assign(state, catcher.assign.as_ref(), &at)?;
+                        let output = match &catcher.output {
+                            Some(output) => jsonata::template(output, &at)?,
+                            None => error.clone(),
+                        };
+                        (assigned, output)
+                    }
+                };
                 self.variables.store(assigned)?;
                 Ok((output, Some(catcher.next.clone())))
             }
         }
     }
 
+    /// The output of a state that has no result (Choice, Wait, Succeed) from its effective
+    /// input: OutputPath (JSONPath), or `Output` (JSONata).
     fn output(&self, state: &State, value: Value, context: &Value) -> Result<Value, Failure> {
-        Ok(match &state.io.output_path {
-            Some(path) => read(path, &self.sources(&value, context))?,
-            None => json!({}),
-        })
+        let sources = self.sources(&value, context);
+        Ok(
+            match (state.language, &state.output, &state.io.output_path) {
+                (Language::Jsonata, Some(output), _) => jsonata::template(output, &sources)?,
+                (Language::Jsonata, None, _) => value.clone(),
+                (Language::JsonPath, _, Some(path)) => read(path, &sources)?,
+                (Language::JsonPath, _, None) => json!({}),
+            },
+        )
     }
 
     /// Runs a Task or Map state's work once (before Retry and Catch).
@@ -757,7 +843,8 @@ impl Run<'_> {
                 ..
             } => {
                 let seconds = |fixed: &Option<u64>, path: &Option<String>| match path {
-                    Some(path) => read(path, &self.sources(effective, context))?
+                    Some(path) => self
+                        .query(path, &self.sources(effective, context))?
                         .as_u64()
                         .filter(|s| *s > 0)
                         .map(Some)
@@ -776,6 +863,7 @@ impl Run<'_> {
             }
             StateKind::Map {
                 items_path,
+                items,
                 processor,
                 max_concurrency_path,
                 distributed,
@@ -783,7 +871,8 @@ impl Run<'_> {
             } => {
                 if let Some(path) = max_concurrency_path {
                     // Items run one after another here, within any limit; it must be one.
-                    if read(path, &self.sources(effective, context))?
+                    if self
+                        .query(path, &self.sources(effective, context))?
                         .as_u64()
                         .is_none()
                     {
@@ -793,18 +882,28 @@ impl Run<'_> {
                         ));
                     }
                 }
-                let items = self.selected_items(state, items_path, effective, context)?;
+                let items =
+                    self.selected_items(state, items_path, items.as_ref(), effective, context)?;
                 match distributed {
                     None => self.map(processor, items).await,
                     Some(distributed) => {
-                        self.distributed_map(processor, distributed, items, effective, context)
-                            .await
+                        self.distributed_map(
+                            state,
+                            processor,
+                            distributed,
+                            items,
+                            effective,
+                            context,
+                        )
+                        .await
                     }
                 }
             }
             StateKind::Parallel { branches, .. } => {
                 let input = match &state.io.parameters {
-                    Some(parameters) => template(parameters, &self.sources(effective, context))?,
+                    Some(parameters) => {
+                        self.template_for(state, parameters, &self.sources(effective, context))?
+                    }
                     None => effective.clone(),
                 };
                 let scope = self.variables.inner();
@@ -871,7 +970,9 @@ impl Run<'_> {
         let token = issued.as_ref().map(|(token, _)| token.as_str());
         let context = self.context(name, token, None);
         let payload = match &state.io.parameters {
-            Some(parameters) => template(parameters, &self.sources(effective, &context))?,
+            Some(parameters) => {
+                self.template_for(state, parameters, &self.sources(effective, &context))?
+            }
             None => effective.clone(),
         };
         // A plain function ARN (or any other resource) gets the payload; the lambda:invoke
@@ -946,10 +1047,14 @@ impl Run<'_> {
         &self,
         state: &State,
         items_path: &str,
+        items: Option<&Value>,
         effective: &Value,
         context: &Value,
     ) -> Result<Vec<(usize, Value, Value)>, Failure> {
-        let items = read(items_path, &self.sources(effective, context))?;
+        let items = match items {
+            Some(items) => jsonata::template(items, &self.sources(effective, context))?,
+            None => read(items_path, &self.sources(effective, context))?,
+        };
         let Value::Array(items) = items else {
             return Err(Failure::new(
                 "States.Runtime",
@@ -962,7 +1067,9 @@ impl Run<'_> {
             .map(|(index, item)| {
                 let item_context = self.context("Map", None, Some((index, &item)));
                 let selected = match &state.io.parameters {
-                    Some(selector) => template(selector, &self.sources(effective, &item_context))?,
+                    Some(selector) => {
+                        self.template_for(state, selector, &self.sources(effective, &item_context))?
+                    }
                     None => item.clone(),
                 };
                 Ok((index, item, selected))
@@ -995,6 +1102,7 @@ impl Run<'_> {
     /// A `States.Runtime` error is not an item's failure: it ends the execution, as anywhere.
     async fn distributed_map(
         &mut self,
+        state: &State,
         processor: &Machine,
         distributed: &Distributed,
         items: Vec<(usize, Value, Value)>,
@@ -1004,7 +1112,9 @@ impl Run<'_> {
         let total = items.len();
         let selected = items.into_iter().map(|(_, _, selected)| selected);
         let children: Vec<(Value, usize)> = match &distributed.batcher {
-            Some(batcher) => self.batches(batcher, selected.collect(), effective, context)?,
+            Some(batcher) => {
+                self.batches(state, batcher, selected.collect(), effective, context)?
+            }
             None => selected.map(|input| (input, 1)).collect(),
         };
         let resolve = |limit: &Option<Limit>, valid: fn(f64) -> bool, field: &str| {
@@ -1065,7 +1175,8 @@ impl Run<'_> {
     ) -> Result<f64, Failure> {
         match limit {
             Limit::Fixed(number) => Ok(*number),
-            Limit::Path(path) => read(path, &self.sources(effective, context))?
+            Limit::Path(path) => self
+                .query(path, &self.sources(effective, context))?
                 .as_f64()
                 .filter(|n| valid(*n))
                 .ok_or_else(|| {
@@ -1083,6 +1194,7 @@ impl Run<'_> {
     /// items it holds; an item larger than a batch may be fails the Map.
     fn batches(
         &self,
+        state: &State,
         batcher: &Batcher,
         selected: Vec<Value>,
         effective: &Value,
@@ -1109,7 +1221,9 @@ impl Run<'_> {
             None => MOST_BATCH_BYTES,
         } as usize;
         let batch_input = match &batcher.batch_input {
-            Some(batch_input) => Some(template(batch_input, &self.sources(effective, context))?),
+            Some(batch_input) => {
+                Some(self.template_for(state, batch_input, &self.sources(effective, context))?)
+            }
             None => None,
         };
         let mut batches: Vec<Vec<Value>> = Vec::new();
@@ -1200,6 +1314,23 @@ async fn wait_for_token(
             None => return Err(Failure::new("States.Runtime", "the task token was dropped")),
         }
     }
+}
+
+/// A JSONata Choice rule's `Condition`: `true`, `false`, or an expression giving one.
+fn condition(rule: &Value, sources: &Sources) -> Result<bool, Failure> {
+    let value = match &rule["Condition"] {
+        Value::String(text) => match jsonata::expression(text) {
+            Some(expression) => jsonata::evaluate(expression, sources)?,
+            None => Value::String(text.clone()),
+        },
+        other => other.clone(),
+    };
+    value.as_bool().ok_or_else(|| {
+        Failure::new(
+            "States.QueryEvaluationError",
+            format!("the choice rule's Condition gave {value}, not true or false"),
+        )
+    })
 }
 
 /// Evaluates one Choice rule (with `And`, `Or`, `Not`).

@@ -35,6 +35,16 @@ impl Variables {
         self.own.get(name).or_else(|| self.outer.get(name))
     }
 
+    /// Every variable in scope with its value.
+    pub fn visible(&self) -> impl Iterator<Item = (&str, &Value)> {
+        let hidden = |name: &String| self.own.contains_key(name);
+        self.outer
+            .iter()
+            .filter(move |(name, _)| !hidden(name))
+            .chain(self.own.iter())
+            .map(|(name, value)| (name.as_str(), value))
+    }
+
     /// The scope of a Parallel branch or Map iteration run from this one: it reads everything
     /// this scope sees and assigns only its own names.
     pub fn inner(&self) -> Variables {
