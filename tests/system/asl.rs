@@ -408,18 +408,20 @@ async fn a_task_token_resumes_the_execution_with_the_sent_output_or_error() {
 
 #[tokio::test]
 async fn a_task_token_without_an_answer_times_out() {
-    let mut definition = approval_machine();
-    definition["States"]["Wait for approval"]["TimeoutSeconds"] = json!(2);
-    definition["States"]["Wait for approval"]["HeartbeatSeconds"] = json!(1);
-    let machine = parse_machine(&definition).unwrap();
-    let mut interpreter = Interpreter::new(Arc::new(Functions::default()));
-    interpreter.time_scale = 0.01;
-    let outcome = interpreter.run(&machine, "e", json!({})).await;
-    let error = outcome.result.unwrap_err().error;
-    assert!(
-        error == "States.Timeout" || error == "States.HeartbeatTimeout",
-        "{error}"
-    );
+    // Without a heartbeat the wait ends at its timeout; with one, at the first missed beat.
+    for (timeout, heartbeat, expected) in [
+        (json!(1), Value::Null, "States.Timeout"),
+        (json!(20), json!(1), "States.HeartbeatTimeout"),
+    ] {
+        let mut definition = approval_machine();
+        definition["States"]["Wait for approval"]["TimeoutSeconds"] = timeout;
+        definition["States"]["Wait for approval"]["HeartbeatSeconds"] = heartbeat;
+        let machine = parse_machine(&definition).unwrap();
+        let mut interpreter = Interpreter::new(Arc::new(Functions::default()));
+        interpreter.time_scale = 0.01;
+        let outcome = interpreter.run(&machine, "e", json!({})).await;
+        assert_eq!(outcome.result.unwrap_err().error, expected);
+    }
 }
 
 #[test]
@@ -1616,6 +1618,36 @@ fn states_retriers_and_catchers_are_checked_as_the_specification_constrains_them
         "TimeoutSeconds and TimeoutSecondsPath cannot both be given",
     );
     refused(
+        retry_then_catch(
+            json!([{"ErrorEquals": ["E"], "IntervalSeconds": 18_446_744_073_709_551_615_u64}]),
+        ),
+        "IntervalSeconds must be from 1 to 99999999",
+    );
+    refused(
+        task(
+            json!({"TimeoutSeconds": 100_000_000, "Catch": [{"ErrorEquals": ["E"], "Next": "After"}]}),
+        ),
+        "TimeoutSeconds and HeartbeatSeconds must be from 1 to 99999999",
+    );
+    refused(
+        json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 100_000_000, "End": true}}}),
+        "field Seconds must be at most 99999999",
+    );
+    refused(
+        json!({"StartAt": "S", "ProcessorConfig": {"Mode": "INLINE"}, "States": {"S": {"Type": "Succeed"}}}),
+        "ProcessorConfig belongs to a Map's ItemProcessor only",
+    );
+    refused(
+        json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": true, "Branches": [
+            {"ProcessorConfig": {}, "StartAt": "S", "States": {"S": {"Type": "Succeed"}}}]}}}),
+        "field Branches: ProcessorConfig belongs to a Map's ItemProcessor only",
+    );
+    refused(
+        json!({"StartAt": "M", "States": {"M": {"Type": "Map", "End": true,
+            "ItemProcessor": {"ProcessorConfig": "DISTRIBUTED", "StartAt": "I", "States": {"I": {"Type": "Succeed"}}}}}}),
+        "ProcessorConfig must be an object",
+    );
+    refused(
         json!({"StartAt": "M", "States": {"M": {"Type": "Map", "MaxConcurrency": -1, "End": true,
             "ItemProcessor": {"StartAt": "I", "States": {"I": {"Type": "Succeed"}}}}}}),
         "field MaxConcurrency must be a non-negative integer",
@@ -1894,6 +1926,14 @@ fn jsonata_and_jsonpath_fields_stay_in_their_own_language_and_expressions_must_p
         json!({"QueryLanguage": "JSONPathish", "StartAt": "S", "States": {"S": {"Type": "Succeed"}}}),
         "is not a query language",
     );
+    let distributed_path = json!({"QueryLanguage": "JSONata", "StartAt": "M", "States": {"M": {
+        "Type": "Map", "End": true, "ToleratedFailureCountPath": "$.n",
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"},
+                          "StartAt": "I", "States": {"I": {"Type": "Succeed"}}}}}});
+    refused(
+        distributed_path,
+        "field ToleratedFailureCountPath belongs to JSONPath",
+    );
     let mixed = json!({"StartAt": "P", "States": {
         "P": {"Type": "Pass", "Parameters": {"a.$": "$.a"}, "Next": "J"},
         "J": {"Type": "Pass", "QueryLanguage": "JSONata", "Output": "{% $states.input.a %}", "End": true}}});
@@ -1917,4 +1957,123 @@ async fn a_runaway_jsonata_expression_fails_its_state() {
         .result
         .unwrap_err();
     assert_eq!(failure.error, "States.QueryEvaluationError", "{failure:?}");
+}
+
+/// A run resumed after a restart takes the path it took and keeps the variables it had,
+/// though its Choice reads a random number and its `Assign` a UUID and the time: the rule a
+/// Choice took and the values an `Assign` stored are in the run's history.
+#[tokio::test]
+async fn a_resumed_run_takes_the_same_choices_and_keeps_the_same_variables() {
+    let machine = parse_machine(&json!({
+        "QueryLanguage": "JSONata",
+        "StartAt": "Stamp",
+        "States": {
+            "Stamp": {"Type": "Pass", "Next": "Flip",
+                      "Assign": {"id": "{% $uuid() %}", "at": "{% $millis() %}"}},
+            "Flip": {"Type": "Choice", "Default": "Tails",
+                     "Choices": [{"Condition": "{% $random() < 0.5 %}", "Next": "Heads"}]},
+            "Heads": {"Type": "Task", "Resource": "heads", "Arguments": {"id": "{% $id %}", "at": "{% $at %}"}, "End": true},
+            "Tails": {"Type": "Task", "Resource": "tails", "Arguments": {"id": "{% $id %}", "at": "{% $at %}"}, "End": true}
+        }
+    }))
+    .unwrap();
+    let kept = Arc::new(Kept::default());
+    let first = Arc::new(Functions::default());
+    let mut running = interpreter(first.clone());
+    running.history = kept.clone();
+    let done = running.run(&machine, "e", json!({})).await;
+    let side = first.calls()[0].0.clone();
+    let history = kept.0.lock().unwrap().clone();
+    assert!(
+        matches!(
+            history.as_slice(),
+            [
+                Record::Started { .. },
+                Record::Assigned(_),
+                Record::Chose(_),
+                Record::Result(_)
+            ]
+        ),
+        "{history:?}"
+    );
+    // Resumed once the Assign is recorded, the task gets the same id and time; once the choice
+    // is recorded, the same task runs; once its result is, nothing runs again.
+    for cut in 2..=history.len() {
+        for _ in 0..8 {
+            let again = Arc::new(Functions::default());
+            let resumed = interpreter(again.clone())
+                .resume(&machine, "e", json!({}), history[..cut].to_vec(), None)
+                .await;
+            assert_eq!(resumed.result, done.result, "resumed after {cut} entries");
+            let invoked: Vec<String> = again.calls().into_iter().map(|(f, _)| f).collect();
+            match cut {
+                3 => assert_eq!(invoked, vec![side.clone()]),
+                4 => assert!(invoked.is_empty()),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// What the JSONata implementation lacks is refused at load (a reference function it does not
+/// have, the parent operator it cannot parse), not met at run time.
+#[test]
+fn jsonata_the_local_implementation_lacks_is_refused_at_load() {
+    for (expression, expected) in [
+        (
+            "{% $formatNumber(1234.5, '#,###.0') %}",
+            "the JSONata function $formatNumber is not available locally",
+        ),
+        (
+            "{% $states.input.a.% %}",
+            "the JSONata implementation cannot evaluate this",
+        ),
+    ] {
+        let definition = json!({"QueryLanguage": "JSONata", "StartAt": "P", "States": {
+            "P": {"Type": "Pass", "Output": {"x": expression}, "End": true, "Comment": "{% not (an expression %}"}}});
+        let error = parse_machine(&definition).unwrap_err().to_string();
+        assert!(
+            error.contains("state P: field Output.x") && error.contains(expected),
+            "{error} does not say {expected}"
+        );
+    }
+}
+
+/// Review cases: a JSONata value of the wrong type is the catchable
+/// `States.QueryEvaluationError` ("A JSONata expression may evaluate to a type the field will
+/// not accept … the interpreter will throw States.QueryEvaluationError"); naming
+/// `States.DataLimitExceeded` catches an oversized `Assign`; a refused `Assign` stores nothing.
+#[tokio::test]
+async fn wrong_types_from_jsonata_and_oversized_variables_can_be_caught_by_name() {
+    let items = parse_machine(&json!({
+        "QueryLanguage": "JSONata", "StartAt": "M",
+        "States": {
+            "M": {"Type": "Map", "Items": "{% $states.input.l %}", "End": true,
+                  "ItemProcessor": {"StartAt": "I", "States": {"I": {"Type": "Succeed"}}},
+                  "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "C", "Output": "{% $states.errorOutput.Error %}"}]},
+            "C": {"Type": "Succeed"}
+        }
+    }))
+    .unwrap();
+    assert_eq!(
+        output_of(&items, json!({"l": "x"})).await,
+        json!("States.QueryEvaluationError")
+    );
+    let oversized = parse_machine(&json!({
+        "StartAt": "Small",
+        "States": {
+            "Small": {"Type": "Pass", "Assign": {"kept": "small"}, "Next": "Keep"},
+            "Keep": {"Type": "Task", "Resource": "echo", "Next": "Done",
+                     "Assign": {"kept": "replaced", "big.$": "$.blob"},
+                     "Catch": [{"ErrorEquals": ["States.DataLimitExceeded"], "ResultPath": "$.error", "Next": "Report"}]},
+            "Report": {"Type": "Pass", "Parameters": {"kept.$": "$kept", "error.$": "$.error.Error"}, "End": true},
+            "Done": {"Type": "Succeed"}
+        }
+    }))
+    .unwrap();
+    let blob = "x".repeat(300 * 1024);
+    assert_eq!(
+        output_of(&oversized, json!({"blob": blob})).await,
+        json!({"kept": "small", "error": "States.DataLimitExceeded"})
+    );
 }

@@ -223,17 +223,21 @@ pub enum Limit {
     Path(String),
 }
 
+/// The most seconds any timeout, heartbeat, wait or retry interval may be (the service's
+/// limit: a little over three years).
+pub const MOST_SECONDS: u64 = 99_999_999;
+
 /// The most bytes a batch of items may hold.
 pub const MOST_BATCH_BYTES: f64 = 262_144.0;
 
-/// Reads `field` or `field` + `Path` of `object` (not both): a number that `valid` accepts, or
-/// a path.
+/// Reads `field` or `field` + `Path` of `object` (not both): a number that `valid` accepts,
+/// a path, or (in JSONata) an expression.
 fn limit(
     state: &str,
     object: &serde_json::Map<String, Value>,
     field: &str,
-    valid: fn(f64) -> bool,
-    what: &str,
+    language: Language,
+    (valid, what): (fn(f64) -> bool, &str),
 ) -> Result<Option<Limit>, AslError> {
     let path_field = format!("{field}Path");
     let bad = |why: String| AslError::Definition(format!("state {state}: {why}"));
@@ -241,7 +245,9 @@ fn limit(
         (Some(_), Some(_)) => Err(bad(format!(
             "{field} and {path_field} cannot both be given"
         ))),
-        (Some(Value::String(text)), None) if jsonata::expression(text).is_some() => {
+        (Some(Value::String(text)), None)
+            if language == Language::Jsonata && jsonata::expression(text).is_some() =>
+        {
             Ok(Some(Limit::Path(text.clone())))
         }
         (Some(value), None) => match value.as_f64().filter(|n| valid(*n)) {
@@ -289,9 +295,20 @@ fn parse_distributed(
     state: &str,
     object: &serde_json::Map<String, Value>,
     processor: &Value,
+    language: Language,
 ) -> Result<Option<Distributed>, AslError> {
     let bad = |why: String| AslError::Definition(format!("state {state}: {why}"));
     let config = processor.get("ProcessorConfig");
+    if config.is_some_and(|c| !c.is_object())
+        || config
+            .and_then(|c| c.get("Mode"))
+            .is_some_and(|m| !m.is_string())
+    {
+        return Err(bad(
+            "field ItemProcessor.ProcessorConfig must be an object whose Mode is INLINE or DISTRIBUTED"
+                .into(),
+        ));
+    }
     if let Some(unknown) = config.and_then(Value::as_object).and_then(|c| {
         c.keys()
             .find(|k| !matches!(k.as_str(), "Mode" | "ExecutionType"))
@@ -358,19 +375,26 @@ fn parse_distributed(
                     "field ItemBatcher.{unknown} is not a field of ItemBatcher"
                 )));
             }
+            if language == Language::Jsonata {
+                if let Some(path) = batcher.keys().find(|k| k.ends_with("Path")) {
+                    return Err(bad(format!(
+                        "field ItemBatcher.{path} belongs to JSONPath; this state's query language is JSONata"
+                    )));
+                }
+            }
             let max_items = limit(
                 state,
                 batcher,
                 "MaxItemsPerBatch",
-                positive_integer,
-                "a positive integer",
+                language,
+                (positive_integer, "a positive integer"),
             )?;
             let max_bytes = limit(
                 state,
                 batcher,
                 "MaxInputBytesPerBatch",
-                batch_bytes,
-                "a positive integer of at most 262144",
+                language,
+                (batch_bytes, "a positive integer of at most 262144"),
             )?;
             if max_items.is_none() && max_bytes.is_none() {
                 return Err(bad(
@@ -392,15 +416,15 @@ fn parse_distributed(
             state,
             object,
             "ToleratedFailureCount",
-            non_negative_integer,
-            "a non-negative integer",
+            language,
+            (non_negative_integer, "a non-negative integer"),
         )?,
         tolerated_percentage: limit(
             state,
             object,
             "ToleratedFailurePercentage",
-            percentage,
-            "a number from 0 to 100",
+            language,
+            (percentage, "a number from 0 to 100"),
         )?,
     }))
 }
@@ -857,9 +881,27 @@ fn check_jsonata_state(
     let bad = |field: &str, why: String| {
         AslError::Definition(format!("state {name}: field {field}: {why}"))
     };
+    // Comments are text, not expressions, wherever they are.
+    let without_comment = |value: &Value| match value {
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .filter(|(key, _)| key.as_str() != "Comment")
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    };
     for (key, value) in object {
-        if !matches!(key.as_str(), "Branches" | "ItemProcessor") {
-            jsonata::check(value, key).map_err(|(at, why)| bad(&at, why))?;
+        match key.as_str() {
+            "Branches" | "ItemProcessor" | "Comment" => {}
+            "Catch" | "Retry" | "Choices" => {
+                for (i, element) in value.as_array().into_iter().flatten().enumerate() {
+                    jsonata::check(&without_comment(element), &format!("{key}[{i}]"))
+                        .map_err(|(at, why)| bad(&at, why))?;
+                }
+            }
+            _ => jsonata::check(value, key).map_err(|(at, why)| bad(&at, why))?,
         }
     }
     let mut reads = Vec::new();
@@ -964,9 +1006,10 @@ fn parse_state(name: &str, raw: &Value, machine_language: Language) -> Result<St
                     || jsonata_field(kind, key)
             }
         };
-        key == "QueryLanguage"
-            || in_language
-            || (kind == "Map" && DISTRIBUTED_MAP_FIELDS.contains(&key))
+        let distributed = kind == "Map"
+            && DISTRIBUTED_MAP_FIELDS.contains(&key)
+            && (language == Language::JsonPath || !JSONPATH_FIELDS.contains(&key));
+        key == "QueryLanguage" || in_language || distributed
     };
     if let Some(unknown) = object.keys().find(|k| !allowed_here(k)) {
         if kind == "Map" && matches!(unknown.as_str(), "ItemReader" | "ResultWriter") {
@@ -1023,10 +1066,11 @@ fn parse_state(name: &str, raw: &Value, machine_language: Language) -> Result<St
             }
             let timeout_seconds: Option<u64> = field(name, raw, "TimeoutSeconds")?;
             let heartbeat_seconds: Option<u64> = field(name, raw, "HeartbeatSeconds")?;
-            if timeout_seconds == Some(0) || heartbeat_seconds == Some(0) {
-                return Err(bad(
-                    "TimeoutSeconds and HeartbeatSeconds must be positive".into()
-                ));
+            let in_range = |s: Option<u64>| s.is_none_or(|s| (1..=MOST_SECONDS).contains(&s));
+            if !in_range(timeout_seconds) || !in_range(heartbeat_seconds) {
+                return Err(bad(format!(
+                    "TimeoutSeconds and HeartbeatSeconds must be from 1 to {MOST_SECONDS}"
+                )));
             }
             if let (Some(timeout), Some(heartbeat)) = (timeout_seconds, heartbeat_seconds) {
                 if heartbeat >= timeout {
@@ -1097,8 +1141,14 @@ fn parse_state(name: &str, raw: &Value, machine_language: Language) -> Result<St
                     )));
                 }
             }
+            let seconds: Option<u64> = field(name, raw, "Seconds")?;
+            if seconds.is_some_and(|s| s > MOST_SECONDS) {
+                return Err(AslError::Definition(format!(
+                    "state {name}: field Seconds must be at most {MOST_SECONDS}"
+                )));
+            }
             StateKind::Wait {
-                seconds: field(name, raw, "Seconds")?,
+                seconds,
                 seconds_path: field(name, raw, "SecondsPath")?,
                 timestamp,
                 timestamp_path: field(name, raw, "TimestampPath")?,
@@ -1157,7 +1207,7 @@ fn parse_state(name: &str, raw: &Value, machine_language: Language) -> Result<St
             }
             StateKind::Map {
                 items_path: field(name, raw, "ItemsPath")?.unwrap_or_else(|| "$".into()),
-                distributed: parse_distributed(name, object, processor)?,
+                distributed: parse_distributed(name, object, processor, language)?,
                 processor: Box::new(parse_inner_machine(
                     name,
                     "ItemProcessor",
@@ -1300,6 +1350,11 @@ fn parse_inner_machine(
             )));
         }
     }
+    if field != "ItemProcessor" && raw.get("ProcessorConfig").is_some() {
+        return Err(AslError::Definition(format!(
+            "state {state}: field {field}: ProcessorConfig belongs to a Map's ItemProcessor only"
+        )));
+    }
     parse_states(raw, language)
 }
 
@@ -1307,6 +1362,11 @@ fn parse_inner_machine(
 /// every variable is read where a state of its scope (or of one around it) assigns it, and
 /// assigned in one scope only.
 pub fn parse_machine(raw: &Value) -> Result<Machine, AslError> {
+    if raw.get("ProcessorConfig").is_some() {
+        return Err(AslError::Definition(
+            "ProcessorConfig belongs to a Map's ItemProcessor only".into(),
+        ));
+    }
     let language = language_of(raw, "")?.unwrap_or(Language::JsonPath);
     let machine = parse_states(raw, language)?;
     let mut names = BTreeSet::new();
@@ -1367,12 +1427,16 @@ fn check_error_handling(state: &str, retry: &[Retrier], catch: &[Catcher]) -> Re
         }
     }
     for (i, retrier) in retry.iter().enumerate() {
-        let invalid = if retrier.interval_seconds == 0 {
-            Some("IntervalSeconds must be a positive integer")
+        let too_long = |s: u64| s > MOST_SECONDS;
+        let invalid = if retrier.interval_seconds == 0 || too_long(retrier.interval_seconds) {
+            Some("IntervalSeconds must be from 1 to 99999999")
         } else if retrier.backoff_rate < 1.0 {
             Some("BackoffRate must be at least 1.0")
-        } else if retrier.max_delay_seconds == Some(0) {
-            Some("MaxDelaySeconds must be a positive integer")
+        } else if retrier
+            .max_delay_seconds
+            .is_some_and(|s| s == 0 || too_long(s))
+        {
+            Some("MaxDelaySeconds must be from 1 to 99999999")
         } else if !matches!(
             retrier.jitter_strategy.as_deref(),
             None | Some("FULL" | "NONE")
@@ -1480,9 +1544,16 @@ fn parse_states(raw: &Value, language: Language) -> Result<Machine, AslError> {
     }
     let timeout_seconds = match raw.get("TimeoutSeconds") {
         None => None,
-        Some(value) => Some(value.as_u64().filter(|s| *s > 0).ok_or_else(|| {
-            AslError::Definition("TimeoutSeconds must be a positive integer".into())
-        })?),
+        Some(value) => Some(
+            value
+                .as_u64()
+                .filter(|s| (1..=MOST_SECONDS).contains(s))
+                .ok_or_else(|| {
+                    AslError::Definition(format!(
+                        "TimeoutSeconds must be an integer from 1 to {MOST_SECONDS}"
+                    ))
+                })?,
+        ),
     };
     if let Some(unknown) = raw.as_object().and_then(|o| {
         o.keys().find(|k| {

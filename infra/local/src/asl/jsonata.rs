@@ -2,8 +2,11 @@
 //! `$states` (`input`, `result`, `errorOutput`, `context`) and the workflow variables, plus the
 //! functions Step Functions adds (`$partition`, `$range`, `$hash`, `$parse`; `$uuid` and
 //! `$random` are JSONata's own). Expressions run on `jsonata-rs`, an implementation of JSONata
-//! that does not have every function of the reference one: a call to one it lacks fails the
-//! state with `States.QueryEvaluationError`, naming it.
+//! that lacks a few functions of the reference one (`MISSING`): a definition calling one is
+//! refused at load. What the library cannot do with an expression (it panics on a few) fails
+//! the state with `States.QueryEvaluationError` instead of the interpreter.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use bumpalo::Bump;
 use jsonata_rs::{ArrayFlags, JsonAta, Value as Node};
@@ -23,16 +26,60 @@ fn query_error(why: impl std::fmt::Display) -> AslError {
     AslError::Runtime("States.QueryEvaluationError".into(), why.to_string())
 }
 
+/// Reference JSONata functions `jsonata-rs` does not have.
+const MISSING: &[&str] = &[
+    "formatNumber",
+    "formatBase",
+    "formatInteger",
+    "parseInteger",
+    "shuffle",
+    "eval",
+    "encodeUrl",
+    "encodeUrlComponent",
+    "decodeUrl",
+    "decodeUrlComponent",
+    "sift",
+    "spread",
+];
+
+/// Runs `work` on the JSONata library, turning a panic of the library into an error.
+fn guarded<T>(work: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(format!(
+            "the JSONata implementation cannot evaluate this ({why})"
+        ))
+    })
+}
+
+/// Checks one expression at load: it parses, and calls no function the library lacks.
+fn check_expression(expression: &str) -> Result<(), String> {
+    for missing in MISSING {
+        let call = format!("${missing}(");
+        if expression.replace(' ', "").contains(&call) {
+            return Err(format!(
+                "the JSONata function ${missing} is not available locally (jsonata-rs lacks it)"
+            ));
+        }
+    }
+    guarded(|| {
+        let arena = Bump::new();
+        JsonAta::new(expression, &arena)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+}
+
 /// Checks that every JSONata string in `value` (at any depth) parses; on error, where.
 pub fn check(value: &Value, at: &str) -> Result<(), (String, String)> {
     match value {
         Value::String(text) => match expression(text) {
-            Some(expression) => {
-                let arena = Bump::new();
-                JsonAta::new(expression, &arena)
-                    .map(|_| ())
-                    .map_err(|e| (at.to_owned(), format!("{text}: {e}")))
-            }
+            Some(expression) => check_expression(expression)
+                .map_err(|why| (at.to_owned(), format!("{text}: {why}"))),
             None => Ok(()),
         },
         Value::Object(fields) => fields
@@ -68,11 +115,6 @@ pub fn template(value: &Value, sources: &Sources) -> Result<Value, AslError> {
     }
 }
 
-/// The prefix of the names the variables are bound under before the expression rebinds them to
-/// their own names: bound directly, they would be hidden by JSONata's functions of the same name
-/// (`$count`, `$map`…), which the reference JSONata lets a variable hide.
-const BOUND: &str = "sfn_bound_";
-
 /// How deep an expression may recurse, and how long it may run, before it fails (a runaway
 /// expression fails its state instead of the interpreter's stack or time).
 const MOST_DEPTH: usize = 200;
@@ -91,28 +133,37 @@ pub fn evaluate(expression: &str, sources: &Sources) -> Result<Value, AslError> 
     }
     let mut variables: Vec<(&str, &Value)> = sources.variables.visible().collect();
     variables.push(("states", &states));
+    // Bound directly, a variable would be hidden by a JSONata function of the same name
+    // (`$count`, `$map`…); the reference JSONata lets the variable hide the function. So each
+    // is bound as `$__v<i>` (no state machine variable starts with `_`) and rebound to its
+    // name inside the expression.
     let rebinding: String = variables
         .iter()
-        .map(|(name, _)| format!("${name} := ${BOUND}{name}; "))
+        .enumerate()
+        .map(|(i, (name, _))| format!("${name} := $__v{i}; "))
         .collect();
     let wrapped = format!("({rebinding}{expression}\n)");
-    let arena = Bump::new();
-    let jsonata = JsonAta::new(&wrapped, &arena).map_err(query_error)?;
-    for (name, value) in &variables {
-        jsonata.assign_var(&format!("{BOUND}{name}"), node(&arena, value));
-    }
-    for (name, arity, function) in STEP_FUNCTIONS {
-        jsonata.register_function(name, *arity, *function);
-    }
-    let result = jsonata
-        .evaluate_timeboxed(None, Some(MOST_DEPTH), Some(MOST_MILLISECONDS))
-        .map_err(|e| query_error(format!("{{% {expression} %}}: {e}")))?;
-    if result.is_undefined() {
+    let evaluated = guarded(|| {
+        let arena = Bump::new();
+        let jsonata = JsonAta::new(&wrapped, &arena).map_err(|e| e.to_string())?;
+        for (i, (_, value)) in variables.iter().enumerate() {
+            jsonata.assign_var(&format!("__v{i}"), node(&arena, value));
+        }
+        for (name, arity, function) in STEP_FUNCTIONS {
+            jsonata.register_function(name, *arity, *function);
+        }
+        let result = jsonata
+            .evaluate_timeboxed(None, Some(MOST_DEPTH), Some(MOST_MILLISECONDS))
+            .map_err(|e| e.to_string())?;
+        Ok((!result.is_undefined()).then(|| result.serialize(false)))
+    })
+    .map_err(|why| query_error(format!("{{% {expression} %}}: {why}")))?;
+    let Some(json) = evaluated else {
         return Err(query_error(format!(
             "The JSONata expression '{expression}' returned nothing (undefined)"
         )));
-    }
-    serde_json::from_str(&result.serialize(false)).map_err(query_error)
+    };
+    serde_json::from_str(&json).map_err(query_error)
 }
 
 /// A JSON value as a JSONata one, in `arena`.
@@ -145,14 +196,42 @@ type Native = for<'a, 'e> fn(
 ) -> jsonata_rs::Result<&'a Node<'a>>;
 
 /// The functions Step Functions adds to JSONata (each the JSONata form of an intrinsic), and
-/// JSONata's `$average`, which `jsonata-rs` lacks.
+/// JSONata's `$average` and `$type`, which `jsonata-rs` lacks.
 const STEP_FUNCTIONS: &[(&str, usize, Native)] = &[
     ("partition", 2, partition),
     ("range", 3, range),
     ("hash", 2, hash),
     ("parse", 1, parse),
     ("average", 1, average),
+    ("type", 1, type_of),
 ];
+
+/// `$type(value)`: `"null"`, `"number"`, `"string"`, `"boolean"`, `"array"`, `"object"` or
+/// `"function"` (undefined for undefined).
+fn type_of<'a>(
+    context: jsonata_rs::FunctionContext<'a, '_>,
+    args: &[&'a Node<'a>],
+) -> jsonata_rs::Result<&'a Node<'a>> {
+    let Some(arg) = args.first().filter(|a| !a.is_undefined()) else {
+        return Ok(Node::undefined());
+    };
+    let name = if arg.is_null() {
+        "null"
+    } else if arg.is_number() {
+        "number"
+    } else if arg.is_string() {
+        "string"
+    } else if arg.is_bool() {
+        "boolean"
+    } else if arg.is_array() {
+        "array"
+    } else if arg.is_object() {
+        "object"
+    } else {
+        "function"
+    };
+    Ok(Node::string(context.arena, name))
+}
 
 /// `$average(array)`: the mean of an array of numbers (undefined for an empty one).
 fn average<'a>(

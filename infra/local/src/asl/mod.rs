@@ -3,8 +3,9 @@
 //! It covers the states, both query languages (full JSONPath with every intrinsic function,
 //! and JSONata), workflow variables (`Assign` and `$name`, scoped as the specification scopes
 //! them), Parallel, inline and distributed Maps, Retry/Catch and task tokens;
-//! definitions are checked when they load (every path, template, intrinsic and variable), and
-//! what it does not support is refused then, with the state and the field named.
+//! definitions are checked when they load (every path, template, intrinsic and JSONata
+//! expression, and every variable a JSONPath field reads), and what it does not support is
+//! refused then, with the state and the field named.
 //! `vellocity-local asl run` runs any definition on its own with canned task answers.
 
 pub mod canned;

@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use super::definition::{
     batch_bytes, catchers, non_negative_integer, percentage, positive_integer, Batcher,
     Distributed, Language, Limit, Machine, Retrier, State, StateKind, MOST_BATCH_BYTES,
+    MOST_SECONDS,
 };
 use super::jsonata;
 use super::paths::{assign, evaluate, exists, read, template, timestamp, Sources};
@@ -82,6 +83,12 @@ pub enum Record {
     Result(Result<Value, Failure>),
     /// A Wait state's time has passed.
     Waited,
+    /// A Choice state took this rule (`None`: its Default). Its conditions may read the time
+    /// or a random number, so a replay takes the recorded rule instead of deciding again.
+    Chose(Option<usize>),
+    /// A state's `Assign` stored these values (they may hold the time, a UUID or a random
+    /// number): a replay stores them again as they were.
+    Assigned(serde_json::Map<String, Value>),
 }
 
 /// Where runs keep their history. Appending must be durable before it returns: what a run
@@ -267,13 +274,22 @@ fn matches(names: &[String], error: &str) -> bool {
         })
 }
 
-/// The delay before retry number `attempt` (1-based).
+/// The delay before retry number `attempt` (1-based), at most the longest any wait may be.
 pub fn backoff(retrier: &Retrier, attempt: u32) -> Duration {
     let seconds = retrier.interval_seconds as f64 * retrier.backoff_rate.powi(attempt as i32 - 1);
     let capped = retrier
         .max_delay_seconds
         .map_or(seconds, |max| seconds.min(max as f64));
-    Duration::from_secs_f64(capped)
+    Duration::from_secs_f64(capped.min(MOST_SECONDS as f64))
+}
+
+/// A value of the wrong type where `expression` was read: a JSONata expression's is
+/// `States.QueryEvaluationError` (catchable), a path's `States.Runtime`.
+fn wrong_type(expression: &str, why: String) -> Failure {
+    match jsonata::expression(expression) {
+        Some(_) => Failure::new("States.QueryEvaluationError", why),
+        None => Failure::new("States.Runtime", why),
+    }
 }
 
 impl Interpreter {
@@ -471,6 +487,50 @@ impl Run<'_> {
         }
     }
 
+    /// Stores what an `Assign` evaluated to: recorded while live, the recorded values while
+    /// replaying. A history without them (the run failed storing them) stores them again.
+    fn store_assigned(&mut self, assigned: serde_json::Map<String, Value>) -> Result<(), Failure> {
+        if assigned.is_empty() {
+            return Ok(());
+        }
+        match self.past.get(self.seq) {
+            Some(Record::Assigned(recorded)) => {
+                let recorded = recorded.clone();
+                self.seq += 1;
+                Ok(self.variables.store(recorded)?)
+            }
+            Some(_) => Ok(self.variables.store(assigned)?),
+            None => {
+                self.tell_caught_up();
+                self.variables.store(assigned.clone())?;
+                self.record(Record::Assigned(assigned))
+            }
+        }
+    }
+
+    /// The rule a Choice state takes (`None`: its Default): decided and recorded while live,
+    /// the recorded one while replaying (a history from before choices were kept decides
+    /// again).
+    fn choose(
+        &mut self,
+        decide: impl FnOnce(&Self) -> Result<Option<usize>, Failure>,
+    ) -> Result<Option<usize>, Failure> {
+        match self.past.get(self.seq) {
+            Some(Record::Chose(rule)) => {
+                let rule = *rule;
+                self.seq += 1;
+                Ok(rule)
+            }
+            Some(_) => decide(self),
+            None => {
+                self.tell_caught_up();
+                let rule = decide(self)?;
+                self.record(Record::Chose(rule))?;
+                Ok(rule)
+            }
+        }
+    }
+
     fn context(&self, state: &str, token: Option<&str>, item: Option<(usize, &Value)>) -> Value {
         let mut context = self.execution.clone();
         context["State"] =
@@ -528,13 +588,9 @@ impl Run<'_> {
         let Some(assign) = assign else {
             return Ok(serde_json::Map::new());
         };
-        match self.template_for(state, assign, sources)? {
-            Value::Object(values) => Ok(values),
-            other => Err(Failure::new(
-                "States.Runtime",
-                format!("Assign gave {other}, not an object"),
-            )),
-        }
+        // An `Assign` is an object (checked at load), and so is what it evaluates to.
+        let values = self.template_for(state, assign, sources)?;
+        Ok(values.as_object().cloned().unwrap_or_default())
     }
 
     /// Runs a Parallel branch or Map iteration in its own variable scope, `scope`; the scope
@@ -609,8 +665,8 @@ impl Run<'_> {
                 let text = |expression: &str| -> Result<String, Failure> {
                     match self.query(expression, &self.sources(&effective, &context))? {
                         Value::String(text) => Ok(text),
-                        other => Err(Failure::new(
-                            "States.Runtime",
+                        other => Err(wrong_type(
+                            expression,
                             format!("{expression} gives {other}, not a string"),
                         )),
                     }
@@ -626,18 +682,20 @@ impl Run<'_> {
                 return Err(Failure::new(error, cause));
             }
             StateKind::Choice { choices, default } => {
-                let sources = self.sources(&effective, &context);
-                let mut chosen = None;
-                for rule in choices {
-                    let matched = match state.language {
-                        Language::JsonPath => evaluate_rule(rule, &sources)?,
-                        Language::Jsonata => condition(rule, &sources)?,
-                    };
-                    if matched {
-                        chosen = Some(rule);
-                        break;
+                let chosen = self.choose(|run| {
+                    let sources = run.sources(&effective, &context);
+                    for (index, rule) in choices.iter().enumerate() {
+                        let matched = match state.language {
+                            Language::JsonPath => evaluate_rule(rule, &sources)?,
+                            Language::Jsonata => condition(rule, &sources)?,
+                        };
+                        if matched {
+                            return Ok(Some(index));
+                        }
                     }
-                }
+                    Ok(None)
+                })?;
+                let chosen = chosen.and_then(|index| choices.get(index));
                 // The chosen rule's Assign (and JSONata Output), or the state's when it goes
                 // to its Default.
                 let (next, assignment, output) = match (chosen, default) {
@@ -658,13 +716,14 @@ impl Run<'_> {
                         ))
                     }
                 };
+                let sources = self.sources(&effective, &context);
                 let assigned = self.evaluate_assign(state, assignment, &sources)?;
                 let output = match (state.language, output) {
                     (Language::Jsonata, Some(output)) => jsonata::template(output, &sources)?,
                     (Language::Jsonata, None) => effective.clone(),
                     (Language::JsonPath, _) => self.output(state, effective.clone(), &context)?,
                 };
-                self.variables.store(assigned)?;
+                self.store_assigned(assigned)?;
                 return Ok((output, Some(next)));
             }
             StateKind::Wait {
@@ -674,33 +733,34 @@ impl Run<'_> {
                 timestamp_path,
             } => {
                 let until = match (until, timestamp_path) {
-                    (Some(at), _) => Some(at.clone()),
-                    (None, Some(path)) => Some(
-                        self.query(path, &self.sources(&effective, &context))?
-                            .as_str()
-                            .map(str::to_owned)
-                            .unwrap_or_default(),
-                    ),
+                    (Some(at), _) => timestamp(at),
+                    (None, Some(path)) => {
+                        let at = self.query(path, &self.sources(&effective, &context))?;
+                        let read = at.as_str().and_then(timestamp).ok_or_else(|| {
+                            wrong_type(
+                                path,
+                                format!("{path} gives {at}, not an RFC 3339 timestamp"),
+                            )
+                        })?;
+                        Some(read)
+                    }
                     (None, None) => None,
                 };
                 let seconds = match (seconds, seconds_path, until) {
                     (Some(s), _, _) => *s,
-                    (None, Some(path), _) => self
-                        .query(path, &self.sources(&effective, &context))?
-                        .as_u64()
-                        .ok_or_else(|| {
-                            Failure::new(
-                                "States.Runtime",
-                                format!("{path} is not a number of seconds"),
-                            )
-                        })?,
-                    (None, None, Some(until)) => {
-                        let at = timestamp(&until).ok_or_else(|| {
-                            Failure::new(
-                                "States.Runtime",
-                                format!("{until:?} is not an RFC 3339 timestamp"),
-                            )
-                        })?;
+                    (None, Some(path), _) => {
+                        let given = self.query(path, &self.sources(&effective, &context))?;
+                        given
+                            .as_u64()
+                            .filter(|s| *s <= MOST_SECONDS)
+                            .ok_or_else(|| {
+                                wrong_type(
+                                    path,
+                                    format!("{path} gives {given}, not a number of seconds (0 to {MOST_SECONDS})"),
+                                )
+                            })?
+                    }
+                    (None, None, Some(at)) => {
                         let left = at - time::OffsetDateTime::now_utc();
                         left.whole_seconds().max(0) as u64
                     }
@@ -720,7 +780,7 @@ impl Run<'_> {
                     }
                 }
                 let output = self.output(state, effective, &context)?;
-                self.variables.store(assigned)?;
+                self.store_assigned(assigned)?;
                 return Ok((output, state.next.clone()));
             }
             StateKind::Task { retry, .. }
@@ -766,11 +826,14 @@ impl Run<'_> {
                 Ok((output, assigned))
             }
         });
+        // Storing the variables can fail too (past their limits); only naming
+        // States.DataLimitExceeded catches that.
+        let processed = match processed {
+            Ok((output, assigned)) => self.store_assigned(assigned).map(|()| output),
+            Err(failure) => Err(failure),
+        };
         match processed {
-            Ok((output, assigned)) => {
-                self.variables.store(assigned)?;
-                Ok((output, state.next.clone()))
-            }
+            Ok(output) => Ok((output, state.next.clone())),
             Err(failure) => {
                 let Some(catcher) = catchers(&state.kind)
                     .iter()
@@ -805,14 +868,15 @@ impl Run<'_> {
                         (assigned, output)
                     }
                 };
-                self.variables.store(assigned)?;
+                self.store_assigned(assigned)?;
                 Ok((output, Some(catcher.next.clone())))
             }
         }
     }
 
-    /// The output of a state that has no result (Choice, Wait, Succeed) from its effective
-    /// input: OutputPath (JSONPath), or `Output` (JSONata).
+    /// A state's output from `value`: its OutputPath applied (JSONPath: `value` is what
+    /// ResultPath gave, or the effective input of a state without a result), or, for a JSONata
+    /// state without a result (Choice, Wait, Succeed), its `Output` on its input.
     fn output(&self, state: &State, value: Value, context: &Value) -> Result<Value, Failure> {
         let sources = self.sources(&value, context);
         Ok(
@@ -843,17 +907,19 @@ impl Run<'_> {
                 ..
             } => {
                 let seconds = |fixed: &Option<u64>, path: &Option<String>| match path {
-                    Some(path) => self
-                        .query(path, &self.sources(effective, context))?
-                        .as_u64()
-                        .filter(|s| *s > 0)
-                        .map(Some)
-                        .ok_or_else(|| {
-                            Failure::new(
-                                "States.Runtime",
-                                format!("{path} is not a positive number of seconds"),
-                            )
-                        }),
+                    Some(path) => {
+                        let given = self.query(path, &self.sources(effective, context))?;
+                        given
+                            .as_u64()
+                            .filter(|s| (1..=MOST_SECONDS).contains(s))
+                            .map(Some)
+                            .ok_or_else(|| {
+                                wrong_type(
+                                    path,
+                                    format!("{path} gives {given}, not a number of seconds (1 to {MOST_SECONDS})"),
+                                )
+                            })
+                    }
                     None => Ok(*fixed),
                 };
                 let timeout = seconds(timeout_seconds, timeout_seconds_path)?;
@@ -871,14 +937,13 @@ impl Run<'_> {
             } => {
                 if let Some(path) = max_concurrency_path {
                     // Items run one after another here, within any limit; it must be one.
-                    if self
-                        .query(path, &self.sources(effective, context))?
-                        .as_u64()
-                        .is_none()
-                    {
-                        return Err(Failure::new(
-                            "States.Runtime",
-                            format!("MaxConcurrencyPath {path} is not a non-negative integer"),
+                    let given = self.query(path, &self.sources(effective, context))?;
+                    if given.as_u64().is_none() {
+                        return Err(wrong_type(
+                            path,
+                            format!(
+                                "MaxConcurrency {path} gives {given}, not a non-negative integer"
+                            ),
                         ));
                     }
                 }
@@ -1051,15 +1116,22 @@ impl Run<'_> {
         effective: &Value,
         context: &Value,
     ) -> Result<Vec<(usize, Value, Value)>, Failure> {
-        let items = match items {
+        let items_of = items;
+        let items = match items_of {
             Some(items) => jsonata::template(items, &self.sources(effective, context))?,
             None => read(items_path, &self.sources(effective, context))?,
         };
         let Value::Array(items) = items else {
-            return Err(Failure::new(
-                "States.Runtime",
-                format!("ItemsPath {items_path} is not an array"),
-            ));
+            return Err(match items_of {
+                Some(_) => Failure::new(
+                    "States.QueryEvaluationError",
+                    format!("Items gives {items}, not an array"),
+                ),
+                None => Failure::new(
+                    "States.Runtime",
+                    format!("ItemsPath {items_path} gives {items}, not an array"),
+                ),
+            });
         };
         items
             .into_iter()
@@ -1175,16 +1247,15 @@ impl Run<'_> {
     ) -> Result<f64, Failure> {
         match limit {
             Limit::Fixed(number) => Ok(*number),
-            Limit::Path(path) => self
-                .query(path, &self.sources(effective, context))?
-                .as_f64()
-                .filter(|n| valid(*n))
-                .ok_or_else(|| {
-                    Failure::new(
-                        "States.Runtime",
-                        format!("{field}Path {path} does not name a valid {field}"),
+            Limit::Path(path) => {
+                let given = self.query(path, &self.sources(effective, context))?;
+                given.as_f64().filter(|n| valid(*n)).ok_or_else(|| {
+                    wrong_type(
+                        path,
+                        format!("{field} {path} gives {given}, not a valid {field}"),
                     )
-                }),
+                })
+            }
         }
     }
 

@@ -75,18 +75,19 @@ impl Variables {
                 "one Assign would store {this_assign} bytes (at most {MOST_PER_ASSIGN})"
             )));
         }
-        self.own.extend(assigned);
-        let total: usize = self
-            .outer
-            .values()
-            .chain(self.own.values())
-            .map(size_of)
+        // Checked before anything is stored: a refused Assign changes no variable.
+        let kept: usize = self
+            .visible()
+            .filter(|(name, _)| !assigned.contains_key(*name))
+            .map(|(_, value)| size_of(value))
             .sum();
+        let total = kept + this_assign;
         if total > MOST_PER_EXECUTION {
             return Err(too_large(format!(
                 "the execution's variables would hold {total} bytes (at most {MOST_PER_EXECUTION})"
             )));
         }
+        self.own.extend(assigned);
         Ok(())
     }
 }
