@@ -24,6 +24,17 @@ pub struct Sources<'a> {
 }
 
 impl<'a> Sources<'a> {
+    /// `input` as `$`, `context` as `$$`, and the variables (no result or error output yet).
+    pub fn new(input: &'a Value, context: &'a Value, variables: &'a Variables) -> Sources<'a> {
+        Sources {
+            input,
+            context,
+            variables,
+            result: None,
+            error_output: None,
+        }
+    }
+
     /// The same, with the state's result (JSONata's `$states.result`).
     pub fn with_result(self, result: &'a Value) -> Sources<'a> {
         Sources {
@@ -833,13 +844,7 @@ mod tests {
         let input = json!({"a": {"b": [10, {"c": "x"}]}, "odd key": 1});
         let context = json!({"Execution": {"Id": "exec-1"}});
         let variables = Variables::default();
-        let sources = Sources {
-            input: &input,
-            context: &context,
-            variables: &variables,
-            result: None,
-            error_output: None,
-        };
+        let sources = Sources::new(&input, &context, &variables);
         assert_eq!(read("$", &sources).unwrap(), input);
         assert_eq!(read("$.a.b[1].c", &sources).unwrap(), json!("x"));
         assert_eq!(read("$['odd key']", &sources).unwrap(), json!(1));
@@ -864,13 +869,7 @@ mod tests {
         let input = json!({"id": "e1", "n": 2, "list": [1, 2, 3], "doc": "{\"k\":true}"});
         let context = json!({"Task": {"Token": "tok"}});
         let variables = Variables::default();
-        let sources = Sources {
-            input: &input,
-            context: &context,
-            variables: &variables,
-            result: None,
-            error_output: None,
-        };
+        let sources = Sources::new(&input, &context, &variables);
         let payload = json!({
             "static": "s",
             "id.$": "$.id",

@@ -546,13 +546,7 @@ impl Run<'_> {
 
     /// What paths read in the current state: `input` as `$`, `context` as `$$`, the variables.
     fn sources<'s>(&'s self, input: &'s Value, context: &'s Value) -> Sources<'s> {
-        Sources {
-            input,
-            context,
-            variables: &self.variables,
-            result: None,
-            error_output: None,
-        }
+        Sources::new(input, context, &self.variables)
     }
 
     /// A path or intrinsic (JSONPath), or a `{% … %}` expression (JSONata), evaluated.
