@@ -2077,3 +2077,37 @@ async fn wrong_types_from_jsonata_and_oversized_variables_can_be_caught_by_name(
         json!({"kept": "small", "error": "States.DataLimitExceeded"})
     );
 }
+
+/// `asl run … | head`: a reader that stops reading ends the output, not the command (it
+/// panicked on the broken pipe).
+#[test]
+fn asl_run_into_a_reader_that_stops_early_ends_quietly() {
+    let dir = crate::local_stack::fresh_dir("asl-run-pipe");
+    std::fs::create_dir_all(&dir).unwrap();
+    let definition = dir.join("many.asl.json");
+    // A thousand Map items through three states print far more than a pipe holds.
+    std::fs::write(
+        &definition,
+        json!({"StartAt": "Make", "States": {
+            "Make": {"Type": "Pass", "Parameters": {"items.$": "States.ArrayRange(1, 1000, 1)"}, "Next": "Each"},
+            "Each": {"Type": "Map", "ItemsPath": "$.items", "End": true,
+                     "ItemProcessor": {"StartAt": "One", "States": {
+                         "One": {"Type": "Pass", "Next": "Two"},
+                         "Two": {"Type": "Pass", "Next": "Three"},
+                         "Three": {"Type": "Pass", "End": true}}}}}})
+        .to_string(),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(crate::local_stack::local_binary())
+        .args(["asl", "run"])
+        .arg(&definition)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -268,6 +268,18 @@ fn claim(data_dir: &std::path::Path) -> Result<std::fs::File, String> {
     }
 }
 
+/// Prints one line of output. A reader that stopped reading (`| head`) ends the output, not
+/// the command: what it did is done, and there is no one left to tell.
+fn print_line(line: impl std::fmt::Display) -> Result<(), String> {
+    use std::io::Write;
+    match writeln!(std::io::stdout().lock(), "{line}") {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot print the output: {e}"))
+        }
+        _ => Ok(()),
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     vellocity::telemetry::init_local();
@@ -327,7 +339,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| explain(&e))?;
             let out =
                 serde_json::json!({ "team_id": created.team.id, "api_key": created.key.secret });
-            println!("{out}");
+            print_line(out)?;
             Ok(())
         }
         Command::CreateTable { table } => {
@@ -337,14 +349,14 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| format!("creating table {table}: {e}"))?;
             let out = serde_json::json!({ "table": table, "created": created });
-            println!("{out}");
+            print_line(out)?;
             Ok(())
         }
         Command::SeedEvents { table } => {
             let stack = Stack::new(offline(deployed_app(table.clone()).await?), 0.0)?;
             samples::seed(&stack).await.map_err(|e| explain(&e))?;
             let out = serde_json::json!({ "table": table, "team_id": samples::TEAM });
-            println!("{out}");
+            print_line(out)?;
             Ok(())
         }
         Command::Demo { model } => {
@@ -357,11 +369,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             };
             let stack = Stack::open_with(&dir, &options)?;
             let finished = vellocity_local::demo::run(&stack, &mut std::io::stdout()).await?;
-            println!(
+            print_line(format!(
                 "Data kept in {}: `vellocity-local --data-dir {} serve` serves it.",
                 dir.display(),
                 dir.display()
-            );
+            ))?;
             if finished.status == vellocity::domain::execution::ExecutionStatus::Succeeded {
                 Ok(())
             } else {
@@ -383,17 +395,14 @@ async fn run(cli: Cli) -> Result<(), String> {
             let report = metering::run(&stack.app, &stack.marketplace, metering::Scope::All)
                 .await
                 .map_err(|e| explain(&e))?;
-            println!(
-                "{}",
-                serde_json::to_string(&report).map_err(|e| e.to_string())?
-            );
+            print_line(serde_json::to_string(&report).map_err(|e| e.to_string())?)?;
             Ok(())
         }
         Command::MarketplaceToken {
             product_code,
             account_id,
         } => {
-            println!("{}", LocalMarketplace::token(&product_code, &account_id));
+            print_line(LocalMarketplace::token(&product_code, &account_id))?;
             Ok(())
         }
         Command::Asl {
@@ -411,10 +420,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let scale = if real_time { 1.0 } else { 0.0 };
             let report =
                 vellocity_local::asl::canned::run_file(&file, input, answers, scale).await?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-            );
+            print_line(serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?)?;
             match report["status"] == "SUCCEEDED" {
                 true => Ok(()),
                 false => Err(format!("the execution failed: {}", report["error"])),
@@ -427,10 +433,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let batch = serde_json::from_str(&text)
                 .map_err(|e| format!("{} is not an SQS batch: {e}", file.display()))?;
             let response = lambda::apply_batch(&stack.app, &stack.marketplace, batch).await;
-            println!(
-                "{}",
-                serde_json::to_string(&response).map_err(|e| e.to_string())?
-            );
+            print_line(serde_json::to_string(&response).map_err(|e| e.to_string())?)?;
             Ok(())
         }
         Command::GrantCredits {
@@ -444,10 +447,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let team = credits::adjust(&app, &team_id, amount, &reason)
                 .await
                 .map_err(|e| explain(&e))?;
-            println!(
-                "{}",
-                serde_json::json!({ "team_id": team.id, "balance": team.credits.balance })
-            );
+            print_line(serde_json::json!({ "team_id": team.id, "balance": team.credits.balance }))?;
             Ok(())
         }
     }
