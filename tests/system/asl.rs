@@ -1823,7 +1823,7 @@ async fn jsonata_functions_of_step_functions_and_expressions_in_every_kind_of_fi
                 "hash": "{% $hash('input data', 'SHA-1') %}",
                 "parsed": "{% $parse('{\"n\": 1}') %}",
                 "uuid": "{% $length($uuid()) %}",
-                "random": "{% $random() < 1 %}"}},
+                "random": "{% $random() >= 0 and $random() < 1 %}"}},
             "Pause": {"Type": "Wait", "Seconds": "{% $count($states.input.range) - 3 %}", "Next": "Each"},
             "Each": {"Type": "Map", "Items": "{% $states.input.partition %}", "Next": "Call",
                 "ItemSelector": {"index": "{% $states.context.Map.Item.Index %}", "size": "{% $count($states.context.Map.Item.Value) %}"},
@@ -1849,14 +1849,15 @@ async fn jsonata_functions_of_step_functions_and_expressions_in_every_kind_of_fi
         "States": {"F": {"Type": "Pass", "End": true, "Output": {
             "partition": "{% $partition([1,2,3,4], 3) %}", "range": "{% $range(0, 10, 5) %}",
             "hash": "{% $hash('input data', 'SHA-1') %}", "parsed": "{% $parse('{\"n\": 1}') %}",
-            "uuid": "{% $length($uuid()) %}", "random": "{% $random() < 1 %}"}}}
+            "uuid": "{% $length($uuid()) %}", "random": "{% $random() >= 0 and $random() < 1 %}",
+            "states": "{% $count($keys($states)) %}"}}}
     }))
     .unwrap();
     assert_eq!(
         output_of(&functions_only, json!({})).await,
         json!({"partition": [[1, 2, 3], [4]], "range": [0, 5, 10],
                "hash": "aaff4a450a104cd177d28d18d74485e8cae074b7",
-               "parsed": {"n": 1}, "uuid": 36, "random": true})
+               "parsed": {"n": 1}, "uuid": 36, "random": true, "states": 2})
     );
 }
 

@@ -120,19 +120,45 @@ pub fn template(value: &Value, sources: &Sources) -> Result<Value, AslError> {
 const MOST_DEPTH: usize = 200;
 const MOST_MILLISECONDS: usize = 2_000;
 
-/// Evaluates one JSONata expression: `$states` and the variables in scope are bound; there is
-/// no input document (the specification forbids reading one). An error, or a result that is
-/// undefined, is `States.QueryEvaluationError`.
+/// `$states` as an expression reads it: its fields `input`, `context`, `result` (a Task's,
+/// Map's or Parallel's) and `errorOutput` (in a Catcher), or only those the expression names
+/// when it reads `$states.<field>` alone (copying a large input for every Map item made a
+/// JSONata Map quadratic in its items).
+fn states_for(expression: &str, sources: &Sources) -> Option<Value> {
+    if !expression.contains("$states") {
+        return None;
+    }
+    let whole = expression
+        .match_indices("$states")
+        .any(|(at, found)| !expression[at + found.len()..].starts_with('.'));
+    let fields = [
+        ("input", Some(sources.input)),
+        ("context", Some(sources.context)),
+        ("result", sources.result),
+        ("errorOutput", sources.error_output),
+    ];
+    let states = fields
+        .into_iter()
+        .filter(|(name, _)| whole || expression.contains(name))
+        .filter_map(|(name, value)| Some((name.to_owned(), value?.clone())))
+        .collect();
+    Some(Value::Object(states))
+}
+
+/// Evaluates one JSONata expression: `$states` and the variables in scope it names are bound;
+/// there is no input document (the specification forbids reading one). An error, or a result
+/// that is undefined, is `States.QueryEvaluationError`.
 pub fn evaluate(expression: &str, sources: &Sources) -> Result<Value, AslError> {
-    let mut states = serde_json::json!({"input": sources.input, "context": sources.context});
-    if let Some(result) = sources.result {
-        states["result"] = result.clone();
+    let states = states_for(expression, sources);
+    // JSONata reads a variable only by its name, so one the text does not name is not bound.
+    let mut variables: Vec<(&str, &Value)> = sources
+        .variables
+        .visible()
+        .filter(|(name, _)| expression.contains(&format!("${name}")))
+        .collect();
+    if let Some(states) = &states {
+        variables.push(("states", states));
     }
-    if let Some(error_output) = sources.error_output {
-        states["errorOutput"] = error_output.clone();
-    }
-    let mut variables: Vec<(&str, &Value)> = sources.variables.visible().collect();
-    variables.push(("states", &states));
     // Bound directly, a variable would be hidden by a JSONata function of the same name
     // (`$count`, `$map`…); the reference JSONata lets the variable hide the function. So each
     // is bound as `$__v<i>` (no state machine variable starts with `_`) and rebound to its

@@ -811,7 +811,11 @@ impl Run<'_> {
                 Ok((self.output(state, combined, &context)?, assigned))
             }
             Language::Jsonata => {
-                let after = self.sources(&raw_input, &context).with_result(&result);
+                // `$states.result` is a Task's, Map's or Parallel's (a Pass has none).
+                let after = match state.kind {
+                    StateKind::Pass { .. } => self.sources(&raw_input, &context),
+                    _ => self.sources(&raw_input, &context).with_result(&result),
+                };
                 let assigned = self.evaluate_assign(state, state.assign.as_ref(), &after)?;
                 let output = match &state.output {
                     Some(output) => jsonata::template(output, &after)?,
