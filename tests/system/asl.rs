@@ -2017,7 +2017,9 @@ async fn a_resumed_run_takes_the_same_choices_and_keeps_the_same_variables() {
 }
 
 /// What the JSONata implementation lacks is refused at load (a reference function it does not
-/// have, the parent operator it cannot parse), not met at run time.
+/// have, the parent operator it cannot parse), not met at run time; so is an expression that
+/// reads the input document ("a JSONata expression MUST NOT reference \"$\" … at the top
+/// level … MUST NOT reference \"$$\"").
 #[test]
 fn jsonata_the_local_implementation_lacks_is_refused_at_load() {
     for (expression, expected) in [
@@ -2029,6 +2031,8 @@ fn jsonata_the_local_implementation_lacks_is_refused_at_load() {
             "{% $states.input.a.% %}",
             "the JSONata implementation cannot evaluate this",
         ),
+        ("{% $.order.total %}", "reads no input document"),
+        ("{% $$.Execution.Id %}", "reads no input document"),
     ] {
         let definition = json!({"QueryLanguage": "JSONata", "StartAt": "P", "States": {
             "P": {"Type": "Pass", "Output": {"x": expression}, "End": true, "Comment": "{% not (an expression %}"}}});

@@ -56,8 +56,18 @@ fn guarded<T>(work: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
     })
 }
 
-/// Checks one expression at load: it parses, and calls no function the library lacks.
+/// Checks one expression at load: it reads no input document, parses, and calls no function
+/// the library lacks.
 fn check_expression(expression: &str) -> Result<(), String> {
+    // "a JSONata expression MUST NOT reference \"$\" or unqualified field names at the top
+    // level … MUST NOT reference \"$$\"" (specification, JSONata Restrictions).
+    let text = expression.trim();
+    if text == "$" || text.starts_with("$.") || text.starts_with("$[") || text.contains("$$") {
+        return Err(
+            "a JSONata expression in a state machine reads no input document ($ or $$): use $states.input or $states.context"
+                .into(),
+        );
+    }
     for missing in MISSING {
         let call = format!("${missing}(");
         if expression.replace(' ', "").contains(&call) {
