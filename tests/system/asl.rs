@@ -536,10 +536,28 @@ async fn a_resumed_run_replays_its_history_without_running_its_tasks_again() {
         let invoked = again.calls().len();
         let recorded_calls = history[..cut]
             .iter()
-            .filter(|r| matches!(r, Record::Result(_)))
+            .filter(|r| matches!(r, Record::Ran { .. }))
             .count();
         assert_eq!(invoked, 4 - recorded_calls, "resumed after {cut} entries");
     }
+
+    // A task entry of another state (the definition changed under the run) stops the run
+    // rather than hand that result to this task.
+    let mut changed = history.clone();
+    if let Some(Record::Ran { state, .. }) =
+        changed.iter_mut().find(|r| matches!(r, Record::Ran { .. }))
+    {
+        *state = "Renamed".into();
+    }
+    let stopped = interpreter(Arc::new(Functions::default()))
+        .resume(&machine, "e", input.clone(), changed, None)
+        .await;
+    let failure = stopped.result.unwrap_err();
+    assert_eq!(failure.error, "States.Runtime");
+    assert!(
+        failure.cause.contains("does not fit the state machine"),
+        "{failure:?}"
+    );
 }
 
 #[tokio::test]
@@ -1992,7 +2010,7 @@ async fn a_resumed_run_takes_the_same_choices_and_keeps_the_same_variables() {
                 Record::Started { .. },
                 Record::Assigned(_),
                 Record::Chose(_),
-                Record::Result(_)
+                Record::Ran { .. }
             ]
         ),
         "{history:?}"

@@ -79,7 +79,16 @@ pub enum Record {
         /// When, so that a resumed wait keeps its original deadline.
         issued_ms: u64,
     },
-    /// A task (or the wait for its token) ended with this result.
+    /// A task (or the wait for its token) of the state `state` ended with this result. A
+    /// replay that reaches it in another state (the definition changed under the run) stops
+    /// rather than hand one task's result to another.
+    Ran {
+        /// The Task state.
+        state: String,
+        /// What the task gave.
+        result: Result<Value, Failure>,
+    },
+    /// A task's result as histories kept it before they named the state: replayed as it is.
     Result(Result<Value, Failure>),
     /// A Wait state's time has passed.
     Waited,
@@ -454,18 +463,26 @@ impl Run<'_> {
         )
     }
 
-    /// The result of a task (or of a wait for its token): replayed, or produced by `live`
-    /// and recorded.
+    /// The result of the task of `state` (or of a wait for its token): replayed, or produced
+    /// by `live` and recorded.
     async fn journaled(
         &mut self,
+        state: &str,
         live: impl std::future::Future<Output = Result<Value, Failure>>,
     ) -> Result<Value, Failure> {
         match self.replay() {
+            Some(Record::Ran {
+                state: recorded,
+                result,
+            }) if recorded == state => result,
             Some(Record::Result(result)) => result,
             Some(other) => Err(self.diverged(&other)),
             None => {
                 let result = live.await;
-                self.record(Record::Result(result.clone()))?;
+                self.record(Record::Ran {
+                    state: state.to_owned(),
+                    result: result.clone(),
+                })?;
                 result
             }
         }
@@ -1080,7 +1097,7 @@ impl Run<'_> {
                 )),
             }
         };
-        let result = self.journaled(invoked).await;
+        let result = self.journaled(name, invoked).await;
         let result = match (result, receiver.as_mut(), issued) {
             (Err(failure), _, Some((token, _))) => {
                 self.interpreter.tokens.close(&token);
@@ -1089,7 +1106,7 @@ impl Run<'_> {
             (Ok(_), Some(receiver), Some((token, issued_ms))) => {
                 let elapsed = Duration::from_millis(now_ms().saturating_sub(issued_ms));
                 let waiting = wait_for_token(receiver, timeout, heartbeat, elapsed, scale, name);
-                let waited = self.journaled(waiting).await;
+                let waited = self.journaled(name, waiting).await;
                 self.interpreter.tokens.close(&token);
                 waited
             }
