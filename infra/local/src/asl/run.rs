@@ -1,9 +1,12 @@
-//! Running a machine: input/output processing in the specification's order, Choice rules,
-//! Retry with backoff, Catch, Map one item at a time, and task tokens.
+//! Running a machine: input/output processing in the specification's order (JSONPath or
+//! JSONata), Choice rules, variables, Retry with backoff, Catch, Parallel branches and Map
+//! items one at a time, and task tokens.
 //!
-//! A run is durable when the interpreter has a [`History`]: every task's result, every task
-//! token it hands out and every Wait it finishes is appended there as it happens. Given no
-//! other input than those, a machine's path is fixed, so a run interrupted by a restart
+//! A run is durable when the interpreter has a [`History`]: every task's result (with its
+//! state), every task token it hands out, every Wait it finishes, every Choice's rule and
+//! every `Assign`'s values (they may read the time or a random number) are appended there as
+//! they happen. Given no other input than those, a machine's path is fixed, so a run
+//! interrupted by a restart
 //! resumes by running again from the start with its history: recorded entries are replayed
 //! instead of invoking, issuing or sleeping again, and the run goes on live from the first
 //! entry it had not recorded. A task that had not recorded its result runs again, as Step
