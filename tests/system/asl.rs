@@ -1500,8 +1500,28 @@ async fn a_distributed_map_batches_selected_items_by_count_and_bytes_with_the_ba
         two,
         json!([{"Items": [{"n": 1}, {"n": 2}]}, {"Items": [{"n": 3}, {"n": 4}]}])
     );
-    let one = run_distributed(json!({"ItemBatcher": {"MaxInputBytesPerBatch": 16}}), input).await;
+    let one = run_distributed(
+        json!({"ItemBatcher": {"MaxInputBytesPerBatch": 16}}),
+        input.clone(),
+    )
+    .await;
     assert_eq!(one.as_array().unwrap().len(), 4, "{one}");
+    // An item larger than a batch may be fails the Map (nothing can batch it): `[{"n":1}]`
+    // fits in 9 bytes, `[{"n":22}]` does not.
+    let machine = parse_machine(&distributed_map(
+        json!({"ItemBatcher": {"MaxInputBytesPerBatch": 9}}),
+    ))
+    .unwrap();
+    let failure = interpreter(Arc::new(Functions::default()))
+        .run(&machine, "exec-1", json!({"items": [{"n": 1}, {"n": 22}]}))
+        .await
+        .result
+        .unwrap_err();
+    assert_eq!(failure.error, "States.DataLimitExceeded", "{failure:?}");
+    assert!(
+        failure.cause.contains("item 1 holds 8 bytes"),
+        "{failure:?}"
+    );
 }
 
 /// "Exception: Distributed Map states cannot currently reference variables in outer scopes"
@@ -2133,4 +2153,55 @@ fn asl_run_into_a_reader_that_stops_early_ends_quietly() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// A JSONata expression giving a Wait the wrong type of value is
+/// `States.QueryEvaluationError` ("A JSONata expression may evaluate to a type the field will
+/// not accept"), as for every field that takes a number.
+#[tokio::test]
+async fn a_jsonata_wait_given_no_number_fails_with_a_query_evaluation_error() {
+    let machine = parse_machine(&json!({
+        "QueryLanguage": "JSONata", "StartAt": "W",
+        "States": {"W": {"Type": "Wait", "Seconds": "{% 'soon' %}", "End": true}}
+    }))
+    .unwrap();
+    let failure = interpreter(Arc::new(Functions::default()))
+        .run(&machine, "exec-1", json!({}))
+        .await
+        .result
+        .unwrap_err();
+    assert_eq!(failure.error, "States.QueryEvaluationError");
+    assert!(
+        failure.cause.contains("not a number of seconds"),
+        "{failure:?}"
+    );
+}
+
+/// A history kept before Choice rules and task states were recorded (no `Chose`, task results
+/// as bare `Result`s) still replays: the Choice decides again and the task's result is taken
+/// from the history, not from a second invocation.
+#[tokio::test]
+async fn a_history_from_before_choices_were_recorded_still_replays() {
+    let machine = parse_machine(&json!({
+        "StartAt": "Route",
+        "States": {
+            "Route": {"Type": "Choice", "Default": "Call",
+                      "Choices": [{"Variable": "$.skip", "IsPresent": true, "Next": "Skipped"}]},
+            "Skipped": {"Type": "Succeed"},
+            "Call": {"Type": "Task", "Resource": "echo", "End": true}
+        }
+    }))
+    .unwrap();
+    let legacy = vec![
+        Record::Started {
+            at: "2026-12-01T10:00:00.000Z".into(),
+        },
+        Record::Result(Ok(json!({"from": "history"}))),
+    ];
+    let functions = Arc::new(Functions::default());
+    let resumed = interpreter(functions.clone())
+        .resume(&machine, "e", json!({}), legacy, None)
+        .await;
+    assert_eq!(resumed.result, Ok(json!({"from": "history"})));
+    assert!(functions.calls().is_empty(), "{:?}", functions.calls());
 }

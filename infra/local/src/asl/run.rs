@@ -295,6 +295,16 @@ pub fn backoff(retrier: &Retrier, attempt: u32) -> Duration {
     Duration::from_secs_f64(capped.min(MOST_SECONDS as f64))
 }
 
+/// Seconds a Wait may wait: 0 to [`MOST_SECONDS`].
+fn seconds_to_wait(n: f64) -> bool {
+    non_negative_integer(n) && n <= MOST_SECONDS as f64
+}
+
+/// Seconds a task may take or go without a heartbeat: 1 to [`MOST_SECONDS`].
+fn seconds_to_time_out(n: f64) -> bool {
+    positive_integer(n) && n <= MOST_SECONDS as f64
+}
+
 /// A value of the wrong type where `expression` was read: a JSONata expression's is
 /// `States.QueryEvaluationError` (catchable), a path's `States.Runtime`.
 fn wrong_type(expression: &str, why: String) -> Failure {
@@ -762,18 +772,11 @@ impl Run<'_> {
                 };
                 let seconds = match (seconds, seconds_path, until) {
                     (Some(s), _, _) => *s,
-                    (None, Some(path), _) => {
-                        let given = self.query(path, &self.sources(&effective, &context))?;
-                        given
-                            .as_u64()
-                            .filter(|s| *s <= MOST_SECONDS)
-                            .ok_or_else(|| {
-                                wrong_type(
-                                    path,
-                                    format!("{path} gives {given}, not a number of seconds (0 to {MOST_SECONDS})"),
-                                )
-                            })?
-                    }
+                    (None, Some(path), _) => self.read_number(
+                        path,
+                        &self.sources(&effective, &context),
+                        (seconds_to_wait, "a number of seconds from 0 to 99999999"),
+                    )? as u64,
                     (None, None, Some(at)) => {
                         let left = at - time::OffsetDateTime::now_utc();
                         left.whole_seconds().max(0) as u64
@@ -925,19 +928,16 @@ impl Run<'_> {
                 ..
             } => {
                 let seconds = |fixed: &Option<u64>, path: &Option<String>| match path {
-                    Some(path) => {
-                        let given = self.query(path, &self.sources(effective, context))?;
-                        given
-                            .as_u64()
-                            .filter(|s| (1..=MOST_SECONDS).contains(s))
-                            .map(Some)
-                            .ok_or_else(|| {
-                                wrong_type(
-                                    path,
-                                    format!("{path} gives {given}, not a number of seconds (1 to {MOST_SECONDS})"),
-                                )
-                            })
-                    }
+                    Some(path) => self
+                        .read_number(
+                            path,
+                            &self.sources(effective, context),
+                            (
+                                seconds_to_time_out,
+                                "a number of seconds from 1 to 99999999",
+                            ),
+                        )
+                        .map(|s| Some(s as u64)),
                     None => Ok(*fixed),
                 };
                 let timeout = seconds(timeout_seconds, timeout_seconds_path)?;
@@ -955,15 +955,11 @@ impl Run<'_> {
             } => {
                 if let Some(path) = max_concurrency_path {
                     // Items run one after another here, within any limit; it must be one.
-                    let given = self.query(path, &self.sources(effective, context))?;
-                    if given.as_u64().is_none() {
-                        return Err(wrong_type(
-                            path,
-                            format!(
-                                "MaxConcurrency {path} gives {given}, not a non-negative integer"
-                            ),
-                        ));
-                    }
+                    self.read_number(
+                        path,
+                        &self.sources(effective, context),
+                        (non_negative_integer, "a non-negative integer"),
+                    )?;
                 }
                 let items =
                     self.selected_items(state, items_path, items.as_ref(), effective, context)?;
@@ -1130,17 +1126,16 @@ impl Run<'_> {
         &self,
         state: &State,
         items_path: &str,
-        items: Option<&Value>,
+        jsonata_items: Option<&Value>,
         effective: &Value,
         context: &Value,
     ) -> Result<Vec<(usize, Value, Value)>, Failure> {
-        let items_of = items;
-        let items = match items_of {
+        let items = match jsonata_items {
             Some(items) => jsonata::template(items, &self.sources(effective, context))?,
             None => read(items_path, &self.sources(effective, context))?,
         };
         let Value::Array(items) = items else {
-            return Err(match items_of {
+            return Err(match jsonata_items {
                 Some(_) => Failure::new(
                     "States.QueryEvaluationError",
                     format!("Items gives {items}, not an array"),
@@ -1254,7 +1249,7 @@ impl Run<'_> {
         Ok(Value::Array(outputs))
     }
 
-    /// A number of the definition, or read from the effective input where it names a path.
+    /// A number of the definition, or read at run time where it names a path or expression.
     fn limit(
         &self,
         limit: &Limit,
@@ -1265,16 +1260,29 @@ impl Run<'_> {
     ) -> Result<f64, Failure> {
         match limit {
             Limit::Fixed(number) => Ok(*number),
-            Limit::Path(path) => {
-                let given = self.query(path, &self.sources(effective, context))?;
-                given.as_f64().filter(|n| valid(*n)).ok_or_else(|| {
-                    wrong_type(
-                        path,
-                        format!("{field} {path} gives {given}, not a valid {field}"),
-                    )
-                })
-            }
+            Limit::Path(path) => self.read_number(
+                path,
+                &self.sources(effective, context),
+                (valid, &format!("a valid {field}")),
+            ),
         }
+    }
+
+    /// The number a path or JSONata expression gives at run time, which `valid` must accept
+    /// (`what` says what it must be).
+    fn read_number(
+        &self,
+        expression: &str,
+        sources: &Sources,
+        (valid, what): (fn(f64) -> bool, &str),
+    ) -> Result<f64, Failure> {
+        let given = self.query(expression, sources)?;
+        given.as_f64().filter(|n| valid(*n)).ok_or_else(|| {
+            wrong_type(
+                expression,
+                format!("{expression} gives {given}, not {what}"),
+            )
+        })
     }
 
     /// Groups selected items into batches of at most `MaxItemsPerBatch` items and
@@ -1407,13 +1415,7 @@ async fn wait_for_token(
 
 /// A JSONata Choice rule's `Condition`: `true`, `false`, or an expression giving one.
 fn condition(rule: &Value, sources: &Sources) -> Result<bool, Failure> {
-    let value = match &rule["Condition"] {
-        Value::String(text) => match jsonata::expression(text) {
-            Some(expression) => jsonata::evaluate(expression, sources)?,
-            None => Value::String(text.clone()),
-        },
-        other => other.clone(),
-    };
+    let value = jsonata::template(&rule["Condition"], sources)?;
     value.as_bool().ok_or_else(|| {
         Failure::new(
             "States.QueryEvaluationError",
