@@ -4,7 +4,8 @@
 //! queue, dispatcher, the deployed state machine in the interpreter, the offline model) with
 //! their state transitions and table writes; and an hourly Marketplace metering run for many
 //! customers; and usage reports over many settlements; and one team's requests while another
-//! floods the API past its plan's limits. Run: `cargo bench --bench api`.
+//! floods the API past its plan's limits; and the local interpreter's two query languages on
+//! the same Map. Run: `cargo bench --bench api`.
 //!
 //! Every team here is on a plan whose request limits the bench does not reach (set through
 //! `VELLOCITY_PLANS`, as an operator would), except the flooding team of [`noisy_neighbour`]:
@@ -21,6 +22,8 @@ use vellocity::domain::plans::Plans;
 use vellocity::local::table::EmbeddedTable;
 use vellocity::ports::table::{Condition, Table, Update};
 use vellocity::ports::{Clock, SystemClock};
+use vellocity_local::asl::definition::parse_machine;
+use vellocity_local::asl::run::{Failure, Interpreter, TaskRunner};
 use vellocity_local::{offline, Stack};
 
 mod common;
@@ -472,5 +475,62 @@ fn main() {
         metering().await;
         usage_reports().await;
         noisy_neighbour().await;
+        query_languages().await;
     });
+}
+
+/// The same Map of 1,000 items, its items and `ItemSelector` written in JSONPath and in
+/// JSONata, run by the local interpreter: what JSONata costs against JSONPath.
+async fn query_languages() {
+    let jsonpath = serde_json::json!({"StartAt": "Make", "States": {
+        "Make": {"Type": "Pass", "Parameters": {"items.$": "States.ArrayRange(1, 1000, 1)"}, "Next": "Each"},
+        "Each": {"Type": "Map", "ItemsPath": "$.items", "End": true,
+                 "ItemSelector": {"n.$": "$$.Map.Item.Value", "i.$": "$$.Map.Item.Index"},
+                 "ItemProcessor": {"StartAt": "Item", "States": {"Item": {"Type": "Pass", "End": true}}}}}});
+    let jsonata = serde_json::json!({"QueryLanguage": "JSONata", "StartAt": "Make", "States": {
+        "Make": {"Type": "Pass", "Output": {"items": "{% $range(1, 1000, 1) %}"}, "Next": "Each"},
+        "Each": {"Type": "Map", "Items": "{% $states.input.items %}", "End": true,
+                 "ItemSelector": {"n": "{% $states.context.Map.Item.Value %}", "i": "{% $states.context.Map.Item.Index %}"},
+                 "ItemProcessor": {"StartAt": "Item", "States": {"Item": {"Type": "Pass", "End": true}}}}}});
+    let time = |definition: serde_json::Value, label: &'static str| async move {
+        let machine = parse_machine(&definition).unwrap();
+        let interpreter = Interpreter::new(Arc::new(NoTasks));
+        let (mut samples, started) = (Vec::new(), Instant::now());
+        for _ in 0..MAP_RUNS {
+            let t = Instant::now();
+            let outcome = interpreter
+                .run(&machine, "bench", serde_json::json!({}))
+                .await;
+            assert_eq!(outcome.result.unwrap().as_array().map(Vec::len), Some(1000));
+            samples.push(t.elapsed());
+        }
+        report(label, samples, started.elapsed())
+    };
+    let by_path = time(jsonpath, "interpreter: JSONPath Map of 1,000 items").await;
+    let by_jsonata = time(jsonata, "interpreter: JSONata Map of 1,000 items").await;
+    println!(
+        "{:<44} {:.2}× the JSONPath median",
+        "interpreter: JSONata Map",
+        by_jsonata.as_secs_f64() / by_path.as_secs_f64()
+    );
+}
+
+/// Runs of each Map in [`query_languages`].
+const MAP_RUNS: usize = 30;
+
+/// A task runner for machines without tasks.
+struct NoTasks;
+
+#[async_trait::async_trait]
+impl TaskRunner for NoTasks {
+    async fn invoke(
+        &self,
+        function: &str,
+        _: serde_json::Value,
+    ) -> Result<serde_json::Value, Failure> {
+        Err(Failure::new(
+            "States.Runtime",
+            format!("no task {function} here"),
+        ))
+    }
 }
