@@ -65,6 +65,15 @@ async fn output_of(machine: &Machine, input: Value) -> Value {
         .unwrap()
 }
 
+/// The failure of a run of `machine` on `input` that fails, with tasks echoing their input.
+async fn failure_of(machine: &Machine, input: Value) -> Failure {
+    interpreter(Arc::new(Functions::default()))
+        .run(machine, "exec-1", input)
+        .await
+        .result
+        .unwrap_err()
+}
+
 fn interpreter(functions: Arc<Functions>) -> Interpreter {
     let mut interpreter = Interpreter::new(functions);
     interpreter.time_scale = 0.0;
@@ -1013,11 +1022,7 @@ async fn a_machine_that_runs_past_its_timeout_fails_with_states_timeout() {
         "States": {"T": {"Type": "Task", "Resource": "echo", "TimeoutSecondsPath": "$.timeout", "End": true}}
     }))
     .unwrap();
-    let failure = interpreter(Arc::new(Functions::default()))
-        .run(&bad, "exec-1", json!({"timeout": "soon"}))
-        .await
-        .result
-        .unwrap_err();
+    let failure = failure_of(&bad, json!({"timeout": "soon"})).await;
     assert_eq!(failure.error, "States.Runtime", "{failure:?}");
 }
 
@@ -1375,11 +1380,7 @@ async fn an_oversized_variable_or_one_read_before_it_has_a_value_fails_the_execu
     }))
     .unwrap();
     let blob = "x".repeat(300 * 1024);
-    let failure = interpreter(Arc::new(Functions::default()))
-        .run(&machine, "exec-1", json!({"blob": blob}))
-        .await
-        .result
-        .unwrap_err();
+    let failure = failure_of(&machine, json!({"blob": blob})).await;
     assert_eq!(failure.error, "States.DataLimitExceeded", "{failure:?}");
     assert!(failure.cause.contains("the variable big"), "{failure:?}");
 
@@ -1392,11 +1393,7 @@ async fn an_oversized_variable_or_one_read_before_it_has_a_value_fails_the_execu
         }
     }))
     .unwrap();
-    let failure = interpreter(Arc::new(Functions::default()))
-        .run(&early, "exec-2", json!({}))
-        .await
-        .result
-        .unwrap_err();
+    let failure = failure_of(&early, json!({})).await;
     assert_eq!(
         failure,
         Failure::new("States.Runtime", "the variable $later has no value")
@@ -1512,11 +1509,7 @@ async fn a_distributed_map_batches_selected_items_by_count_and_bytes_with_the_ba
         json!({"ItemBatcher": {"MaxInputBytesPerBatch": 9}}),
     ))
     .unwrap();
-    let failure = interpreter(Arc::new(Functions::default()))
-        .run(&machine, "exec-1", json!({"items": [{"n": 1}, {"n": 22}]}))
-        .await
-        .result
-        .unwrap_err();
+    let failure = failure_of(&machine, json!({"items": [{"n": 1}, {"n": 22}]})).await;
     assert_eq!(failure.error, "States.DataLimitExceeded", "{failure:?}");
     assert!(
         failure.cause.contains("item 1 holds 8 bytes"),
@@ -1990,11 +1983,7 @@ async fn a_runaway_jsonata_expression_fails_its_state() {
             "Output": "{% ($f := function($n) { $f($n + 1) }; $f(0)) %}"}}
     }))
     .unwrap();
-    let failure = interpreter(Arc::new(Functions::default()))
-        .run(&machine, "exec-1", json!({}))
-        .await
-        .result
-        .unwrap_err();
+    let failure = failure_of(&machine, json!({})).await;
     assert_eq!(failure.error, "States.QueryEvaluationError", "{failure:?}");
 }
 
@@ -2165,11 +2154,7 @@ async fn a_jsonata_wait_given_no_number_fails_with_a_query_evaluation_error() {
         "States": {"W": {"Type": "Wait", "Seconds": "{% 'soon' %}", "End": true}}
     }))
     .unwrap();
-    let failure = interpreter(Arc::new(Functions::default()))
-        .run(&machine, "exec-1", json!({}))
-        .await
-        .result
-        .unwrap_err();
+    let failure = failure_of(&machine, json!({})).await;
     assert_eq!(failure.error, "States.QueryEvaluationError");
     assert!(
         failure.cause.contains("not a number of seconds"),
